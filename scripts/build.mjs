@@ -1,0 +1,26 @@
+// Builds the client as one CommonJS file (fast start: no module resolution, no ESM loader)
+// and the daemon as its own ESM entry that loads its dependencies from node_modules.
+import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  define: { AUTHD_VERSION: JSON.stringify(version) },
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ['src/client/main.ts'], outfile: 'dist/authd.cjs', format: 'cjs' }),
+  build({ ...common, entryPoints: ['src/client/sdk.ts'], outfile: 'dist/sdk.cjs', format: 'cjs' }),
+  build({
+    ...common,
+    entryPoints: ['src/daemon/main.ts'],
+    outfile: 'dist/daemon.mjs',
+    format: 'esm',
+    packages: 'external',
+  }),
+]);

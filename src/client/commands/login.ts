@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import type { DeviceCodeInfo } from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+import type { IO } from '../io.js';
+import { formatDuration, requestWithEnvSecret } from './shared.js';
+
+export interface LoginOptions {
+  profile?: string;
+  json: boolean;
+  browser: boolean;
+}
+
+export async function run(opts: LoginOptions, io: IO, conn: Connection): Promise<number> {
+  const params = opts.profile ? { profile: opts.profile } : {};
+  const started = await requestWithEnvSecret(conn, 'loginStart', params, io.env);
+  const profile = started.profile;
+  if (started.status === 'logged_in') {
+    if (opts.json) io.stdout.write(`${JSON.stringify({ event: 'logged_in', profile, subject: started.subject ?? null })}\n`);
+    else io.stderr.write(`✓ Verified the credentials of profile ${profile}\n`);
+    return 0;
+  }
+  const d = started.device;
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify({
+      event: 'device_code',
+      profile,
+      verification_uri: d.verification_uri,
+      verification_uri_complete: d.verification_uri_complete ?? null,
+      user_code: d.user_code,
+      expires_in: d.expires_in,
+      joined: d.joined,
+    })}\n`);
+  } else {
+    showCode(d, profile, opts.browser, io);
+  }
+  const stopCountdown = opts.json ? () => undefined : countdown(d.expires_in, io);
+  try {
+    const done = await conn.request('loginWait', { profile });
+    stopCountdown(true);
+    if (opts.json) io.stdout.write(`${JSON.stringify({ event: 'logged_in', profile, subject: done.subject ?? null })}\n`);
+    else io.stderr.write(`✓ Logged in to ${profile}${done.subject ? ` as ${done.subject}` : ''}\n`);
+    return 0;
+  } finally {
+    stopCountdown(false);
+  }
+}
+
+function showCode(d: DeviceCodeInfo, profile: string, browser: boolean, io: IO): void {
+  const url = d.verification_uri_complete ?? d.verification_uri;
+  const lines = [
+    d.joined ? `A login for profile ${profile} is already in progress; joining it.` : `Logging in to profile ${profile}.`,
+    `! Your one-time code: ${d.user_code}`,
+    `  Open ${d.verification_uri} and enter it${d.verification_uri_complete ? `, or open ${d.verification_uri_complete}` : ''}`,
+  ];
+  io.stderr.write(`${lines.join('\n')}\n`);
+  if (browser && io.stderr.isTTY && canOpenBrowser(io.env) && openBrowser(url)) {
+    io.stderr.write('  (opened it in your browser)\n');
+  }
+}
+
+function canOpenBrowser(env: IO['env']): boolean {
+  if (env.AUTHD_NO_BROWSER === '1' || env.SSH_CONNECTION) return false;
+  return process.platform === 'darwin' || process.platform === 'win32' || Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
+}
+
+function openBrowser(url: string): boolean {
+  const [cmd, args] = process.platform === 'darwin' ? ['open', [url]]
+    : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url]]
+    : ['xdg-open', [url]];
+  try {
+    const child = spawn(cmd, args as string[], { detached: true, stdio: 'ignore' });
+    child.on('error', () => undefined);
+    child.unref();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A live "time left" line on a terminal; nothing on a pipe. Returns a stopper. */
+function countdown(expiresIn: number, io: IO): (done: boolean) => void {
+  if (!io.stderr.isTTY) {
+    io.stderr.write('Waiting for approval…\n');
+    return () => undefined;
+  }
+  const end = Date.now() + expiresIn * 1000;
+  const draw = () => io.stderr.write(`\r\x1b[2KWaiting for approval… ${formatDuration((end - Date.now()) / 1000)} left`);
+  draw();
+  const timer = setInterval(draw, 1000);
+  let stopped = false;
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+    io.stderr.write('\r\x1b[2K');
+  };
+}

@@ -1,0 +1,193 @@
+// Talks to the daemon: connect (starting it when it is not running), send requests, match answers.
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import {
+  AuthdError, type AuthdPaths, encodeFrame, LineDecoder, type MethodName, type Methods, PROTOCOL_VERSION,
+  resolvePaths, type Response,
+} from '../protocol/index.js';
+import { userEnv } from './io.js';
+
+const START_TIMEOUT_MS = 10_000;
+/** Must match the daemon's marker (src/daemon/main.ts). */
+const SPAWN_MARKER = 'authd.starting';
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+
+export class Connection {
+  private readonly decoder = new LineDecoder(16 * 1024 * 1024);
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closedError: AuthdError | undefined;
+
+  constructor(private readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      for (const ev of this.decoder.push(chunk)) {
+        if ('frame' in ev) this.onFrame(ev.frame);
+      }
+    });
+    const fail = () => {
+      this.closedError ??= new AuthdError('daemon_unreachable', 'the daemon closed the connection',
+        'see `authd doctor`; the daemon log is in the state directory');
+      for (const p of this.pending.values()) p.reject(this.closedError);
+      this.pending.clear();
+    };
+    socket.on('error', fail);
+    socket.on('close', fail);
+  }
+
+  private onFrame(frame: string): void {
+    let res: Response;
+    try {
+      res = JSON.parse(frame) as Response;
+    } catch {
+      return;
+    }
+    const p = typeof res.id === 'number' ? this.pending.get(res.id) : undefined;
+    if (!p) return;
+    this.pending.delete(res.id as number);
+    if (res.error) p.reject(AuthdError.fromWire(res.error));
+    else p.resolve(res.result);
+  }
+
+  request<M extends MethodName>(method: M, params: Methods[M]['params']): Promise<Methods[M]['result']> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.socket.write(encodeFrame({ v: PROTOCOL_VERSION, id, method, params }));
+    });
+  }
+
+  /** Lets the process exit while the connection is idle (the SDK keeps one open). */
+  unref(): void {
+    this.socket.unref();
+  }
+
+  close(): void {
+    this.socket.end();
+    this.socket.destroy();
+  }
+}
+
+export function connectOnce(path: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(path);
+    s.once('connect', () => {
+      s.removeListener('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+export interface ConnectOptions {
+  env: Record<string, string | undefined>;
+  autostart?: boolean;
+  paths?: AuthdPaths;
+}
+
+/** Connects to the daemon, starting it (detached, exactly one even when many clients race) if needed. */
+export async function connect(opts: ConnectOptions): Promise<Connection> {
+  const paths = opts.paths ?? resolvePaths(opts.env);
+  try {
+    return new Connection(await connectOnce(paths.socket));
+  } catch (err) {
+    if (!isNotRunning(err)) throw unreachable(paths, err);
+  }
+  if (opts.autostart === false || opts.env.AUTHD_NO_AUTOSTART === '1') {
+    throw new AuthdError('daemon_unreachable', `the authd daemon is not running (socket ${paths.socket})`,
+      'start it with `authd daemon start`, or unset AUTHD_NO_AUTOSTART');
+  }
+  const started = startDaemon(paths, opts.env);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let delay = 5;
+  for (;;) {
+    try {
+      const socket = await connectOnce(paths.socket);
+      started?.detach();
+      return new Connection(socket);
+    } catch (err) {
+      if (!isNotRunning(err)) throw unreachable(paths, err);
+    }
+    const failure = started?.failure();
+    if (failure) throw failure;
+    if (Date.now() > deadline) {
+      started?.detach();
+      throw new AuthdError('daemon_unreachable', `the authd daemon did not start within ${START_TIMEOUT_MS / 1000}s (socket ${paths.socket})`,
+        'run `authd daemon run` to see why it fails');
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+function isNotRunning(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ECONNREFUSED';
+}
+
+function unreachable(paths: AuthdPaths, err: unknown): AuthdError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  return new AuthdError('daemon_unreachable', `cannot connect to the authd daemon at ${paths.socket} (${code})`,
+    code === 'EACCES' ? 'the socket belongs to another user; check AUTHD_SOCKET' : 'run `authd doctor`');
+}
+
+interface Started {
+  /** The daemon's start-up failure (it exited before listening), with what it said. */
+  failure(): AuthdError | undefined;
+  /** Stop listening to the daemon: it runs on, fully detached. */
+  detach(): void;
+}
+
+/**
+ * Spawns `daemon run --autostarted`, unless another client is already doing so (a marker directory,
+ * created atomically, says so). The daemon's own lock decides the winner anyway; the marker only
+ * saves fifty racing clients from starting fifty Node processes.
+ */
+function startDaemon(paths: AuthdPaths, env: Record<string, string | undefined>): Started | undefined {
+  const marker = join(paths.socketDir, SPAWN_MARKER);
+  try {
+    mkdirSync(paths.socketDir, { recursive: true, mode: 0o700 });
+    mkdirSync(marker, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+    try {
+      if (Date.now() - statSync(marker).mtimeMs < START_TIMEOUT_MS) return undefined;
+      rmSync(marker, { recursive: true, force: true });
+      mkdirSync(marker, { mode: 0o700 });
+    } catch {
+      return undefined;
+    }
+  }
+  const child = spawn(process.execPath, [join(__dirname, 'daemon.mjs'), 'run', '--autostarted'], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: userEnv(env),
+  });
+  let stderr = '';
+  let exit: AuthdError | undefined;
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    if (stderr.length < 4096) stderr += s;
+  });
+  child.on('error', (err) => {
+    exit = new AuthdError('daemon_unreachable', `could not start the authd daemon (${err.message})`);
+  });
+  child.on('exit', (code) => {
+    rmSync(marker, { recursive: true, force: true });
+    if (code !== 0) {
+      const said = stderr.trim().replace(/^authd: /, '');
+      exit = new AuthdError('daemon_unreachable', `the authd daemon failed to start: ${said || `exit code ${code}`}`);
+    }
+  });
+  child.unref();
+  return {
+    failure: () => exit,
+    detach: () => {
+      child.stderr!.destroy();
+      child.removeAllListeners();
+    },
+  };
+}

@@ -1,0 +1,26 @@
+// What a command may touch: its streams and its environment. Tests pass their own.
+export interface Writable {
+  write(s: string): unknown;
+  isTTY?: boolean;
+}
+
+export interface IO {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: NodeJS.ReadableStream;
+  env: Record<string, string | undefined>;
+}
+
+export function processIO(): IO {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+}
+
+/**
+ * The environment the user really has. The `authd` launcher moves NODE_EXTRA_CA_CERTS aside so the
+ * client (which does no TLS) starts without parsing the bundle; the daemon and `exec` get it back.
+ */
+export function userEnv(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  if (env.AUTHD_NODE_EXTRA_CA_CERTS === undefined) return { ...env };
+  const { AUTHD_NODE_EXTRA_CA_CERTS: ca, ...rest } = env;
+  return { ...rest, NODE_EXTRA_CA_CERTS: ca };
+}

@@ -1,0 +1,228 @@
+// The `authd` program: parse arguments, connect, run one command, map errors to exit codes.
+import { AuthdError } from '../protocol/index.js';
+import { type FlagSpec, parseArgs, str, usage } from './args.js';
+import { type Connection, connect } from './connection.js';
+import { type IO, processIO } from './io.js';
+
+declare const AUTHD_VERSION: string;
+const VERSION = typeof AUTHD_VERSION === 'string' ? AUTHD_VERSION : '0.0.0-dev';
+
+const HELP: Record<string, string> = {
+  '': `authd — one daemon per user that owns your OAuth sessions and hands out fresh tokens.
+
+Usage: authd <command> [options]
+
+Commands:
+  login [-p P] [--json]          log in (device flow; client credentials are verified)
+  get-token [-p P] [--min-ttl S] [--format token|json|header|exec-credential]
+                                 print a valid access token
+  exec [-p P] [--env NAME] -- CMD…  run CMD with a fresh token in $AUTHD_TOKEN (or NAME)
+  status [--json]                the daemon and every profile
+  logout [-p P | --all]          revoke at the provider and forget the session
+  profiles [--json]              list profiles
+  use P                          make P the default profile
+  daemon run|start|stop|status   daemon lifecycle
+  doctor                         check permissions, store, config and providers
+
+Options: -p, --profile P (or AUTHD_PROFILE)   -h, --help   --version
+Exit codes: 0 ok, 1 error, 2 usage/config, 3 login required, 4 provider unreachable, 5 daemon unreachable.
+`,
+  login: `Usage: authd login [-p PROFILE] [--json] [--no-browser]
+
+Device flow: shows a URL and a one-time code, opens the browser where there is one, and waits
+until you approve. A second \`authd login\` for the same profile joins the login in progress.
+For client_credentials profiles, fetches a token to check the secret.
+  --json        one JSON object per line on stdout: {"event":"device_code",…} then {"event":"logged_in",…}
+  --no-browser  do not open a browser
+`,
+  'get-token': `Usage: authd get-token [-p PROFILE] [--min-ttl SECONDS] [--format FORMAT]
+
+Prints a valid access token on stdout, refreshed if it has less than --min-ttl left
+(default: 60 s, or a quarter of its lifetime if shorter). Never starts a login.
+  --format token (default) | json | header | exec-credential (kubectl ExecCredential v1)
+Example: curl -H "$(authd get-token --format header)" https://api.example.com/
+`,
+  exec: `Usage: authd exec [-p PROFILE] [--env NAME] -- COMMAND [ARGS…]
+
+Runs COMMAND with a fresh access token in the environment variable NAME (default AUTHD_TOKEN).
+The token is never put in COMMAND's arguments. Exits with COMMAND's exit code.
+`,
+  status: `Usage: authd status [--json]
+
+Shows the daemon (pid, uptime, version, store) and each profile: logged in or not, subject,
+expiry, the token masked (first 4 … last 4), refreshes and the last error.
+`,
+  logout: `Usage: authd logout [-p PROFILE | --all]
+
+Revokes the session at the provider (RFC 7009) where it can, and deletes it from the store.
+`,
+  profiles: `Usage: authd profiles [--json]
+
+Lists the configured profiles; * marks the default.
+`,
+  use: `Usage: authd use PROFILE
+
+Makes PROFILE the default (writes default_profile in the config file).
+`,
+  daemon: `Usage: authd daemon run|start|stop|status
+
+  run     run in the foreground (for systemd --user or launchd)
+  start   start in the background if not running
+  stop    stop the running daemon
+  status  say whether it runs, and its socket path (exit 5 when it does not)
+Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1.
+`,
+  doctor: `Usage: authd doctor
+
+Checks directory permissions, the store, the config and that each provider answers,
+and says how to fix what is wrong.
+`,
+};
+
+const PROFILE: FlagSpec = { profile: { short: 'p', value: true }, help: { short: 'h' } };
+
+export async function main(argv: string[], io: IO): Promise<number> {
+  const [command = '', ...args] = argv;
+  if (command === '--version' || command === 'version') {
+    io.stdout.write(`authd ${VERSION}\n`);
+    return 0;
+  }
+  if (command === '' || command === '--help' || command === '-h' || command === 'help') {
+    const topic = command === 'help' ? (args[0] ?? '') : '';
+    io.stdout.write(HELP[topic] ?? HELP['']!);
+    return 0;
+  }
+  if (!Object.hasOwn(HELP, command)) {
+    throw new AuthdError('usage', `unknown command "${command.slice(0, 40)}"`, 'run `authd --help` to see the commands');
+  }
+  const spec = specFor(command);
+  const { flags, positionals, rest } = parseArgs(args, spec, command);
+  if (flags.help) {
+    io.stdout.write(HELP[command]!);
+    return 0;
+  }
+  const profile = str(flags.profile) ?? nonEmpty(io.env.AUTHD_PROFILE);
+
+  if (command === 'daemon') {
+    const action = positionals[0];
+    if (action !== 'run' && action !== 'start' && action !== 'stop' && action !== 'status') {
+      throw usage('authd daemon needs one of run, start, stop, status', 'daemon');
+    }
+    const { run } = await import('./commands/daemon.js');
+    return run({ action }, io);
+  }
+  if (command !== 'use' && command !== 'exec' && positionals.length) {
+    throw usage(`unexpected argument "${positionals[0]!.slice(0, 40)}"`, command);
+  }
+
+  const conn = await connect({ env: io.env });
+  try {
+    return await dispatch(command, flags, positionals, rest, profile, io, conn);
+  } finally {
+    conn.close();
+  }
+}
+
+function specFor(command: string): FlagSpec {
+  switch (command) {
+    case 'login':
+      return { ...PROFILE, json: {}, 'no-browser': {} };
+    case 'get-token':
+      return { ...PROFILE, 'min-ttl': { value: true }, format: { short: 'f', value: true } };
+    case 'exec':
+      return { ...PROFILE, env: { short: 'e', value: true } };
+    case 'logout':
+      return { ...PROFILE, all: {} };
+    case 'status':
+    case 'profiles':
+      return { json: {}, help: { short: 'h' } };
+    default:
+      return { help: { short: 'h' } };
+  }
+}
+
+async function dispatch(
+  command: string,
+  flags: Record<string, string | boolean | undefined>,
+  positionals: string[],
+  rest: string[],
+  profile: string | undefined,
+  io: IO,
+  conn: Connection,
+): Promise<number> {
+  switch (command) {
+    case 'get-token': {
+      const { run, TOKEN_FORMATS } = await import('./commands/get-token.js');
+      const format = str(flags.format) ?? 'token';
+      if (!(TOKEN_FORMATS as string[]).includes(format)) {
+        throw usage(`--format must be one of ${TOKEN_FORMATS.join(', ')}`, command);
+      }
+      let minTtl: number | undefined;
+      if (flags['min-ttl'] !== undefined) {
+        minTtl = Number(flags['min-ttl']);
+        if (!/^\d+(\.\d+)?$/.test(String(flags['min-ttl'])) || minTtl > 86_400) {
+          throw usage('--min-ttl must be a number of seconds between 0 and 86400', command);
+        }
+      }
+      return run({ profile, minTtl, format: format as 'token' }, io, conn);
+    }
+    case 'login': {
+      const { run } = await import('./commands/login.js');
+      return run({ profile, json: flags.json === true, browser: flags['no-browser'] !== true }, io, conn);
+    }
+    case 'exec': {
+      const all = [...positionals, ...rest];
+      if (all.length === 0) throw usage('authd exec needs a command after --', command);
+      const envName = str(flags.env) ?? 'AUTHD_TOKEN';
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(envName)) throw usage(`--env ${envName.slice(0, 40)} is not a valid variable name`, command);
+      const { run } = await import('./commands/exec.js');
+      return run({ profile, envName, command: all }, io, conn);
+    }
+    case 'status': {
+      const { run } = await import('./commands/status.js');
+      return run({ json: flags.json === true }, io, conn);
+    }
+    case 'logout': {
+      if (flags.all && flags.profile) throw usage('give either -p PROFILE or --all, not both', command);
+      const { run } = await import('./commands/logout.js');
+      return run({ profile, all: flags.all === true }, io, conn);
+    }
+    case 'profiles': {
+      const { run } = await import('./commands/profiles.js');
+      return run({ json: flags.json === true }, io, conn);
+    }
+    case 'use': {
+      if (positionals.length !== 1) throw usage('authd use needs exactly one profile name', command);
+      const { run } = await import('./commands/use.js');
+      return run({ profile: positionals[0]! }, io, conn);
+    }
+    case 'doctor': {
+      const { run } = await import('./commands/doctor.js');
+      return run({}, io, conn);
+    }
+    default:
+      throw usage(`unknown command "${command}"`, command);
+  }
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+export function reportError(err: unknown, io: IO): number {
+  const e = err instanceof AuthdError ? err : new AuthdError('internal', err instanceof Error ? err.message : String(err));
+  io.stderr.write(`authd: ${e.message}${e.hint ? `\n  ${e.hint}` : ''}\n`);
+  return e.exitCode;
+}
+
+if (require.main === module) {
+  const io = processIO();
+  main(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.exitCode = reportError(err, io);
+    },
+  );
+}

@@ -1,0 +1,72 @@
+// The Node SDK: `import { getToken } from 'authd'`. One persistent connection, autostarting the daemon.
+import { type TokenResult, resolvePaths } from '../protocol/index.js';
+import { type Connection, connect } from './connection.js';
+import { requestWithEnvSecret } from './commands/shared.js';
+
+export { AuthdError, type ErrorCode, type TokenResult } from '../protocol/index.js';
+
+export interface GetTokenOptions {
+  profile?: string;
+  /** Seconds the token must still be valid for; default 60 s (or a quarter of its lifetime). */
+  minTtl?: number;
+}
+
+export interface ClientOptions {
+  env?: Record<string, string | undefined>;
+  autostart?: boolean;
+}
+
+/** A client with its own persistent connection (reconnects after the daemon restarts). */
+export class AuthdClient {
+  private conn: Promise<Connection> | undefined;
+  private readonly env: Record<string, string | undefined>;
+
+  constructor(private readonly opts: ClientOptions = {}) {
+    this.env = opts.env ?? process.env;
+  }
+
+  private connection(): Promise<Connection> {
+    this.conn ??= connect({ env: this.env, autostart: this.opts.autostart, paths: resolvePaths(this.env) }).then(
+      (c) => {
+        c.unref();
+        return c;
+      },
+      (err: unknown) => {
+        this.conn = undefined;
+        throw err;
+      },
+    );
+    return this.conn;
+  }
+
+  async getToken(opts: GetTokenOptions = {}): Promise<TokenResult> {
+    const params: { profile?: string; minTtl?: number; caller: { pid: number; cmd: string } } = {
+      caller: { pid: process.pid, cmd: (process.argv[1] ?? 'node').slice(-200) },
+    };
+    const profile = opts.profile ?? this.env.AUTHD_PROFILE;
+    if (profile) params.profile = profile;
+    if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
+    try {
+      return await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env);
+    } catch (err) {
+      // One retry on a fresh connection if the daemon went away (restart, upgrade).
+      if ((err as { code?: string }).code !== 'daemon_unreachable' || !this.conn) throw err;
+      this.close();
+      return requestWithEnvSecret(await this.connection(), 'getToken', params, this.env);
+    }
+  }
+
+  close(): void {
+    const c = this.conn;
+    this.conn = undefined;
+    c?.then((conn) => conn.close(), () => undefined);
+  }
+}
+
+let shared: AuthdClient | undefined;
+
+/** A fresh access token for the profile (default profile if none), from the per-user daemon. */
+export function getToken(opts: GetTokenOptions = {}): Promise<TokenResult> {
+  shared ??= new AuthdClient();
+  return shared.getToken(opts);
+}

@@ -1,0 +1,244 @@
+// The daemon's state: config, store, one session per profile, and the socket methods over them.
+import { statSync } from 'node:fs';
+import {
+  type AuthdPaths, AuthdError, type DoctorCheck, type EnvSecrets, type Methods, PROFILE_NAME, type ProfileStatus,
+} from '../protocol/index.js';
+import { type Config, loadConfig, type ProfileConfig, setDefaultProfile } from './config.js';
+import * as idp from './idp.js';
+import type { Logger } from './log.js';
+import type { Handlers } from './server.js';
+import { Session } from './session.js';
+import type { Store } from './store/types.js';
+
+declare const AUTHD_VERSION: string;
+export const VERSION = typeof AUTHD_VERSION === 'string' ? AUTHD_VERSION : '0.0.0-dev';
+
+/** How often the config file's mtime is looked at, at most. */
+const CONFIG_CHECK_MS = 1000;
+
+export class Daemon {
+  private config: Config | undefined;
+  private configError: AuthdError | undefined;
+  private configMtime = -1;
+  private configCheckedAt = 0;
+  private readonly sessions = new Map<string, Session>();
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly paths: AuthdPaths,
+    readonly store: Store,
+    readonly log: Logger,
+    private readonly onShutdown: () => void,
+  ) {
+    this.reloadConfig();
+  }
+
+  /** Re-reads the config when its mtime changed (checked at most once a second). */
+  private currentConfig(): Config {
+    const now = Date.now();
+    if (now - this.configCheckedAt >= CONFIG_CHECK_MS) {
+      this.configCheckedAt = now;
+      let mtime = 0;
+      try {
+        mtime = statSync(this.paths.configFile).mtimeMs;
+      } catch {
+        mtime = 0;
+      }
+      if (mtime !== this.configMtime) this.reloadConfig();
+    }
+    if (this.configError) throw this.configError;
+    return this.config!;
+  }
+
+  reloadConfig(): void {
+    try {
+      this.configMtime = statSync(this.paths.configFile).mtimeMs;
+    } catch {
+      this.configMtime = 0;
+    }
+    try {
+      const cfg = loadConfig(this.paths.configFile);
+      this.config = cfg;
+      this.configError = undefined;
+      for (const [name, session] of this.sessions) {
+        const p = cfg.profiles.get(name);
+        if (!p || identity(p) !== identity(session.profile)) {
+          session.close();
+          this.sessions.delete(name);
+        } else {
+          session.profile = p;
+        }
+      }
+      this.log.info({ profiles: cfg.profiles.size, exists: cfg.exists }, 'config loaded');
+    } catch (err) {
+      this.configError = err instanceof AuthdError ? err : new AuthdError('config_error', 'cannot read the config file');
+      this.log.warn({ code: this.configError.code }, this.configError.message);
+    }
+  }
+
+  private session(profileParam: unknown): Session {
+    const cfg = this.currentConfig();
+    const name = resolveProfileName(cfg, profileParam);
+    let s = this.sessions.get(name);
+    if (!s) {
+      const p = cfg.profiles.get(name);
+      if (!p) {
+        throw new AuthdError('unknown_profile', `no profile named ${name} in ${cfg.path}`,
+          cfg.profiles.size ? `known profiles: ${[...cfg.profiles.keys()].join(', ')}` : 'add a [profiles.NAME] table to the config');
+      }
+      s = new Session(p, this.store, this.log);
+      this.sessions.set(name, s);
+    }
+    return s;
+  }
+
+  handlers(): Handlers {
+    return {
+      ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
+      getToken: (params) => this.session(params.profile).getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env)),
+      loginStart: (params) => this.session(params.profile).loginStart(optEnv(params.env)),
+      loginWait: (params) => this.session(params.profile).loginWait(),
+      logout: (params) => this.logout(params),
+      status: () => this.status(),
+      profiles: () => this.profiles(),
+      use: (params) => this.use(params.profile),
+      doctor: () => this.doctor(),
+      shutdown: () => {
+        setImmediate(this.onShutdown);
+        return { pid: process.pid };
+      },
+    };
+  }
+
+  private async logout(params: Record<string, unknown>): Promise<Methods['logout']['result']> {
+    if (params.all !== undefined && typeof params.all !== 'boolean') throw new AuthdError('bad_request', '"all" must be a boolean');
+    const cfg = this.currentConfig();
+    const names = params.all ? [...cfg.profiles.keys()] : [resolveProfileName(cfg, params.profile)];
+    const profiles = [];
+    for (const name of names) profiles.push({ profile: name, ...(await this.session(name).logout()) });
+    return { profiles };
+  }
+
+  private async status(): Promise<Methods['status']['result']> {
+    const daemon: Methods['status']['result']['daemon'] = {
+      pid: process.pid,
+      version: VERSION,
+      startedAt: Math.floor(this.startedAt / 1000),
+      uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      socket: this.paths.socket,
+      store: `${this.store.kind} (${this.store.location})`,
+      configPath: this.paths.configFile,
+    };
+    if (this.store.warning) daemon.storeWarning = this.store.warning;
+    const profiles: ProfileStatus[] = [];
+    try {
+      const cfg = this.currentConfig();
+      for (const name of cfg.profiles.keys()) profiles.push(await this.session(name).status(name === cfg.defaultProfile));
+    } catch (err) {
+      daemon.configError = err instanceof AuthdError ? err.message : 'cannot read the config file';
+    }
+    return { daemon, profiles };
+  }
+
+  private profiles(): Methods['profiles']['result'] {
+    const cfg = this.currentConfig();
+    const r: Methods['profiles']['result'] = {
+      configPath: cfg.path,
+      profiles: [...cfg.profiles.values()].map((p) => {
+        const e: { name: string; flow: string; issuer?: string; isDefault: boolean } = {
+          name: p.name, flow: p.flow, isDefault: p.name === cfg.defaultProfile,
+        };
+        const issuer = p.issuer ?? p.token_endpoint;
+        if (issuer) e.issuer = issuer;
+        return e;
+      }),
+    };
+    if (cfg.defaultProfile) r.defaultProfile = cfg.defaultProfile;
+    return r;
+  }
+
+  private use(profile: unknown): { defaultProfile: string } {
+    const name = profileName(profile);
+    if (name === undefined) throw new AuthdError('usage', 'authd use needs a profile name', 'authd use NAME');
+    setDefaultProfile(this.paths.configFile, name);
+    this.reloadConfig();
+    return { defaultProfile: name };
+  }
+
+  private async doctor(): Promise<{ checks: DoctorCheck[] }> {
+    const checks: DoctorCheck[] = [];
+    checks.push({ name: 'daemon', ok: true, detail: `running, pid ${process.pid}, version ${VERSION}, socket ${this.paths.socket}` });
+    checks.push(this.store.warning
+      ? { name: 'store', ok: false, warn: true, detail: this.store.warning, fix: 'inspect the kept-aside file, then log in again' }
+      : { name: 'store', ok: true, detail: `${this.store.kind} (${this.store.location})` });
+    let cfg: Config;
+    try {
+      cfg = this.currentConfig();
+      checks.push(cfg.exists
+        ? { name: 'config', ok: true, detail: `${cfg.path}: ${cfg.profiles.size} profile(s)` }
+        : { name: 'config', ok: false, detail: `${cfg.path} does not exist`, fix: 'create it with at least one [profiles.NAME] table (see the README)' });
+    } catch (err) {
+      const e = err instanceof AuthdError ? err : new AuthdError('config_error', 'cannot read the config');
+      checks.push({ name: 'config', ok: false, detail: e.message, fix: e.hint ?? 'fix the config file' });
+      return { checks };
+    }
+    await Promise.all([...cfg.profiles.values()].map(async (p) => {
+      if (p.flow === 'api_key') return;
+      try {
+        const c = await idp.configurationFor(p);
+        checks.push({ name: `profile ${p.name}`, ok: true, detail: `provider reachable (${c.serverMetadata().issuer})` });
+      } catch (err) {
+        const e = idp.classify(err, p, 'discovery');
+        checks.push({ name: `profile ${p.name}`, ok: false, detail: e.message, fix: e.hint ?? 'check the issuer URL' });
+      }
+    }));
+    return { checks };
+  }
+
+  close(): void {
+    for (const s of this.sessions.values()) s.close();
+  }
+}
+
+function identity(p: ProfileConfig): string {
+  return JSON.stringify([p.flow, p.issuer, p.token_endpoint, p.device_authorization_endpoint, p.client_id, p.client_secret_env]);
+}
+
+function profileName(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || !PROFILE_NAME.test(v)) {
+    throw new AuthdError('usage', `invalid profile name ${JSON.stringify(String(v).slice(0, 70))}`,
+      'profile names use letters, digits, ".", "_" and "-"');
+  }
+  return v;
+}
+
+function resolveProfileName(cfg: Config, v: unknown): string {
+  const asked = profileName(v);
+  if (asked) return asked;
+  if (cfg.defaultProfile) return cfg.defaultProfile;
+  if (cfg.profiles.size === 1) return [...cfg.profiles.keys()][0]!;
+  if (cfg.profiles.size === 0) {
+    throw new AuthdError('config_error', `no profiles are configured in ${cfg.path}`, 'add a [profiles.NAME] table (see the README)');
+  }
+  throw new AuthdError('usage', 'no profile given and no default_profile set', 'pass -p NAME, set AUTHD_PROFILE, or run `authd use NAME`');
+}
+
+function optSeconds(v: unknown, field: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 86_400) {
+    throw new AuthdError('bad_request', `"${field}" must be a number of seconds between 0 and 86400`);
+  }
+  return v;
+}
+
+function optEnv(v: unknown): EnvSecrets | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new AuthdError('bad_request', '"env" must be an object of strings');
+  const out: EnvSecrets = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val !== 'string' || val.length > 16_384) throw new AuthdError('bad_request', '"env" values must be strings');
+    out[k] = val;
+  }
+  return out;
+}

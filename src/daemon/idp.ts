@@ -1,0 +1,195 @@
+// The IdP adapter: every request to the identity provider goes through here (openid-client v6).
+import * as oidc from 'openid-client';
+import { AuthdError, loginHint } from '../protocol/index.js';
+import type { ProfileConfig } from './config.js';
+import { isLoopbackUrl } from './config.js';
+
+export interface TokenSet {
+  access_token: string;
+  token_type: string;
+  refresh_token?: string;
+  /** Unix ms; undefined when the provider gave no expires_in. */
+  expires_at?: number;
+  /** Seconds the provider said the token lives. */
+  lifetime?: number;
+  subject?: string;
+  scope?: string;
+}
+
+export interface DeviceAuthorization {
+  response: oidc.DeviceAuthorizationResponse;
+}
+
+const configurations = new Map<string, Promise<oidc.Configuration>>();
+
+function configKey(p: ProfileConfig, secret: string | undefined): string {
+  return JSON.stringify([p.issuer, p.device_authorization_endpoint, p.token_endpoint, p.revocation_endpoint,
+    p.client_id, p.timeout, secret !== undefined]);
+}
+
+/** Discovery (or explicit endpoints), cached per profile shape; a failed discovery is not cached. */
+export function configurationFor(p: ProfileConfig, secret?: string): Promise<oidc.Configuration> {
+  const key = configKey(p, secret);
+  let cfg = configurations.get(key);
+  if (!cfg || secret !== undefined) {
+    cfg = buildConfiguration(p, secret);
+    configurations.set(key, cfg);
+    cfg.catch(() => configurations.delete(key));
+  }
+  return cfg;
+}
+
+async function buildConfiguration(p: ProfileConfig, secret: string | undefined): Promise<oidc.Configuration> {
+  const auth = secret === undefined ? oidc.None() : oidc.ClientSecretBasic(secret);
+  const base = p.issuer ?? p.token_endpoint;
+  if (!base) throw new AuthdError('config_error', `profile ${p.name} has no issuer or token_endpoint`);
+  const insecure = new URL(base).protocol === 'http:' && isLoopbackUrl(new URL(base));
+  let cfg: oidc.Configuration;
+  if (p.issuer && !p.token_endpoint) {
+    try {
+      cfg = await oidc.discovery(new URL(p.issuer), p.client_id, undefined, auth, {
+        execute: insecure ? [oidc.allowInsecureRequests] : [],
+        timeout: p.timeout,
+      });
+    } catch (err) {
+      throw classify(err, p, 'discovery');
+    }
+  } else {
+    const metadata: oidc.ServerMetadata = {
+      issuer: p.issuer ?? new URL(base).origin,
+      token_endpoint: p.token_endpoint,
+      device_authorization_endpoint: p.device_authorization_endpoint,
+      revocation_endpoint: p.revocation_endpoint,
+    };
+    cfg = new oidc.Configuration(metadata, p.client_id, undefined, auth);
+    if (insecure) oidc.allowInsecureRequests(cfg);
+  }
+  cfg.timeout = p.timeout;
+  return cfg;
+}
+
+function tokenParams(p: ProfileConfig): Record<string, string> {
+  const params: Record<string, string> = {};
+  if (p.scopes.length) params.scope = p.scopes.join(' ');
+  if (p.audience) params.audience = p.audience;
+  return params;
+}
+
+function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenSet {
+  const lifetime = res.expiresIn();
+  let subject: string | undefined;
+  try {
+    subject = res.claims()?.sub;
+  } catch {
+    subject = undefined;
+  }
+  return {
+    access_token: res.access_token,
+    token_type: res.token_type ?? 'Bearer',
+    refresh_token: res.refresh_token,
+    expires_at: lifetime === undefined ? undefined : Date.now() + lifetime * 1000,
+    lifetime,
+    subject,
+    scope: res.scope,
+  };
+}
+
+export async function startDeviceAuthorization(p: ProfileConfig): Promise<oidc.DeviceAuthorizationResponse> {
+  const cfg = await configurationFor(p);
+  if (!cfg.serverMetadata().device_authorization_endpoint) {
+    throw new AuthdError('config_error', `the provider of profile ${p.name} offers no device authorization endpoint`,
+      'set device_authorization_endpoint in the profile, or use a provider that supports the device flow');
+  }
+  try {
+    return await oidc.initiateDeviceAuthorization(cfg, tokenParams(p));
+  } catch (err) {
+    throw classify(err, p, 'device authorization');
+  }
+}
+
+export async function pollDevice(p: ProfileConfig, da: oidc.DeviceAuthorizationResponse, signal: AbortSignal): Promise<TokenSet> {
+  const cfg = await configurationFor(p);
+  // oidc-provider (and others) omit `interval`; RFC 8628 says 5 s then, the profile may say otherwise.
+  const response = { ...da, interval: da.interval ?? p.device_poll_interval ?? 5 };
+  try {
+    return toTokenSet(await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal }));
+  } catch (err) {
+    if (err instanceof oidc.ResponseBodyError && err.error === 'expired_token') {
+      throw new AuthdError('login_expired', 'the login code expired before it was approved', loginHint(p.name));
+    }
+    if (err instanceof oidc.ResponseBodyError && err.error === 'access_denied') {
+      throw new AuthdError('login_denied', 'the login was denied at the provider', loginHint(p.name));
+    }
+    if (err instanceof oidc.ClientError && err.code === 'OAUTH_TIMEOUT') {
+      throw new AuthdError('login_expired', 'the login code expired before it was approved', loginHint(p.name));
+    }
+    throw classify(err, p, 'device login');
+  }
+}
+
+export async function refresh(p: ProfileConfig, refreshToken: string): Promise<TokenSet> {
+  const cfg = await configurationFor(p);
+  try {
+    return toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, p.audience ? { audience: p.audience } : undefined));
+  } catch (err) {
+    throw classify(err, p, 'refresh');
+  }
+}
+
+export async function clientCredentials(p: ProfileConfig, secret: string): Promise<TokenSet> {
+  const cfg = await configurationFor(p, secret);
+  try {
+    return toTokenSet(await oidc.clientCredentialsGrant(cfg, tokenParams(p)));
+  } catch (err) {
+    throw classify(err, p, 'client credentials');
+  }
+}
+
+/** RFC 7009. Resolves false when the provider has no revocation endpoint. */
+export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+  const cfg = await configurationFor(p);
+  if (!cfg.serverMetadata().revocation_endpoint) return false;
+  try {
+    await oidc.tokenRevocation(cfg, token, { token_type_hint: hint });
+    return true;
+  } catch (err) {
+    throw classify(err, p, 'revocation');
+  }
+}
+
+/** Turns anything openid-client or fetch throws into an AuthdError that never carries a token. */
+export function classify(err: unknown, p: ProfileConfig, what: string): AuthdError {
+  if (err instanceof AuthdError) return err;
+  if (err instanceof oidc.ResponseBodyError) {
+    if (err.error === 'invalid_grant') {
+      return new AuthdError('login_required', `the provider no longer accepts the session of profile ${p.name} (invalid_grant)`,
+        loginHint(p.name));
+    }
+    if (err.status >= 500) {
+      return new AuthdError('idp_unreachable', `the provider failed the ${what} request (HTTP ${err.status})`,
+        'try again shortly; authd retries by itself');
+    }
+    return new AuthdError('idp_error', `the provider refused the ${what} request: ${safeText(err.error)}${
+      err.error_description ? ` (${safeText(err.error_description)})` : ''}`,
+      'check client_id, scopes and the client secret for this profile');
+  }
+  if (err instanceof oidc.ClientError && err.code === 'OAUTH_TIMEOUT') {
+    return new AuthdError('idp_unreachable', `the provider did not answer the ${what} request within ${p.timeout}s`,
+      'check your network; authd retries by itself');
+  }
+  const cause = (err as { cause?: { code?: string } } | undefined)?.cause;
+  if (err instanceof TypeError || cause?.code) {
+    const why = cause?.code ? ` (${cause.code})` : '';
+    return new AuthdError('idp_unreachable', `cannot reach the provider for the ${what} request${why}`,
+      'check your network or the issuer URL; authd retries by itself');
+  }
+  if (err instanceof oidc.ResponseBodyError || err instanceof oidc.ClientError || err instanceof Error) {
+    return new AuthdError('idp_error', `the ${what} request failed: ${safeText(err.message)}`);
+  }
+  return new AuthdError('idp_error', `the ${what} request failed`);
+}
+
+/** Provider-supplied text is shown to users; keep it short and single-line. */
+function safeText(s: string): string {
+  return s.replace(/[\r\n\t]+/g, ' ').slice(0, 200);
+}

@@ -1,0 +1,144 @@
+// `authd daemon run`: checks its directories, becomes the one daemon for this home, and serves.
+import { rmSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { AuthdError, MAX_SOCKET_PATH, resolvePaths } from '../protocol/index.js';
+import { Daemon, VERSION } from './daemon.js';
+import { openLog } from './log.js';
+import { ensurePrivateDir } from './perms.js';
+import { MAX_CONNECTIONS, serveConnection } from './server.js';
+import { openStore } from './store/index.js';
+
+/** Marker a client creates while it autostarts the daemon; removed once the socket listens. */
+export const SPAWN_MARKER = 'authd.starting';
+
+async function main(): Promise<number> {
+  const foreground = !process.argv.includes('--autostarted');
+  const paths = resolvePaths();
+  if (paths.socket.length > MAX_SOCKET_PATH && process.platform !== 'win32') {
+    throw new AuthdError('config_error', `socket path is ${paths.socket.length} bytes, over the ${MAX_SOCKET_PATH}-byte limit: ${paths.socket}`,
+      'set AUTHD_SOCKET (or AUTHD_HOME) to a shorter path');
+  }
+  if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory');
+  ensurePrivateDir(paths.stateDir, 'state directory');
+
+  const { log, flush, reopen } = await openLog(paths.stateDir);
+  // Connections that arrive before the daemon is ready wait here, unread.
+  let accept: ((socket: net.Socket) => void) | undefined;
+  const early: net.Socket[] = [];
+  const server = await bindExclusively(paths.socket, (socket) => (accept ? accept(socket) : early.push(socket)), log.warn.bind(log));
+  if (!server) {
+    log.info('another daemon is already serving this socket; exiting');
+    flush();
+    if (foreground) process.stderr.write(`authd: a daemon is already running on ${paths.socket}\n`);
+    return 0;
+  }
+  rmSync(`${dirname(paths.socket)}/${SPAWN_MARKER}`, { recursive: true, force: true });
+
+  let store: Awaited<ReturnType<typeof openStore>>;
+  try {
+    store = await openStore(storeKind(), paths.stateDir);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  let closing = false;
+  const shutdown = (why: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ why }, 'daemon stopping');
+    daemon.close();
+    server.close();
+    flush();
+    // Lingering keep-alive connections must not keep the process up.
+    setTimeout(() => process.exit(0), 200).unref();
+  };
+  const daemon = new Daemon(paths, store, log, () => shutdown('shutdown request'));
+  const handlers = daemon.handlers();
+  accept = (socket) => serveConnection(socket, handlers, log);
+  for (const socket of early.splice(0)) accept(socket);
+
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    reopen();
+    daemon.reloadConfig();
+  });
+  server.on('close', () => process.exit(0));
+  log.info({ version: VERSION, socket: paths.socket, store: store.kind }, 'daemon started');
+  if (foreground) process.stderr.write(`authd: daemon ${VERSION} listening on ${paths.socket} (pid ${process.pid})\n`);
+  return -1;
+}
+
+function storeKind(): 'file' | 'memory' {
+  const v = process.env.AUTHD_STORE;
+  if (v === undefined || v === '' || v === 'file' || v === 'auto') return 'file';
+  if (v === 'memory') return 'memory';
+  throw new AuthdError('config_error', `AUTHD_STORE=${v.slice(0, 20)} is not a store authd knows`, 'use file or memory');
+}
+
+/**
+ * Exactly one daemon per socket, however many start at once: under a lock, connect to see whether
+ * one is alive; if not, replace the stale socket and listen. The lock covers probe-and-bind only.
+ */
+async function bindExclusively(
+  socketPath: string,
+  onConnection: (socket: net.Socket) => void,
+  warn: (msg: string) => void,
+): Promise<net.Server | undefined> {
+  const release = await lockfile.lock(socketPath, {
+    realpath: false,
+    lockfilePath: `${socketPath}.lock`,
+    stale: 10_000,
+    retries: { retries: 40, minTimeout: 25, maxTimeout: 250 },
+    onCompromised: () => warn('start-up lock was taken over by another process'),
+  });
+  try {
+    if (await isAlive(socketPath)) return undefined;
+    try {
+      unlinkSync(socketPath);
+    } catch {
+      // no stale socket
+    }
+    const server = net.createServer({ allowHalfOpen: false }, onConnection);
+    server.maxConnections = MAX_CONNECTIONS;
+    const oldMask = process.umask(0o077);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    return server;
+  } finally {
+    await release();
+  }
+}
+
+function isAlive(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    const e = err instanceof AuthdError ? err : new AuthdError('internal', err instanceof Error ? err.message : 'daemon failed to start');
+    process.stderr.write(`authd: ${e.message}${e.hint ? `\n  ${e.hint}` : ''}\n`);
+    process.exit(e.exitCode);
+  },
+);

@@ -1,0 +1,103 @@
+// The socket server: frames in, one validated request at a time to a handler, frames out.
+import type net from 'node:net';
+import {
+  AuthdError, encodeFrame, LineDecoder, type MethodName, type Methods, PROTOCOL_VERSION, type Response,
+} from '../protocol/index.js';
+import type { Logger } from './log.js';
+
+export type Handler<M extends MethodName> = (params: Record<string, unknown>) => Promise<Methods[M]['result']> | Methods[M]['result'];
+export type Handlers = { [M in MethodName]: Handler<M> };
+
+/** A partial frame that does not complete within this time is a slow or dead writer: drop it. */
+const PARTIAL_FRAME_TIMEOUT_MS = 10_000;
+/** A client that stops reading its answers is dropped rather than buffered for. */
+const MAX_UNREAD_BYTES = 1024 * 1024;
+export const MAX_CONNECTIONS = 4096;
+
+export function serveConnection(socket: net.Socket, handlers: Handlers, log: Logger): void {
+  const decoder = new LineDecoder();
+  let partialTimer: NodeJS.Timeout | undefined;
+  socket.on('error', () => socket.destroy());
+
+  const send = (res: Response) => {
+    if (socket.destroyed) return;
+    socket.write(encodeFrame(res));
+    if (socket.writableLength > MAX_UNREAD_BYTES) socket.destroy();
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    for (const ev of decoder.push(chunk)) {
+      if ('tooLarge' in ev) {
+        log.warn('dropped a connection that sent a frame over 64 KiB');
+        send({ id: null, error: new AuthdError('frame_too_large', 'request frame exceeds 64 KiB').toWire() });
+        socket.end();
+        socket.destroySoon();
+        socket.pause();
+        return;
+      }
+      if (ev.frame.length > 0) handleFrame(ev.frame, handlers, send, log);
+    }
+    if (decoder.pending > 0 && !partialTimer) {
+      partialTimer = setTimeout(() => {
+        log.warn('dropped a connection that left a frame unfinished');
+        socket.destroy();
+      }, PARTIAL_FRAME_TIMEOUT_MS);
+      partialTimer.unref();
+    } else if (decoder.pending === 0 && partialTimer) {
+      clearTimeout(partialTimer);
+      partialTimer = undefined;
+    }
+  });
+  socket.on('close', () => clearTimeout(partialTimer));
+}
+
+function handleFrame(frame: string, handlers: Handlers, send: (r: Response) => void, log: Logger): undefined {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(frame);
+  } catch {
+    send({ id: null, error: new AuthdError('bad_request', 'request is not valid JSON').toWire() });
+    return;
+  }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+    send({ id: null, error: new AuthdError('bad_request', 'request must be a JSON object').toWire() });
+    return;
+  }
+  const req = msg as Record<string, unknown>;
+  const id = typeof req.id === 'number' || (typeof req.id === 'string' && req.id.length <= 128) ? req.id : null;
+  const fail = (e: AuthdError): undefined => {
+    send({ id, error: e.toWire() });
+  };
+  if (id === null) return fail(new AuthdError('bad_request', 'request needs an "id" (a number or a short string)'));
+  if (req.v !== PROTOCOL_VERSION) {
+    return fail(new AuthdError('bad_request', `unsupported protocol version ${JSON.stringify(req.v)}; this daemon speaks v${PROTOCOL_VERSION}`,
+      'restart the daemon after an upgrade: authd daemon stop'));
+  }
+  const method = req.method;
+  if (typeof method !== 'string' || !Object.hasOwn(handlers, method)) {
+    return fail(new AuthdError('unknown_method', `unknown method ${JSON.stringify(String(method).slice(0, 64))}`));
+  }
+  const params = req.params ?? {};
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+    return fail(new AuthdError('bad_request', '"params" must be a JSON object'));
+  }
+  let out: unknown;
+  try {
+    out = handlers[method as MethodName](params as Record<string, unknown>);
+  } catch (err) {
+    return fail(asAuthdError(err, log));
+  }
+  if (out instanceof Promise) {
+    out.then((result) => send({ id, result }), (err: unknown) => fail(asAuthdError(err, log)));
+  } else {
+    send({ id, result: out });
+  }
+}
+
+function asAuthdError(err: unknown, log: Logger): AuthdError {
+  if (err instanceof AuthdError) return err;
+  // Unexpected: log the error's type and where it came from, never its message (it might quote a value).
+  const where = err instanceof Error ? err.stack?.split('\n').slice(1, 5).join('\n') : undefined;
+  log.error({ errType: err instanceof Error ? err.name : typeof err, where }, 'internal error');
+  return new AuthdError('internal', 'the daemon hit an internal error', 'see the daemon log (authd doctor shows where)');
+}

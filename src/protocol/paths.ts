@@ -1,0 +1,65 @@
+// The one path resolver, shared by the client and the daemon. No dependencies beyond node:.
+import { createHash } from 'node:crypto';
+import { homedir, tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+
+export interface AuthdPaths {
+  configFile: string;
+  stateDir: string;
+  socketDir: string;
+  socket: string;
+  /** True when the socket was named explicitly (AUTHD_SOCKET): its directory is the caller's business. */
+  socketExplicit: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Unix socket paths longer than this are refused: Node 20 silently truncates at 107 bytes. */
+export const MAX_SOCKET_PATH = 100;
+
+export function resolvePaths(env: Env = process.env): AuthdPaths {
+  const home = nonEmpty(env.AUTHD_HOME);
+  const userHome = nonEmpty(env.HOME) ?? homedir();
+  const configFile =
+    nonEmpty(env.AUTHD_CONFIG) ??
+    (home
+      ? join(home, 'config.toml')
+      : join(nonEmpty(env.XDG_CONFIG_HOME) ?? join(userHome, '.config'), 'authd', 'config.toml'));
+  const stateDir = home
+    ? join(home, 'state')
+    : join(nonEmpty(env.XDG_STATE_HOME) ?? join(userHome, '.local', 'state'), 'authd');
+
+  const explicit = nonEmpty(env.AUTHD_SOCKET);
+  if (explicit) {
+    return { configFile, stateDir, socketDir: dirOf(explicit), socket: explicit, socketExplicit: true };
+  }
+  if (process.platform === 'win32') {
+    const pipe = `\\\\.\\pipe\\authd-${userInfo().username}${home ? `-${shortHash(stateDir)}` : ''}`;
+    return { configFile, stateDir, socketDir: stateDir, socket: pipe, socketExplicit: false };
+  }
+  if (home) {
+    const socketDir = join(home, 'run');
+    return { configFile, stateDir, socketDir, socket: join(socketDir, 'authd.sock'), socketExplicit: false };
+  }
+  const runtime = nonEmpty(env.XDG_RUNTIME_DIR);
+  const socketDir = runtime
+    ? join(runtime, 'authd')
+    : join(nonEmpty(env.TMPDIR) ?? tmpdir(), `authd-${process.getuid?.() ?? 0}`);
+  // Another HOME or XDG_STATE_HOME is another instance: give it its own socket (as gpg-agent does).
+  const defaultState = join(homedir(), '.local', 'state', 'authd');
+  const name = stateDir === defaultState ? 'authd.sock' : `authd.${shortHash(stateDir)}.sock`;
+  return { configFile, stateDir, socketDir, socket: join(socketDir, name), socketExplicit: false };
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function dirOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i <= 0 ? '/' : p.slice(0, i);
+}
+
+function shortHash(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 10);
+}

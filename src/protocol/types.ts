@@ -1,0 +1,136 @@
+// Wire types. A request is {"v":1,"id":…,"method":…,"params":{…}}; a response carries the same id.
+import type { WireError } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Who is asking: self-reported by the client, for the log and `status` only. */
+export interface CallerInfo {
+  pid?: number;
+  cmd?: string;
+}
+
+/** Values of env vars named by `client_secret_env`, sent from the caller's environment. */
+export type EnvSecrets = Record<string, string>;
+
+export interface GetTokenParams {
+  profile?: string;
+  minTtl?: number;
+  caller?: CallerInfo;
+  env?: EnvSecrets;
+}
+
+export interface TokenResult {
+  access_token: string;
+  token_type: string;
+  /** Unix seconds; absent when the provider did not say. */
+  expires_at?: number;
+  profile: string;
+}
+
+export interface LoginParams {
+  profile?: string;
+  env?: EnvSecrets;
+}
+
+export interface DeviceCodeInfo {
+  verification_uri: string;
+  verification_uri_complete?: string;
+  user_code: string;
+  expires_in: number;
+  /** True when this login was already in progress and the caller joined it. */
+  joined: boolean;
+}
+
+export type LoginStartResult =
+  | { profile: string; status: 'pending'; device: DeviceCodeInfo }
+  | { profile: string; status: 'logged_in'; subject?: string };
+
+export interface LoginWaitResult {
+  profile: string;
+  subject?: string;
+}
+
+export interface LogoutParams {
+  profile?: string;
+  all?: boolean;
+}
+
+export interface LogoutResult {
+  profiles: { profile: string; revoked: boolean; removed: boolean; note?: string }[];
+}
+
+export interface ProfileStatus {
+  profile: string;
+  flow: string;
+  isDefault: boolean;
+  loggedIn: boolean;
+  subject?: string;
+  expires_at?: number;
+  maskedToken?: string;
+  refreshes: number;
+  lastError?: string;
+  loginPending: boolean;
+}
+
+export interface StatusResult {
+  daemon: {
+    pid: number;
+    version: string;
+    startedAt: number;
+    uptimeSeconds: number;
+    socket: string;
+    store: string;
+    storeWarning?: string;
+    configPath: string;
+    configError?: string;
+  };
+  profiles: ProfileStatus[];
+}
+
+export interface ProfilesResult {
+  defaultProfile?: string;
+  configPath: string;
+  profiles: { name: string; flow: string; issuer?: string; isDefault: boolean }[];
+}
+
+export interface PingResult {
+  pid: number;
+  version: string;
+  socket: string;
+}
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  warn?: boolean;
+  detail: string;
+  fix?: string;
+}
+
+export interface Methods {
+  ping: { params: Record<string, never>; result: PingResult };
+  getToken: { params: GetTokenParams; result: TokenResult };
+  loginStart: { params: LoginParams; result: LoginStartResult };
+  loginWait: { params: { profile?: string }; result: LoginWaitResult };
+  logout: { params: LogoutParams; result: LogoutResult };
+  status: { params: Record<string, never>; result: StatusResult };
+  profiles: { params: Record<string, never>; result: ProfilesResult };
+  use: { params: { profile: string }; result: { defaultProfile: string } };
+  doctor: { params: Record<string, never>; result: { checks: DoctorCheck[] } };
+  shutdown: { params: Record<string, never>; result: { pid: number } };
+}
+
+export type MethodName = keyof Methods;
+
+export interface Request<M extends MethodName = MethodName> {
+  v: typeof PROTOCOL_VERSION;
+  id: number | string;
+  method: M;
+  params?: Methods[M]['params'];
+}
+
+export type Response =
+  | { id: number | string | null; result: unknown; error?: undefined }
+  | { id: number | string | null; error: WireError; result?: undefined };
+
+export const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
