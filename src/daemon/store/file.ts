@@ -1,0 +1,144 @@
+// The file store: state/credentials.json, 0600 in a 0700 directory, rewritten atomically on every
+// change. The daemon is its only writer (single instance is enforced elsewhere), so the file is
+// read once at open and the in-memory map always equals what is on disk.
+// Error text names paths and errno codes only: the file holds tokens.
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { AuthdError } from '../../protocol/errors.js';
+import { checkPrivateFile, ensurePrivateDir } from '../perms.js';
+import type { Store, StoredSession } from './types.js';
+
+type Entries = Map<string, StoredSession>;
+
+export async function openFileStore(stateDir: string): Promise<Store> {
+  ensurePrivateDir(stateDir, 'state directory');
+  const path = join(stateDir, 'credentials.json');
+  const loaded = await load(path);
+  let entries = loaded.entries;
+
+  // One write at a time, each starting from the map the previous one committed.
+  let queue: Promise<unknown> = Promise.resolve();
+  function serialise<T>(job: () => Promise<T>): Promise<T> {
+    const result = queue.then(job);
+    queue = result.catch(() => undefined);
+    return result;
+  }
+
+  return {
+    kind: 'file',
+    location: path,
+    warning: loaded.warning,
+    get: async (key) => {
+      const value = entries.get(key);
+      return value === undefined ? undefined : structuredClone(value);
+    },
+    put: async (key, value) => {
+      const copy = JSON.parse(JSON.stringify(value)) as StoredSession; // exactly what the file will hold
+      return serialise(async () => {
+        const next = new Map(entries).set(key, copy);
+        await writeAtomically(path, next);
+        entries = next;
+      });
+    },
+    delete: (key) =>
+      serialise(async () => {
+        if (!entries.has(key)) return false;
+        const next = new Map(entries);
+        next.delete(key);
+        await writeAtomically(path, next);
+        entries = next;
+        return true;
+      }),
+    keys: async () => [...entries.keys()],
+  };
+}
+
+async function load(path: string): Promise<{ entries: Entries; warning: string | undefined }> {
+  if (!checkPrivateFile(path, 'credentials file')) return { entries: new Map(), warning: undefined };
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw storeError(`Could not read the credentials file ${path}`, err);
+  }
+  const entries = parse(text);
+  if (entries) return { entries, warning: undefined };
+  // Never silently emptied: keep the bad file for the user, start empty, and say so.
+  const aside = `${path}.corrupt-${new Date().toISOString().replace(/[-:]/g, '')}`;
+  try {
+    await rename(path, aside);
+    await chmod(aside, 0o600);
+  } catch (err) {
+    throw storeError(`The credentials file ${path} is corrupt and could not be moved aside`, err);
+  }
+  const warning = `The credentials file ${path} was corrupt; it was kept as ${aside} and authd started with no stored sessions.`;
+  return { entries: new Map(), warning };
+}
+
+/** The entries of a `{"v":1,"entries":{…}}` document, or undefined if it is not one. */
+function parse(text: string): Entries | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(doc) || doc.v !== 1 || !isObject(doc.entries)) return undefined;
+  const entries: Entries = new Map();
+  for (const [key, value] of Object.entries(doc.entries)) {
+    if (!isObject(value) || value.v !== 1) return undefined;
+    entries.set(key, value as unknown as StoredSession);
+  }
+  return entries;
+}
+
+/** Temp file (O_EXCL, 0600) → write → fsync → rename over the target → fsync the directory. */
+async function writeAtomically(path: string, entries: Entries): Promise<void> {
+  const body = `${JSON.stringify({ v: 1, entries: Object.fromEntries(entries) }, null, 2)}\n`;
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  let tmpExists = false;
+  try {
+    const file = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+    tmpExists = true;
+    try {
+      await file.chmod(0o600); // the umask may have narrowed it; make it exact
+      await file.writeFile(body);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, path);
+    tmpExists = false;
+    await syncDir(dirname(path));
+  } catch (err) {
+    if (tmpExists) await rm(tmp, { force: true }).catch(() => undefined);
+    throw storeError(`Could not write the credentials file ${path}`, err);
+  }
+}
+
+/** Makes a rename durable. Windows cannot open a directory, and NTFS does not need it. */
+async function syncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const handle = await open(dir, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The errno code only: a Node error's message is safe today, but nothing here may echo data. */
+function storeError(sentence: string, err: unknown): AuthdError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'unknown error';
+  return new AuthdError(
+    'store_error',
+    `${sentence} (${code}).`,
+    'check that the state directory is writable and the disk is not full',
+  );
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}

@@ -1,0 +1,31 @@
+// What every store implements: an async key/value map of sessions. Keys are opaque strings.
+
+export type StoreKind = 'file' | 'memory' | 'keyring';
+
+/** A plain JSON object; fields this version does not know survive a round trip. */
+export interface StoredSession {
+  v: 1;
+  issuer?: string;
+  client_id?: string;
+  refresh_token?: string;
+  access_token?: string;
+  token_type?: string;
+  /** Unix seconds. */
+  expires_at?: number;
+  subject?: string;
+  scope?: string;
+}
+
+export interface Store {
+  readonly kind: StoreKind;
+  /** Where it keeps things, for status/doctor (a file path, "memory", …). */
+  readonly location: string;
+  /** A problem found at open time that did not stop it, e.g. a corrupt file kept aside. */
+  readonly warning: string | undefined;
+  get(key: string): Promise<StoredSession | undefined>;
+  /** Durable when it resolves. */
+  put(key: string, value: StoredSession): Promise<void>;
+  /** True if the key was there. */
+  delete(key: string): Promise<boolean>;
+  keys(): Promise<string[]>;
+}

@@ -1,0 +1,135 @@
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuthdError } from '../src/protocol/errors.js';
+import { checkPrivateFile, ensurePrivateDir } from '../src/daemon/perms.js';
+
+const NOBODY = 65534;
+let root: string;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'authd-perms-'));
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+function refusal(fn: () => unknown): AuthdError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(AuthdError);
+    expect((err as AuthdError).code).toBe('insecure_permissions');
+    return err as AuthdError;
+  }
+  throw new Error('expected an insecure_permissions error');
+}
+
+describe.skipIf(process.platform === 'win32')('private directories', () => {
+  it('a missing state directory is created 0700, parents included', () => {
+    const dir = join(root, 'a', 'b', 'state');
+    ensurePrivateDir(dir, 'state directory');
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(root, 'a')).mode & 0o777).toBe(0o700);
+  });
+
+  it('an existing private directory is accepted as it is', () => {
+    const dir = join(root, 'state');
+    mkdirSync(dir, { mode: 0o700 });
+    expect(() => ensurePrivateDir(dir, 'state directory')).not.toThrow();
+  });
+
+  it('a directory readable by others is refused with a chmod 700 hint', () => {
+    const dir = join(root, 'state');
+    mkdirSync(dir);
+    chmodSync(dir, 0o755);
+    const err = refusal(() => ensurePrivateDir(dir, 'state directory'));
+    expect(err.message).toBe(
+      `The state directory ${dir} has mode 0755; it must not be accessible by group or others.`,
+    );
+    expect(err.hint).toBe(`run \`chmod 700 ${dir}\``);
+  });
+
+  it('a directory owned by someone else is refused, naming both uids', () => {
+    const dir = join(root, 'state');
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, NOBODY, NOBODY);
+    const err = refusal(() => ensurePrivateDir(dir, 'socket directory'));
+    expect(err.message).toBe(
+      `The socket directory ${dir} is owned by uid ${NOBODY}, not by you (uid ${process.getuid?.()}).`,
+    );
+    expect(err.hint).toContain('chown');
+  });
+
+  it('a symlink to a private directory is refused, not followed', () => {
+    const real = join(root, 'real');
+    mkdirSync(real, { mode: 0o700 });
+    const link = join(root, 'state');
+    symlinkSync(real, link);
+    const err = refusal(() => ensurePrivateDir(link, 'state directory'));
+    expect(err.message).toContain('is a symbolic link, not a directory');
+  });
+
+  it('a regular file where the directory should be is refused', () => {
+    const path = join(root, 'state');
+    writeFileSync(path, '');
+    const err = refusal(() => ensurePrivateDir(path, 'state directory'));
+    expect(err.message).toBe(`The state directory ${path} is a regular file, not a directory.`);
+  });
+
+  it('a hint quotes a path with spaces so it can be pasted', () => {
+    const dir = join(root, "it's here");
+    mkdirSync(dir, { mode: 0o750 });
+    chmodSync(dir, 0o750);
+    const err = refusal(() => ensurePrivateDir(dir, 'state directory'));
+    expect(err.hint).toBe(`run \`chmod 700 '${root}/it'\\''s here'\``);
+  });
+});
+
+describe.skipIf(process.platform === 'win32')('private files', () => {
+  it('a missing file is reported as absent, not as an error', () => {
+    expect(checkPrivateFile(join(root, 'credentials.json'), 'credentials file')).toBe(false);
+  });
+
+  it('a 0600 file of your own is accepted', () => {
+    const file = join(root, 'credentials.json');
+    writeFileSync(file, '{}', { mode: 0o600 });
+    expect(checkPrivateFile(file, 'credentials file')).toBe(true);
+  });
+
+  it('a file readable by the group is refused with a chmod 600 hint', () => {
+    const file = join(root, 'credentials.json');
+    writeFileSync(file, '{}');
+    chmodSync(file, 0o640);
+    const err = refusal(() => checkPrivateFile(file, 'credentials file'));
+    expect(err.message).toBe(
+      `The credentials file ${file} has mode 0640; it must not be accessible by group or others.`,
+    );
+    expect(err.hint).toBe(`run \`chmod 600 ${file}\``);
+  });
+
+  it('a file owned by someone else is refused even when its mode is 0600', () => {
+    const file = join(root, 'credentials.json');
+    writeFileSync(file, '{}', { mode: 0o600 });
+    chownSync(file, NOBODY, NOBODY);
+    const err = refusal(() => checkPrivateFile(file, 'credentials file'));
+    expect(err.message).toContain(`is owned by uid ${NOBODY}`);
+  });
+
+  it('a symlink to a private file is refused, not followed', () => {
+    const real = join(root, 'elsewhere.json');
+    writeFileSync(real, '{}', { mode: 0o600 });
+    const link = join(root, 'credentials.json');
+    symlinkSync(real, link);
+    const err = refusal(() => checkPrivateFile(link, 'credentials file'));
+    expect(err.message).toBe(`The credentials file ${link} is a symbolic link, not a regular file.`);
+  });
+
+  it('a directory where the file should be is refused', () => {
+    const path = join(root, 'credentials.json');
+    mkdirSync(path, { mode: 0o700 });
+    const err = refusal(() => checkPrivateFile(path, 'credentials file'));
+    expect(err.message).toContain('is a directory, not a regular file');
+  });
+});
