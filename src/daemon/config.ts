@@ -1,0 +1,668 @@
+// The config file: parse, validate (errors name file, line and field), and `authd use P`.
+// A config holds no secrets: client secrets and API keys live in the store or in an env var it names.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parse, TomlDate, TomlError, type TomlTableWithoutBigInt, type TomlValueWithoutBigInt } from 'smol-toml';
+import { AuthdError } from '../protocol/errors.js';
+import { PROFILE_NAME } from '../protocol/types.js';
+
+export type Flow = 'device' | 'client_credentials' | 'api_key';
+export type StoreChoice = 'auto' | 'keyring' | 'file' | 'memory';
+
+export interface ProfileConfig {
+  name: string;
+  /** OIDC discovery. Kept exactly as written: it must match the provider's `issuer` metadata. */
+  issuer?: string;
+  /** Explicit endpoints (no discovery). */
+  device_authorization_endpoint?: string;
+  token_endpoint?: string;
+  revocation_endpoint?: string;
+  /** Required for device and client_credentials; '' allowed for api_key. */
+  client_id: string;
+  /** Default 'device'. */
+  flow: Flow;
+  /** Default ['openid', 'offline_access'] for device, [] otherwise. */
+  scopes: string[];
+  audience?: string;
+  /** Hosts (optionally host:port), lower-cased. Default []. */
+  git_hosts: string[];
+  /** Default 'oauth2'. */
+  git_username: string;
+  /** The NAME of an environment variable holding the client secret, never the secret. */
+  client_secret_env?: string;
+  /** Seconds, 0..86400. */
+  min_ttl?: number;
+  /** Seconds, used when the provider's device response has no interval; 0.05..60. */
+  device_poll_interval?: number;
+  /** Seconds for each IdP request, 1..300, default 10. */
+  timeout: number;
+  /** Refresh in the background before expiry, default true. */
+  refresh_ahead: boolean;
+}
+
+export interface Config {
+  path: string;
+  /** false: no file yet (not an error: an empty config). */
+  exists: boolean;
+  defaultProfile?: string;
+  /** Default 'auto'. */
+  store: StoreChoice;
+  profiles: Map<string, ProfileConfig>;
+}
+
+const FLOWS: readonly Flow[] = ['device', 'client_credentials', 'api_key'];
+const STORES: readonly StoreChoice[] = ['auto', 'keyring', 'file', 'memory'];
+const TOP_KEYS = ['default_profile', 'store', 'profiles'] as const;
+const PROFILE_KEYS = [
+  'issuer',
+  'device_authorization_endpoint',
+  'token_endpoint',
+  'revocation_endpoint',
+  'client_id',
+  'flow',
+  'scopes',
+  'audience',
+  'git_hosts',
+  'git_username',
+  'client_secret_env',
+  'min_ttl',
+  'device_poll_interval',
+  'timeout',
+  'refresh_ahead',
+] as const;
+type ProfileKey = (typeof PROFILE_KEYS)[number];
+const URL_KEYS = ['issuer', 'device_authorization_endpoint', 'token_endpoint', 'revocation_endpoint'] as const;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Keys that would hold a secret if someone wrote one into the config. */
+const SECRET_KEY = /secret|passw|api_?key|private_key|(^|_)token$/i;
+const DEFAULT_TIMEOUT = 10;
+const DEFAULT_GIT_USERNAME = 'oauth2';
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+export function parseConfig(text: string, path: string): Config {
+  const doc = parseToml(text, path);
+  const v: Validator = new Validator(text, path);
+
+  for (const key of Object.keys(doc)) {
+    if (!(TOP_KEYS as readonly string[]).includes(key)) v.unknownKey([key], TOP_KEYS, 'at the top level', doc[key]);
+  }
+
+  const profiles = new Map<string, ProfileConfig>();
+  if (Object.hasOwn(doc, 'profiles')) {
+    const table = doc.profiles;
+    if (!isTable(table)) {
+      v.fail(['profiles'], `profiles must be a table of profiles (got ${typeName(table)})`,
+        'Write each profile as its own table, e.g. [profiles.acme].');
+    }
+    for (const [name, body] of Object.entries(table)) {
+      profiles.set(name, v.profile(name, body));
+    }
+  }
+
+  let store: StoreChoice = 'auto';
+  if (Object.hasOwn(doc, 'store')) store = v.oneOf(['store'], doc.store, STORES);
+
+  let defaultProfile: string | undefined;
+  if (Object.hasOwn(doc, 'default_profile')) {
+    defaultProfile = v.string(['default_profile'], doc.default_profile);
+    if (!profiles.has(defaultProfile)) {
+      const names = [...profiles.keys()];
+      v.fail(['default_profile'],
+        `default_profile is ${show(defaultProfile)}, but there is no profile of that name in this file`,
+        names.length > 0
+          ? `Name one of the profiles (${names.join(', ')}), or add a [profiles.${tomlKey(defaultProfile)}] table.`
+          : `Add a [profiles.${tomlKey(defaultProfile)}] table, or remove default_profile.`);
+    }
+  }
+
+  const config: Config = { path, exists: true, store, profiles };
+  if (defaultProfile !== undefined) config.defaultProfile = defaultProfile;
+  return config;
+}
+
+export function loadConfig(path: string): Config {
+  const text = readConfigText(path);
+  if (text === undefined) return { path, exists: false, store: 'auto', profiles: new Map() };
+  return parseConfig(text, path);
+}
+
+/** `authd use P`: set the top-level default_profile, changing nothing else in the file. */
+export function setDefaultProfile(path: string, profile: string): void {
+  const text = readConfigText(path);
+  const noProfilesHint = `Create ${path} with a [profiles.NAME] table (issuer, client_id, flow), then run \`authd use NAME\`.`;
+  if (text === undefined) {
+    throw new AuthdError('config_error', `no profiles are configured (${path} does not exist)`, noProfilesHint);
+  }
+  const config = parseConfig(text, path);
+  if (config.profiles.size === 0) {
+    throw new AuthdError('config_error', `no profiles are configured in ${path}`, noProfilesHint);
+  }
+  if (!config.profiles.has(profile)) {
+    throw new AuthdError('unknown_profile', `there is no profile ${show(profile)} in ${path}`,
+      `Choose one of: ${[...config.profiles.keys()].join(', ')}.`);
+  }
+
+  const updated = withDefaultProfile(text, profile);
+  // Safety net for shapes the line edit does not understand (multi-line strings and the like):
+  // the result must still parse, name the new default and hold the same profiles.
+  let check: Config | undefined;
+  try {
+    check = parseConfig(updated, path);
+  } catch {
+    check = undefined;
+  }
+  if (!check || check.defaultProfile !== profile || !sameKeys(check.profiles, config.profiles)) {
+    throw new AuthdError('config_error', `could not update default_profile in ${path} without disturbing the rest of the file`,
+      `Edit the file by hand: default_profile = "${profile}" near the top, before the first [table].`);
+  }
+  if (updated !== text) writeFileAtomic(path, updated);
+}
+
+/** Loopback hosts (127.0.0.0/8, ::1, localhost): the only ones where plain http is allowed. */
+export function isLoopbackUrl(url: URL): boolean {
+  const host = url.hostname.toLowerCase();
+  if (host === 'localhost') return true;
+  if (host === '[::1]' || host === '::1') return true;
+  // The URL parser normalises IPv4 (127.1, 0x7f.1, …) to dotted decimal.
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+type TomlDoc = TomlTableWithoutBigInt;
+type TomlVal = TomlValueWithoutBigInt;
+
+function parseToml(text: string, path: string): TomlDoc {
+  try {
+    return parse(text, { integersAsBigInt: false });
+  } catch (err) {
+    if (err instanceof TomlError) {
+      // The message carries a code block quoting the file; never repeat it (a line may hold a secret).
+      const reason = (err.message.split('\n')[0] ?? '').replace(/^Invalid TOML document:\s*/, '') || 'syntax error';
+      throw new AuthdError('config_error', `${path}:${err.line}: invalid TOML at column ${err.column}: ${reason}`,
+        `Fix the syntax on line ${err.line} of ${path} (see https://toml.io).`);
+    }
+    throw new AuthdError('config_error', `${path}: the file could not be parsed as TOML`,
+      `Check ${path} for deeply nested or malformed values.`);
+  }
+}
+
+function isTable(v: TomlVal | undefined): v is Record<string, TomlVal> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof TomlDate) && !(v instanceof Date);
+}
+
+class Validator {
+  private readonly lines: KeyLine[];
+
+  constructor(
+    text: string,
+    private readonly path: string,
+  ) {
+    this.lines = scanKeyLines(text);
+  }
+
+  fail(field: string[], message: string, hint?: string): never {
+    const line = locate(this.lines, field);
+    const where = line === undefined ? this.path : `${this.path}:${line}`;
+    throw new AuthdError('config_error', `${where}: ${message}`, hint);
+  }
+
+  unknownKey(field: string[], valid: readonly string[], where: string, value?: TomlVal): never {
+    const key = field[field.length - 1] ?? '';
+    const name = dotted(field);
+    if (SECRET_KEY.test(key) && !key.endsWith('_env')) {
+      // Never echo the value: it is presumably the secret itself.
+      const profile = field[0] === 'profiles' && field.length === 3 ? field[1] : 'P';
+      this.fail(field, `${name} is not allowed because a config file must not hold secrets`,
+        `Remove it; store the secret with \`authd secret set ${profile}\` (it reads stdin), or name an environment variable that holds it with client_secret_env = "VAR".`);
+    }
+    const guess = closest(key, valid);
+    const hint = `Valid names ${where}: ${valid.join(', ')}.` +
+      (isTable(value) && field[0] === 'profiles'
+        ? ` If ${show(`${field[1]}.${key}`)} is one profile name, quote it: [profiles."${field[1]}.${key}"].`
+        : '');
+    this.fail(field, `${name} is not a known setting${guess ? ` (did you mean ${guess}?)` : ''}`, hint);
+  }
+
+  profile(name: string, body: TomlVal): ProfileConfig {
+    const at = (key?: string): string[] => (key === undefined ? ['profiles', name] : ['profiles', name, key]);
+    if (!PROFILE_NAME.test(name)) {
+      this.fail(at(), `${show(name)} is not a valid profile name`,
+        'A profile name is 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit.');
+    }
+    if (!isTable(body)) {
+      this.fail(at(), `${dotted(at())} must be a table (got ${typeName(body)})`,
+        `Write the profile as a table: [profiles.${tomlKey(name)}] followed by its settings.`);
+    }
+    for (const key of Object.keys(body)) {
+      if (!(PROFILE_KEYS as readonly string[]).includes(key)) this.unknownKey(at(key), PROFILE_KEYS, 'in a profile', body[key]);
+    }
+    const has = (key: ProfileKey): boolean => Object.hasOwn(body, key);
+    const get = (key: ProfileKey): TomlVal | undefined => body[key];
+
+    const flow: Flow = has('flow') ? this.oneOf(at('flow'), get('flow'), FLOWS) : 'device';
+    const p: ProfileConfig = {
+      name,
+      client_id: '',
+      flow,
+      scopes: flow === 'device' ? ['openid', 'offline_access'] : [],
+      git_hosts: [],
+      git_username: DEFAULT_GIT_USERNAME,
+      timeout: DEFAULT_TIMEOUT,
+      refresh_ahead: true,
+    };
+
+    for (const key of URL_KEYS) {
+      if (has(key)) p[key] = this.url(at(key), get(key), key === 'issuer');
+    }
+
+    if (has('client_id')) {
+      p.client_id = this.string(at('client_id'), get('client_id'), flow === 'api_key');
+    } else if (flow !== 'api_key') {
+      this.fail(at('client_id'), `${dotted(at('client_id'))} is required for the ${flowName(flow)}`,
+        'Set client_id to the OAuth client id registered for authd at your identity provider.');
+    }
+
+    if (has('scopes')) {
+      p.scopes = this.stringArray(at('scopes'), get('scopes'), (s) =>
+        /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s) ? undefined : 'a scope is one word without spaces or quotes');
+    }
+    if (has('audience')) p.audience = this.string(at('audience'), get('audience'));
+    if (has('git_hosts')) {
+      p.git_hosts = this.stringArray(at('git_hosts'), get('git_hosts'), (s) =>
+        /^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/.test(s)
+          ? undefined
+          : 'each entry is a host name such as git.acme.com (optionally with :port), not a URL').map((h) => h.toLowerCase());
+    }
+    if (has('git_username')) {
+      p.git_username = this.string(at('git_username'), get('git_username'));
+      if (/[\x00-\x1f\x7f]/.test(p.git_username)) {
+        this.fail(at('git_username'), `${dotted(at('git_username'))} must not contain control characters such as newlines`);
+      }
+    }
+    if (has('client_secret_env')) {
+      // Checked without ever echoing the value: a secret pasted here must not reach a terminal or log.
+      const f = at('client_secret_env');
+      const v = get('client_secret_env');
+      if (typeof v !== 'string' || !ENV_NAME.test(v)) {
+        this.fail(f, `${dotted(f)} must be the name of an environment variable (letters, digits and _, not starting with a digit)`,
+          `Put the secret itself in that variable, or store it with \`authd secret set ${name}\` (it reads stdin).`);
+      }
+      p.client_secret_env = v;
+    }
+    if (has('min_ttl')) p.min_ttl = this.number(at('min_ttl'), get('min_ttl'), 0, 86400);
+    if (has('device_poll_interval')) {
+      p.device_poll_interval = this.number(at('device_poll_interval'), get('device_poll_interval'), 0.05, 60);
+    }
+    if (has('timeout')) p.timeout = this.number(at('timeout'), get('timeout'), 1, 300);
+    if (has('refresh_ahead')) p.refresh_ahead = this.boolean(at('refresh_ahead'), get('refresh_ahead'));
+
+    const endpointsHint = 'Set issuer = "https://…" for OpenID discovery, or give the endpoints explicitly.';
+    if (flow === 'device' && !p.issuer && !(p.device_authorization_endpoint && p.token_endpoint)) {
+      const missing = p.device_authorization_endpoint ? 'token_endpoint' : p.token_endpoint ? 'device_authorization_endpoint' : undefined;
+      this.fail(at(), missing
+        ? `${dotted(at())} has no issuer, so the device flow needs ${missing} as well`
+        : `${dotted(at())} needs issuer, or both device_authorization_endpoint and token_endpoint, for the device flow`,
+      endpointsHint);
+    }
+    if (flow === 'client_credentials' && !p.issuer && !p.token_endpoint) {
+      this.fail(at(), `${dotted(at())} needs issuer or token_endpoint for the client_credentials flow`, endpointsHint);
+    }
+    return p;
+  }
+
+  string(field: string[], v: TomlVal | undefined, allowEmpty = false): string {
+    if (typeof v !== 'string') this.fail(field, `${dotted(field)} must be a string (got ${typeName(v)})`, quoteHint(field));
+    if (!allowEmpty && v.trim() === '') this.fail(field, `${dotted(field)} must not be empty`);
+    return v;
+  }
+
+  oneOf<T extends string>(field: string[], v: TomlVal | undefined, choices: readonly T[]): T {
+    if (typeof v === 'string' && (choices as readonly string[]).includes(v)) return v as T;
+    const got = typeof v === 'string' ? show(v) : typeName(v);
+    const guess = typeof v === 'string' ? closest(v, choices) : undefined;
+    this.fail(field, `${dotted(field)} must be one of ${choices.join(', ')} (got ${got})`,
+      guess
+        ? `Did you mean "${guess}"?`
+        : typeof v === 'string'
+          ? `Set it to one of: ${choices.join(', ')}.`
+          : `Write it as a quoted string, e.g. ${field[field.length - 1]} = "${choices[0]}".`);
+  }
+
+  number(field: string[], v: TomlVal | undefined, min: number, max: number): number {
+    if (typeof v !== 'number') this.fail(field, `${dotted(field)} must be a number of seconds (got ${typeName(v)})`);
+    if (!Number.isFinite(v) || v < min || v > max) {
+      this.fail(field, `${dotted(field)} must be between ${min} and ${max} seconds (got ${v})`);
+    }
+    return v;
+  }
+
+  boolean(field: string[], v: TomlVal | undefined): boolean {
+    if (typeof v !== 'boolean') {
+      this.fail(field, `${dotted(field)} must be true or false (got ${typeName(v)})`, 'Write it without quotes: true or false.');
+    }
+    return v;
+  }
+
+  stringArray(field: string[], v: TomlVal | undefined, check: (s: string) => string | undefined): string[] {
+    if (!Array.isArray(v)) {
+      this.fail(field, `${dotted(field)} must be an array of strings (got ${typeName(v)})`,
+        `Write it as a list, e.g. ${field[field.length - 1]} = ["one", "two"].`);
+    }
+    return v.map((item, i) => {
+      if (typeof item !== 'string') {
+        this.fail(field, `${dotted(field)} must be an array of strings, but item ${i + 1} is ${typeName(item)}`);
+      }
+      const problem = check(item);
+      if (problem) this.fail(field, `${dotted(field)} has an invalid item ${show(item)}: ${problem}`);
+      return item;
+    });
+  }
+
+  url(field: string[], v: TomlVal | undefined, isIssuer: boolean): string {
+    const s = this.string(field, v);
+    const name = dotted(field);
+    if (!URL.canParse(s)) {
+      this.fail(field, `${name} must be an absolute URL such as https://login.example.com (got ${show(s)})`);
+    }
+    const u = new URL(s);
+    if (u.username || u.password) {
+      // Not echoed: the user:password part is a secret.
+      this.fail(field, `${name} must not contain a user name or password`,
+        'Remove the user:password@ part; secrets belong in `authd secret set P` (stdin) or client_secret_env.');
+    }
+    if (u.protocol === 'http:' && !isLoopbackUrl(u)) {
+      this.fail(field, `${name} must use https unless the host is loopback (got ${u.origin})`,
+        'Use https://, or http://127.0.0.1 or http://localhost for a local test identity provider.');
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+      this.fail(field, `${name} must be an https:// URL (it uses ${u.protocol})`);
+    }
+    if (isIssuer && (u.search || u.hash)) {
+      this.fail(field, `${name} must not contain a query or fragment (got ${u.origin}${u.pathname}${u.search ? '?…' : '#…'})`,
+        'Give the issuer exactly as the provider publishes it, e.g. https://login.example.com.');
+    }
+    return s;
+  }
+}
+
+function flowName(flow: Flow): string {
+  return flow === 'device' ? 'device flow' : `${flow} flow`;
+}
+
+function quoteHint(field: string[]): string {
+  return `Write it as a quoted string, e.g. ${field[field.length - 1]} = "…".`;
+}
+
+function typeName(v: TomlVal | undefined): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'string') return 'a string';
+  if (typeof v === 'boolean') return 'a boolean';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  if (Array.isArray(v)) return 'an array';
+  if (isTable(v)) return 'a table';
+  return 'a date';
+}
+
+/** A value quoted for an error message, shortened. Only ever called with non-secret values. */
+function show(s: string): string {
+  const short = s.length > 60 ? `${s.slice(0, 57)}…` : s;
+  return JSON.stringify(short);
+}
+
+function tomlKey(segment: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(segment) ? segment : JSON.stringify(segment);
+}
+
+function dotted(field: string[]): string {
+  return field.map(tomlKey).join('.');
+}
+
+function sameKeys(a: Map<string, unknown>, b: Map<string, unknown>): boolean {
+  return a.size === b.size && [...a.keys()].every((k) => b.has(k));
+}
+
+/** The valid name closest to a typo, if it is close enough to be a plausible guess. */
+function closest(word: string, valid: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of valid) {
+    const d = editDistance(word.toLowerCase(), candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitute = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, substitute);
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding the line of a field. smol-toml reports no positions for values, so scan the text:
+// table headers set the current table; `key = …` lines (dotted or quoted keys too) name a field.
+
+interface KeyLine {
+  /** Full dotted path of the header or key, e.g. ['profiles', 'acme', 'flow']. */
+  path: string[];
+  /** 1-based line number. */
+  line: number;
+  header: boolean;
+  /** Offset in the line just after the `=` (key lines only). */
+  valueStart: number;
+}
+
+function scanKeyLines(text: string): KeyLine[] {
+  const out: KeyLine[] = [];
+  let table: string[] = [];
+  let inMultiline: '"""' | "'''" | undefined;
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const raw = (lines[n] ?? '').replace(/\r$/, '');
+    if (inMultiline) {
+      if (countOf(raw, inMultiline) % 2 === 1) inMultiline = undefined;
+      continue;
+    }
+    const indent = raw.length - raw.replace(/^[\s\uFEFF]+/, '').length;
+    const first = raw[indent];
+    if (first === '[') {
+      const isArray = raw[indent + 1] === '[';
+      const parsed = parseKeyPath(raw, indent + (isArray ? 2 : 1));
+      if (parsed) {
+        const close = isArray ? ']]' : ']';
+        const after = raw.slice(parsed.end).trimStart();
+        if (after.startsWith(close) && /^\s*(#.*)?$/.test(after.slice(close.length))) {
+          table = parsed.segments;
+          out.push({ path: table, line: n + 1, header: true, valueStart: 0 });
+          continue;
+        }
+      }
+    }
+    const parsed = parseKeyPath(raw, indent);
+    if (parsed && raw[parsed.end] === '=') {
+      const valueStart = parsed.end + 1;
+      out.push({ path: [...table, ...parsed.segments], line: n + 1, header: false, valueStart });
+      const rest = raw.slice(valueStart);
+      for (const delim of ['"""', "'''"] as const) {
+        if (countOf(rest, delim) % 2 === 1) inMultiline = delim;
+      }
+    }
+  }
+  return out;
+}
+
+function countOf(s: string, needle: string): number {
+  return s.split(needle).length - 1;
+}
+
+/** Parses `a . "b c" . 'd'` from offset i; `end` is just past trailing whitespace. */
+function parseKeyPath(s: string, i: number): { segments: string[]; end: number } | undefined {
+  const segments: string[] = [];
+  for (;;) {
+    while (s[i] === ' ' || s[i] === '\t') i++;
+    const c = s[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
+      if (j >= s.length) return undefined;
+      const raw = s.slice(i, j + 1);
+      let decoded: string;
+      try {
+        decoded = JSON.parse(raw) as string;
+      } catch {
+        decoded = raw.slice(1, -1);
+      }
+      segments.push(decoded);
+      i = j + 1;
+    } else if (c === "'") {
+      const j = s.indexOf("'", i + 1);
+      if (j < 0) return undefined;
+      segments.push(s.slice(i + 1, j));
+      i = j + 1;
+    } else {
+      const m = /^[A-Za-z0-9_-]+/.exec(s.slice(i));
+      if (!m) return undefined;
+      segments.push(m[0]);
+      i += m[0].length;
+    }
+    while (s[i] === ' ' || s[i] === '\t') i++;
+    if (s[i] !== '.') return { segments, end: i };
+    i++;
+  }
+}
+
+function samePath(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((seg, i) => seg === b[i]);
+}
+
+function startsWith(path: string[], prefix: string[]): boolean {
+  return path.length >= prefix.length && prefix.every((seg, i) => seg === path[i]);
+}
+
+/**
+ * The line of a field: where it is assigned; else (a table) its header or first key;
+ * else the nearest enclosing table that appears in the file; else undefined.
+ */
+function locate(lines: KeyLine[], field: string[]): number | undefined {
+  const exact = lines.find((l) => samePath(l.path, field));
+  if (exact) return exact.line;
+  const inside = lines.find((l) => startsWith(l.path, field));
+  if (inside) return inside.line;
+  for (let k = field.length - 1; k >= 1; k--) {
+    const prefix = field.slice(0, k);
+    const enclosing = lines.find((l) => samePath(l.path, prefix)) ?? lines.find((l) => startsWith(l.path, prefix));
+    if (enclosing) return enclosing.line;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+function readConfigText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new AuthdError('config_error', `cannot read the config file ${path} (${code ?? 'unknown error'})`,
+      code === 'EACCES' ? `Make ${path} readable by you (chmod 600 ${path}).` : `Check that ${path} is a readable file.`);
+  }
+}
+
+/** The new text with the top-level default_profile set to `profile`; every other byte unchanged. */
+function withDefaultProfile(text: string, profile: string): string {
+  const value = JSON.stringify(profile);
+  const existing = scanKeyLines(text).find((l) => !l.header && samePath(l.path, ['default_profile']));
+  const starts = lineStarts(text);
+
+  if (existing) {
+    const start = starts[existing.line - 1] ?? 0;
+    const nl = text.indexOf('\n', start);
+    const end = nl < 0 ? text.length : text[nl - 1] === '\r' ? nl - 1 : nl;
+    const line = text.slice(start, end);
+    const afterEq = line.slice(existing.valueStart);
+    const m = /^(\s*)("(?:[^"\\]|\\.)*"|'[^']*')(\s*(?:#.*)?)$/.exec(afterEq);
+    const rest = m ? `${m[1]}${value}${m[3]}` : ` ${value}`;
+    return text.slice(0, start) + line.slice(0, existing.valueStart) + rest + text.slice(end);
+  }
+
+  // Insert as the first line after the comment block at the top of the file (if any).
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  let at = text.startsWith('\uFEFF') ? 1 : 0;
+  while (at < text.length) {
+    const nl = text.indexOf('\n', at);
+    if (!text.slice(at, nl < 0 ? text.length : nl).trimStart().startsWith('#')) break;
+    at = nl < 0 ? text.length : nl + 1;
+  }
+  const needsBreak = at === text.length && at > 0 && !text.endsWith('\n');
+  return `${text.slice(0, at)}${needsBreak ? eol : ''}default_profile = ${value}${eol}${text.slice(at)}`;
+}
+
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
+}
+
+/** Temp file in the same directory, fsync, rename; keeps the file's mode. Follows a symlinked config. */
+function writeFileAtomic(path: string, data: string): void {
+  let target = path;
+  let mode = 0o600;
+  try {
+    target = realpathSync(path);
+    mode = statSync(target).mode & 0o7777;
+  } catch {
+    // A file that vanished meanwhile is simply written anew.
+  }
+  const dir = dirname(target);
+  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      const buf = Buffer.from(data, 'utf8');
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      fchmodSync(fd, mode);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Already renamed or never created.
+    }
+    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new AuthdError('config_error', `cannot write the config file ${path} (${code})`,
+      `Check that you can write to ${dir}.`);
+  }
+  try {
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // Directory fsync is best-effort (not supported everywhere).
+  }
+}

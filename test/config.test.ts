@@ -1,0 +1,472 @@
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isLoopbackUrl, loadConfig, parseConfig, setDefaultProfile } from '../src/daemon/config.js';
+import { AuthdError } from '../src/protocol/errors.js';
+
+const FILE = '/home/u/.config/authd/config.toml';
+
+/** The AuthdError that parsing `text` throws (fails the test if it parses). */
+function configError(text: string): AuthdError {
+  try {
+    parseConfig(text, FILE);
+  } catch (err) {
+    expect(err).toBeInstanceOf(AuthdError);
+    const e = err as AuthdError;
+    expect(e.code).toBe('config_error');
+    return e;
+  }
+  throw new Error('expected a config error, but the config parsed');
+}
+
+function thrown(fn: () => unknown): AuthdError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(AuthdError);
+    return err as AuthdError;
+  }
+  throw new Error('expected an error');
+}
+
+const DESIGN_EXAMPLE = `default_profile = "acme"
+
+[profiles.acme]                      # a human, interactive
+issuer    = "https://login.acme.com" # OIDC discovery; or give the endpoints below
+client_id = "authd-cli"
+flow      = "device"                 # device | client_credentials | api_key
+scopes    = ["openid", "offline_access", "api"]
+audience  = "https://api.acme.com"   # optional (resource indicator / audience param)
+git_hosts = ["git.acme.com"]         # hosts this profile answers for as a git helper
+git_username = "oauth2"              # username given to git (default "oauth2")
+
+[profiles.ci]                        # a service, non-interactive
+issuer = "https://login.acme.com"
+client_id = "build-bot"
+flow = "client_credentials"
+client_secret_env = "ACME_BOT_SECRET"   # or stored with \`authd secret set ci\` (stdin)
+
+[profiles.gh]                        # no discovery: explicit endpoints
+device_authorization_endpoint = "https://github.com/login/device/code"
+token_endpoint = "https://github.com/login/oauth/access_token"
+client_id = "Iv1.abc"
+flow = "device"
+`;
+
+describe('parsing a valid config', () => {
+  it('defaults: device flow with openid offline_access', () => {
+    const c = parseConfig('[profiles.acme]\nissuer = "https://login.acme.com"\nclient_id = "cli"\n', FILE);
+    expect(c).toMatchObject({ path: FILE, exists: true, store: 'auto' });
+    expect(c.defaultProfile).toBeUndefined();
+    expect(c.profiles.get('acme')).toEqual({
+      name: 'acme',
+      issuer: 'https://login.acme.com',
+      client_id: 'cli',
+      flow: 'device',
+      scopes: ['openid', 'offline_access'],
+      git_hosts: [],
+      git_username: 'oauth2',
+      timeout: 10,
+      refresh_ahead: true,
+    });
+  });
+
+  it('the example from the design document parses, including the explicit-endpoints profile', () => {
+    const c = parseConfig(DESIGN_EXAMPLE, FILE);
+    expect(c.defaultProfile).toBe('acme');
+    expect([...c.profiles.keys()]).toEqual(['acme', 'ci', 'gh']);
+    expect(c.profiles.get('acme')).toMatchObject({
+      scopes: ['openid', 'offline_access', 'api'],
+      audience: 'https://api.acme.com',
+      git_hosts: ['git.acme.com'],
+    });
+    expect(c.profiles.get('ci')).toMatchObject({ flow: 'client_credentials', scopes: [], client_secret_env: 'ACME_BOT_SECRET' });
+    const gh = c.profiles.get('gh');
+    expect(gh?.issuer).toBeUndefined();
+    expect(gh).toMatchObject({
+      flow: 'device',
+      device_authorization_endpoint: 'https://github.com/login/device/code',
+      token_endpoint: 'https://github.com/login/oauth/access_token',
+      client_id: 'Iv1.abc',
+    });
+  });
+
+  it('an issuer is kept exactly as written (discovery compares it byte for byte)', () => {
+    const c = parseConfig('[profiles.a]\nissuer = "https://login.acme.com"\nclient_id = "x"\n', FILE);
+    expect(c.profiles.get('a')?.issuer).toBe('https://login.acme.com');
+  });
+
+  it('an empty file is an empty config', () => {
+    const c = parseConfig('# nothing yet\n', FILE);
+    expect(c.profiles.size).toBe(0);
+    expect(c.exists).toBe(true);
+  });
+
+  it('every optional setting is read', () => {
+    const c = parseConfig(
+      `store = "memory"
+[profiles.a]
+issuer = "https://login.acme.com"
+revocation_endpoint = "https://login.acme.com/revoke"
+client_id = "x"
+min_ttl = 120
+device_poll_interval = 0.5
+timeout = 30
+refresh_ahead = false
+git_hosts = ["Git.Acme.com", "git.acme.com:8443"]
+git_username = "x-access-token"
+`, FILE);
+    expect(c.store).toBe('memory');
+    expect(c.profiles.get('a')).toMatchObject({
+      revocation_endpoint: 'https://login.acme.com/revoke',
+      min_ttl: 120,
+      device_poll_interval: 0.5,
+      timeout: 30,
+      refresh_ahead: false,
+      git_hosts: ['git.acme.com', 'git.acme.com:8443'],
+      git_username: 'x-access-token',
+    });
+  });
+
+  it('an api_key profile needs neither an issuer nor a client_id', () => {
+    const c = parseConfig('[profiles.key]\nflow = "api_key"\n', FILE);
+    expect(c.profiles.get('key')).toMatchObject({ flow: 'api_key', client_id: '', scopes: [] });
+  });
+
+  it('a quoted profile name with a dot is one profile', () => {
+    const c = parseConfig('[profiles."acme.prod"]\nissuer = "https://login.acme.com"\nclient_id = "x"\n', FILE);
+    expect([...c.profiles.keys()]).toEqual(['acme.prod']);
+  });
+});
+
+describe('errors name the file, the line and the field', () => {
+  it('a typo in a field name is reported with file, line and the valid names', () => {
+    const e = configError('[profiles.acme]\nclient_id = "x"\nisser = "https://login.acme.com"\n');
+    expect(e.message).toBe(`${FILE}:3: profiles.acme.isser is not a known setting (did you mean issuer?)`);
+    expect(e.hint).toContain('issuer, device_authorization_endpoint, token_endpoint');
+    expect(e.hint).toContain('refresh_ahead');
+  });
+
+  it('an unknown top-level table is reported (profile instead of profiles)', () => {
+    const e = configError('# c\n[profile.acme]\nissuer = "https://login.acme.com"\n');
+    expect(e.message).toBe(`${FILE}:2: profile is not a known setting (did you mean profiles?)`);
+    expect(e.hint).toContain('default_profile, store, profiles');
+  });
+
+  it('a wrong flow names the line, the field, the choices and what was written', () => {
+    const text = `default_profile = "acme"
+
+# work account
+[profiles.acme]
+issuer = "https://login.acme.com"
+client_id = "cli"
+flow = "devise"
+`;
+    const e = configError(text);
+    expect(e.message).toBe(`${FILE}:7: profiles.acme.flow must be one of device, client_credentials, api_key (got "devise")`);
+    expect(e.hint).toContain('device');
+  });
+
+  it('a TOML syntax error names the line', () => {
+    const e = configError('[profiles.acme]\nissuer = "https://login.acme.com"\nclient_id = \n');
+    expect(e.message).toMatch(new RegExp(`^${FILE}:3: invalid TOML at column \\d+: `));
+    expect(e.message).not.toContain('\n');
+    expect(e.hint).toContain('line 3');
+  });
+
+  it('a TOML syntax error does not quote the offending line', () => {
+    const e = configError('[profiles.acme]\nclient_id = "x"\nclient_secret = "hunter2-very-secret\n');
+    expect(e.message).toMatch(new RegExp(`^${FILE}:3: `));
+    expect(`${e.message} ${e.hint}`).not.toContain('hunter2');
+  });
+
+  it('an unknown field is found under [profiles] with dotted keys', () => {
+    const e = configError('[profiles]\nacme.issuer = "https://login.acme.com"\nacme.client_id = "x"\nacme.scope = ["a"]\n');
+    expect(e.message).toBe(`${FILE}:4: profiles.acme.scope is not a known setting (did you mean scopes?)`);
+  });
+
+  it('a field in an inline table falls back to the line of the profile', () => {
+    const e = configError('[profiles]\nacme = { client_id = "x", issuer = "http://login.acme.com" }\n');
+    expect(e.message).toMatch(new RegExp(`^${FILE}:2: profiles.acme.issuer must use https`));
+  });
+
+  it('text inside a multi-line string does not fool the line finder', () => {
+    const e = configError(`[profiles.acme]
+audience = """
+flow = "device"
+"""
+client_id = "x"
+issuer = "https://login.acme.com"
+flow = "nope"
+`);
+    expect(e.message).toMatch(new RegExp(`^${FILE}:7: profiles.acme.flow`));
+  });
+
+  it('a field in a quoted profile name is located', () => {
+    const e = configError('[profiles."acme.prod"]\nclient_id = "x"\ntimeout = 0\nissuer = "https://a.example"\n');
+    expect(e.message).toBe(`${FILE}:3: profiles."acme.prod".timeout must be between 1 and 300 seconds (got 0)`);
+  });
+
+  it('an unquoted dotted profile name gets a hint to quote it', () => {
+    const e = configError('[profiles.acme.prod]\nclient_id = "x"\n');
+    expect(e.message).toMatch(/profiles\.acme\.prod is not a known setting/);
+    expect(e.hint).toContain('[profiles."acme.prod"]');
+  });
+
+  it('type errors name the expected type', () => {
+    expect(configError('[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\nscopes = "openid"\n').message)
+      .toBe(`${FILE}:4: profiles.a.scopes must be an array of strings (got a string)`);
+    expect(configError('[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\ntimeout = "10"\n').message)
+      .toBe(`${FILE}:4: profiles.a.timeout must be a number of seconds (got a string)`);
+    expect(configError('[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\nrefresh_ahead = "yes"\n').message)
+      .toBe(`${FILE}:4: profiles.a.refresh_ahead must be true or false (got a string)`);
+    expect(configError('[profiles.a]\nissuer = "https://a.example"\nclient_id = 42\n').message)
+      .toBe(`${FILE}:3: profiles.a.client_id must be a string (got an integer)`);
+    expect(configError('[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\ngit_hosts = ["a", 2]\n').message)
+      .toBe(`${FILE}:4: profiles.a.git_hosts must be an array of strings, but item 2 is an integer`);
+    expect(configError('profiles = "acme"\n').message).toBe(`${FILE}:1: profiles must be a table of profiles (got a string)`);
+  });
+
+  it('numbers outside their range are refused', () => {
+    const base = '[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\n';
+    expect(configError(`${base}min_ttl = 90000\n`).message).toBe(`${FILE}:4: profiles.a.min_ttl must be between 0 and 86400 seconds (got 90000)`);
+    expect(configError(`${base}device_poll_interval = 0.01\n`).message).toMatch(/device_poll_interval must be between 0.05 and 60 seconds/);
+    expect(configError(`${base}timeout = nan\n`).message).toMatch(/timeout must be between 1 and 300 seconds \(got NaN\)/);
+  });
+
+  it('a misplaced client_secret_env at the top level is an unknown setting, not a secret', () => {
+    const e = configError('client_secret_env = "X"\n');
+    expect(e.message).toBe(`${FILE}:1: client_secret_env is not a known setting`);
+  });
+
+  it('an unknown store backend is refused', () => {
+    const e = configError('store = "keychain"\n');
+    expect(e.message).toBe(`${FILE}:1: store must be one of auto, keyring, file, memory (got "keychain")`);
+    expect(e.hint).toBe('Set it to one of: auto, keyring, file, memory.');
+    expect(configError('store = "keyrng"\n').hint).toBe('Did you mean "keyring"?');
+    expect(configError('store = true\n').hint).toBe('Write it as a quoted string, e.g. store = "auto".');
+  });
+
+  it('an invalid profile name is refused', () => {
+    const e = configError('[profiles."my profile"]\nclient_id = "x"\n');
+    expect(e.message).toBe(`${FILE}:1: "my profile" is not a valid profile name`);
+  });
+
+  it('default_profile naming a missing profile is an error', () => {
+    const e = configError('default_profile = "acmee"\n[profiles.acme]\nissuer = "https://a.example"\nclient_id = "x"\n');
+    expect(e.message).toBe(`${FILE}:1: default_profile is "acmee", but there is no profile of that name in this file`);
+    expect(e.hint).toContain('acme');
+  });
+
+  it('a device profile without client_id is refused', () => {
+    const e = configError('[profiles.a]\nissuer = "https://a.example"\n');
+    expect(e.message).toBe(`${FILE}:1: profiles.a.client_id is required for the device flow`);
+  });
+
+  it('a device profile needs an issuer or both endpoints', () => {
+    expect(configError('[profiles.a]\nclient_id = "x"\n').message)
+      .toBe(`${FILE}:1: profiles.a needs issuer, or both device_authorization_endpoint and token_endpoint, for the device flow`);
+    expect(configError('[profiles.gh]\nclient_id = "x"\ndevice_authorization_endpoint = "https://github.com/login/device/code"\n').message)
+      .toBe(`${FILE}:1: profiles.gh has no issuer, so the device flow needs token_endpoint as well`);
+  });
+
+  it('a client_credentials profile needs an issuer or a token endpoint', () => {
+    expect(configError('[profiles.ci]\nclient_id = "x"\nflow = "client_credentials"\n').message)
+      .toBe(`${FILE}:1: profiles.ci needs issuer or token_endpoint for the client_credentials flow`);
+    const ok = parseConfig('[profiles.ci]\nclient_id = "x"\nflow = "client_credentials"\ntoken_endpoint = "https://a.example/token"\n', FILE);
+    expect(ok.profiles.get('ci')?.token_endpoint).toBe('https://a.example/token');
+  });
+
+  it('git_hosts takes host names, not URLs', () => {
+    const e = configError('[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\ngit_hosts = ["https://git.acme.com"]\n');
+    expect(e.message).toBe(`${FILE}:4: profiles.a.git_hosts has an invalid item "https://git.acme.com": each entry is a host name such as git.acme.com (optionally with :port), not a URL`);
+  });
+
+  it('every message is one line', () => {
+    const e = configError('[profiles.a]\nclient_id = "x"\nflow = "x"\n');
+    expect(e.message).not.toContain('\n');
+  });
+});
+
+describe('URLs', () => {
+  const withIssuer = (issuer: string): string => `[profiles.a]\nclient_id = "x"\nissuer = "${issuer}"\n`;
+
+  it('an http issuer on a public host is refused', () => {
+    const e = configError(withIssuer('http://login.acme.com'));
+    expect(e.message).toBe(`${FILE}:3: profiles.a.issuer must use https unless the host is loopback (got http://login.acme.com)`);
+    expect(e.hint).toContain('https://');
+  });
+
+  it('http on 127.0.0.1 and localhost is allowed', () => {
+    for (const issuer of ['http://127.0.0.1:4000', 'http://localhost:4000/oidc', 'http://[::1]:4000', 'http://127.9.8.7']) {
+      expect(parseConfig(withIssuer(issuer), FILE).profiles.get('a')?.issuer).toBe(issuer);
+    }
+  });
+
+  it('http endpoints follow the same rule', () => {
+    const e = configError('[profiles.gh]\nclient_id = "x"\ndevice_authorization_endpoint = "https://gh.example/code"\ntoken_endpoint = "http://gh.example/token"\n');
+    expect(e.message).toMatch(new RegExp(`^${FILE}:4: profiles.gh.token_endpoint must use https`));
+  });
+
+  it('a relative or scheme-less URL is refused', () => {
+    expect(configError(withIssuer('login.acme.com')).message)
+      .toBe(`${FILE}:3: profiles.a.issuer must be an absolute URL such as https://login.example.com (got "login.acme.com")`);
+    expect(configError(withIssuer('ftp://login.acme.com')).message).toMatch(/must be an https:\/\/ URL/);
+  });
+
+  it('credentials in a URL are refused without echoing them', () => {
+    const e = configError(withIssuer('https://bob:s3cr3tpw@login.acme.com'));
+    expect(e.message).toBe(`${FILE}:3: profiles.a.issuer must not contain a user name or password`);
+    expect(`${e.message} ${e.hint}`).not.toContain('s3cr3tpw');
+  });
+
+  it('an issuer with a query is refused', () => {
+    expect(configError(withIssuer('https://login.acme.com/?tenant=x')).message).toMatch(/issuer must not contain a query or fragment/);
+  });
+
+  it('isLoopbackUrl accepts only loopback hosts', () => {
+    for (const u of ['http://127.0.0.1', 'http://127.1', 'http://127.255.255.254:8080', 'http://localhost', 'http://LOCALHOST:3000', 'http://[::1]:80', 'http://[0:0:0:0:0:0:0:1]']) {
+      expect(isLoopbackUrl(new URL(u)), u).toBe(true);
+    }
+    for (const u of ['http://128.0.0.1', 'http://10.0.0.1', 'http://localhost.evil.com', 'http://127.0.0.1.nip.io', 'http://[::2]', 'http://example.com', 'http://0.0.0.0']) {
+      expect(isLoopbackUrl(new URL(u)), u).toBe(false);
+    }
+  });
+});
+
+describe('secrets stay out of the config', () => {
+  it('a client_secret in the config is refused without echoing it', () => {
+    const e = configError('[profiles.ci]\nissuer = "https://a.example"\nclient_id = "bot"\nflow = "client_credentials"\nclient_secret = "hunter2-hunter2"\n');
+    expect(e.message).toBe(`${FILE}:5: profiles.ci.client_secret is not allowed because a config file must not hold secrets`);
+    expect(e.hint).toContain('authd secret set ci');
+    expect(e.hint).toContain('client_secret_env');
+    expect(`${e.message} ${e.hint}`).not.toContain('hunter2');
+  });
+
+  it('other secret-looking keys are refused the same way', () => {
+    for (const key of ['api_key', 'refresh_token', 'password']) {
+      const e = configError(`[profiles.k]\nflow = "api_key"\n${key} = "topsecretvalue"\n`);
+      expect(e.message).toMatch(/must not hold secrets/);
+      expect(`${e.message} ${e.hint}`).not.toContain('topsecretvalue');
+    }
+  });
+
+  it('client_secret_env must be a variable name, and a pasted secret is not echoed', () => {
+    const e = configError('[profiles.ci]\nissuer = "https://a.example"\nclient_id = "bot"\nclient_secret_env = "sk-live-abc.123"\n');
+    expect(e.message).toBe(`${FILE}:4: profiles.ci.client_secret_env must be the name of an environment variable (letters, digits and _, not starting with a digit)`);
+    expect(`${e.message} ${e.hint}`).not.toContain('sk-live');
+  });
+});
+
+describe('files', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'authd-config-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a missing config file is an empty config, not an error', () => {
+    const path = join(dir, 'config.toml');
+    const c = loadConfig(path);
+    expect(c).toMatchObject({ path, exists: false, store: 'auto' });
+    expect(c.profiles.size).toBe(0);
+  });
+
+  it('loadConfig reads and validates the file', () => {
+    const path = join(dir, 'config.toml');
+    writeFileSync(path, DESIGN_EXAMPLE);
+    expect(loadConfig(path).defaultProfile).toBe('acme');
+    writeFileSync(path, '[profiles.a]\nclient_id = "x"\nisser = "https://a.example"\n');
+    expect(thrown(() => loadConfig(path)).message).toMatch(new RegExp(`^${path}:3: profiles.a.isser`));
+  });
+
+  it('an unreadable config is a config error, not an empty config', () => {
+    expect(thrown(() => loadConfig(dir)).code).toBe('config_error');
+  });
+
+  it('authd use rewrites only default_profile and keeps comments', () => {
+    const path = join(dir, 'config.toml');
+    writeFileSync(path, DESIGN_EXAMPLE.replace('default_profile = "acme"', '# my setup\ndefault_profile = "acme"   # switch with authd use'));
+    const before = readFileSync(path, 'utf8');
+    setDefaultProfile(path, 'gh');
+    const after = readFileSync(path, 'utf8');
+    expect(after).toBe(before.replace('default_profile = "acme"   #', 'default_profile = "gh"   #'));
+    expect(loadConfig(path).defaultProfile).toBe('gh');
+    expect(readdirSync(dir)).toEqual(['config.toml']);
+  });
+
+  it('authd use inserts default_profile after the leading comments when there is none', () => {
+    const path = join(dir, 'config.toml');
+    const body = '# authd config\n# second line\n\n[profiles.acme]\nissuer = "https://a.example"\nclient_id = "x"\n';
+    writeFileSync(path, body);
+    setDefaultProfile(path, 'acme');
+    expect(readFileSync(path, 'utf8')).toBe(
+      '# authd config\n# second line\ndefault_profile = "acme"\n\n[profiles.acme]\nissuer = "https://a.example"\nclient_id = "x"\n');
+  });
+
+  it('authd use inserts at the very top when the file starts with a table', () => {
+    const path = join(dir, 'config.toml');
+    writeFileSync(path, '[profiles.acme]\nissuer = "https://a.example"\nclient_id = "x"\n');
+    setDefaultProfile(path, 'acme');
+    expect(readFileSync(path, 'utf8')).toBe('default_profile = "acme"\n[profiles.acme]\nissuer = "https://a.example"\nclient_id = "x"\n');
+  });
+
+  it('a default_profile inside a profile table is not mistaken for the top-level one', () => {
+    const path = join(dir, 'config.toml');
+    // `default_profile` under a table would be an unknown profile key, so only the top level can hold it;
+    // the rewrite must still look only before the first table.
+    writeFileSync(path, '[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\n[profiles.b]\nissuer = "https://b.example"\nclient_id = "y"\n');
+    setDefaultProfile(path, 'b');
+    expect(readFileSync(path, 'utf8').startsWith('default_profile = "b"\n[profiles.a]\n')).toBe(true);
+  });
+
+  it('authd use keeps the file mode and CRLF line endings', () => {
+    const path = join(dir, 'config.toml');
+    writeFileSync(path, 'default_profile = "a"\r\n[profiles.a]\r\nissuer = "https://a.example"\r\nclient_id = "x"\r\n[profiles.b]\r\nflow = "api_key"\r\n');
+    chmodSync(path, 0o640);
+    setDefaultProfile(path, 'b');
+    expect(readFileSync(path, 'utf8')).toBe('default_profile = "b"\r\n[profiles.a]\r\nissuer = "https://a.example"\r\nclient_id = "x"\r\n[profiles.b]\r\nflow = "api_key"\r\n');
+    expect(statSync(path).mode & 0o777).toBe(0o640);
+  });
+
+  it('authd use through a symlinked config updates the target and keeps the link', () => {
+    const real = join(dir, 'dotfiles-config.toml');
+    const link = join(dir, 'config.toml');
+    writeFileSync(real, '[profiles.a]\nflow = "api_key"\n');
+    symlinkSync(real, link);
+    setDefaultProfile(link, 'a');
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(real, 'utf8')).toBe('default_profile = "a"\n[profiles.a]\nflow = "api_key"\n');
+  });
+
+  it('authd use with an unknown profile changes nothing', () => {
+    const path = join(dir, 'config.toml');
+    writeFileSync(path, DESIGN_EXAMPLE);
+    const e = thrown(() => setDefaultProfile(path, 'nope'));
+    expect(e.code).toBe('unknown_profile');
+    expect(e.message).toBe(`there is no profile "nope" in ${path}`);
+    expect(e.hint).toBe('Choose one of: acme, ci, gh.');
+    expect(readFileSync(path, 'utf8')).toBe(DESIGN_EXAMPLE);
+  });
+
+  it('authd use without a config file creates nothing', () => {
+    const path = join(dir, 'config.toml');
+    const e = thrown(() => setDefaultProfile(path, 'acme'));
+    expect(e.code).toBe('config_error');
+    expect(e.message).toBe(`no profiles are configured (${path} does not exist)`);
+    expect(e.hint).toContain(path);
+    expect(existsSync(path)).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('authd use on an invalid config reports the config error and changes nothing', () => {
+    const path = join(dir, 'config.toml');
+    const body = '[profiles.a]\nflow = "api_key"\nisser = "x"\n';
+    writeFileSync(path, body);
+    expect(thrown(() => setDefaultProfile(path, 'a')).code).toBe('config_error');
+    expect(readFileSync(path, 'utf8')).toBe(body);
+  });
+});
