@@ -1,0 +1,92 @@
+// The reason authd exists: many processes needing a token the moment it expires cause one refresh.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
+import { AUTHD, devProfile, findLeaks, Home, type Result, sleep } from './support/harness.js';
+
+let idp: Idp;
+let home: Home;
+
+beforeAll(async () => {
+  idp = await startIdp({ accessTokenTtl: 2 });
+  home = new Home();
+  home.writeConfig({ acme: devProfile(idp) }, { default_profile: 'acme' });
+  await home.login();
+});
+
+afterAll(async () => {
+  await home?.dispose();
+  await idp?.close();
+});
+
+function getToken(env: Record<string, string>): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(AUTHD, ['get-token'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+test('fifty parallel get-token calls at the moment the token expires cause exactly one refresh', async () => {
+  const pid = home.daemonPid();
+  expect(pid).toBeTypeOf('number');
+  const before = { ...idp.stats };
+  // Hold the daemon still while fifty clients connect and send their request, and the token expires:
+  // when it resumes, all fifty requests are there at once.
+  process.kill(pid!, 'SIGSTOP');
+  let calls: Promise<Result>[];
+  try {
+    calls = Array.from({ length: 50 }, () => getToken(home.env));
+    await sleep(4000);
+  } finally {
+    process.kill(pid!, 'SIGCONT');
+  }
+  const results = await Promise.all(calls);
+  const after = { ...idp.stats };
+
+  for (const r of results) {
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  }
+  const tokens = new Set(results.map((r) => r.stdout.trim()));
+  expect(tokens.size).toBe(1);
+  const [token] = [...tokens];
+  expect((await idp.introspect(token!)).active).toBe(true);
+  expect(after.refreshes - before.refreshes).toBe(1);
+  expect(after.revokedGrants - before.revokedGrants).toBe(0);
+  expect(after.reuseDetected).toBe(0);
+  home.stderrs.push(...results.map((r) => r.stderr));
+});
+
+test('a token past its expiry is never handed out: the next call refreshes it', async () => {
+  const first = await home.run(['get-token', '--format', 'json']);
+  expect(first.code).toBe(0);
+  const a = JSON.parse(first.stdout) as { access_token: string; expires_at: number };
+  await sleep(a.expires_at * 1000 - Date.now() + 100);
+  const second = await home.run(['get-token', '--format', 'json']);
+  const b = JSON.parse(second.stdout) as { access_token: string; expires_at: number };
+  expect(b.access_token).not.toBe(a.access_token);
+  expect(b.expires_at * 1000).toBeGreaterThan(Date.now());
+  expect((await idp.introspect(b.access_token)).active).toBe(true);
+});
+
+test('no token issued by the provider appears in the log, status or any stderr', async () => {
+  const status = await home.run(['status']);
+  const statusJson = await home.run(['status', '--json']);
+  expect(status.code).toBe(0);
+  const leaks = findLeaks(idp, {
+    'daemon log and state files': home.stateFilesText(),
+    'authd status': status.stdout,
+    'authd status --json': statusJson.stdout,
+    stderr: home.stderrs.join('\n'),
+  });
+  expect(leaks).toEqual([]);
+  expect(idp.issued.size).toBeGreaterThan(3);
+});
