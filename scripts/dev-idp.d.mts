@@ -1,0 +1,62 @@
+// Types for scripts/dev-idp.mjs (plain JS so that `node` runs it without a build).
+
+export interface IdpStats {
+  /** successful refresh_token grants */
+  refreshes: number;
+  /** successful device_code grants */
+  deviceGrants: number;
+  /** successful client_credentials grants */
+  clientCredentials: number;
+  /** `grant.revoked` events: reuse detection and RFC 7009 revocation (not revokeGrantsFor) */
+  revokedGrants: number;
+  /** an already rotated refresh token was presented again */
+  reuseDetected: number;
+  /** every POST to the token endpoint, successful or not (device polls included) */
+  tokenRequests: number;
+}
+
+export interface Introspection {
+  active: boolean;
+  [claim: string]: unknown;
+}
+
+export interface Idp {
+  /** e.g. http://127.0.0.1:PORT */
+  readonly issuer: string;
+  /** the oidc-provider instance (untyped: oidc-provider ships no types) */
+  readonly provider: unknown;
+  readonly port: number;
+  readonly stats: IdpStats;
+  /** human-readable provider events, e.g. "grant.error invalid_grant: refresh token already used" */
+  readonly events: string[];
+  /** every access, refresh and ID token value the token endpoint returned */
+  readonly issued: Set<string>;
+  /** introspects any token as the confidential client `svc` */
+  introspect(token: string): Promise<Introspection>;
+  /** revokes the grant behind a refresh token; false if the provider doesn't know the token */
+  revokeRefreshToken(refreshToken: string): Promise<boolean>;
+  /** revokes every grant of an account (its access and refresh tokens die); returns the count */
+  revokeGrantsFor(accountId: string): Promise<number>;
+  /** closes the listener and all connections (clients get ECONNREFUSED); state is kept */
+  stop(): Promise<void>;
+  /** listens again on the same port */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StartIdpOptions {
+  /** 0 (default) picks a free port */
+  port?: number;
+  /** seconds, for access tokens and client_credentials tokens; default 2 */
+  accessTokenTtl?: number;
+  /** who "logs in" on every interaction; default 'alice' */
+  account?: string;
+}
+
+export function startIdp(options?: StartIdpOptions): Promise<Idp>;
+
+/** Confirms a device login through the provider's own /device pages, like a user would. */
+export function approveDeviceCode(verificationUriComplete: string): Promise<void>;
+
+/** Aborts a device login; the polling client then gets access_denied. */
+export function denyDeviceCode(verificationUriComplete: string): Promise<void>;

@@ -1,0 +1,336 @@
+#!/usr/bin/env node
+// A real local OpenID provider (oidc-provider 9) on 127.0.0.1 for tests and the demo.
+// Import it (`startIdp`, `approveDeviceCode`, `denyDeviceCode`) or run it:
+//   node scripts/dev-idp.mjs [--port N] [--ttl SECONDS]
+// Derived from the verified idp-demo.mjs in shared/research.
+import { once } from 'node:events';
+import http from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+// oidc-provider prints a few fixed warnings that say nothing about a dev IdP: Node 20 is
+// "unsupported" (everything we use works), and the in-memory adapter and generated keys
+// are development-only (that is the point here). Drop exactly those lines, nothing else.
+const NOISE = [/^oidc-provider WARNING: (Unsupported runtime|a quick start development-only|quick start development-only)/];
+
+async function withoutNoise(fn) {
+  const { warn, info } = console;
+  const filter =
+    (write) =>
+    (...args) => {
+      if (!(typeof args[0] === 'string' && NOISE.some((re) => re.test(args[0])))) write.apply(console, args);
+    };
+  console.warn = filter(warn);
+  console.info = filter(info);
+  try {
+    return await fn();
+  } finally {
+    console.warn = warn;
+    console.info = info;
+  }
+}
+
+// The runtime warning is printed while the module is evaluated, so import it lazily.
+const { default: Provider } = await withoutNoise(() => import('oidc-provider'));
+
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const TOKEN_PATH = '/token'; // oidc-provider's default route
+const SVC_BASIC = `Basic ${Buffer.from('svc:svc-secret').toString('base64')}`;
+
+export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice' } = {}) {
+  const host = '127.0.0.1';
+  const server = http.createServer();
+  server.listen(port, host);
+  await once(server, 'listening');
+  port = server.address().port;
+  const issuer = `http://${host}:${port}`;
+
+  const provider = await withoutNoise(
+    () =>
+      new Provider(issuer, {
+        clients: [
+          {
+            client_id: 'authd-cli',
+            token_endpoint_auth_method: 'none',
+            grant_types: [DEVICE_GRANT, 'refresh_token'],
+            response_types: [],
+            redirect_uris: [],
+          },
+          {
+            // authorization code + PKCE; native + loopback means any port matches
+            client_id: 'authd-native',
+            application_type: 'native',
+            token_endpoint_auth_method: 'none',
+            grant_types: ['authorization_code', 'refresh_token'],
+            response_types: ['code'],
+            redirect_uris: ['http://127.0.0.1/callback'],
+          },
+          {
+            // oidc-provider accepts client_secret_post as well for a client_secret_basic client
+            client_id: 'svc',
+            client_secret: 'svc-secret',
+            token_endpoint_auth_method: 'client_secret_basic',
+            grant_types: ['client_credentials'],
+            response_types: [],
+            redirect_uris: [],
+            scope: 'api:read',
+          },
+        ],
+        scopes: ['openid', 'offline_access', 'api:read'],
+        features: {
+          devInteractions: { enabled: false }, // the middleware below plays the user
+          deviceFlow: { enabled: true, userCodeInputSource, userCodeConfirmSource, successSource },
+          clientCredentials: { enabled: true },
+          // Same rules as the defaults; supplying them silences a "you SHOULD change" notice.
+          introspection: {
+            enabled: true,
+            allowedPolicy: (_ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+          },
+          revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId },
+        },
+        ttl: {
+          AccessToken: accessTokenTtl,
+          ClientCredentials: accessTokenTtl,
+          DeviceCode: 600,
+          RefreshToken: 3600,
+          IdToken: 60,
+          Grant: 3600,
+          Interaction: 600,
+          Session: 3600,
+        },
+        // Always rotate, so that reusing a refresh token is detectable (and revokes the grant).
+        rotateRefreshToken: true,
+        async findAccount(_ctx, sub) {
+          return { accountId: sub, claims: async () => ({ sub }) };
+        },
+        cookies: { keys: ['dev-idp-cookie-key'] },
+      }),
+  );
+
+  const stats = { refreshes: 0, deviceGrants: 0, clientCredentials: 0, revokedGrants: 0, reuseDetected: 0, tokenRequests: 0 };
+  const events = [];
+  const issued = new Set();
+  const grants = new Map(); // grantId -> accountId, so tests can kill a session they hold no token for
+
+  provider.on('grant.success', (ctx) => {
+    const type = ctx.oidc.params.grant_type;
+    events.push(`grant.success ${type}`);
+    if (type === 'refresh_token') stats.refreshes++;
+    else if (type === DEVICE_GRANT) stats.deviceGrants++;
+    else if (type === 'client_credentials') stats.clientCredentials++;
+    const grant = ctx.oidc.entities.Grant;
+    if (grant) grants.set(grant.jti, grant.accountId);
+  });
+  provider.on('grant.revoked', (_ctx, grantId) => {
+    stats.revokedGrants++;
+    events.push(`grant.revoked ${grantId}`);
+  });
+  provider.on('grant.error', (_ctx, err) => {
+    // A rotated refresh token presented again: the provider revokes the whole grant.
+    if (err.error_detail === 'refresh token already used') stats.reuseDetected++;
+    events.push(`grant.error ${err.error}: ${err.error_detail ?? err.error_description}`);
+  });
+
+  // Record every token the provider hands out, from the response body itself.
+  provider.use(async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      if (ctx.method === 'POST' && ctx.path === TOKEN_PATH) stats.tokenRequests++;
+      const body = ctx.body;
+      if (body && typeof body === 'object' && !Buffer.isBuffer(body)) {
+        for (const key of ['access_token', 'refresh_token', 'id_token']) {
+          if (typeof body[key] === 'string') issued.add(body[key]);
+        }
+      }
+    }
+  });
+
+  // Headless user: complete login and consent for `account` on every interaction.
+  provider.use(async (ctx, next) => {
+    if (ctx.method !== 'GET' || !/^\/interaction\/[^/]+$/.test(ctx.path)) return next();
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const { prompt, params, session } = details;
+    let result;
+    if (prompt.name === 'login') {
+      result = { login: { accountId: account } };
+    } else if (prompt.name === 'consent') {
+      const grant = details.grantId
+        ? await provider.Grant.find(details.grantId)
+        : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+      const missing = prompt.details;
+      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+        grant.addResourceScope(indicator, scopes.join(' '));
+      }
+      const grantId = await grant.save();
+      grants.set(grantId, grant.accountId); // known even before the device polls for its tokens
+      result = { consent: { grantId } };
+    } else {
+      throw new Error(`dev-idp: unexpected prompt ${prompt.name}`);
+    }
+    // interactionFinished writes the redirect itself; Koa must not respond again.
+    await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
+    ctx.respond = false;
+  });
+
+  // No keep-alive: every request opens a connection, so after stop() a client reliably gets
+  // ECONNREFUSED rather than a reset on a pooled socket it had not yet seen closing.
+  server.on('request', (_req, res) => res.setHeader('connection', 'close'));
+  server.on('request', provider.callback());
+
+  // Straight through the models, so it also works while the listener is stopped.
+  async function revokeGrant(grantId) {
+    await provider.AccessToken.revokeByGrantId(grantId);
+    await provider.RefreshToken.revokeByGrantId(grantId);
+    await (await provider.Grant.find(grantId))?.destroy();
+    grants.delete(grantId);
+  }
+
+  async function stop() {
+    if (!server.listening) return;
+    const closed = once(server, 'close');
+    server.close();
+    server.closeAllConnections(); // don't wait for in-flight clients (device polls) to go away
+    await closed;
+  }
+
+  return {
+    issuer,
+    provider,
+    port,
+    stats,
+    events,
+    issued,
+
+    async introspect(token) {
+      const res = await fetch(`${issuer}/token/introspection`, {
+        method: 'POST',
+        headers: { authorization: SVC_BASIC },
+        body: new URLSearchParams({ token }),
+      });
+      if (!res.ok) throw new Error(`introspection failed: HTTP ${res.status}`);
+      return res.json();
+    },
+
+    /** Revokes the grant behind a refresh token. Resolves to false if the provider doesn't know it. */
+    async revokeRefreshToken(refreshToken) {
+      const rt = await provider.RefreshToken.find(refreshToken, { ignoreExpiration: true });
+      if (!rt) return false;
+      await revokeGrant(rt.grantId);
+      return true;
+    },
+
+    /** Revokes every grant (and so every access and refresh token) of an account; returns how many. */
+    async revokeGrantsFor(accountId) {
+      const ids = [...grants].filter(([, owner]) => owner === accountId).map(([id]) => id);
+      for (const id of ids) await revokeGrant(id);
+      return ids.length;
+    },
+
+    /** Provider down: clients get ECONNREFUSED. State (grants, tokens) is kept. */
+    stop,
+
+    /** Provider back, on the same port. */
+    async start() {
+      if (server.listening) return;
+      server.listen(port, host);
+      await once(server, 'listening');
+    },
+
+    close: stop, // nothing else to release: the provider holds no timers or files
+  };
+}
+
+// Plain pages instead of the defaults, which print a "you SHOULD change" notice when first used.
+async function userCodeInputSource(ctx, form, _out, err) {
+  const msg = err ? `Could not continue (${err.name}).` : 'Enter the code displayed on your device.';
+  ctx.body = `<!DOCTYPE html><title>Sign-in</title><h1>Sign-in</h1><p>${msg}</p>${form}
+<button type="submit" form="op.deviceInputForm">Continue</button>`;
+}
+
+async function userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+  ctx.body = `<!DOCTYPE html><title>Confirm device</title><h1>Confirm device</h1>
+<p>Sign in to ${client.clientId} as the device showing <code>${userCode}</code>?</p>${form}
+<button autofocus type="submit" form="op.deviceConfirmForm">Continue</button>
+<button type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Abort</button>`;
+}
+
+async function successSource(ctx) {
+  ctx.body = '<!DOCTYPE html><title>Sign-in Success</title><h1>Sign-in Success</h1><p>You can close this page.</p>';
+}
+
+// Minimal cookie-jar browser: follows redirects by hand so cookies set on a 303 are kept.
+function browser() {
+  const jar = new Map();
+  return async function go(url, init = {}) {
+    for (let hops = 0; hops < 10; hops++) {
+      const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+      const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...init.headers, cookie } });
+      for (const c of res.headers.getSetCookie()) {
+        const [pair] = c.split(';');
+        const i = pair.indexOf('=');
+        jar.set(pair.slice(0, i), pair.slice(i + 1));
+      }
+      const location = res.headers.get('location');
+      if (res.status >= 300 && res.status < 400 && location) {
+        url = new URL(location, url);
+        init = {};
+        continue;
+      }
+      return { res, body: await res.text() };
+    }
+    throw new Error('dev-idp: too many redirects');
+  };
+}
+
+// Drives the provider's own /device pages: GET the complete verification URI (a form_post
+// page carrying xsrf + user_code), then POST it back with `decision` (confirm or abort).
+async function answerDeviceCode(verificationUriComplete, decision) {
+  const go = browser();
+  const page = await go(verificationUriComplete);
+  const form = Object.fromEntries(
+    [...page.body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)].map((m) => [m[1], m[2]]),
+  );
+  if (!form.xsrf || !form.user_code) throw new Error(`dev-idp: no device form (HTTP ${page.res.status})`);
+  return go(new URL('/device', verificationUriComplete), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ ...form, [decision]: 'yes' }),
+  });
+}
+
+export async function approveDeviceCode(verificationUriComplete) {
+  const { res, body } = await answerDeviceCode(verificationUriComplete, 'confirm');
+  if (res.status !== 200 || !body.includes('Sign-in Success')) {
+    throw new Error(`dev-idp: device approval failed (HTTP ${res.status})`);
+  }
+}
+
+export async function denyDeviceCode(verificationUriComplete) {
+  await answerDeviceCode(verificationUriComplete, 'abort');
+}
+
+// ---------------------------------------------------------------- run directly
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, ttl: { type: 'string', default: '2' } } });
+  const idp = await startIdp({ port: Number(values.port), accessTokenTtl: Number(values.ttl) });
+  console.log(`dev IdP listening: ${idp.issuer}
+Every login is approved as "alice"; access tokens live ${values.ttl} s. Ctrl-C stops it.
+Paste into your authd config:
+
+[profiles.dev]
+issuer = "${idp.issuer}"
+client_id = "authd-cli"
+flow = "device"
+scopes = ["openid", "offline_access"]
+device_poll_interval = 1
+`);
+  const shutdown = async () => {
+    await idp.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}

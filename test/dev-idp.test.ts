@@ -1,0 +1,92 @@
+// The local OpenID provider that the other tests and the demo rely on.
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approveDeviceCode, denyDeviceCode, type Idp, startIdp } from '../scripts/dev-idp.mjs';
+
+let idp: Idp;
+let cli: client.Configuration;
+
+beforeAll(async () => {
+  idp = await startIdp();
+  cli = await client.discovery(new URL(idp.issuer), 'authd-cli', undefined, client.None(), {
+    execute: [client.allowInsecureRequests],
+    timeout: 5,
+  });
+});
+afterAll(() => idp?.close());
+
+// oidc-provider omits `interval`, so openid-client would wait 5 s per poll.
+async function deviceLogin() {
+  const da = await client.initiateDeviceAuthorization(cli, { scope: 'openid offline_access' });
+  const tokens = client.pollDeviceAuthorizationGrant(cli, { ...da, interval: 0.1 });
+  await approveDeviceCode(da.verification_uri_complete!);
+  return tokens;
+}
+
+const refresh = (refreshToken: string) => client.refreshTokenGrant(cli, refreshToken);
+
+describe('dev IdP', () => {
+  it('a device login gives a refresh token, and every token issued is recorded', async () => {
+    const t = await deviceLogin();
+    expect(t.refresh_token).toBeTypeOf('string');
+    expect(t.claims()?.sub).toBe('alice');
+    for (const token of [t.access_token, t.refresh_token!, t.id_token!]) expect(idp.issued.has(token)).toBe(true);
+    expect(await idp.introspect(t.access_token)).toMatchObject({ active: true, sub: 'alice', client_id: 'authd-cli' });
+    expect(await idp.introspect(t.refresh_token!)).toMatchObject({ active: true });
+  });
+
+  it('counts one refresh as one, and the refresh rotates the refresh token', async () => {
+    const t0 = await deviceLogin();
+    const before = { ...idp.stats };
+    const t1 = await refresh(t0.refresh_token!);
+    expect(idp.stats.refreshes).toBe(before.refreshes + 1);
+    expect(idp.stats.tokenRequests).toBe(before.tokenRequests + 1);
+    expect(t1.refresh_token).not.toBe(t0.refresh_token);
+    expect(idp.issued.has(t1.refresh_token!)).toBe(true);
+  });
+
+  it('detects reuse of a rotated refresh token and revokes the grant', async () => {
+    const t0 = await deviceLogin();
+    const t1 = await refresh(t0.refresh_token!);
+    const before = { ...idp.stats };
+    await expect(refresh(t0.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(idp.stats.reuseDetected).toBe(before.reuseDetected + 1);
+    expect(idp.stats.revokedGrants).toBe(before.revokedGrants + 1);
+    await expect(refresh(t1.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it("revokeGrantsFor('alice') ends alice's sessions without knowing any token", async () => {
+    const t = await deviceLogin();
+    expect(await idp.revokeGrantsFor('alice')).toBeGreaterThanOrEqual(1);
+    await expect(refresh(t.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await idp.introspect(t.access_token)).toEqual({ active: false });
+  });
+
+  it('revokeRefreshToken kills that session', async () => {
+    const t = await deviceLogin();
+    expect(await idp.revokeRefreshToken(t.refresh_token!)).toBe(true);
+    await expect(refresh(t.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await idp.revokeRefreshToken(t.refresh_token!)).toBe(false);
+  });
+
+  it('a denied device login ends in access_denied', async () => {
+    const da = await client.initiateDeviceAuthorization(cli, { scope: 'openid offline_access' });
+    const tokens = client.pollDeviceAuthorizationGrant(cli, { ...da, interval: 0.1 });
+    await denyDeviceCode(da.verification_uri_complete!);
+    await expect(tokens).rejects.toMatchObject({ error: 'access_denied' });
+  });
+
+  it('stop() refuses connections; start() comes back on the same port with its state', async () => {
+    const t = await deviceLogin();
+    const { port } = idp;
+    await idp.stop();
+    // openid-client does not wrap network errors: it is fetch's TypeError with the socket error as cause.
+    const down = await refresh(t.refresh_token!).catch((e: unknown) => e);
+    expect(down).toBeInstanceOf(TypeError);
+    expect((down as Error).cause).toMatchObject({ code: 'ECONNREFUSED' });
+
+    await idp.start();
+    expect(idp.port).toBe(port);
+    expect((await refresh(t.refresh_token!)).refresh_token).toBeTypeOf('string');
+  });
+});
