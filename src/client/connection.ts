@@ -20,6 +20,8 @@ export class Connection {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closedError: AuthdError | undefined;
+  /** When set, an idle connection does not keep the process alive (the SDK's persistent connection). */
+  private unrefWhenIdle = false;
 
   constructor(private readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
@@ -47,6 +49,7 @@ export class Connection {
     const p = typeof res.id === 'number' ? this.pending.get(res.id) : undefined;
     if (!p) return;
     this.pending.delete(res.id as number);
+    if (this.unrefWhenIdle && this.pending.size === 0) this.socket.unref();
     if (res.error) p.reject(AuthdError.fromWire(res.error));
     else p.resolve(res.result);
   }
@@ -56,13 +59,15 @@ export class Connection {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      if (this.pending.size === 1) this.socket.ref();
       this.socket.write(encodeFrame({ v: PROTOCOL_VERSION, id, method, params }));
     });
   }
 
-  /** Lets the process exit while the connection is idle (the SDK keeps one open). */
+  /** Lets the process exit while no request is waiting (the SDK keeps its connection open). */
   unref(): void {
-    this.socket.unref();
+    this.unrefWhenIdle = true;
+    if (this.pending.size === 0) this.socket.unref();
   }
 
   close(): void {

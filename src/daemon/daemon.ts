@@ -33,10 +33,13 @@ export class Daemon {
     this.reloadConfig();
   }
 
-  /** Re-reads the config when its mtime changed (checked at most once a second). */
-  private currentConfig(): Config {
+  /**
+   * Re-reads the config when its mtime changed: checked at most once a second on the token path,
+   * every time for the other methods (`force`), so an edit is seen by the next command.
+   */
+  private currentConfig(force = false): Config {
     const now = Date.now();
-    if (now - this.configCheckedAt >= CONFIG_CHECK_MS) {
+    if (force || now - this.configCheckedAt >= CONFIG_CHECK_MS) {
       this.configCheckedAt = now;
       let mtime = 0;
       try {
@@ -76,11 +79,12 @@ export class Daemon {
     }
   }
 
-  private session(profileParam: unknown): Session {
-    const cfg = this.currentConfig();
+  private session(profileParam: unknown, force = true): Session {
+    let cfg = this.currentConfig(force);
     const name = resolveProfileName(cfg, profileParam);
     let s = this.sessions.get(name);
     if (!s) {
+      if (!force) cfg = this.currentConfig(true);
       const p = cfg.profiles.get(name);
       if (!p) {
         throw new AuthdError('unknown_profile', `no profile named ${name} in ${cfg.path}`,
@@ -95,7 +99,7 @@ export class Daemon {
   handlers(): Handlers {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
-      getToken: (params) => this.session(params.profile).getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env)),
+      getToken: (params) => this.session(params.profile, false).getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env)),
       loginStart: (params) => this.session(params.profile).loginStart(optEnv(params.env)),
       loginWait: (params) => this.session(params.profile).loginWait(),
       logout: (params) => this.logout(params),
@@ -112,7 +116,7 @@ export class Daemon {
 
   private async logout(params: Record<string, unknown>): Promise<Methods['logout']['result']> {
     if (params.all !== undefined && typeof params.all !== 'boolean') throw new AuthdError('bad_request', '"all" must be a boolean');
-    const cfg = this.currentConfig();
+    const cfg = this.currentConfig(true);
     const names = params.all ? [...cfg.profiles.keys()] : [resolveProfileName(cfg, params.profile)];
     const profiles = [];
     for (const name of names) profiles.push({ profile: name, ...(await this.session(name).logout()) });
@@ -132,7 +136,7 @@ export class Daemon {
     if (this.store.warning) daemon.storeWarning = this.store.warning;
     const profiles: ProfileStatus[] = [];
     try {
-      const cfg = this.currentConfig();
+      const cfg = this.currentConfig(true);
       for (const name of cfg.profiles.keys()) profiles.push(await this.session(name).status(name === cfg.defaultProfile));
     } catch (err) {
       daemon.configError = err instanceof AuthdError ? err.message : 'cannot read the config file';
@@ -141,7 +145,7 @@ export class Daemon {
   }
 
   private profiles(): Methods['profiles']['result'] {
-    const cfg = this.currentConfig();
+    const cfg = this.currentConfig(true);
     const r: Methods['profiles']['result'] = {
       configPath: cfg.path,
       profiles: [...cfg.profiles.values()].map((p) => {
@@ -173,7 +177,7 @@ export class Daemon {
       : { name: 'store', ok: true, detail: `${this.store.kind} (${this.store.location})` });
     let cfg: Config;
     try {
-      cfg = this.currentConfig();
+      cfg = this.currentConfig(true);
       checks.push(cfg.exists
         ? { name: 'config', ok: true, detail: `${cfg.path}: ${cfg.profiles.size} profile(s)` }
         : { name: 'config', ok: false, detail: `${cfg.path} does not exist`, fix: 'create it with at least one [profiles.NAME] table (see the README)' });
