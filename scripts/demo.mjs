@@ -50,8 +50,7 @@ try {
     let buf = '';
     login.stdout?.on('data', async (d) => {
       buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) !== -1) {
+      for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
         const ev = JSON.parse(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
         if (ev.event === 'device_code') {

@@ -1,0 +1,46 @@
+// authd get-token as a whole process (cached token) next to Node's own floor, `node -e 0`,
+// alternating in the same run; without and with NODE_EXTRA_CA_CERTS.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { approveDeviceCode, startIdp } from '../dev-idp.mjs';
+import { alternate } from './lib.mjs';
+
+export async function benchGetToken({ rounds = 40 } = {}) {
+  const authd = new URL('../../bin/authd', import.meta.url).pathname;
+  const idp = await startIdp({ accessTokenTtl: 3600 });
+  const home = mkdtempSync(join(tmpdir(), 'authd-bench.'));
+  const base = { ...process.env, AUTHD_HOME: home };
+  delete base.NODE_EXTRA_CA_CERTS;
+  const caBundle = process.env.NODE_EXTRA_CA_CERTS ?? '/etc/ssl/certs/ca-certificates.crt';
+  try {
+    writeFileSync(join(home, 'config.toml'),
+      `default_profile = "b"\n[profiles.b]\nissuer = "${idp.issuer}"\nclient_id = "authd-cli"\ndevice_poll_interval = 0.05\n`);
+    const { spawn } = await import('node:child_process');
+    await new Promise((resolve, reject) => {
+      const login = spawn(authd, ['login', '--json'], { env: base, stdio: ['ignore', 'pipe', 'inherit'] });
+      login.stdout.on('data', (d) => {
+        const m = /"verification_uri_complete":"([^"]+)"/.exec(String(d));
+        if (m) approveDeviceCode(m[1]).catch(reject);
+      });
+      login.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`login exited ${c}`))));
+    });
+    execFileSync(authd, ['get-token'], { env: base });
+    const rows = [];
+    for (const [label, env] of [['NODE_EXTRA_CA_CERTS unset', base], ['NODE_EXTRA_CA_CERTS set', { ...base, NODE_EXTRA_CA_CERTS: caBundle }]]) {
+      const [floor, authdGet] = alternate([
+        { cmd: process.execPath, args: ['-e', '0'], env },
+        { cmd: authd, args: ['get-token'], env },
+      ], rounds);
+      rows.push({ benchmark: `authd get-token, cached (${label})`, compared: 'node -e 0', authd: authdGet, baseline: floor, ratio: authdGet.median / floor.median });
+    }
+    return rows;
+  } finally {
+    try {
+      execFileSync(authd, ['daemon', 'stop'], { env: base, stdio: 'ignore' });
+    } catch {}
+    await idp.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
