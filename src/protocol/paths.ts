@@ -46,9 +46,18 @@ export function resolvePaths(env: Env = process.env): AuthdPaths {
     ? join(runtime, 'authd')
     : join(nonEmpty(env.TMPDIR) ?? tmpdir(), `authd-${process.getuid?.() ?? 0}`);
   // Another HOME or XDG_STATE_HOME is another instance: give it its own socket (as gpg-agent does).
-  const defaultState = join(homedir(), '.local', 'state', 'authd');
+  const defaultState = join(passwdHome(), '.local', 'state', 'authd');
   const name = stateDir === defaultState ? 'authd.sock' : `authd.${shortHash(stateDir)}.sock`;
   return { configFile, stateDir, socketDir, socket: join(socketDir, name), socketExplicit: false };
+}
+
+/** The account's home from the password database, not $HOME (which is what may differ). */
+function passwdHome(): string {
+  try {
+    return userInfo().homedir;
+  } catch {
+    return homedir();
+  }
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
