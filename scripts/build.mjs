@@ -14,7 +14,8 @@ const common = {
 };
 
 await Promise.all([
-  build({ ...common, entryPoints: ['src/client/main.ts'], outfile: 'dist/authd.cjs', format: 'cjs' }),
+  // uqr (QR codes for `login` on a terminal) stays outside the bundle: loaded only when drawn.
+  build({ ...common, entryPoints: ['src/client/main.ts'], outfile: 'dist/authd.cjs', format: 'cjs', external: ['uqr'] }),
   build({ ...common, entryPoints: ['src/client/sdk.ts'], outfile: 'dist/sdk.cjs', format: 'cjs' }),
   build({
     ...common,

@@ -53,8 +53,19 @@ function showCode(d: DeviceCodeInfo, profile: string, browser: boolean, io: IO):
     `  Open ${d.verification_uri} and enter it${d.verification_uri_complete ? `, or open ${d.verification_uri_complete}` : ''}`,
   ];
   io.stderr.write(`${lines.join('\n')}\n`);
+  if (io.stderr.isTTY) io.stderr.write(qrCode(url));
   if (browser && io.stderr.isTTY && canOpenBrowser(io.env) && openBrowser(url)) {
     io.stderr.write('  (opened it in your browser)\n');
+  }
+}
+
+/** A QR code of the verification URL, for a phone; loaded only when there is a terminal to draw on. */
+function qrCode(url: string): string {
+  try {
+    const { renderUnicodeCompact } = require('uqr') as typeof import('uqr');
+    return `${renderUnicodeCompact(url, { border: 1 })}\n`;
+  } catch {
+    return '';
   }
 }
 
