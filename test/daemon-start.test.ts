@@ -1,0 +1,86 @@
+// Starting the daemon: exactly one, fully detached, with the user's environment.
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, expect, test } from 'vitest';
+import { AUTHD, Home } from './support/harness.js';
+
+let home: Home;
+
+afterEach(async () => {
+  await home?.dispose();
+});
+
+/** Daemon processes whose environment names this home. */
+function daemonsFor(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmdline.includes('daemon.mjs')) continue;
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`AUTHD_HOME=${dir}`)) pids.push(Number(entry));
+    } catch {
+      // the process went away
+    }
+  }
+  return pids;
+}
+
+test('twenty commands starting at once with no daemon running start exactly one daemon', async () => {
+  home = new Home();
+  home.writeConfig({});
+  const results = await Promise.all(Array.from({ length: 20 }, () => home.run(['status', '--json'])));
+  for (const r of results) expect(r.code).toBe(0);
+  const pids = new Set(results.map((r) => (JSON.parse(r.stdout) as { daemon: { pid: number } }).daemon.pid));
+  expect(pids.size).toBe(1);
+  expect(daemonsFor(home.dir)).toEqual([...pids]);
+});
+
+test('the first command returns promptly through a pipe: the daemon it starts holds none of its fds', async () => {
+  home = new Home();
+  home.writeConfig({});
+  const started = Date.now();
+  const out = await new Promise<string>((resolve, reject) => {
+    // `| cat` ends only when every holder of the pipe's write end has closed it.
+    execFile('sh', ['-c', `"${AUTHD}" daemon start 2>&1 | cat`], { env: home.env, timeout: 20_000 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout));
+  });
+  expect(out).toMatch(/authd daemon running, pid \d+/);
+  expect(Date.now() - started).toBeLessThan(5000);
+  const [pid] = daemonsFor(home.dir);
+  expect(pid).toBeTypeOf('number');
+  // Its stdin and stdout are /dev/null, and it leads its own session (setsid).
+  expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3]).toBe(String(pid));
+  for (const fd of ['0', '1']) {
+    expect(readlinkSync(`/proc/${pid}/fd/${fd}`)).toBe('/dev/null');
+  }
+});
+
+test('the daemon gets NODE_EXTRA_CA_CERTS back even though the client starts without it', async () => {
+  home = new Home();
+  home.writeConfig({});
+  const r = await home.run(['daemon', 'start'], { env: { NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' } });
+  expect(r.code).toBe(0);
+  const [pid] = daemonsFor(home.dir);
+  const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  expect(env).toContain('NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt');
+  expect(env.some((e) => e.startsWith('AUTHD_NODE_EXTRA_CA_CERTS='))).toBe(false);
+});
+
+test('eight daemons started at the same moment leave exactly one serving', async () => {
+  home = new Home();
+  home.writeConfig({});
+  const daemon = join(__dirname, '..', 'dist', 'daemon.mjs');
+  const codes = await Promise.all(Array.from({ length: 8 }, () => new Promise<number | null>((resolve) => {
+    const child = spawn(process.execPath, [daemon, 'run', '--autostarted'], { env: home.env, stdio: 'ignore', detached: true });
+    child.on('exit', resolve);
+    // The winner keeps running: count it as started once its socket answers.
+    setTimeout(() => resolve(-1), 3000).unref();
+  })));
+  expect(codes.filter((c) => c === 0)).toHaveLength(7);
+  expect(codes.filter((c) => c === -1)).toHaveLength(1);
+  expect(daemonsFor(home.dir)).toHaveLength(1);
+  const r = await home.run(['daemon', 'status']);
+  expect(r.code).toBe(0);
+});
