@@ -77,7 +77,7 @@ export class Home {
       if (ev.event === 'device_code') await approveDeviceCode(String(ev.verification_uri_complete));
     });
     const last = events.at(-1);
-    if (!last || last.event !== 'logged_in') throw new Error(`login failed: ${JSON.stringify(events)}`);
+    if (last?.event !== 'logged_in') throw new Error(`login failed: ${JSON.stringify(events)}`);
     return last as unknown as { subject: string | null; profile: string };
   }
 
