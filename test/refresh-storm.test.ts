@@ -90,3 +90,37 @@ test('no token issued by the provider appears in the log, status or any stderr',
   expect(leaks).toEqual([]);
   expect(idp.issued.size).toBeGreaterThan(3);
 });
+
+test('a token in use is refreshed in the background before it expires, so the next caller does not wait', async () => {
+  // 8 s tokens: served down to 2 s left (a quarter), refreshed ahead at 4 s left (another quarter).
+  const slow = await startIdp({ accessTokenTtl: 8 });
+  const ahead = new Home();
+  try {
+    ahead.writeConfig({ acme: devProfile(slow) }, { default_profile: 'acme' });
+    await ahead.login();
+    const first = JSON.parse((await ahead.run(['get-token', '--format', 'json'])).stdout) as { access_token: string; expires_at: number };
+    const before = slow.stats.refreshes;
+    // Wait until about 2.5 s are left: past the refresh-ahead point, before callers would have to wait.
+    await sleep(first.expires_at * 1000 - Date.now() - 2500);
+    expect(slow.stats.refreshes - before).toBe(1);
+    const second = JSON.parse((await ahead.run(['get-token', '--format', 'json'])).stdout) as { access_token: string };
+    expect(second.access_token).not.toBe(first.access_token);
+    expect(slow.stats.refreshes - before).toBe(1);
+  } finally {
+    await ahead.dispose();
+    await slow.close();
+  }
+});
+
+test('an idle session is not refreshed in the background', async () => {
+  const idle = new Home();
+  try {
+    idle.writeConfig({ acme: devProfile(idp) }, { default_profile: 'acme' });
+    await idle.login();
+    const before = idp.stats.refreshes;
+    await sleep(2500);
+    expect(idp.stats.refreshes - before).toBe(0);
+  } finally {
+    await idle.dispose();
+  }
+});
