@@ -1,4 +1,5 @@
 // The IdP adapter: every request to the identity provider goes through here (openid-client v6).
+import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { AuthdError, loginHint } from '../protocol/index.js';
 import type { ProfileConfig } from './config.js';
@@ -23,15 +24,17 @@ export interface DeviceAuthorization {
 const configurations = new Map<string, Promise<oidc.Configuration>>();
 
 function configKey(p: ProfileConfig, secret: string | undefined): string {
+  // The secret is part of the client's identity here; only its hash is kept in the key.
+  const secretId = secret === undefined ? null : createHash('sha256').update(secret).digest('base64');
   return JSON.stringify([p.issuer, p.device_authorization_endpoint, p.token_endpoint, p.revocation_endpoint,
-    p.client_id, p.timeout, secret !== undefined]);
+    p.client_id, p.timeout, secretId]);
 }
 
 /** Discovery (or explicit endpoints), cached per profile shape; a failed discovery is not cached. */
 export function configurationFor(p: ProfileConfig, secret?: string): Promise<oidc.Configuration> {
   const key = configKey(p, secret);
   let cfg = configurations.get(key);
-  if (!cfg || secret !== undefined) {
+  if (!cfg) {
     cfg = buildConfiguration(p, secret);
     configurations.set(key, cfg);
     cfg.catch(() => configurations.delete(key));
@@ -75,7 +78,11 @@ function tokenParams(p: ProfileConfig): Record<string, string> {
   return params;
 }
 
-function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenSet {
+/**
+ * `sentAt`: the provider counts expires_in from when it got the request, not from when the answer
+ * arrived, and usually from the start of that second (exp is in whole seconds): allow for both.
+ */
+function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, sentAt: number): TokenSet {
   const lifetime = res.expiresIn();
   let subject: string | undefined;
   try {
@@ -87,7 +94,7 @@ function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponse
     access_token: res.access_token,
     token_type: res.token_type ?? 'Bearer',
     refresh_token: res.refresh_token,
-    expires_at: lifetime === undefined ? undefined : Date.now() + lifetime * 1000,
+    expires_at: lifetime === undefined ? undefined : sentAt + lifetime * 1000 - Math.min(1000, lifetime * 250),
     lifetime,
     subject,
     scope: res.scope,
@@ -112,7 +119,8 @@ export async function pollDevice(p: ProfileConfig, da: oidc.DeviceAuthorizationR
   // oidc-provider (and others) omit `interval`; RFC 8628 says 5 s then, the profile may say otherwise.
   const response = { ...da, interval: da.interval ?? p.device_poll_interval ?? 5 };
   try {
-    return toTokenSet(await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal }));
+    const res = await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal });
+    return toTokenSet(res, Date.now());
   } catch (err) {
     if (err instanceof oidc.ResponseBodyError && err.error === 'expired_token') {
       throw new AuthdError('login_expired', 'the login code expired before it was approved', loginHint(p.name));
@@ -129,8 +137,9 @@ export async function pollDevice(p: ProfileConfig, da: oidc.DeviceAuthorizationR
 
 export async function refresh(p: ProfileConfig, refreshToken: string): Promise<TokenSet> {
   const cfg = await configurationFor(p);
+  const sentAt = Date.now();
   try {
-    return toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, p.audience ? { audience: p.audience } : undefined));
+    return toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, p.audience ? { audience: p.audience } : undefined), sentAt);
   } catch (err) {
     throw classify(err, p, 'refresh');
   }
@@ -138,8 +147,9 @@ export async function refresh(p: ProfileConfig, refreshToken: string): Promise<T
 
 export async function clientCredentials(p: ProfileConfig, secret: string): Promise<TokenSet> {
   const cfg = await configurationFor(p, secret);
+  const sentAt = Date.now();
   try {
-    return toTokenSet(await oidc.clientCredentialsGrant(cfg, tokenParams(p)));
+    return toTokenSet(await oidc.clientCredentialsGrant(cfg, tokenParams(p)), sentAt);
   } catch (err) {
     throw classify(err, p, 'client credentials');
   }
@@ -172,6 +182,18 @@ export function classify(err: unknown, p: ProfileConfig, what: string): AuthdErr
     return new AuthdError('idp_error', `the provider refused the ${what} request: ${safeText(err.error)}${
       err.error_description ? ` (${safeText(err.error_description)})` : ''}`,
       'check client_id, scopes and the client secret for this profile');
+  }
+  if (err instanceof oidc.WWWAuthenticateChallengeError) {
+    if (err.status >= 500) {
+      return new AuthdError('idp_unreachable', `the provider failed the ${what} request (HTTP ${err.status})`,
+        'try again shortly; authd retries by itself');
+    }
+    const code = err.cause[0]?.parameters.error;
+    if (err.status === 401 || code === 'invalid_client') {
+      return new AuthdError('idp_error', `the provider rejected the client id or secret of profile ${p.name}${code ? ` (${safeText(code)})` : ''}`,
+        p.client_secret_env ? `check client_id and the secret in $${p.client_secret_env}` : 'check client_id and the client secret for this profile');
+    }
+    return new AuthdError('idp_error', `the provider refused the ${what} request (HTTP ${err.status}${code ? `, ${safeText(code)}` : ''})`);
   }
   if (err instanceof oidc.ClientError && err.code === 'OAUTH_TIMEOUT') {
     return new AuthdError('idp_unreachable', `the provider did not answer the ${what} request within ${p.timeout}s`,

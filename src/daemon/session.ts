@@ -127,6 +127,8 @@ export class Session {
       }
     } catch (err) {
       const e = err instanceof AuthdError ? err : idp.classify(err, p, 'token');
+      // A secret the provider refused is forgotten, so the next caller is asked for its current one.
+      if (p.flow === 'client_credentials' && e.code === 'idp_error') this.envSecret = undefined;
       this.onFailure(e, gen);
       throw e;
     }
@@ -257,7 +259,12 @@ export class Session {
     this.takeEnvSecret(env);
     const p = this.profile;
     if (p.flow === 'client_credentials') {
-      // Verifies the secret: a token now, shared with every caller afterwards.
+      // Verifies the caller's secret, not one an earlier caller left in memory.
+      const name = p.client_secret_env;
+      if (name && !(env && typeof env[name] === 'string' && env[name] !== '')) {
+        throw new AuthdError('secret_required', `profile ${p.name} needs its client secret from $${name}`,
+          `set ${name} in the environment of the command`, { env: name });
+      }
       this.generation++;
       const t = await this.acquire(this.generation);
       this.armRefreshAhead(t);
