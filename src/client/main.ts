@@ -1,5 +1,5 @@
 // The `authd` program: parse arguments, connect, run one command, map errors to exit codes.
-import { AuthdError } from '../protocol/index.js';
+import { AuthdError, PROFILE_NAME } from '../protocol/index.js';
 import { type FlagSpec, parseArgs, str, usage } from './args.js';
 import { type Connection, connect } from './connection.js';
 import { type IO, processIO } from './io.js';
@@ -102,6 +102,11 @@ export async function main(argv: string[], io: IO): Promise<number> {
     return 0;
   }
   const profile = str(flags.profile) ?? nonEmpty(io.env.AUTHD_PROFILE);
+  for (const name of command === 'use' ? [profile, ...positionals] : [profile]) {
+    if (name !== undefined && !PROFILE_NAME.test(name)) {
+      throw usage(`invalid profile name "${name.slice(0, 40)}": use letters, digits, ".", "_" and "-"`, command);
+    }
+  }
 
   if (command === 'daemon') {
     const action = positionals[0];
@@ -115,9 +120,11 @@ export async function main(argv: string[], io: IO): Promise<number> {
     throw usage(`unexpected argument "${positionals[0]!.slice(0, 40)}"`, command);
   }
 
+  // Every argument is checked before the daemon is contacted (or started).
+  const command_ = await plan(command, flags, positionals, rest, profile, io);
   const conn = await connect({ env: io.env });
   try {
-    return await dispatch(command, flags, positionals, rest, profile, io, conn);
+    return await command_(conn);
   } finally {
     conn.close();
   }
@@ -141,15 +148,17 @@ function specFor(command: string): FlagSpec {
   }
 }
 
-async function dispatch(
+type Planned = (conn: Connection) => Promise<number>;
+
+/** Validates the arguments of a command that needs the daemon, and returns how to run it. */
+async function plan(
   command: string,
   flags: Record<string, string | boolean | undefined>,
   positionals: string[],
   rest: string[],
   profile: string | undefined,
   io: IO,
-  conn: Connection,
-): Promise<number> {
+): Promise<Planned> {
   switch (command) {
     case 'get-token': {
       const { run, TOKEN_FORMATS } = await import('./commands/get-token.js');
@@ -164,11 +173,11 @@ async function dispatch(
           throw usage('--min-ttl must be a number of seconds between 0 and 86400', command);
         }
       }
-      return run({ profile, minTtl, format: format as 'token' }, io, conn);
+      return (conn) => run({ profile, minTtl, format: format as 'token' }, io, conn);
     }
     case 'login': {
       const { run } = await import('./commands/login.js');
-      return run({ profile, json: flags.json === true, browser: flags['no-browser'] !== true }, io, conn);
+      return (conn) => run({ profile, json: flags.json === true, browser: flags['no-browser'] !== true }, io, conn);
     }
     case 'exec': {
       const all = [...positionals, ...rest];
@@ -176,29 +185,29 @@ async function dispatch(
       const envName = str(flags.env) ?? 'AUTHD_TOKEN';
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(envName)) throw usage(`--env ${envName.slice(0, 40)} is not a valid variable name`, command);
       const { run } = await import('./commands/exec.js');
-      return run({ profile, envName, command: all }, io, conn);
+      return (conn) => run({ profile, envName, command: all }, io, conn);
     }
     case 'status': {
       const { run } = await import('./commands/status.js');
-      return run({ json: flags.json === true }, io, conn);
+      return (conn) => run({ json: flags.json === true }, io, conn);
     }
     case 'logout': {
       if (flags.all && flags.profile) throw usage('give either -p PROFILE or --all, not both', command);
       const { run } = await import('./commands/logout.js');
-      return run({ profile, all: flags.all === true }, io, conn);
+      return (conn) => run({ profile, all: flags.all === true }, io, conn);
     }
     case 'profiles': {
       const { run } = await import('./commands/profiles.js');
-      return run({ json: flags.json === true }, io, conn);
+      return (conn) => run({ json: flags.json === true }, io, conn);
     }
     case 'use': {
       if (positionals.length !== 1) throw usage('authd use needs exactly one profile name', command);
       const { run } = await import('./commands/use.js');
-      return run({ profile: positionals[0]! }, io, conn);
+      return (conn) => run({ profile: positionals[0]! }, io, conn);
     }
     case 'doctor': {
       const { run } = await import('./commands/doctor.js');
-      return run({}, io, conn);
+      return (conn) => run({}, io, conn);
     }
     default:
       throw usage(`unknown command "${command}"`, command);

@@ -26,7 +26,14 @@ export function serveConnection(socket: net.Socket, handlers: Handlers, log: Log
   };
 
   socket.on('data', (chunk: Buffer) => {
-    for (const ev of decoder.push(chunk)) {
+    const events = decoder.push(chunk);
+    // The timer measures how long the current unfinished frame has been waiting: a frame that
+    // completes restarts it, so a busy client whose chunks end mid-frame is never dropped.
+    if (events.length > 0 && partialTimer) {
+      clearTimeout(partialTimer);
+      partialTimer = undefined;
+    }
+    for (const ev of events) {
       if ('tooLarge' in ev) {
         log.warn('dropped a connection that sent a frame over 64 KiB');
         send({ id: null, error: new AuthdError('frame_too_large', 'request frame exceeds 64 KiB').toWire() });
