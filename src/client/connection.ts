@@ -1,10 +1,10 @@
 // Talks to the daemon: connect (starting it when it is not running), send requests, match answers.
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import {
-  AuthdError, type AuthdPaths, encodeFrame, LineDecoder, type MethodName, type Methods, PROTOCOL_VERSION,
+  AuthdError, type AuthdPaths, checkSocketPath, encodeFrame, LineDecoder, type MethodName, type Methods, PROTOCOL_VERSION,
   resolvePaths, type Response,
 } from '../protocol/index.js';
 import { userEnv } from './io.js';
@@ -96,6 +96,7 @@ export interface ConnectOptions {
 /** Connects to the daemon, starting it (detached, exactly one even when many clients race) if needed. */
 export async function connect(opts: ConnectOptions): Promise<Connection> {
   const paths = opts.paths ?? resolvePaths(opts.env);
+  checkSocketPath(paths);
   try {
     return new Connection(await connectOnce(paths.socket));
   } catch (err) {
@@ -105,7 +106,8 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     throw new AuthdError('daemon_unreachable', `the authd daemon is not running (socket ${paths.socket})`,
       'start it with `authd daemon start`, or unset AUTHD_NO_AUTOSTART');
   }
-  const started = startDaemon(paths, opts.env);
+  let started = startDaemon(paths, opts.env);
+  let markerGone = false;
   const deadline = Date.now() + START_TIMEOUT_MS;
   let delay = 5;
   for (;;) {
@@ -118,6 +120,15 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     }
     const failure = started?.failure();
     if (failure) throw failure;
+    // Another client was starting the daemon and has given up (its daemon failed): try ourselves,
+    // so that this client, too, can say why. The marker must stay gone across two polls: a daemon
+    // that just started removes it too, and the next connect finds that one.
+    if (!started && !existsSync(join(paths.socketDir, SPAWN_MARKER))) {
+      if (markerGone) started = startDaemon(paths, opts.env);
+      markerGone = true;
+    } else {
+      markerGone = false;
+    }
     if (Date.now() > deadline) {
       started?.detach();
       throw new AuthdError('daemon_unreachable', `the authd daemon did not start within ${START_TIMEOUT_MS / 1000}s (socket ${paths.socket})`,

@@ -1,12 +1,12 @@
 // `authd daemon run`: checks its directories, becomes the one daemon for this home, and serves.
 import { rmSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { AuthdError, MAX_SOCKET_PATH, resolvePaths } from '../protocol/index.js';
+import { AuthdError, checkSocketPath, resolvePaths } from '../protocol/index.js';
 import { Daemon, VERSION } from './daemon.js';
 import { openLog } from './log.js';
-import { ensurePrivateDir } from './perms.js';
+import { checkPrivateFile, ensurePrivateDir } from './perms.js';
 import { MAX_CONNECTIONS, serveConnection } from './server.js';
 import { openStore } from './store/index.js';
 
@@ -16,12 +16,11 @@ export const SPAWN_MARKER = 'authd.starting';
 async function main(): Promise<number> {
   const foreground = !process.argv.includes('--autostarted');
   const paths = resolvePaths();
-  if (paths.socket.length > MAX_SOCKET_PATH && process.platform !== 'win32') {
-    throw new AuthdError('config_error', `socket path is ${paths.socket.length} bytes, over the ${MAX_SOCKET_PATH}-byte limit: ${paths.socket}`,
-      'set AUTHD_SOCKET (or AUTHD_HOME) to a shorter path');
-  }
+  checkSocketPath(paths);
   if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory');
   ensurePrivateDir(paths.stateDir, 'state directory');
+  // Refuse before listening, so no client connects to a daemon that is about to exit.
+  if (storeKind() === 'file') checkPrivateFile(join(paths.stateDir, 'credentials.json'), 'credentials file');
 
   const { log, flush, reopen } = await openLog(paths.stateDir);
   // Connections that arrive before the daemon is ready wait here, unread.

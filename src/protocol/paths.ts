@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { AuthdError } from './errors.js';
 
 export interface AuthdPaths {
   configFile: string;
@@ -57,6 +58,15 @@ function passwdHome(): string {
     return userInfo().homedir;
   } catch {
     return homedir();
+  }
+}
+
+/** Refuses a Unix socket path Node would silently truncate (the limit is in bytes, not characters). */
+export function checkSocketPath(paths: AuthdPaths): void {
+  const bytes = Buffer.byteLength(paths.socket);
+  if (process.platform !== 'win32' && bytes > MAX_SOCKET_PATH) {
+    throw new AuthdError('config_error', `the socket path is ${bytes} bytes, over the ${MAX_SOCKET_PATH}-byte limit: ${paths.socket}`,
+      'set AUTHD_SOCKET (or AUTHD_HOME) to a shorter path');
   }
 }
 
