@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { expect, onTestFinished, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
-import { findLeaks, Home, type ProfileSpec, type Result } from './support/harness.js';
+import { findLeaks, Home, type ProfileSpec, type Result, theOneToken } from './support/harness.js';
 
 const SECRET = 'svc-secret';
 const WRONG = 'not-the-svc-secret-7f3a9c';
@@ -60,14 +60,8 @@ test('SVC_SECRET from the caller gets a token from an already-running daemon; 20
   }
   const results = await Promise.all(calls);
   cmdlines.push(allCmdlines());
-  for (const r of results) {
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-  }
-  const tokens = new Set(results.map((r) => r.stdout.trim()));
-  expect(tokens.size).toBe(1);
-  const [token] = [...tokens];
-  const info = await idp.introspect(token!);
+  const token = theOneToken(results);
+  const info = await idp.introspect(token);
   expect(info.active).toBe(true);
   expect(info.client_id).toBe('svc');
   expect(idp.stats.clientCredentials).toBe(before + 1);

@@ -1,8 +1,7 @@
 // The reason authd exists: many processes needing a token the moment it expires cause one refresh.
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
-import { AUTHD, devProfile, findLeaks, Home, type Result, sleep } from './support/harness.js';
+import { devProfile, findLeaks, Home, type Result, sleep, theOneToken } from './support/harness.js';
 
 let idp: Idp;
 let home: Home;
@@ -19,21 +18,6 @@ afterAll(async () => {
   await idp?.close();
 });
 
-function getToken(env: Record<string, string>): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(AUTHD, ['get-token'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
 test('fifty parallel get-token calls at the moment the token expires cause exactly one refresh', async () => {
   const pid = home.daemonPid();
   expect(pid).toBeTypeOf('number');
@@ -43,7 +27,7 @@ test('fifty parallel get-token calls at the moment the token expires cause exact
   process.kill(pid!, 'SIGSTOP');
   let calls: Promise<Result>[];
   try {
-    calls = Array.from({ length: 50 }, () => getToken(home.env));
+    calls = Array.from({ length: 50 }, () => home.run(['get-token']));
     await sleep(4000);
   } finally {
     process.kill(pid!, 'SIGCONT');
@@ -51,18 +35,11 @@ test('fifty parallel get-token calls at the moment the token expires cause exact
   const results = await Promise.all(calls);
   const after = { ...idp.stats };
 
-  for (const r of results) {
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-  }
-  const tokens = new Set(results.map((r) => r.stdout.trim()));
-  expect(tokens.size).toBe(1);
-  const [token] = [...tokens];
-  expect((await idp.introspect(token!)).active).toBe(true);
+  const token = theOneToken(results);
+  expect((await idp.introspect(token)).active).toBe(true);
   expect(after.refreshes - before.refreshes).toBe(1);
   expect(after.revokedGrants - before.revokedGrants).toBe(0);
   expect(after.reuseDetected).toBe(0);
-  home.stderrs.push(...results.map((r) => r.stderr));
 });
 
 test('a token past its expiry is never handed out: the next call refreshes it', async () => {

@@ -3,6 +3,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { expect } from 'vitest';
 import { approveDeviceCode, type Idp } from '../../scripts/dev-idp.mjs';
 
 export const AUTHD = resolve(__dirname, '../../bin/authd');
@@ -162,6 +163,17 @@ export function findLeaks(idp: Idp, texts: Record<string, string>): string[] {
     }
   }
   return leaks;
+}
+
+/** Every call succeeded quietly and printed the same token: returns it. */
+export function theOneToken(results: Result[]): string {
+  for (const r of results) {
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  }
+  const tokens = new Set(results.map((r) => r.stdout.trim()));
+  expect(tokens.size).toBe(1);
+  return [...tokens][0]!;
 }
 
 export function devProfile(idp: Idp, extra: ProfileSpec = {}): ProfileSpec {
