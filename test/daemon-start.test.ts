@@ -85,3 +85,22 @@ test('eight daemons started at the same moment leave exactly one serving', async
   const r = await home.run(['daemon', 'status']);
   expect(r.code).toBe(0);
 });
+
+test('store = "memory" in the config keeps nothing on disk, and status says so', async () => {
+  home = new Home();
+  home.writeConfig({}, { store: 'memory' });
+  const r = await home.run(['status', '--json']);
+  expect(r.code).toBe(0);
+  expect((JSON.parse(r.stdout) as { daemon: { store: string } }).daemon.store).toMatch(/^memory/);
+});
+
+test('a store this version does not have is refused with a clear message, not silently replaced', async () => {
+  home = new Home();
+  home.writeConfig({}, { store: 'keyring' });
+  const r = await home.run(['status']);
+  expect(r.code).toBe(5);
+  expect(r.stderr).toContain('keychain store');
+  expect(r.stderr).toContain('use "file" or "memory"');
+  const env = await home.run(['status'], { env: { AUTHD_STORE: 'floppy' } });
+  expect(env.stderr).toContain('AUTHD_STORE names an unknown store "floppy"');
+});

@@ -156,8 +156,8 @@ export async function clientCredentials(p: ProfileConfig, secret: string): Promi
 }
 
 /** RFC 7009. Resolves false when the provider has no revocation endpoint. */
-export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
-  const cfg = await configurationFor(p);
+export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_token' | 'access_token', secret?: string): Promise<boolean> {
+  const cfg = await configurationFor(p, secret);
   if (!cfg.serverMetadata().revocation_endpoint) return false;
   try {
     await oidc.tokenRevocation(cfg, token, { token_type_hint: hint });

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { AuthdError, checkSocketPath, resolvePaths } from '../protocol/index.js';
+import { loadConfig } from './config.js';
 import { Daemon, VERSION } from './daemon.js';
 import { openLog } from './log.js';
 import { checkPrivateFile, ensurePrivateDir } from './perms.js';
@@ -19,8 +20,9 @@ async function main(): Promise<number> {
   checkSocketPath(paths);
   if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory');
   ensurePrivateDir(paths.stateDir, 'state directory');
+  const kind = storeKind(paths.configFile);
   // Refuse before listening, so no client connects to a daemon that is about to exit.
-  if (storeKind() === 'file') checkPrivateFile(join(paths.stateDir, 'credentials.json'), 'credentials file');
+  if (kind === 'file') checkPrivateFile(join(paths.stateDir, 'credentials.json'), 'credentials file');
 
   const { log, flush, reopen } = await openLog(paths.stateDir);
   // Connections that arrive before the daemon is ready wait here, unread.
@@ -37,7 +39,7 @@ async function main(): Promise<number> {
 
   let store: Awaited<ReturnType<typeof openStore>>;
   try {
-    store = await openStore(storeKind(), paths.stateDir);
+    store = await openStore(kind, paths.stateDir);
   } catch (err) {
     server.close();
     throw err;
@@ -58,6 +60,12 @@ async function main(): Promise<number> {
   accept = (socket) => serveConnection(socket, handlers, log);
   for (const socket of early.splice(0)) accept(socket);
 
+  process.on('uncaughtException', (err) => {
+    // Nothing is lost (the store is written before a token is served); say where it broke, never what.
+    log.fatal({ errType: err.name, where: err.stack?.split('\n').slice(1, 5).join('\n') }, 'daemon crashed');
+    flush();
+    process.exit(1);
+  });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
@@ -70,11 +78,25 @@ async function main(): Promise<number> {
   return -1;
 }
 
-function storeKind(): 'file' | 'memory' {
-  const v = process.env.AUTHD_STORE;
-  if (v === undefined || v === '' || v === 'file' || v === 'auto') return 'file';
-  if (v === 'memory') return 'memory';
-  throw new AuthdError('config_error', `AUTHD_STORE=${v.slice(0, 20)} is not a store authd knows`, 'use file or memory');
+/** AUTHD_STORE, else `store` in the config; `auto` is the file store until the keychain store lands. */
+function storeKind(configFile: string): 'file' | 'memory' {
+  let choice = process.env.AUTHD_STORE || undefined;
+  let from = 'AUTHD_STORE';
+  if (choice === undefined) {
+    try {
+      choice = loadConfig(configFile).store;
+      from = `store in ${configFile}`;
+    } catch {
+      choice = 'auto'; // a broken config is reported by every command; the daemon still starts
+    }
+  }
+  if (choice === 'auto' || choice === 'file') return 'file';
+  if (choice === 'memory') return 'memory';
+  if (choice === 'keyring') {
+    throw new AuthdError('config_error', `${from} asks for the keychain store, which this version of authd does not have yet`,
+      'use "file" or "memory"');
+  }
+  throw new AuthdError('config_error', `${from} names an unknown store "${choice.slice(0, 20)}"`, 'use auto, file or memory');
 }
 
 /**

@@ -26,6 +26,7 @@ interface PendingLogin {
 
 const MAX_BACKOFF_MS = 30_000;
 const FIRST_BACKOFF_MS = 250;
+const FINISHED_LOGIN_MS = 30_000;
 
 export function maskToken(token: string): string {
   return token.length < 12 ? '…' : `${token.slice(0, 4)}…${token.slice(-4)}`;
@@ -40,6 +41,8 @@ export class Session {
   /** Bumped by login and logout, so a refresh started before them cannot overwrite their result. */
   private generation = 0;
   private pendingLogin: Promise<PendingLogin> | undefined;
+  /** The login that just ended, so a `loginWait` arriving a moment late still learns how it ended. */
+  private finishedLogin: { done: Promise<LoginWaitResult>; at: number } | undefined;
   /** A client secret from the caller's environment (client_secret_env): memory only. */
   private envSecret: string | undefined;
   private backoffMs = 0;
@@ -313,16 +316,21 @@ export class Session {
         throw e;
       } finally {
         clearTimeout(expiry);
-        this.pendingLogin = undefined;
       }
     })();
-    done.catch(() => undefined);
+    const settle = () => {
+      this.pendingLogin = undefined;
+      this.finishedLogin = { done, at: Date.now() };
+    };
+    done.then(settle, settle);
     return { info, done, abort };
   }
 
   async loginWait(): Promise<LoginWaitResult> {
     const pending = this.pendingLogin;
     if (pending) return (await pending).done;
+    const finished = this.finishedLogin;
+    if (finished && Date.now() - finished.at < FINISHED_LOGIN_MS) return finished.done;
     await this.load();
     if (this.refreshToken || this.token) {
       const r: LoginWaitResult = { profile: this.profile.name };
@@ -345,7 +353,7 @@ export class Session {
     let note: string | undefined;
     try {
       if (rt) revoked = await idp.revoke(this.profile, rt, 'refresh_token');
-      else if (at) revoked = await idp.revoke(this.profile, at, 'access_token');
+      else if (at) revoked = await idp.revoke(this.profile, at, 'access_token', this.envSecret);
       if ((rt || at) && !revoked) note = 'the provider offers no revocation endpoint; the token stays valid there until it expires';
     } catch (err) {
       const e = err instanceof AuthdError ? err : idp.classify(err, this.profile, 'revocation');
@@ -356,6 +364,7 @@ export class Session {
     this.refreshToken = undefined;
     this.subject = undefined;
     this.envSecret = undefined;
+    this.finishedLogin = undefined;
     this.lastError = undefined;
     this.refreshes = 0;
     clearTimeout(this.aheadTimer);
