@@ -102,3 +102,12 @@ test('an idle session is not refreshed in the background', async () => {
     await idle.dispose();
   }
 });
+
+test('asking for more time than a token ever has does not refresh on every call', async () => {
+  const before = idp.stats.refreshes;
+  const results = [];
+  for (let i = 0; i < 6; i++) results.push(await home.run(['get-token', '--min-ttl', '3600']));
+  for (const r of results) expect(r.code).toBe(0);
+  // A refresh each time a 2 s token passes half its life (at most twice here), not one per call.
+  expect(idp.stats.refreshes - before).toBeLessThanOrEqual(2);
+});

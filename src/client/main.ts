@@ -37,8 +37,9 @@ For client_credentials profiles, fetches a token to check the secret.
 `,
   'get-token': `Usage: authd get-token [-p PROFILE] [--min-ttl SECONDS] [--format FORMAT]
 
-Prints a valid access token on stdout, refreshed if it has less than --min-ttl left
-(default: 60 s, or a quarter of its lifetime if shorter). Never starts a login.
+Prints a valid access token on stdout, refreshed if it has less than --min-ttl seconds left
+(default: 60 s, or a quarter of its lifetime if shorter; at most half its lifetime, since no
+fresh token could give more). Never starts a login.
   --format token (default) | json | header | exec-credential (kubectl ExecCredential v1)
 Example: curl -H "$(authd get-token --format header)" https://api.example.com/
 `,

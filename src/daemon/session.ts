@@ -79,9 +79,10 @@ export class Session {
 
   private minTtlMs(t: AccessToken, minTtlSeconds: number | undefined): number {
     const asked = minTtlSeconds ?? this.profile.min_ttl;
-    if (asked !== undefined) return asked * 1000;
     // Default: 60 s, or a quarter of the token's lifetime if that is shorter.
-    return t.lifetime === undefined ? 60_000 : Math.min(60_000, t.lifetime / 4);
+    if (asked === undefined) return t.lifetime === undefined ? 60_000 : Math.min(60_000, t.lifetime / 4);
+    // Asking for more than a fresh token could give would refresh on every call: cap at half the lifetime.
+    return t.lifetime === undefined ? asked * 1000 : Math.min(asked * 1000, t.lifetime / 2);
   }
 
   private async ensureFresh(minTtlSeconds: number | undefined): Promise<AccessToken> {
