@@ -149,3 +149,24 @@ test('doctor reports the daemon, store, config and that the provider answers', a
   expect(r.stdout).toContain('✓ store: file');
   expect(r.stdout).toContain('✓ profile acme: provider reachable');
 });
+
+test('no socket method ever returns the refresh token', async () => {
+  const rt = home.storedSession('acme')?.refresh_token;
+  expect(rt).toBeTypeOf('string');
+  const { connect } = await import('node:net');
+  const socket = connect(home.socket);
+  const methods = ['ping', 'getToken', 'status', 'profiles', 'doctor', 'loginWait'];
+  const frames = methods.map((method, id) => JSON.stringify({ v: 1, id, method, params: method === 'getToken' ? { minTtl: 0 } : {} }));
+  socket.write(`${frames.join('\n')}\n`);
+  let answers = '';
+  await new Promise<void>((resolve) => {
+    socket.on('data', (d: Buffer) => {
+      answers += d.toString();
+      if (answers.split('\n').length > methods.length) resolve();
+    });
+  });
+  socket.destroy();
+  expect(answers.trim().split('\n')).toHaveLength(methods.length);
+  expect(answers).toContain('"access_token"');
+  expect(answers).not.toContain(rt as string);
+});
