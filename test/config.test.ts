@@ -280,7 +280,12 @@ flow = "nope"
 
   it('git_hosts takes host names, not URLs', () => {
     const e = configError('[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\ngit_hosts = ["https://git.acme.com"]\n');
-    expect(e.message).toBe(`${FILE}:4: profiles.a.git_hosts has an invalid item "https://git.acme.com": each entry is a host name such as git.acme.com (optionally with :port), not a URL`);
+    expect(e.message).toBe(`${FILE}:4: profiles.a.git_hosts has an invalid item "https://git.acme.com": each entry is a host name such as git.acme.com (optionally with :port and a /path prefix), not a URL`);
+  });
+
+  it('git_hosts entries may carry a port and a path prefix; the host is case-insensitive', () => {
+    const c = parseConfig('[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\ngit_hosts = ["Git.Acme.com:8443/Team/", "b.example"]\n', FILE);
+    expect(c.profiles.get('a')?.git_hosts).toEqual(['git.acme.com:8443/Team', 'b.example']);
   });
 
   it('every message is one line', () => {

@@ -2,11 +2,11 @@
 import { AuthdError } from '../protocol/index.js';
 
 export interface FlagSpec {
-  [long: string]: { short?: string; value?: boolean };
+  [long: string]: { short?: string; value?: boolean; multiple?: boolean };
 }
 
 export interface Parsed {
-  flags: Record<string, string | boolean | undefined>;
+  flags: Record<string, string | string[] | boolean | undefined>;
   positionals: string[];
   /** Everything after `--`. */
   rest: string[];
@@ -36,7 +36,8 @@ export function parseArgs(argv: string[], spec: FlagSpec, command: string): Pars
     if (spec[name]!.value) {
       const v = inline ?? argv[++i];
       if (v === undefined) throw usage(`option --${name} needs a value`, command);
-      flags[name] = v;
+      if (spec[name]!.multiple) flags[name] = [...((flags[name] as string[] | undefined) ?? []), v];
+      else flags[name] = v;
     } else {
       if (inline !== undefined) throw usage(`option --${name} takes no value`, command);
       flags[name] = true;
@@ -49,6 +50,6 @@ export function usage(message: string, command: string): AuthdError {
   return new AuthdError('usage', message, `see \`authd ${command} --help\``);
 }
 
-export function str(v: string | boolean | undefined): string | undefined {
+export function str(v: string | string[] | boolean | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }

@@ -1,6 +1,6 @@
 // The `authd` program: parse arguments, connect, run one command, map errors to exit codes.
 import { AuthdError, PROFILE_NAME } from '../protocol/index.js';
-import { type FlagSpec, parseArgs, str, usage } from './args.js';
+import { type FlagSpec, type Parsed, parseArgs, str, usage } from './args.js';
 import { type Connection, connect } from './connection.js';
 import { type IO, processIO } from './io.js';
 
@@ -23,6 +23,8 @@ Commands:
   use P                          make P the default profile
   daemon run|start|stop|status   daemon lifecycle
   doctor                         check permissions, store, config and providers
+  git setup [--host H] [--all]   make git ask authd for credentials; git status shows the host map
+  git-credential get|store|erase git's credential helper protocol (also git-credential-authd)
 
 Options: -p, --profile P (or AUTHD_PROFILE)   -h, --help   --version
 Exit codes: 0 ok, 1 error, 2 usage/config, 3 login required, 4 provider unreachable, 5 daemon unreachable.
@@ -73,6 +75,23 @@ Makes PROFILE the default (writes default_profile in the config file).
   status  say whether it runs, and its socket path (exit 5 when it does not)
 Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1.
 `,
+  git: `Usage: authd git setup [--host HOST]… [--all]
+       authd git status
+
+setup   writes your global git config so git asks authd for credentials: for each host in the
+        profiles' git_hosts (or each --host), credential.https://HOST.helper; with --all also
+        credential.helper, so authd stores the credentials of every other host too (replacing
+        plaintext helpers such as git-credential-store).
+status  shows which hosts map to which profile, and whether git is set up for them.
+`,
+  'git-credential': `Usage: authd git-credential get|store|erase   (git runs this as git-credential-authd)
+
+Speaks git's credential helper protocol on stdin/stdout.
+For hosts in a profile's git_hosts: get answers with a fresh access token (never the refresh
+token); store does nothing; erase (git saying the server rejected it) drops that access token so
+the next get refreshes. A dead session prints nothing for git and one line on stderr.
+For every other host: a secure storage helper with the semantics of git's own store/cache.
+`,
   doctor: `Usage: authd doctor
 
 Checks directory permissions, the store, the config and that each provider answers,
@@ -117,7 +136,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     const { run } = await import('./commands/daemon.js');
     return run({ action }, io);
   }
-  if (command !== 'use' && command !== 'exec' && positionals.length) {
+  if (command !== 'use' && command !== 'exec' && command !== 'git' && command !== 'git-credential' && positionals.length) {
     throw usage(`unexpected argument "${positionals[0]!.slice(0, 40)}"`, command);
   }
 
@@ -144,6 +163,8 @@ function specFor(command: string): FlagSpec {
     case 'status':
     case 'profiles':
       return { json: {}, help: { short: 'h' } };
+    case 'git':
+      return { host: { value: true, multiple: true }, all: {}, help: { short: 'h' } };
     default:
       return { help: { short: 'h' } };
   }
@@ -154,7 +175,7 @@ type Planned = (conn: Connection) => Promise<number>;
 /** Validates the arguments of a command that needs the daemon, and returns how to run it. */
 async function plan(
   command: string,
-  flags: Record<string, string | boolean | undefined>,
+  flags: Parsed['flags'],
   positionals: string[],
   rest: string[],
   profile: string | undefined,
@@ -205,6 +226,24 @@ async function plan(
       if (positionals.length !== 1) throw usage('authd use needs exactly one profile name', command);
       const { run } = await import('./commands/use.js');
       return (conn) => run({ profile: positionals[0]! }, io, conn);
+    }
+    case 'git-credential': {
+      const action = positionals[0];
+      if (positionals.length !== 1) throw usage('authd git-credential needs one of get, store, erase', command);
+      // git may add actions; a helper ignores the ones it does not know.
+      if (action !== 'get' && action !== 'store' && action !== 'erase') return async () => 0;
+      const { run } = await import('./commands/git-credential.js');
+      return (conn) => run({ action }, io, conn);
+    }
+    case 'git': {
+      const action = positionals[0];
+      if ((action !== 'setup' && action !== 'status') || positionals.length !== 1) throw usage('authd git needs setup or status', command);
+      const hosts = (flags.host as string[] | undefined) ?? [];
+      for (const h of hosts) {
+        if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(h)) throw usage(`--host ${h.slice(0, 40)} is not a host name (HOST or HOST:PORT)`, command);
+      }
+      const { run } = await import('./commands/git.js');
+      return (conn) => run({ action, hosts, all: flags.all === true }, io, conn);
     }
     case 'doctor': {
       const { run } = await import('./commands/doctor.js');

@@ -274,10 +274,15 @@ class Validator {
     }
     if (has('audience')) p.audience = this.string(at('audience'), get('audience'));
     if (has('git_hosts')) {
+      // host, host:port, or either with a path prefix (host/team) for repositories under it
       p.git_hosts = this.stringArray(at('git_hosts'), get('git_hosts'), (s) =>
-        /^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/.test(s)
+        /^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?(\/[\x21-\x7e]*)?$/.test(s)
           ? undefined
-          : 'each entry is a host name such as git.acme.com (optionally with :port), not a URL').map((h) => h.toLowerCase());
+          : 'each entry is a host name such as git.acme.com (optionally with :port and a /path prefix), not a URL').map((h) => {
+        const slash = h.indexOf('/');
+        if (slash === -1) return h.toLowerCase();
+        return `${h.slice(0, slash).toLowerCase()}/${h.slice(slash + 1).replace(/\/+$/, '')}`.replace(/\/$/, '');
+      });
     }
     if (has('git_username')) {
       p.git_username = this.string(at('git_username'), get('git_username'));

@@ -1,14 +1,16 @@
 // The daemon's state: config, store, one session per profile, and the socket methods over them.
 import { statSync } from 'node:fs';
 import {
-  type AuthdPaths, AuthdError, type DoctorCheck, type EnvSecrets, type Methods, PROFILE_NAME, type ProfileStatus,
+  type AuthdPaths, AuthdError, type DoctorCheck, type EnvSecrets, type GitAction, type GitCredentialResult,
+  type GitHostsResult, type Methods, PROFILE_NAME, type ProfileStatus, type TokenResult,
 } from '../protocol/index.js';
 import { type Config, loadConfig, type ProfileConfig, setDefaultProfile } from './config.js';
+import * as git from './git.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
 import type { Handlers } from './server.js';
 import { Session } from './session.js';
-import type { Store } from './store/types.js';
+import type { Store, StoredSession } from './store/types.js';
 
 declare const AUTHD_VERSION: string;
 export const VERSION = typeof AUTHD_VERSION === 'string' ? AUTHD_VERSION : '0.0.0-dev';
@@ -22,6 +24,7 @@ export class Daemon {
   private configMtime = -1;
   private configCheckedAt = 0;
   private readonly sessions = new Map<string, Session>();
+  private gitQueue: Promise<unknown> = Promise.resolve();
   readonly startedAt = Date.now();
 
   constructor(
@@ -107,11 +110,96 @@ export class Daemon {
       profiles: () => this.profiles(),
       use: (params) => this.use(params.profile),
       doctor: () => this.doctor(),
+      gitCredential: (params) => this.gitCredential(params),
+      gitHosts: () => this.gitHosts(),
       shutdown: () => {
         setImmediate(this.onShutdown);
         return { pid: process.pid };
       },
     };
+  }
+
+  private async gitCredential(params: Record<string, unknown>): Promise<GitCredentialResult> {
+    const action = params.action;
+    if (action !== 'get' && action !== 'store' && action !== 'erase') {
+      throw new AuthdError('bad_request', '"action" must be get, store or erase');
+    }
+    const req = git.parseRequest(params.attrs);
+    const profile = git.profileForHost(this.currentConfig(), req);
+    if (profile) return this.gitOAuth(action, req, profile, optEnv(params.env));
+    // Storage for every other host: one operation at a time, as they read and rewrite several entries.
+    const run = this.gitQueue.then(() => this.gitStorage(action, req));
+    this.gitQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A mapped host: a fresh access token from the profile's session; nothing is stored. */
+  private async gitOAuth(action: GitAction, req: git.GitRequest, profile: ProfileConfig, env: EnvSecrets | undefined): Promise<GitCredentialResult> {
+    const session = this.session(profile.name, false);
+    if (action === 'store') return { attrs: [] };
+    if (action === 'erase') {
+      session.dropToken(req.password ?? req.credential);
+      return { attrs: [] };
+    }
+    let t: TokenResult;
+    try {
+      t = await session.getToken(undefined, env);
+    } catch (err) {
+      if (!(err instanceof AuthdError) || err.code === 'secret_required') throw err;
+      const dead = err.code === 'login_required' || err.code === 'login_expired' || err.code === 'login_denied';
+      // Print nothing for git (it falls through to its next helper or prompt) and one line for the user.
+      return { attrs: [], message: dead
+        ? `authd: login required for profile ${profile.name}: run authd login -p ${profile.name}`
+        : `authd: ${err.message}` };
+    }
+    const attrs: git.Pairs = req.capabilities.has('authtype')
+      ? [['capability[]', 'authtype'], ['authtype', 'Bearer'], ['credential', t.access_token], ['ephemeral', '1']]
+      : [['username', profile.git_username], ['password', t.access_token]];
+    if (t.expires_at !== undefined) attrs.push(['password_expiry_utc', String(t.expires_at)]);
+    return { attrs };
+  }
+
+  /** Every other host: git's store/cache semantics, kept in the store. */
+  private async gitStorage(action: GitAction, req: git.GitRequest): Promise<GitCredentialResult> {
+    if (action === 'store') {
+      const entry = git.entryFrom(req);
+      const want: git.GitRequest = { protocol: entry.protocol, host: entry.host, path: entry.path, username: entry.username, capabilities: new Set() };
+      for (const [key, e] of await this.gitEntries()) if (git.matches(want, e.git, false)) await this.store.delete(key);
+      await this.store.put(git.entryKey(entry), { v: 1, git: entry, stored_at: Date.now() });
+      return { attrs: [] };
+    }
+    // As git's own helpers: a request that names nothing matches nothing (never "everything").
+    if (req.protocol === undefined && req.host === undefined && req.path === undefined && req.username === undefined) {
+      return { attrs: [] };
+    }
+    const entries = await this.gitEntries();
+    if (action === 'erase') {
+      for (const [key, e] of entries) if (git.matches(req, e.git, true)) await this.store.delete(key);
+      return { attrs: [] };
+    }
+    const found = entries
+      .filter(([, e]) => git.matches(req, e.git, false) && !git.isExpired(e.git))
+      .sort(([, a], [, b]) => (b.stored_at ?? 0) - (a.stored_at ?? 0))[0];
+    return { attrs: found ? git.entryPairs(found[1].git) : [] };
+  }
+
+  private async gitEntries(): Promise<[string, StoredSession & { git: git.GitEntry }][]> {
+    const out: [string, StoredSession & { git: git.GitEntry }][] = [];
+    for (const key of await this.store.keys()) {
+      if (!key.startsWith('git:')) continue;
+      const rec = await this.store.get(key);
+      if (rec?.git) out.push([key, rec as StoredSession & { git: git.GitEntry }]);
+    }
+    return out;
+  }
+
+  private gitHosts(): GitHostsResult {
+    const cfg = this.currentConfig(true);
+    const hosts: GitHostsResult['hosts'] = [];
+    for (const p of cfg.profiles.values()) {
+      for (const host of p.git_hosts) hosts.push({ host, profile: p.name, username: p.git_username });
+    }
+    return { configPath: cfg.path, hosts };
   }
 
   private async logout(params: Record<string, unknown>): Promise<Methods['logout']['result']> {

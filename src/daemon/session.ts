@@ -376,6 +376,19 @@ export class Session {
     return r;
   }
 
+  /**
+   * A server rejected this token (git's `erase`): forget it if it is the current one, so the next
+   * caller gets a fresh one. The session itself stays: this is not a logout.
+   */
+  dropToken(token: string | undefined): boolean {
+    if (!token || this.token?.access_token !== token) return false;
+    this.token = undefined;
+    clearTimeout(this.aheadTimer);
+    this.aheadTimer = undefined;
+    this.log.info({ profile: this.profile.name }, 'access token dropped: a server rejected it');
+    return true;
+  }
+
   async status(isDefault: boolean): Promise<ProfileStatus> {
     await this.load().catch(() => undefined);
     const t = this.token;

@@ -107,6 +107,27 @@ export interface DoctorCheck {
   fix?: string;
 }
 
+export type GitAction = 'get' | 'store' | 'erase';
+
+export interface GitCredentialParams {
+  action: GitAction;
+  /** The key=value lines git sent, in order (keys like capability[] repeat). */
+  attrs: [string, string][];
+  env?: EnvSecrets;
+}
+
+export interface GitCredentialResult {
+  /** Lines to print back to git; empty: git goes on to its next helper or prompt. */
+  attrs: [string, string][];
+  /** One line for the user on stderr, when something is wrong (e.g. login required). */
+  message?: string;
+}
+
+export interface GitHostsResult {
+  configPath: string;
+  hosts: { host: string; profile: string; username: string }[];
+}
+
 export interface Methods {
   ping: { params: Record<string, never>; result: PingResult };
   getToken: { params: GetTokenParams; result: TokenResult };
@@ -118,6 +139,8 @@ export interface Methods {
   use: { params: { profile: string }; result: { defaultProfile: string } };
   doctor: { params: Record<string, never>; result: { checks: DoctorCheck[] } };
   shutdown: { params: Record<string, never>; result: { pid: number } };
+  gitCredential: { params: GitCredentialParams; result: GitCredentialResult };
+  gitHosts: { params: Record<string, never>; result: GitHostsResult };
 }
 
 export type MethodName = keyof Methods;

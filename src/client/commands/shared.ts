@@ -5,7 +5,7 @@ import type { Connection } from '../connection.js';
  * Sends a request; if the daemon answers that it needs a client secret from the caller's environment
  * (client_secret_env), sends that variable's value once and asks again.
  */
-export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart'>(
+export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' | 'gitCredential'>(
   conn: Connection,
   method: M,
   params: Methods[M]['params'],

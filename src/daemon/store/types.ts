@@ -14,6 +14,20 @@ export interface StoredSession {
   expires_at?: number;
   subject?: string;
   scope?: string;
+  /** A credential kept for git as a storage helper (key `git:…`). */
+  git?: GitEntry;
+  /** Unix ms; the newest of several matching git credentials is answered first, as git's store does. */
+  stored_at?: number;
+}
+
+export interface GitEntry {
+  protocol: string;
+  host: string;
+  path?: string;
+  username: string;
+  password: string;
+  password_expiry_utc?: string;
+  oauth_refresh_token?: string;
 }
 
 export interface Store {

@@ -1,0 +1,65 @@
+// git's credential helper protocol: key=value lines on stdin (ended by a blank line or EOF),
+// the answer as key=value lines on stdout. Never prompts; nothing on stderr unless something is wrong.
+import { AuthdError, type GitAction, MAX_FRAME_BYTES } from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+import type { IO } from '../io.js';
+import { requestWithEnvSecret } from './shared.js';
+
+/** More than fits in one request frame is refused rather than cut. */
+const MAX_INPUT = MAX_FRAME_BYTES - 1024;
+
+export async function run(opts: { action: GitAction }, io: IO, conn: Connection): Promise<number> {
+  const attrs = parseCredential(await readCredential(io.stdin));
+  const r = await requestWithEnvSecret(conn, 'gitCredential', { action: opts.action, attrs }, io.env);
+  if (r.message) io.stderr.write(`${r.message}\n`);
+  if (r.attrs.length) io.stdout.write(`${r.attrs.map(([k, v]) => `${k}=${v}`).join('\n')}\n`);
+  return 0;
+}
+
+/** Reads up to the first blank line, or EOF (git may close without one). */
+export function readCredential(stdin: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (err?: AuthdError) => {
+      stdin.removeListener('data', onData);
+      stdin.removeListener('end', onEnd);
+      stdin.removeListener('error', onEnd);
+      stdin.pause();
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      const text = Buffer.concat(chunks).toString('latin1');
+      const end = text.search(/(^|\n)\r?\n/);
+      if (end !== -1) {
+        const all = Buffer.concat(chunks);
+        chunks.length = 0;
+        chunks.push(all.subarray(0, end));
+        done();
+      } else if (size > MAX_INPUT) {
+        done(new AuthdError('bad_request', `the credential from git is over ${MAX_INPUT} bytes; refusing it`));
+      }
+    };
+    const onEnd = () => done();
+    stdin.on('data', onData);
+    stdin.on('end', onEnd);
+    stdin.on('error', onEnd);
+  });
+}
+
+/** `key=value` lines; the value is everything after the first `=`. A NUL byte is refused, as git does. */
+export function parseCredential(text: string): [string, string][] {
+  if (text.includes('\0')) throw new AuthdError('bad_request', 'the credential from git contains a NUL byte; refusing it');
+  const attrs: [string, string][] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '') continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new AuthdError('bad_request', 'the credential from git has a line without key=value; refusing it');
+    attrs.push([line.slice(0, eq), line.slice(eq + 1)]);
+  }
+  return attrs;
+}
