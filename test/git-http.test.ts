@@ -1,0 +1,151 @@
+// Real git over real HTTP against a real provider, with git-credential-authd as the helper.
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
+import { type GitServer, startGitServer } from './support/git-server.js';
+import { devProfile, findLeaks, Home, type Result, sleep } from './support/harness.js';
+
+const HELPER = resolve(__dirname, '../bin/git-credential-authd');
+
+let idp: Idp;
+let home: Home;
+let server: GitServer;
+let work: string;
+
+function git(args: string[], cwd = work): Promise<Result> {
+  const env: Record<string, string> = {
+    ...home.env,
+    HOME: join(home.dir, 'userhome'),
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_AUTHOR_NAME: 'A',
+    GIT_AUTHOR_EMAIL: 'a@example.com',
+    GIT_COMMITTER_NAME: 'A',
+    GIT_COMMITTER_EMAIL: 'a@example.com',
+  };
+  return new Promise((done) => {
+    execFile('git', ['-c', 'credential.helper=', '-c', `credential.helper=${HELPER}`, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 },
+      (err, stdout, stderr) => {
+        home.stderrs.push(stderr);
+        done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+      });
+  });
+}
+
+beforeAll(async () => {
+  idp = await startIdp({ accessTokenTtl: 2 });
+  home = new Home();
+  work = join(home.dir, 'work');
+  mkdirSync(join(home.dir, 'userhome'), { recursive: true });
+  mkdirSync(work, { recursive: true });
+  const root = join(home.dir, 'srv');
+  mkdirSync(root);
+  server = await startGitServer(idp, root);
+  // A bare repository with one commit, made with plain git.
+  const seed = join(home.dir, 'seed');
+  mkdirSync(seed);
+  expect((await git(['init', '-q', '-b', 'main'], seed)).code).toBe(0);
+  writeFileSync(join(seed, 'README'), 'hello\n');
+  await git(['add', 'README'], seed);
+  expect((await git(['commit', '-q', '-m', 'first'], seed)).code).toBe(0);
+  expect((await git(['clone', '-q', '--bare', seed, join(root, 'repo.git')], home.dir)).code).toBe(0);
+
+  const hostPort = server.url.replace('http://', '');
+  home.writeConfig({ git: devProfile(idp, { git_hosts: [hostPort], git_username: 'oauth2' }) }, { default_profile: 'git' });
+  await home.login();
+});
+
+afterAll(async () => {
+  await server?.close();
+  await home?.dispose();
+  await idp?.close();
+});
+
+test('git clone, fetch after the token expired, and push all authenticate with tokens from authd', async () => {
+  const clone = await git(['clone', '-q', `${server.url}/repo.git`, 'repo']);
+  expect(clone.stderr).toBe('');
+  expect(clone.code).toBe(0);
+  expect(server.usernames.at(-1)).toBe('oauth2');
+  const first = server.tokens.at(-1)!;
+
+  await sleep(2500);
+  const refreshesBefore = idp.stats.refreshes;
+  const fetch = await git(['fetch', '-q'], join(work, 'repo'));
+  expect(fetch.code).toBe(0);
+  const second = server.tokens.at(-1)!;
+  expect(second).not.toBe(first);
+  expect(idp.stats.refreshes).toBeGreaterThan(refreshesBefore);
+
+  writeFileSync(join(work, 'repo', 'NEW'), 'pushed\n');
+  await git(['add', 'NEW'], join(work, 'repo'));
+  expect((await git(['commit', '-q', '-m', 'second'], join(work, 'repo'))).code).toBe(0);
+  const push = await git(['push', '-q', 'origin', 'main'], join(work, 'repo'));
+  expect(push.stderr).toBe('');
+  expect(push.code).toBe(0);
+  const log = await git(['log', '--oneline', 'main'], join(home.dir, 'srv', 'repo.git'));
+  expect(log.stdout).toContain('second');
+});
+
+test('a token the server rejects is erased by git; the next fetch refreshes and succeeds', async () => {
+  const repo = join(work, 'repo');
+  expect((await git(['fetch', '-q'], repo)).code).toBe(0);
+  const good = server.tokens.at(-1)!;
+  server.rejectNext(1);
+  const refused = await git(['fetch', '-q'], repo);
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toMatch(/Authentication failed/);
+  expect(home.logText()).toContain('access token dropped: a server rejected it');
+  const refreshesBefore = idp.stats.refreshes;
+  const again = await git(['fetch', '-q'], repo);
+  expect(again.code).toBe(0);
+  expect(server.tokens.at(-1)).not.toBe(good);
+  expect(idp.stats.refreshes).toBe(refreshesBefore + 1);
+  expect(idp.stats.reuseDetected).toBe(0);
+  expect(idp.stats.revokedGrants).toBe(0);
+});
+
+test('git never gets the refresh token, and nothing is stored for a mapped host', async () => {
+  const rt = home.storedSession('git')?.refresh_token as string;
+  expect(rt).toBeTypeOf('string');
+  expect(server.tokens).not.toContain(rt);
+  const fill = await home.run(['git-credential', 'get'], { input: `protocol=http\nhost=${server.url.slice(7)}\n\n` });
+  expect(fill.stdout).not.toContain(rt);
+  expect(fill.stdout).not.toContain('oauth_refresh_token');
+  expect(fill.stdout).toMatch(/^username=oauth2\npassword=\S+\npassword_expiry_utc=\d+\n$/);
+  const stored = await home.run(['git-credential', 'store'], { input: `protocol=http\nhost=${server.url.slice(7)}\nusername=oauth2\npassword=x\n\n` });
+  expect(stored.code).toBe(0);
+  const { readFileSync } = await import('node:fs');
+  const entries = Object.keys((JSON.parse(readFileSync(join(home.stateDir, 'credentials.json'), 'utf8')) as { entries: object }).entries);
+  expect(entries).toEqual(['git']);
+});
+
+test('a git that announces capability authtype gets a Bearer credential marked ephemeral', async () => {
+  const r = await home.run(['git-credential', 'get'], {
+    input: `capability[]=authtype\nprotocol=http\nhost=${server.url.slice(7)}\nwwwauth[]=Basic realm="x"\n\n`,
+  });
+  expect(r.code).toBe(0);
+  const lines = r.stdout.trim().split('\n');
+  expect(lines.slice(0, 2)).toEqual(['capability[]=authtype', 'authtype=Bearer']);
+  expect(lines[2]).toMatch(/^credential=\S+$/);
+  expect(lines).toContain('ephemeral=1');
+  expect(r.stdout).not.toContain('password=');
+  expect((await idp.introspect(lines[2]!.slice('credential='.length))).active).toBe(true);
+});
+
+test('a dead session gives git nothing and the user one line saying how to log in', async () => {
+  await idp.revokeGrantsFor('alice');
+  await sleep(2100);
+  const r = await home.run(['git-credential', 'get'], { input: `protocol=http\nhost=${server.url.slice(7)}\n\n` });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toBe('authd: login required for profile git: run authd login -p git\n');
+  const fetch = await git(['fetch', '-q'], join(work, 'repo'));
+  expect(fetch.code).not.toBe(0);
+  expect(fetch.stderr).toContain('authd: login required for profile git: run authd login -p git');
+});
+
+test('no token the provider issued appears in the log or on any stderr', () => {
+  expect(findLeaks(idp, { log: home.stateFilesText(), stderr: home.stderrs.join('\n') })).toEqual([]);
+});
