@@ -149,3 +149,36 @@ test('a dead session gives git nothing and the user one line saying how to log i
 test('no token the provider issued appears in the log or on any stderr', () => {
   expect(findLeaks(idp, { log: home.stateFilesText(), stderr: home.stderrs.join('\n') })).toEqual([]);
 });
+
+test('authd git setup points git at authd for the mapped hosts, and git status shows the map', async () => {
+  const userHome = join(home.dir, 'setup-home');
+  mkdirSync(userHome);
+  const env = { HOME: userHome, GIT_CONFIG_NOSYSTEM: '1' };
+  const hostPort = server.url.slice(7);
+  const setup = await home.run(['git', 'setup'], { env });
+  expect(setup.code).toBe(0);
+  expect(setup.stderr).toContain(`✓ git uses authd for https://${hostPort}`);
+  const { readFileSync } = await import('node:fs');
+  const gitconfig = readFileSync(join(userHome, '.gitconfig'), 'utf8');
+  expect(gitconfig).toContain(`[credential "https://${hostPort}"]`);
+  expect(gitconfig).toContain('helper = \n');
+  expect(gitconfig).toContain(`helper = ${HELPER}`);
+  // Twice is the same as once.
+  await home.run(['git', 'setup'], { env });
+  expect(readFileSync(join(userHome, '.gitconfig'), 'utf8')).toBe(gitconfig);
+
+  const status = await home.run(['git', 'status'], { env });
+  expect(status.code).toBe(0);
+  expect(status.stdout).toMatch(new RegExp(`${hostPort.replace('.', '\\.')}\\s+git\\s+oauth2\\s+${HELPER}`));
+  expect(status.stdout).toContain('other hosts: not handled by authd');
+
+  const all = await home.run(['git', 'setup', '--all', '--host', 'example.org'], { env });
+  expect(all.code).toBe(0);
+  const after = readFileSync(join(userHome, '.gitconfig'), 'utf8');
+  expect(after).toContain('[credential "https://example.org"]');
+  expect(after).toMatch(/\[credential\]\n\thelper = .*git-credential-authd/);
+  expect((await home.run(['git', 'status'], { env })).stdout).toContain('other hosts: stored by authd');
+
+  const bad = await home.run(['git', 'setup', '--host', 'https://x/y'], { env });
+  expect(bad.code).toBe(2);
+});

@@ -2,10 +2,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { benchGetToken } from './get-token.mjs';
+import { benchGitCredential } from './git-credential.mjs';
 import { fmt } from './lib.mjs';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 40);
-const rows = [...(await benchGetToken({ rounds }))];
+const rows = [...(await benchGetToken({ rounds })), ...(await benchGitCredential({ rounds }))];
 
 const header = ['benchmark', 'authd median', 'authd p95', 'compared with', 'its median', 'its p95', 'ratio'];
 const lines = rows.map((r) => [r.benchmark, fmt(r.authd.median), fmt(r.authd.p95), r.compared, fmt(r.baseline.median), fmt(r.baseline.p95), `${r.ratio.toFixed(2)}×`]);

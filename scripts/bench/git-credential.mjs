@@ -1,0 +1,51 @@
+// `git credential fill` through authd (a mapped host, cached token) next to git's own `cache`
+// helper and a bare Node helper that answers from memory, alternating in the same run.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { approveDeviceCode, startIdp } from '../dev-idp.mjs';
+import { alternate } from './lib.mjs';
+
+export async function benchGitCredential({ rounds = 40 } = {}) {
+  const bin = new URL('../../bin/', import.meta.url).pathname;
+  const idp = await startIdp({ accessTokenTtl: 3600 });
+  const home = mkdtempSync(join(tmpdir(), 'authd-bench.'));
+  const env = { ...process.env, AUTHD_HOME: home, HOME: home, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const cacheSocket = join(home, 'cache.sock');
+  try {
+    writeFileSync(join(home, 'config.toml'),
+      `[profiles.b]\nissuer = "${idp.issuer}"\nclient_id = "authd-cli"\ndevice_poll_interval = 0.05\ngit_hosts = ["git.example.com"]\n`);
+    await new Promise((resolve, reject) => {
+      const login = spawn(join(bin, 'authd'), ['login', '--json'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      login.stdout.on('data', (d) => {
+        const m = /"verification_uri_complete":"([^"]+)"/.exec(String(d));
+        if (m) approveDeviceCode(m[1]).catch(reject);
+      });
+      login.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`login exited ${c}`))));
+    });
+    const bare = join(home, 'bare-helper.cjs');
+    writeFileSync(bare, `let s='';process.stdin.on('data',d=>{s+=d;if(/\\n\\n|^\\n/.test(s)){process.stdout.write('username=oauth2\\npassword=tok\\n');process.exit(0)}});process.stdin.on('end',()=>{process.stdout.write('username=oauth2\\npassword=tok\\n')});\n`);
+    const fill = (helper) => ({ cmd: 'git', args: ['-c', 'credential.helper=', '-c', `credential.helper=${helper}`, 'credential', 'fill'], env, input: 'protocol=https\nhost=git.example.com\n\n' });
+    // Prime git's cache daemon with a credential.
+    execFileSync('git', ['-c', 'credential.helper=', '-c', `credential.helper=cache --socket=${cacheSocket}`, 'credential', 'approve'],
+      { env, input: 'protocol=https\nhost=git.example.com\nusername=oauth2\npassword=tok\n\n' });
+    const [authd, cache, node] = alternate([
+      fill(join(bin, 'git-credential-authd')),
+      fill(`cache --socket=${cacheSocket}`),
+      fill(`!node ${bare}`),
+    ], rounds);
+    return [
+      { benchmark: 'git credential fill via authd (mapped host)', compared: "git's cache helper", authd, baseline: cache, ratio: authd.median / cache.median },
+      { benchmark: 'git credential fill via authd (mapped host)', compared: 'bare Node helper', authd, baseline: node, ratio: authd.median / node.median },
+    ];
+  } finally {
+    try {
+      execFileSync(join(bin, 'authd'), ['daemon', 'stop'], { env, stdio: 'ignore' });
+      execFileSync('git', ['credential-cache', `--socket=${cacheSocket}`, 'exit'], { env, stdio: 'ignore' });
+    } catch {}
+    await idp.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
