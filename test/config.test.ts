@@ -69,6 +69,7 @@ describe('parsing a valid config', () => {
       git_username: 'oauth2',
       timeout: 10,
       refresh_ahead: true,
+      client_auth: 'client_secret_basic',
     });
   });
 

@@ -14,9 +14,9 @@ let home: Home;
 let server: GitServer;
 let work: string;
 
-function git(args: string[], cwd = work): Promise<Result> {
+function git(args: string[], cwd = work, h = home): Promise<Result> {
   const env: Record<string, string> = {
-    ...home.env,
+    ...h.env,
     HOME: join(home.dir, 'userhome'),
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_TERMINAL_PROMPT: '0',
@@ -28,7 +28,7 @@ function git(args: string[], cwd = work): Promise<Result> {
   return new Promise((done) => {
     execFile('git', ['-c', 'credential.helper=', '-c', `credential.helper=${HELPER}`, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 },
       (err, stdout, stderr) => {
-        home.stderrs.push(stderr);
+        h.stderrs.push(stderr);
         done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
       });
   });
@@ -89,21 +89,34 @@ test('git clone, fetch after the token expired, and push all authenticate with t
 });
 
 test('a token the server rejects is erased by git; the next fetch refreshes and succeeds', async () => {
-  const repo = join(work, 'repo');
-  expect((await git(['fetch', '-q'], repo)).code).toBe(0);
-  const good = server.tokens.at(-1)!;
-  server.rejectNext(1);
-  const refused = await git(['fetch', '-q'], repo);
-  expect(refused.code).not.toBe(0);
-  expect(refused.stderr).toMatch(/Authentication failed/);
-  expect(home.logText()).toContain('access token dropped: a server rejected it');
-  const refreshesBefore = idp.stats.refreshes;
-  const again = await git(['fetch', '-q'], repo);
-  expect(again.code).toBe(0);
-  expect(server.tokens.at(-1)).not.toBe(good);
-  expect(idp.stats.refreshes).toBe(refreshesBefore + 1);
-  expect(idp.stats.reuseDetected).toBe(0);
-  expect(idp.stats.revokedGrants).toBe(0);
+  // Tokens that live 30 s here, so nothing but the rejection can cause the refresh.
+  const idp30 = await startIdp({ accessTokenTtl: 30 });
+  const server30 = await startGitServer(idp30, join(home.dir, 'srv'));
+  const home30 = new Home();
+  try {
+    home30.writeConfig({ git: devProfile(idp30, { git_hosts: [server30.url.slice(7)] }) });
+    await home30.login();
+    const repo = join(home30.dir, 'repo');
+    expect((await git(['clone', '-q', `${server30.url}/repo.git`, repo], home30.dir, home30)).code).toBe(0);
+    const good = server30.tokens.at(-1)!;
+    server30.rejectNext(1);
+    const refused = await git(['fetch', '-q'], repo, home30);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/Authentication failed/);
+    expect(home30.logText()).toContain('access token dropped: a server rejected it');
+    expect(idp30.stats.refreshes).toBe(0);
+    const again = await git(['fetch', '-q'], repo, home30);
+    expect(again.code).toBe(0);
+    expect(server30.tokens.at(-1)).not.toBe(good);
+    expect(idp30.stats.refreshes).toBe(1);
+    expect(idp30.stats.reuseDetected).toBe(0);
+    expect(idp30.stats.revokedGrants).toBe(0);
+    expect(findLeaks(idp30, { log: home30.stateFilesText(), stderr: home30.stderrs.join('\n') })).toEqual([]);
+  } finally {
+    await home30.dispose();
+    await server30.close();
+    await idp30.close();
+  }
 });
 
 test('git never gets the refresh token, and nothing is stored for a mapped host', async () => {

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 // What a command may touch: its streams and its environment. Tests pass their own.
 export interface Writable {
   write(s: string): unknown;
@@ -23,4 +25,20 @@ export function userEnv(env: Record<string, string | undefined>): Record<string,
   if (env.AUTHD_NODE_EXTRA_CA_CERTS === undefined) return { ...env };
   const { AUTHD_NODE_EXTRA_CA_CERTS: ca, ...rest } = env;
   return { ...rest, NODE_EXTRA_CA_CERTS: ca };
+}
+
+/**
+ * Who is asking, for the daemon's audit trail: the parent process (the shell, git, a build tool)
+ * by pid and, on Linux, its command name. Self-reported, so informative only.
+ */
+export function callerInfo(fallback: string): { pid: number; cmd: string } {
+  let cmd = fallback;
+  if (process.platform === 'linux') {
+    try {
+      cmd = readFileSync(`/proc/${process.ppid}/comm`, 'utf8').trim() || fallback;
+    } catch {
+      // the parent is gone or /proc is not mounted
+    }
+  }
+  return { pid: process.ppid, cmd };
 }

@@ -21,6 +21,7 @@ Commands:
   logout [-p P | --all]          revoke at the provider and forget the session
   profiles [--json]              list profiles
   use P                          make P the default profile
+  secret set P                   store a client secret, private key or API key, read from stdin
   daemon run|start|stop|status   daemon lifecycle
   doctor                         check permissions, store, config and providers
   git setup [--host H] [--all]   make git ask authd for credentials; git status shows the host map
@@ -66,6 +67,14 @@ Lists the configured profiles; * marks the default.
   use: `Usage: authd use PROFILE
 
 Makes PROFILE the default (writes default_profile in the config file).
+`,
+  secret: `Usage: authd secret set PROFILE < FILE
+
+Reads a client secret (client_credentials), a PKCS#8 PEM private key (client_auth =
+"private_key_jwt") or an API key (flow = "api_key") from stdin and keeps it in the daemon's store.
+On a terminal it asks for it without echo. Never takes it from the command line. Setting it again
+replaces it (rotation); \`authd logout -p PROFILE\` removes it.
+Example: authd secret set ci < ~/secrets/ci-client-secret
 `,
   daemon: `Usage: authd daemon run|start|stop|status
 
@@ -122,7 +131,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
     return 0;
   }
   const profile = str(flags.profile) ?? nonEmpty(io.env.AUTHD_PROFILE);
-  for (const name of command === 'use' ? [profile, ...positionals] : [profile]) {
+  const named = command === 'use' ? positionals : command === 'secret' ? positionals.slice(1) : [];
+  for (const name of [profile, ...named]) {
     if (name !== undefined && !PROFILE_NAME.test(name)) {
       throw usage(`invalid profile name "${name.slice(0, 40)}": use letters, digits, ".", "_" and "-"`, command);
     }
@@ -136,7 +146,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     const { run } = await import('./commands/daemon.js');
     return run({ action }, io);
   }
-  if (command !== 'use' && command !== 'exec' && command !== 'git' && command !== 'git-credential' && positionals.length) {
+  if (!['use', 'exec', 'git', 'git-credential', 'secret'].includes(command) && positionals.length) {
     throw usage(`unexpected argument "${positionals[0]!.slice(0, 40)}"`, command);
   }
 
@@ -244,6 +254,11 @@ async function plan(
       }
       const { run } = await import('./commands/git.js');
       return (conn) => run({ action, hosts, all: flags.all === true }, io, conn);
+    }
+    case 'secret': {
+      if (positionals[0] !== 'set' || positionals.length !== 2) throw usage('authd secret needs: set PROFILE (the secret comes on stdin)', command);
+      const { run } = await import('./commands/secret.js');
+      return (conn) => run({ profile: positionals[1]! }, io, conn);
     }
     case 'doctor': {
       const { run } = await import('./commands/doctor.js');

@@ -2,13 +2,15 @@
 // A config holds no secrets: client secrets and API keys live in the store or in an env var it names.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { parse, TomlDate, TomlError, type TomlTableWithoutBigInt, type TomlValueWithoutBigInt } from 'smol-toml';
 import { AuthdError } from '../protocol/errors.js';
 import { PROFILE_NAME } from '../protocol/types.js';
 
 export type Flow = 'device' | 'client_credentials' | 'api_key';
 export type StoreChoice = 'auto' | 'keyring' | 'file' | 'memory';
+export type ClientAuth = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+const CLIENT_AUTHS: readonly ClientAuth[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
 export interface ProfileConfig {
   name: string;
@@ -31,6 +33,10 @@ export interface ProfileConfig {
   git_username: string;
   /** The NAME of an environment variable holding the client secret, never the secret. */
   client_secret_env?: string;
+  /** How a client_credentials client authenticates; default client_secret_basic. */
+  client_auth: ClientAuth;
+  /** private_key_jwt: a PKCS#8 PEM file (RSA or EC P-256), resolved against the config's directory. */
+  private_key_file?: string;
   /** Seconds, 0..86400. */
   min_ttl?: number;
   /** Seconds, used when the provider's device response has no interval; 0.05..60. */
@@ -66,6 +72,8 @@ const PROFILE_KEYS = [
   'git_hosts',
   'git_username',
   'client_secret_env',
+  'client_auth',
+  'private_key_file',
   'min_ttl',
   'device_poll_interval',
   'timeout',
@@ -255,6 +263,7 @@ class Validator {
       git_username: DEFAULT_GIT_USERNAME,
       timeout: DEFAULT_TIMEOUT,
       refresh_ahead: true,
+      client_auth: 'client_secret_basic',
     };
 
     for (const key of URL_KEYS) {
@@ -306,6 +315,15 @@ class Validator {
     }
     if (has('timeout')) p.timeout = this.number(at('timeout'), get('timeout'), 1, 300);
     if (has('refresh_ahead')) p.refresh_ahead = this.boolean(at('refresh_ahead'), get('refresh_ahead'));
+    if (has('client_auth')) p.client_auth = this.oneOf(at('client_auth'), get('client_auth'), CLIENT_AUTHS);
+    if (has('private_key_file')) {
+      const file = this.string(at('private_key_file'), get('private_key_file'));
+      p.private_key_file = isAbsolute(file) ? file : join(dirname(this.path), file);
+    }
+    if (p.private_key_file && p.client_auth !== 'private_key_jwt') {
+      this.fail(at('private_key_file'), `${dotted(at('private_key_file'))} is only used with client_auth = "private_key_jwt"`,
+        'Set client_auth = "private_key_jwt", or remove private_key_file.');
+    }
 
     const endpointsHint = 'Set issuer = "https://…" for OpenID discovery, or give the endpoints explicitly.';
     if (flow === 'device' && !p.issuer && !(p.device_authorization_endpoint && p.token_endpoint)) {

@@ -2,18 +2,22 @@
 import { statSync } from 'node:fs';
 import {
   type AuthdPaths, AuthdError, type DoctorCheck, type EnvSecrets, type GitAction, type GitCredentialResult,
-  type GitHostsResult, type Methods, PROFILE_NAME, type ProfileStatus, type TokenResult,
+  type GitHostsResult, type Methods, PROFILE_NAME, type ProfileStatus, type SecretSetResult, type TokenResult,
 } from '../protocol/index.js';
 import { type Config, loadConfig, type ProfileConfig, setDefaultProfile } from './config.js';
+import { Audit, callerFrom } from './audit.js';
 import * as git from './git.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
 import type { Handlers } from './server.js';
-import { Session } from './session.js';
+import { Session, secretKey } from './session.js';
 import type { Store, StoredSession } from './store/types.js';
 
 declare const AUTHD_VERSION: string;
 export const VERSION = typeof AUTHD_VERSION === 'string' ? AUTHD_VERSION : '0.0.0-dev';
+
+/** Fits a 4096-bit RSA PEM key, and stays under keychain item limits. */
+const MAX_SECRET = 3500;
 
 /** How often the config file's mtime is looked at, at most. */
 const CONFIG_CHECK_MS = 1000;
@@ -25,6 +29,7 @@ export class Daemon {
   private configCheckedAt = 0;
   private readonly sessions = new Map<string, Session>();
   private gitQueue: Promise<unknown> = Promise.resolve();
+  private readonly audit: Audit;
   readonly startedAt = Date.now();
 
   constructor(
@@ -33,6 +38,7 @@ export class Daemon {
     readonly log: Logger,
     private readonly onShutdown: () => void,
   ) {
+    this.audit = new Audit(log);
     this.reloadConfig();
   }
 
@@ -93,7 +99,7 @@ export class Daemon {
         throw new AuthdError('unknown_profile', `no profile named ${name} in ${cfg.path}`,
           cfg.profiles.size ? `known profiles: ${[...cfg.profiles.keys()].join(', ')}` : 'add a [profiles.NAME] table to the config');
       }
-      s = new Session(p, this.store, this.log);
+      s = new Session(p, this.store, this.log, this.audit);
       this.sessions.set(name, s);
     }
     return s;
@@ -102,7 +108,8 @@ export class Daemon {
   handlers(): Handlers {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
-      getToken: (params) => this.session(params.profile, false).getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env)),
+      getToken: (params) =>
+        this.session(params.profile, false).getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env), callerFrom(params.caller)),
       loginStart: (params) => this.session(params.profile).loginStart(optEnv(params.env)),
       loginWait: (params) => this.session(params.profile).loginWait(),
       logout: (params) => this.logout(params),
@@ -112,6 +119,7 @@ export class Daemon {
       doctor: () => this.doctor(),
       gitCredential: (params) => this.gitCredential(params),
       gitHosts: () => this.gitHosts(),
+      secretSet: (params) => this.secretSet(params),
       shutdown: () => {
         setImmediate(this.onShutdown);
         return { pid: process.pid };
@@ -126,7 +134,7 @@ export class Daemon {
     }
     const req = git.parseRequest(params.attrs);
     const profile = git.profileForHost(this.currentConfig(), req);
-    if (profile) return this.gitOAuth(action, req, profile, optEnv(params.env));
+    if (profile) return this.gitOAuth(action, req, profile, optEnv(params.env), params.caller);
     // Storage for every other host: one operation at a time, as they read and rewrite several entries.
     const run = this.gitQueue.then(() => this.gitStorage(action, req));
     this.gitQueue = run.catch(() => undefined);
@@ -134,7 +142,13 @@ export class Daemon {
   }
 
   /** A mapped host: a fresh access token from the profile's session; nothing is stored. */
-  private async gitOAuth(action: GitAction, req: git.GitRequest, profile: ProfileConfig, env: EnvSecrets | undefined): Promise<GitCredentialResult> {
+  private async gitOAuth(
+    action: GitAction,
+    req: git.GitRequest,
+    profile: ProfileConfig,
+    env: EnvSecrets | undefined,
+    caller: unknown,
+  ): Promise<GitCredentialResult> {
     const session = this.session(profile.name, false);
     if (action === 'store') return { attrs: [] };
     if (action === 'erase') {
@@ -143,7 +157,7 @@ export class Daemon {
     }
     let t: TokenResult;
     try {
-      t = await session.getToken(undefined, env);
+      t = await session.getToken(undefined, env, callerFrom(caller) ?? { cmd: 'git credential' });
     } catch (err) {
       if (!(err instanceof AuthdError) || err.code === 'secret_required') throw err;
       const dead = err.code === 'login_required' || err.code === 'login_expired' || err.code === 'login_denied';
@@ -229,7 +243,27 @@ export class Daemon {
     } catch (err) {
       daemon.configError = err instanceof AuthdError ? err.message : 'cannot read the config file';
     }
-    return { daemon, profiles };
+    return { daemon, profiles, recent: this.audit.last(5) };
+  }
+
+  /** `authd secret set P`: a client secret, private key or API key, from the client's stdin. */
+  private async secretSet(params: Record<string, unknown>): Promise<SecretSetResult> {
+    const session = this.session(params.profile);
+    const p = session.profile;
+    if (p.flow === 'device') {
+      throw new AuthdError('usage', `profile ${p.name} uses the device flow; it has no secret to set`,
+        'secrets are for client_credentials and api_key profiles; log in with `authd login`');
+    }
+    const value = params.value;
+    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_SECRET || value.includes('\0')) {
+      throw new AuthdError('bad_request', `a secret must be 1 to ${MAX_SECRET} characters without NUL bytes`);
+    }
+    const key = secretKey(p.name);
+    const replaced = (await this.store.get(key)) !== undefined;
+    await this.store.put(key, { v: 1, secret: value, stored_at: Date.now() });
+    session.secretChanged();
+    this.log.info({ profile: p.name, replaced }, 'secret stored');
+    return { profile: p.name, replaced };
   }
 
   private profiles(): Methods['profiles']['result'] {

@@ -1,5 +1,5 @@
 // The IdP adapter: every request to the identity provider goes through here (openid-client v6).
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { AuthdError, loginHint } from '../protocol/index.js';
 import type { ProfileConfig } from './config.js';
@@ -21,29 +21,39 @@ export interface DeviceAuthorization {
   response: oidc.DeviceAuthorizationResponse;
 }
 
+/** How a confidential client proves itself: a shared secret, or a private key (private_key_jwt). */
+export type ClientCredential = { secret: string } | { privateKey: CryptoKey; id: string };
+
 const configurations = new Map<string, Promise<oidc.Configuration>>();
 
-function configKey(p: ProfileConfig, secret: string | undefined): string {
-  // The secret is part of the client's identity here; only its hash is kept in the key.
-  const secretId = secret === undefined ? null : createHash('sha256').update(secret).digest('base64');
+function configKey(p: ProfileConfig, cred: ClientCredential | undefined): string {
+  // The credential is part of the client's identity here; only a hash of a secret is kept in the key.
+  const credId = cred === undefined ? null
+    : 'secret' in cred ? createHash('sha256').update(cred.secret).digest('base64') : cred.id;
   return JSON.stringify([p.issuer, p.device_authorization_endpoint, p.token_endpoint, p.revocation_endpoint,
-    p.client_id, p.timeout, secretId]);
+    p.client_id, p.client_auth, p.timeout, credId]);
 }
 
 /** Discovery (or explicit endpoints), cached per profile shape; a failed discovery is not cached. */
-export function configurationFor(p: ProfileConfig, secret?: string): Promise<oidc.Configuration> {
-  const key = configKey(p, secret);
+export function configurationFor(p: ProfileConfig, cred?: ClientCredential): Promise<oidc.Configuration> {
+  const key = configKey(p, cred);
   let cfg = configurations.get(key);
   if (!cfg) {
-    cfg = buildConfiguration(p, secret);
+    cfg = buildConfiguration(p, cred);
     configurations.set(key, cfg);
     cfg.catch(() => configurations.delete(key));
   }
   return cfg;
 }
 
-async function buildConfiguration(p: ProfileConfig, secret: string | undefined): Promise<oidc.Configuration> {
-  const auth = secret === undefined ? oidc.None() : oidc.ClientSecretBasic(secret);
+function clientAuth(p: ProfileConfig, cred: ClientCredential | undefined): oidc.ClientAuth {
+  if (cred === undefined) return oidc.None();
+  if ('privateKey' in cred) return oidc.PrivateKeyJwt(cred.privateKey);
+  return p.client_auth === 'client_secret_post' ? oidc.ClientSecretPost(cred.secret) : oidc.ClientSecretBasic(cred.secret);
+}
+
+async function buildConfiguration(p: ProfileConfig, cred: ClientCredential | undefined): Promise<oidc.Configuration> {
+  const auth = clientAuth(p, cred);
   const base = p.issuer ?? p.token_endpoint;
   if (!base) throw new AuthdError('config_error', `profile ${p.name} has no issuer or token_endpoint`);
   const insecure = new URL(base).protocol === 'http:' && isLoopbackUrl(new URL(base));
@@ -69,6 +79,27 @@ async function buildConfiguration(p: ProfileConfig, secret: string | undefined):
   }
   cfg.timeout = p.timeout;
   return cfg;
+}
+
+/**
+ * Reads a PKCS#8 PEM private key (RSA → RS256, EC P-256 → ES256) for private_key_jwt.
+ * Errors never quote the key.
+ */
+export async function importPrivateKey(pem: string, what: string): Promise<ClientCredential> {
+  let jwk: JsonWebKey;
+  let algorithm: RsaHashedImportParams | EcKeyImportParams;
+  try {
+    const key = createPrivateKey(pem);
+    jwk = key.export({ format: 'jwk' });
+    if (key.asymmetricKeyType === 'rsa') algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+    else if (key.asymmetricKeyType === 'ec' && jwk.crv === 'P-256') algorithm = { name: 'ECDSA', namedCurve: 'P-256' };
+    else throw new Error('unsupported');
+  } catch {
+    throw new AuthdError('config_error', `${what} is not a usable private key`, 'use a PKCS#8 PEM RSA or EC P-256 private key');
+  }
+  const privateKey = await crypto.subtle.importKey('jwk', jwk, algorithm, false, ['sign']);
+  const id = createHash('sha256').update(JSON.stringify([jwk.n ?? jwk.x, jwk.e ?? jwk.y])).digest('base64');
+  return { privateKey, id };
 }
 
 function tokenParams(p: ProfileConfig): Record<string, string> {
@@ -145,8 +176,8 @@ export async function refresh(p: ProfileConfig, refreshToken: string): Promise<T
   }
 }
 
-export async function clientCredentials(p: ProfileConfig, secret: string): Promise<TokenSet> {
-  const cfg = await configurationFor(p, secret);
+export async function clientCredentials(p: ProfileConfig, cred: ClientCredential): Promise<TokenSet> {
+  const cfg = await configurationFor(p, cred);
   const sentAt = Date.now();
   try {
     return toTokenSet(await oidc.clientCredentialsGrant(cfg, tokenParams(p)), sentAt);
@@ -156,8 +187,8 @@ export async function clientCredentials(p: ProfileConfig, secret: string): Promi
 }
 
 /** RFC 7009. Resolves false when the provider has no revocation endpoint. */
-export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_token' | 'access_token', secret?: string): Promise<boolean> {
-  const cfg = await configurationFor(p, secret);
+export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_token' | 'access_token', cred?: ClientCredential): Promise<boolean> {
+  const cfg = await configurationFor(p, cred);
   if (!cfg.serverMetadata().revocation_endpoint) return false;
   try {
     await oidc.tokenRevocation(cfg, token, { token_type_hint: hint });

@@ -1,12 +1,15 @@
 // One session per profile: the only code that holds or rotates that profile's tokens.
 import type { DeviceAuthorizationResponse } from 'openid-client';
+import { readFileSync } from 'node:fs';
 import {
-  AuthdError, type DeviceCodeInfo, type EnvSecrets, type LoginStartResult, type LoginWaitResult, loginHint,
+  AuthdError, type CallerInfo, type DeviceCodeInfo, type EnvSecrets, type LoginStartResult, type LoginWaitResult, loginHint,
   type ProfileStatus, type TokenResult,
 } from '../protocol/index.js';
+import { type Audit, fingerprint } from './audit.js';
 import type { ProfileConfig } from './config.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
+import { checkPrivateFile } from './perms.js';
 import type { Store, StoredSession } from './store/types.js';
 
 interface AccessToken {
@@ -16,6 +19,8 @@ interface AccessToken {
   expires_at?: number;
   /** Lifetime in ms as issued, for the default min_ttl and the refresh-ahead point. */
   lifetime?: number;
+  /** For the audit trail, computed once per token. */
+  fp: string;
 }
 
 interface PendingLogin {
@@ -27,6 +32,10 @@ interface PendingLogin {
 const MAX_BACKOFF_MS = 30_000;
 const FIRST_BACKOFF_MS = 250;
 const FINISHED_LOGIN_MS = 30_000;
+
+export function secretKey(profile: string): string {
+  return `secret:${profile}`;
+}
 
 export function maskToken(token: string): string {
   return token.length < 12 ? '…' : `${token.slice(0, 4)}…${token.slice(-4)}`;
@@ -52,23 +61,25 @@ export class Session {
   refreshes = 0;
   lastError: string | undefined;
 
+  /** The client secret, private key or API key kept in the store (`authd secret set`), read once. */
+  private storedSecret: Promise<string | undefined> | undefined;
+  private privateKey: Promise<idp.ClientCredential> | undefined;
+
   constructor(
     public profile: ProfileConfig,
     private readonly store: Store,
     private readonly log: Logger,
+    private readonly audit: Audit,
   ) {}
 
   /** The hot path: a cached token is a field read and a comparison. */
-  async getToken(minTtlSeconds: number | undefined, env: EnvSecrets | undefined): Promise<TokenResult> {
+  async getToken(minTtlSeconds: number | undefined, env: EnvSecrets | undefined, caller?: CallerInfo): Promise<TokenResult> {
     this.takeEnvSecret(env);
-    const t = this.token;
-    if (t && remainingMs(t) > this.minTtlMs(t, minTtlSeconds)) {
-      this.armRefreshAhead(t);
-      return this.result(t);
-    }
-    const fresh = await this.ensureFresh(minTtlSeconds);
-    this.armRefreshAhead(fresh);
-    return this.result(fresh);
+    let t = this.token;
+    if (!t || remainingMs(t) <= this.minTtlMs(t, minTtlSeconds)) t = await this.ensureFresh(minTtlSeconds);
+    this.armRefreshAhead(t);
+    this.audit.record(this.profile.name, t.fp, caller);
+    return this.result(t);
   }
 
   private result(t: AccessToken): TokenResult {
@@ -118,7 +129,14 @@ export class Session {
     let set: idp.TokenSet;
     try {
       if (p.flow === 'client_credentials') {
-        set = await idp.clientCredentials(p, this.clientSecret());
+        set = await idp.clientCredentials(p, await this.clientCredential());
+      } else if (p.flow === 'api_key') {
+        const key = await this.loadStoredSecret();
+        if (!key) {
+          throw new AuthdError('login_required', `no API key is set for profile ${p.name}`,
+            `run \`authd secret set ${p.name}\` (it reads the key from stdin)`);
+        }
+        set = { access_token: key, token_type: 'Bearer' };
       } else if (p.flow === 'device') {
         const rt = this.refreshToken;
         if (!rt) {
@@ -127,7 +145,7 @@ export class Session {
         set = await idp.refresh(p, rt);
         this.refreshes++;
       } else {
-        throw new AuthdError('not_supported', `flow ${p.flow} is not supported yet`, 'use flow = "device" or "client_credentials"');
+        throw new AuthdError('not_supported', `flow ${String(p.flow)} is not supported`);
       }
     } catch (err) {
       const e = err instanceof AuthdError ? err : idp.classify(err, p, 'token');
@@ -170,7 +188,7 @@ export class Session {
    * any caller sees the new access token.
    */
   private async adopt(set: idp.TokenSet): Promise<AccessToken> {
-    const t: AccessToken = { access_token: set.access_token, token_type: set.token_type };
+    const t: AccessToken = { access_token: set.access_token, token_type: set.token_type, fp: fingerprint(set.access_token) };
     if (set.expires_at !== undefined) t.expires_at = set.expires_at;
     if (set.lifetime !== undefined) t.lifetime = set.lifetime * 1000;
     if (set.subject) this.subject = set.subject;
@@ -215,6 +233,7 @@ export class Session {
           access_token: rec.access_token,
           token_type: rec.token_type ?? 'Bearer',
           expires_at: rec.expires_at * 1000,
+          fp: fingerprint(rec.access_token),
         };
       }
     })().catch((err: unknown) => {
@@ -248,15 +267,62 @@ export class Session {
     if (name && env && typeof env[name] === 'string' && env[name] !== '') this.envSecret = env[name];
   }
 
-  private clientSecret(): string {
-    if (this.envSecret) return this.envSecret;
-    const name = this.profile.client_secret_env;
-    if (name) {
-      throw new AuthdError('secret_required', `profile ${this.profile.name} needs its client secret from $${name}`,
-        `set ${name} in the environment of the command`, { env: name });
+  private loadStoredSecret(): Promise<string | undefined> {
+    this.storedSecret ??= this.store.get(secretKey(this.profile.name)).then(
+      (rec) => rec?.secret,
+      (err: unknown) => {
+        this.storedSecret = undefined;
+        throw err;
+      },
+    );
+    return this.storedSecret;
+  }
+
+  /** `authd secret set` stored a new secret: use it from the next request on (rotation). */
+  secretChanged(): void {
+    this.storedSecret = undefined;
+    this.privateKey = undefined;
+    this.token = undefined;
+    this.generation++;
+  }
+
+  /** The caller's env var, else the stored secret; for private_key_jwt the key file or the stored key. */
+  private async clientCredential(): Promise<idp.ClientCredential> {
+    const p = this.profile;
+    if (p.client_auth === 'private_key_jwt') {
+      this.privateKey ??= this.loadPrivateKey().catch((err: unknown) => {
+        this.privateKey = undefined;
+        throw err;
+      });
+      return this.privateKey;
     }
-    throw new AuthdError('config_error', `profile ${this.profile.name} has no client secret`,
-      'set client_secret_env in the profile to the name of an environment variable holding it');
+    if (this.envSecret) return { secret: this.envSecret };
+    const stored = await this.loadStoredSecret();
+    if (stored) return { secret: stored };
+    const name = p.client_secret_env;
+    if (name) {
+      throw new AuthdError('secret_required', `profile ${p.name} needs its client secret from $${name}`,
+        `set ${name} in the environment of the command, or store it with \`authd secret set ${p.name}\``, { env: name });
+    }
+    throw new AuthdError('config_error', `profile ${p.name} has no client secret`,
+      `run \`authd secret set ${p.name}\` (it reads stdin), or set client_secret_env in the profile`);
+  }
+
+  private async loadPrivateKey(): Promise<idp.ClientCredential> {
+    const p = this.profile;
+    if (p.private_key_file) {
+      // Like ssh with its keys: a private key others can read is refused.
+      if (!checkPrivateFile(p.private_key_file, 'private key file')) {
+        throw new AuthdError('config_error', `the private key file ${p.private_key_file} of profile ${p.name} does not exist`);
+      }
+      return idp.importPrivateKey(readFileSync(p.private_key_file, 'utf8'), `the private key file ${p.private_key_file}`);
+    }
+    const stored = await this.loadStoredSecret();
+    if (!stored) {
+      throw new AuthdError('config_error', `profile ${p.name} has no private key for private_key_jwt`,
+        `set private_key_file in the profile, or run \`authd secret set ${p.name} < key.pem\``);
+    }
+    return idp.importPrivateKey(stored, `the private key stored for profile ${p.name}`);
   }
 
   async loginStart(env: EnvSecrets | undefined): Promise<LoginStartResult> {
@@ -265,17 +331,22 @@ export class Session {
     if (p.flow === 'client_credentials') {
       // Verifies the caller's secret, not one an earlier caller left in memory.
       const name = p.client_secret_env;
-      if (name && !(env && typeof env[name] === 'string' && env[name] !== '')) {
+      const fromCaller = name !== undefined && env !== undefined && typeof env[name] === 'string' && env[name] !== '';
+      if (name && !fromCaller && p.client_auth !== 'private_key_jwt' && !(await this.loadStoredSecret())) {
         throw new AuthdError('secret_required', `profile ${p.name} needs its client secret from $${name}`,
-          `set ${name} in the environment of the command`, { env: name });
+          `set ${name} in the environment of the command, or store it with \`authd secret set ${p.name}\``, { env: name });
       }
+      if (!fromCaller) this.envSecret = undefined;
       this.generation++;
       const t = await this.acquire(this.generation);
       this.armRefreshAhead(t);
       return { profile: p.name, status: 'logged_in' };
     }
-    if (p.flow !== 'device') {
-      throw new AuthdError('not_supported', `flow ${p.flow} is not supported yet`);
+    if (p.flow === 'api_key') {
+      // Nothing to ask a provider: the key is there or it is not.
+      this.generation++;
+      await this.acquire(this.generation);
+      return { profile: p.name, status: 'logged_in' };
     }
     const joining = this.pendingLogin !== undefined;
     this.pendingLogin ??= this.beginDeviceLogin().catch((err: unknown) => {
@@ -354,13 +425,21 @@ export class Session {
     let note: string | undefined;
     try {
       if (rt) revoked = await idp.revoke(this.profile, rt, 'refresh_token');
-      else if (at) revoked = await idp.revoke(this.profile, at, 'access_token', this.envSecret);
-      if ((rt || at) && !revoked) note = 'the provider offers no revocation endpoint; the token stays valid there until it expires';
+      else if (at && this.profile.flow === 'client_credentials') {
+        revoked = await idp.revoke(this.profile, at, 'access_token', await this.clientCredential());
+      }
+      if ((rt || (at && this.profile.flow === 'client_credentials')) && !revoked) {
+        note = 'the provider offers no revocation endpoint; the token stays valid there until it expires';
+      }
     } catch (err) {
       const e = err instanceof AuthdError ? err : idp.classify(err, this.profile, 'revocation');
       note = `could not revoke at the provider: ${e.message}`;
     }
-    const removed = await this.store.delete(this.profile.name);
+    let removed = await this.store.delete(this.profile.name);
+    // A service identity's secret or API key goes too: logging out means this machine forgets it.
+    if (this.profile.flow !== 'device') removed = (await this.store.delete(secretKey(this.profile.name))) || removed;
+    this.storedSecret = undefined;
+    this.privateKey = undefined;
     this.token = undefined;
     this.refreshToken = undefined;
     this.subject = undefined;
@@ -392,17 +471,18 @@ export class Session {
   async status(isDefault: boolean): Promise<ProfileStatus> {
     await this.load().catch(() => undefined);
     const t = this.token;
+    const key = this.profile.flow === 'api_key' ? await this.loadStoredSecret().catch(() => undefined) : undefined;
     const s: ProfileStatus = {
       profile: this.profile.name,
       flow: this.profile.flow,
       isDefault,
-      loggedIn: this.refreshToken !== undefined || (t !== undefined && remainingMs(t) > 0),
+      loggedIn: this.refreshToken !== undefined || key !== undefined || (t !== undefined && remainingMs(t) > 0),
       refreshes: this.refreshes,
       loginPending: this.pendingLogin !== undefined,
     };
     if (this.subject) s.subject = this.subject;
     if (t?.expires_at !== undefined) s.expires_at = Math.floor(t.expires_at / 1000);
-    if (t) s.maskedToken = maskToken(t.access_token);
+    if (t ?? key) s.maskedToken = maskToken(t?.access_token ?? key!);
     if (this.lastError) s.lastError = this.lastError;
     return s;
   }

@@ -72,6 +72,20 @@ export interface ProfileStatus {
   loginPending: boolean;
 }
 
+export interface AuditEntry {
+  time: string;
+  profile: string;
+  /** Self-reported by the client: informative, not proof. */
+  caller?: CallerInfo;
+  /** First 12 hex digits of the token's SHA-256. */
+  fingerprint: string;
+}
+
+export interface SecretSetResult {
+  profile: string;
+  replaced: boolean;
+}
+
 export interface StatusResult {
   daemon: {
     pid: number;
@@ -85,6 +99,8 @@ export interface StatusResult {
     configError?: string;
   };
   profiles: ProfileStatus[];
+  /** The last tokens and keys served. */
+  recent: AuditEntry[];
 }
 
 export interface ProfilesResult {
@@ -114,6 +130,7 @@ export interface GitCredentialParams {
   /** The key=value lines git sent, in order (keys like capability[] repeat). */
   attrs: [string, string][];
   env?: EnvSecrets;
+  caller?: CallerInfo;
 }
 
 export interface GitCredentialResult {
@@ -141,6 +158,7 @@ export interface Methods {
   shutdown: { params: Record<string, never>; result: { pid: number } };
   gitCredential: { params: GitCredentialParams; result: GitCredentialResult };
   gitHosts: { params: Record<string, never>; result: GitHostsResult };
+  secretSet: { params: { profile?: string; value: string }; result: SecretSetResult };
 }
 
 export type MethodName = keyof Methods;

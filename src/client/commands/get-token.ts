@@ -1,6 +1,6 @@
 import { AuthdError, type TokenResult } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
-import type { IO } from '../io.js';
+import { callerInfo, type IO } from '../io.js';
 import { requestWithEnvSecret } from './shared.js';
 
 export type TokenFormat = 'token' | 'json' | 'header' | 'exec-credential';
@@ -14,7 +14,7 @@ export interface GetTokenOptions {
 
 export async function run(opts: GetTokenOptions, io: IO, conn: Connection): Promise<number> {
   const params: { profile?: string; minTtl?: number; caller: { pid: number; cmd: string } } = {
-    caller: { pid: process.ppid, cmd: 'authd get-token' },
+    caller: callerInfo('authd get-token'),
   };
   if (opts.profile) params.profile = opts.profile;
   if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;

@@ -2,7 +2,7 @@
 // the answer as key=value lines on stdout. Never prompts; nothing on stderr unless something is wrong.
 import { AuthdError, type GitAction, MAX_FRAME_BYTES } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
-import type { IO } from '../io.js';
+import { callerInfo, type IO } from '../io.js';
 import { requestWithEnvSecret } from './shared.js';
 
 /** More than fits in one request frame is refused rather than cut. */
@@ -10,7 +10,8 @@ const MAX_INPUT = MAX_FRAME_BYTES - 1024;
 
 export async function run(opts: { action: GitAction }, io: IO, conn: Connection): Promise<number> {
   const attrs = parseCredential(await readCredential(io.stdin));
-  const r = await requestWithEnvSecret(conn, 'gitCredential', { action: opts.action, attrs }, io.env);
+  const caller = callerInfo('git');
+  const r = await requestWithEnvSecret(conn, 'gitCredential', { action: opts.action, attrs, caller }, io.env);
   if (r.message) io.stderr.write(`${r.message}\n`);
   if (r.attrs.length) io.stdout.write(`${r.attrs.map(([k, v]) => `${k}=${v}`).join('\n')}\n`);
   return 0;

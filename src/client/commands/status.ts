@@ -32,5 +32,14 @@ export function render(s: StatusResult): string {
       p.lastError ?? '-',
     ]);
   }
-  return `${out}\n${table(rows)}`;
+  out += `\n${table(rows)}`;
+  if (s.recent.length) {
+    const served = [['SERVED', 'PROFILE', 'TO (self-reported)', 'FINGERPRINT']];
+    for (const a of s.recent) {
+      const to = [a.caller?.cmd, a.caller?.pid ? `pid ${a.caller.pid}` : undefined].filter(Boolean).join(', ');
+      served.push([a.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), a.profile, to || '-', a.fingerprint]);
+    }
+    out += `\n${table(served)}`;
+  }
+  return out;
 }

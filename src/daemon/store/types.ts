@@ -14,6 +14,8 @@ export interface StoredSession {
   expires_at?: number;
   subject?: string;
   scope?: string;
+  /** A client secret, PEM private key or API key (key `secret:<profile>`), from `authd secret set`. */
+  secret?: string;
   /** A credential kept for git as a storage helper (key `git:…`). */
   git?: GitEntry;
   /** Unix ms; the newest of several matching git credentials is answered first, as git's store does. */

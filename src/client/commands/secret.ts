@@ -1,0 +1,66 @@
+// `authd secret set P`: a client secret, private key or API key from stdin into the daemon's store.
+// Never from argv (it would show in `ps` and shell history).
+import { AuthdError } from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+import type { IO } from '../io.js';
+
+const MAX = 3500;
+
+export async function run(opts: { profile: string }, io: IO, conn: Connection): Promise<number> {
+  const interactive = (io.stdin as NodeJS.ReadStream).isTTY === true;
+  if (interactive) io.stderr.write(`Paste the secret for profile ${opts.profile} and press Enter (it is not shown): `);
+  const raw = interactive ? await readHidden(io.stdin as NodeJS.ReadStream) : await readAll(io.stdin);
+  if (interactive) io.stderr.write('\n');
+  // One trailing newline is how `echo` and editors end a file; it is not part of the secret.
+  const value = raw.replace(/\r?\n$/, '');
+  if (value === '') throw new AuthdError('usage', 'no secret on stdin', `pipe it in: authd secret set ${opts.profile} < file`);
+  if (value.length > MAX) throw new AuthdError('usage', `the secret is longer than ${MAX} characters`);
+  if (value.includes('\0')) throw new AuthdError('usage', 'the secret contains a NUL byte');
+  const r = await conn.request('secretSet', { profile: opts.profile, value });
+  io.stderr.write(`✓ Stored the secret for profile ${r.profile}${r.replaced ? ' (replacing the previous one)' : ''}\n`);
+  return 0;
+}
+
+function readAll(stdin: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stdin.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX * 2) {
+        stdin.pause();
+        reject(new AuthdError('usage', `the secret is longer than ${MAX} characters`));
+        return;
+      }
+      chunks.push(c);
+    });
+    stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stdin.on('error', reject);
+  });
+}
+
+/** Reads one line from a terminal without echoing it. */
+function readHidden(tty: NodeJS.ReadStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let value = '';
+    tty.setRawMode(true);
+    tty.setEncoding('utf8');
+    const done = (err?: Error) => {
+      tty.setRawMode(false);
+      tty.removeListener('data', onData);
+      tty.pause();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (s: string) => {
+      for (const ch of s) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003' || ch === '\u0004') return done(new AuthdError('usage', 'cancelled'));
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    tty.on('data', onData);
+    tty.resume();
+  });
+}
