@@ -51,6 +51,8 @@ export interface StartIdpOptions {
   accessTokenTtl?: number;
   /** who "logs in" on every interaction; default 'alice' */
   account?: string;
+  /** public keys (each with `alg`) of a `svc-jwt` client that authenticates with private_key_jwt */
+  jwks?: { keys: Record<string, unknown>[] };
 }
 
 export function startIdp(options?: StartIdpOptions): Promise<Idp>;

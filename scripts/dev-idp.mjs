@@ -37,7 +37,7 @@ const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const TOKEN_PATH = '/token'; // oidc-provider's default route
 const SVC_BASIC = `Basic ${Buffer.from('svc:svc-secret').toString('base64')}`;
 
-export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice' } = {}) {
+export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice', jwks } = {}) {
   const host = '127.0.0.1';
   const server = http.createServer();
   server.listen(port, host);
@@ -75,6 +75,19 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
             redirect_uris: [],
             scope: 'api:read',
           },
+          // private_key_jwt: no shared secret; the public half of a test key pair, when given
+          ...(jwks
+            ? [{
+                client_id: 'svc-jwt',
+                token_endpoint_auth_method: 'private_key_jwt',
+                token_endpoint_auth_signing_alg: jwks.keys[0].alg,
+                jwks,
+                grant_types: ['client_credentials'],
+                response_types: [],
+                redirect_uris: [],
+                scope: 'api:read',
+              }]
+            : []),
         ],
         scopes: ['openid', 'offline_access', 'api:read'],
         features: {
