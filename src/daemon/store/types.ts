@@ -44,4 +44,6 @@ export interface Store {
   /** True if the key was there. */
   delete(key: string): Promise<boolean>;
   keys(): Promise<string[]>;
+  /** Releases what it holds (the keyring store's helper process). Optional; the store is unusable after. */
+  close?(): Promise<void>;
 }
