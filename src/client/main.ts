@@ -152,6 +152,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
 
   // Every argument is checked before the daemon is contacted (or started).
   const command_ = await plan(command, flags, positionals, rest, profile, io);
+  if (!command_) return 0;
   const conn = await connect({ env: io.env });
   try {
     return await command_(conn);
@@ -182,7 +183,7 @@ function specFor(command: string): FlagSpec {
 
 type Planned = (conn: Connection) => Promise<number>;
 
-/** Validates the arguments of a command that needs the daemon, and returns how to run it. */
+/** Validates the arguments of a command that needs the daemon, and returns how to run it (undefined: nothing to do). */
 async function plan(
   command: string,
   flags: Parsed['flags'],
@@ -190,7 +191,7 @@ async function plan(
   rest: string[],
   profile: string | undefined,
   io: IO,
-): Promise<Planned> {
+): Promise<Planned | undefined> {
   switch (command) {
     case 'get-token': {
       const { run, TOKEN_FORMATS } = await import('./commands/get-token.js');
@@ -241,7 +242,7 @@ async function plan(
       const action = positionals[0];
       if (positionals.length !== 1) throw usage('authd git-credential needs one of get, store, erase', command);
       // git may add actions; a helper ignores the ones it does not know.
-      if (action !== 'get' && action !== 'store' && action !== 'erase') return async () => 0;
+      if (action !== 'get' && action !== 'store' && action !== 'erase') return undefined;
       const { run } = await import('./commands/git-credential.js');
       return (conn) => run({ action }, io, conn);
     }

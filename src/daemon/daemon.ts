@@ -177,6 +177,7 @@ export class Daemon {
   private async gitStorage(action: GitAction, req: git.GitRequest): Promise<GitCredentialResult> {
     if (action === 'store') {
       const entry = git.entryFrom(req);
+      if (!entry) return { attrs: [] };
       const want: git.GitRequest = { protocol: entry.protocol, host: entry.host, path: entry.path, username: entry.username, capabilities: new Set() };
       for (const [key, e] of await this.gitEntries()) if (git.matches(want, e.git, false)) await this.store.delete(key);
       await this.store.put(git.entryKey(entry), { v: 1, git: entry, stored_at: Date.now() });

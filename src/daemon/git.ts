@@ -100,10 +100,13 @@ export function entryKey(e: Pick<GitEntry, 'protocol' | 'host' | 'path' | 'usern
   return `git:${id.slice(0, 32)}`;
 }
 
-export function entryFrom(req: GitRequest): GitEntry {
-  if (!req.protocol || !req.host || req.username === undefined || req.password === undefined) {
-    throw new AuthdError('bad_request', 'git credential store needs protocol, host, username and password');
-  }
+/**
+ * The entry a `store` describes, or undefined when it describes none: git's own store helper quietly
+ * skips a credential without username and password (newer git stores authtype credentials that way).
+ * An empty host is a value: git asks for client-certificate passphrases with `host=`.
+ */
+export function entryFrom(req: GitRequest): GitEntry | undefined {
+  if (!req.protocol || req.host === undefined || req.username === undefined || req.password === undefined) return undefined;
   const e: GitEntry = { protocol: req.protocol, host: req.host, username: req.username, password: req.password };
   if (req.path !== undefined) e.path = req.path;
   if (req.password_expiry_utc !== undefined) e.password_expiry_utc = req.password_expiry_utc;

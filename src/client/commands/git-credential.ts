@@ -27,6 +27,8 @@ export function readCredential(stdin: NodeJS.ReadableStream): Promise<string> {
       stdin.removeListener('end', onEnd);
       stdin.removeListener('error', onEnd);
       stdin.pause();
+      // The answer goes out after the blank line; a stdin git keeps open must not keep us alive.
+      if ('destroy' in stdin && typeof stdin.destroy === 'function') stdin.destroy();
       if (err) reject(err);
       else resolve(Buffer.concat(chunks).toString('utf8'));
     };
