@@ -1,5 +1,4 @@
 // Talks to the daemon: connect (starting it when it is not running), send requests, match answers.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -106,7 +105,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     throw new AuthdError('daemon_unreachable', `the authd daemon is not running (socket ${paths.socket})`,
       'start it with `authd daemon start`, or unset AUTHD_NO_AUTOSTART');
   }
-  let started = startDaemon(paths, opts.env);
+  let started = await startDaemon(paths, opts.env);
   let markerGone = false;
   const deadline = Date.now() + START_TIMEOUT_MS;
   let delay = 5;
@@ -124,7 +123,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     // so that this client, too, can say why. The marker must stay gone across two polls: a daemon
     // that just started removes it too, and the next connect finds that one.
     if (!started && !existsSync(join(paths.socketDir, SPAWN_MARKER))) {
-      if (markerGone) started = startDaemon(paths, opts.env);
+      if (markerGone) started = await startDaemon(paths, opts.env);
       markerGone = true;
     } else {
       markerGone = false;
@@ -162,7 +161,7 @@ interface Started {
  * created atomically, says so). The daemon's own lock decides the winner anyway; the marker only
  * saves fifty racing clients from starting fifty Node processes.
  */
-function startDaemon(paths: AuthdPaths, env: Record<string, string | undefined>): Started | undefined {
+async function startDaemon(paths: AuthdPaths, env: Record<string, string | undefined>): Promise<Started | undefined> {
   const marker = join(paths.socketDir, SPAWN_MARKER);
   try {
     mkdirSync(paths.socketDir, { recursive: true, mode: 0o700 });
@@ -177,6 +176,8 @@ function startDaemon(paths: AuthdPaths, env: Record<string, string | undefined>)
       return undefined;
     }
   }
+  // Loaded only here: a client talking to a running daemon never needs child_process.
+  const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [join(__dirname, 'daemon.mjs'), 'run', '--autostarted'], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],

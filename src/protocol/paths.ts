@@ -1,5 +1,4 @@
 // The one path resolver, shared by the client and the daemon. No dependencies beyond node:.
-import { createHash } from 'node:crypto';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { AuthdError } from './errors.js';
@@ -79,6 +78,17 @@ function dirOf(p: string): string {
   return i <= 0 ? '/' : p.slice(0, i);
 }
 
+/**
+ * A short name for a state dir. Not a security measure, only distinct per home; FNV-1a rather than
+ * node:crypto, which the client would otherwise load (a few ms) just to name its socket.
+ */
 function shortHash(s: string): string {
-  return createHash('sha256').update(s).digest('hex').slice(0, 10);
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x01000193 ^ 0x2c9277b5) >>> 0;
+  }
+  return (a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0')).slice(0, 10);
 }
