@@ -1,6 +1,6 @@
 // Starting the daemon: exactly one, fully detached, with the user's environment.
 import { execFile, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { AUTHD, Home } from './support/harness.js';
@@ -94,13 +94,13 @@ test('store = "memory" in the config keeps nothing on disk, and status says so',
   expect((JSON.parse(r.stdout) as { daemon: { store: string } }).daemon.store).toMatch(/^memory/);
 });
 
-test('a store this version does not have is refused with a clear message, not silently replaced', async () => {
+test('store = "keyring" with no keychain reachable is an error, never a silent downgrade to a file', async () => {
   home = new Home();
   home.writeConfig({}, { store: 'keyring' });
-  const r = await home.run(['status']);
+  const r = await home.run(['status'], { env: { DBUS_SESSION_BUS_ADDRESS: '' } });
   expect(r.code).toBe(5);
-  expect(r.stderr).toContain('keychain store');
-  expect(r.stderr).toContain('use "file" or "memory"');
+  expect(r.stderr).toContain('DBUS_SESSION_BUS_ADDRESS');
+  expect(existsSync(join(home.stateDir, 'credentials.json'))).toBe(false);
   const env = await home.run(['status'], { env: { AUTHD_STORE: 'floppy' } });
   expect(env.stderr).toContain('AUTHD_STORE names an unknown store "floppy"');
 });

@@ -22,6 +22,7 @@ Commands:
   profiles [--json]              list profiles
   use P                          make P the default profile
   secret set P                   store a client secret, private key or API key, read from stdin
+  store migrate --to keyring|file  move every secret to the other store, losing nothing
   daemon run|start|stop|status   daemon lifecycle
   doctor                         check permissions, store, config and providers
   git setup [--host H] [--all]   make git ask authd for credentials; git status shows the host map
@@ -41,8 +42,8 @@ For client_credentials profiles, fetches a token to check the secret.
   'get-token': `Usage: authd get-token [-p PROFILE] [--min-ttl SECONDS] [--format FORMAT]
 
 Prints a valid access token on stdout, refreshed if it has less than --min-ttl seconds left
-(default: 60 s, or a quarter of its lifetime if shorter; at most half its lifetime, since no
-fresh token could give more). Never starts a login.
+(default: 60 s, or a quarter of its lifetime if shorter). Asking for more than the token's whole
+lifetime means half its lifetime, since no fresh token could give more. Never starts a login.
   --format token (default) | json | header | exec-credential (kubectl ExecCredential v1)
 Example: curl -H "$(authd get-token --format header)" https://api.example.com/
 `,
@@ -75,6 +76,13 @@ Reads a client secret (client_credentials), a PKCS#8 PEM private key (client_aut
 On a terminal it asks for it without echo. Never takes it from the command line. Setting it again
 replaces it (rotation); \`authd logout -p PROFILE\` removes it.
 Example: authd secret set ci < ~/secrets/ci-client-secret
+`,
+  store: `Usage: authd store migrate --to keyring|file
+
+Moves every secret (sessions, client secrets, API keys, git credentials) from the store in use to
+the other one: copies all, reads each back and compares, and only then deletes the originals, so
+an interruption leaves them in both stores, never in neither. Requests wait while it runs. Where
+the config names a store (store = "…"), it is updated to the new one.
 `,
   daemon: `Usage: authd daemon run|start|stop|status
 
@@ -146,7 +154,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     const { run } = await import('./commands/daemon.js');
     return run({ action }, io);
   }
-  if (!['use', 'exec', 'git', 'git-credential', 'secret'].includes(command) && positionals.length) {
+  if (!['use', 'exec', 'git', 'git-credential', 'secret', 'store'].includes(command) && positionals.length) {
     throw usage(`unexpected argument "${positionals[0]!.slice(0, 40)}"`, command);
   }
 
@@ -176,6 +184,8 @@ function specFor(command: string): FlagSpec {
       return { json: {}, help: { short: 'h' } };
     case 'git':
       return { host: { value: true, multiple: true }, all: {}, help: { short: 'h' } };
+    case 'store':
+      return { to: { value: true }, help: { short: 'h' } };
     default:
       return { help: { short: 'h' } };
   }
@@ -260,6 +270,13 @@ async function plan(
       if (positionals[0] !== 'set' || positionals.length !== 2) throw usage('authd secret needs: set PROFILE (the secret comes on stdin)', command);
       const { run } = await import('./commands/secret.js');
       return (conn) => run({ profile: positionals[1]! }, io, conn);
+    }
+    case 'store': {
+      const to = str(flags.to);
+      if (positionals[0] !== 'migrate' || positionals.length !== 1) throw usage('authd store needs: migrate --to keyring|file', command);
+      if (to !== 'keyring' && to !== 'file') throw usage('--to must be keyring or file', command);
+      const { run } = await import('./commands/store.js');
+      return (conn) => run({ to }, io, conn);
     }
     case 'doctor': {
       const { run } = await import('./commands/doctor.js');

@@ -154,7 +154,7 @@ export function setDefaultProfile(path: string, profile: string): void {
       `Choose one of: ${[...config.profiles.keys()].join(', ')}.`);
   }
 
-  const updated = withDefaultProfile(text, profile);
+  const updated = withTopLevel(text, 'default_profile', profile);
   // Safety net for shapes the line edit does not understand (multi-line strings and the like):
   // the result must still parse, name the new default and hold the same profiles.
   let check: Config | undefined;
@@ -168,6 +168,32 @@ export function setDefaultProfile(path: string, profile: string): void {
       `Edit the file by hand: default_profile = "${profile}" near the top, before the first [table].`);
   }
   if (updated !== text) writeFileAtomic(path, updated);
+}
+
+/**
+ * `authd store migrate`: where the config names a store, point it at the new one, so the next start
+ * finds the secrets where they now are. A config without `store` (auto) is left alone: auto follows
+ * the data. Returns whether the file changed.
+ */
+export function setStoreChoice(path: string, choice: StoreChoice): boolean {
+  const text = readConfigText(path);
+  if (text === undefined) return false;
+  const config = parseConfig(text, path);
+  if (!scanKeyLines(text).some((l) => !l.header && samePath(l.path, ['store']))) return false;
+  if (config.store === choice) return false;
+  const updated = withTopLevel(text, 'store', choice);
+  let check: Config | undefined;
+  try {
+    check = parseConfig(updated, path);
+  } catch {
+    check = undefined;
+  }
+  if (!check || check.store !== choice || !sameKeys(check.profiles, config.profiles)) {
+    throw new AuthdError('config_error', `could not update store in ${path} without disturbing the rest of the file`,
+      `Edit the file by hand: store = "${choice}".`);
+  }
+  writeFileAtomic(path, updated);
+  return true;
 }
 
 /** Loopback hosts (127.0.0.0/8, ::1, localhost): the only ones where plain http is allowed. */
@@ -610,9 +636,9 @@ function readConfigText(path: string): string | undefined {
 }
 
 /** The new text with the top-level default_profile set to `profile`; every other byte unchanged. */
-function withDefaultProfile(text: string, profile: string): string {
-  const value = JSON.stringify(profile);
-  const existing = scanKeyLines(text).find((l) => !l.header && samePath(l.path, ['default_profile']));
+function withTopLevel(text: string, key: 'default_profile' | 'store', plain: string): string {
+  const value = JSON.stringify(plain);
+  const existing = scanKeyLines(text).find((l) => !l.header && samePath(l.path, [key]));
   const starts = lineStarts(text);
 
   if (existing) {
@@ -635,7 +661,7 @@ function withDefaultProfile(text: string, profile: string): string {
     at = nl < 0 ? text.length : nl + 1;
   }
   const needsBreak = at === text.length && at > 0 && !text.endsWith('\n');
-  return `${text.slice(0, at)}${needsBreak ? eol : ''}default_profile = ${value}${eol}${text.slice(at)}`;
+  return `${text.slice(0, at)}${needsBreak ? eol : ''}${key} = ${value}${eol}${text.slice(at)}`;
 }
 
 function lineStarts(text: string): number[] {

@@ -2,16 +2,20 @@
 import { statSync } from 'node:fs';
 import {
   type AuthdPaths, AuthdError, type DoctorCheck, type EnvSecrets, type GitAction, type GitCredentialResult,
-  type GitHostsResult, type Methods, PROFILE_NAME, type ProfileStatus, type SecretSetResult, type TokenResult,
+  type GitHostsResult, type Methods, PROFILE_NAME, type ProfileStatus, type SecretSetResult, type StoreMigrateResult,
+  type TokenResult,
 } from '../protocol/index.js';
-import { type Config, loadConfig, type ProfileConfig, setDefaultProfile } from './config.js';
+import { type Config, loadConfig, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config.js';
 import { Audit, callerFrom } from './audit.js';
 import * as git from './git.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
 import type { Handlers } from './server.js';
 import { Session, secretKey } from './session.js';
-import type { Store, StoredSession } from './store/types.js';
+import { openStore } from './store/index.js';
+import { migrate } from './store/migrate.js';
+import type { SwitchableStore } from './store/switchable.js';
+import type { StoredSession } from './store/types.js';
 
 declare const AUTHD_VERSION: string;
 export const VERSION = typeof AUTHD_VERSION === 'string' ? AUTHD_VERSION : '0.0.0-dev';
@@ -34,7 +38,7 @@ export class Daemon {
 
   constructor(
     readonly paths: AuthdPaths,
-    readonly store: Store,
+    readonly store: SwitchableStore,
     readonly log: Logger,
     private readonly onShutdown: () => void,
   ) {
@@ -120,6 +124,7 @@ export class Daemon {
       gitCredential: (params) => this.gitCredential(params),
       gitHosts: () => this.gitHosts(),
       secretSet: (params) => this.secretSet(params),
+      storeMigrate: (params) => this.storeMigrate(params.to),
       shutdown: () => {
         setImmediate(this.onShutdown);
         return { pid: process.pid };
@@ -247,6 +252,32 @@ export class Daemon {
     return { daemon, profiles, recent: this.audit.last(5) };
   }
 
+  /**
+   * `authd store migrate --to T`: every secret into the other store, verified before anything is
+   * deleted from the old one; requests wait meanwhile. The config follows where it names a store.
+   */
+  private async storeMigrate(to: unknown): Promise<StoreMigrateResult> {
+    if (to !== 'keyring' && to !== 'file') throw new AuthdError('usage', '--to must be keyring or file');
+    if (process.env.AUTHD_STORE) {
+      throw new AuthdError('usage', `AUTHD_STORE=${process.env.AUTHD_STORE.slice(0, 20)} pins this daemon's store`,
+        'unset AUTHD_STORE (and restart the daemon: authd daemon stop), or change it instead of migrating');
+    }
+    const from = this.store.kind;
+    if (from === to) throw new AuthdError('usage', `authd already keeps its secrets in the ${to} store (${this.store.location})`);
+    if (from === 'memory') throw new AuthdError('usage', 'the memory store keeps nothing to migrate');
+    const next = await openStore(to, this.paths.stateDir);
+    let moved: { moved: number };
+    try {
+      moved = await this.store.switchTo(next, (a, b) => migrate(a, b));
+    } catch (err) {
+      await next.close?.();
+      throw err;
+    }
+    const configUpdated = setStoreChoice(this.paths.configFile, to);
+    this.log.info({ from, to, moved: moved.moved, configUpdated }, 'store migrated');
+    return { from, to, moved: moved.moved, configUpdated };
+  }
+
   /** `authd secret set P`: a client secret, private key or API key, from the client's stdin. */
   private async secretSet(params: Record<string, unknown>): Promise<SecretSetResult> {
     const session = this.session(params.profile);
@@ -295,8 +326,9 @@ export class Daemon {
   private async doctor(): Promise<{ checks: DoctorCheck[] }> {
     const checks: DoctorCheck[] = [];
     checks.push({ name: 'daemon', ok: true, detail: `running, pid ${process.pid}, version ${VERSION}, socket ${this.paths.socket}` });
+    // A store warning says itself what to do about it.
     checks.push(this.store.warning
-      ? { name: 'store', ok: false, warn: true, detail: this.store.warning, fix: 'inspect the kept-aside file, then log in again' }
+      ? { name: 'store', ok: false, warn: true, detail: `${this.store.kind} (${this.store.location}): ${this.store.warning}` }
       : { name: 'store', ok: true, detail: `${this.store.kind} (${this.store.location})` });
     let cfg: Config;
     try {

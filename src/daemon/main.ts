@@ -1,15 +1,16 @@
 // `authd daemon run`: checks its directories, becomes the one daemon for this home, and serves.
 import { rmSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { AuthdError, checkSocketPath, resolvePaths } from '../protocol/index.js';
 import { loadConfig } from './config.js';
 import { Daemon, VERSION } from './daemon.js';
 import { openLog } from './log.js';
-import { checkPrivateFile, ensurePrivateDir } from './perms.js';
+import { ensurePrivateDir } from './perms.js';
 import { MAX_CONNECTIONS, serveConnection } from './server.js';
-import { openStore } from './store/index.js';
+import { openStore, type StoreChoice } from './store/index.js';
+import { SwitchableStore } from './store/switchable.js';
 
 /** Marker a client creates while it autostarts the daemon; removed once the socket listens. */
 export const SPAWN_MARKER = 'authd.starting';
@@ -20,9 +21,9 @@ async function main(): Promise<number> {
   checkSocketPath(paths);
   if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory');
   ensurePrivateDir(paths.stateDir, 'state directory');
-  const kind = storeKind(paths.configFile);
-  // Refuse before listening, so no client connects to a daemon that is about to exit.
-  if (kind === 'file') checkPrivateFile(join(paths.stateDir, 'credentials.json'), 'credentials file');
+  // The store is opened (and, for the keychain, probed) before listening, so no client connects to
+  // a daemon that is about to exit because its store is unusable.
+  const store = new SwitchableStore(await openStore(storeChoice(paths.configFile), paths.stateDir));
 
   const { log, flush, reopen } = await openLog(paths.stateDir);
   // Connections that arrive before the daemon is ready wait here, unread.
@@ -31,19 +32,13 @@ async function main(): Promise<number> {
   const server = await bindExclusively(paths.socket, (socket) => (accept ? accept(socket) : early.push(socket)), log.warn.bind(log));
   if (!server) {
     log.info('another daemon is already serving this socket; exiting');
+    await store.close?.();
     flush();
     if (foreground) process.stderr.write(`authd: a daemon is already running on ${paths.socket}\n`);
     return 0;
   }
   rmSync(`${dirname(paths.socket)}/${SPAWN_MARKER}`, { recursive: true, force: true });
 
-  let store: Awaited<ReturnType<typeof openStore>>;
-  try {
-    store = await openStore(kind, paths.stateDir);
-  } catch (err) {
-    server.close();
-    throw err;
-  }
   let closing = false;
   const shutdown = (why: string) => {
     if (closing) return;
@@ -51,6 +46,7 @@ async function main(): Promise<number> {
     log.info({ why }, 'daemon stopping');
     daemon.close();
     server.close();
+    store.close?.().catch(() => undefined);
     flush();
     // Lingering keep-alive connections must not keep the process up.
     setTimeout(() => process.exit(0), 200).unref();
@@ -78,25 +74,18 @@ async function main(): Promise<number> {
   return -1;
 }
 
-/** AUTHD_STORE, else `store` in the config; `auto` is the file store until the keychain store lands. */
-function storeKind(configFile: string): 'file' | 'memory' {
-  let choice = process.env.AUTHD_STORE || undefined;
-  let from = 'AUTHD_STORE';
+/** AUTHD_STORE, else `store` in the config, else auto. */
+function storeChoice(configFile: string): StoreChoice {
+  const choice = process.env.AUTHD_STORE || undefined;
   if (choice === undefined) {
     try {
-      choice = loadConfig(configFile).store;
-      from = `store in ${configFile}`;
+      return loadConfig(configFile).store;
     } catch {
-      choice = 'auto'; // a broken config is reported by every command; the daemon still starts
+      return 'auto'; // a broken config is reported by every command; the daemon still starts
     }
   }
-  if (choice === 'auto' || choice === 'file') return 'file';
-  if (choice === 'memory') return 'memory';
-  if (choice === 'keyring') {
-    throw new AuthdError('config_error', `${from} asks for the keychain store, which this version of authd does not have yet`,
-      'use "file" or "memory"');
-  }
-  throw new AuthdError('config_error', `${from} names an unknown store "${choice.slice(0, 20)}"`, 'use auto, file or memory');
+  if (choice === 'auto' || choice === 'file' || choice === 'memory' || choice === 'keyring') return choice;
+  throw new AuthdError('config_error', `AUTHD_STORE names an unknown store "${choice.slice(0, 20)}"`, 'use auto, keyring, file or memory');
 }
 
 /**

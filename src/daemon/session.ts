@@ -92,8 +92,8 @@ export class Session {
     const asked = minTtlSeconds ?? this.profile.min_ttl;
     // Default: 60 s, or a quarter of the token's lifetime if that is shorter.
     if (asked === undefined) return t.lifetime === undefined ? 60_000 : Math.min(60_000, t.lifetime / 4);
-    // Asking for more than a fresh token could give would refresh on every call: cap at half the lifetime.
-    return t.lifetime === undefined ? asked * 1000 : Math.min(asked * 1000, t.lifetime / 2);
+    // Asking for more than even a fresh token has would refresh on every call: then half its lifetime.
+    return t.lifetime !== undefined && asked * 1000 >= t.lifetime ? t.lifetime / 2 : asked * 1000;
   }
 
   private async ensureFresh(minTtlSeconds: number | undefined): Promise<AccessToken> {

@@ -86,6 +86,14 @@ export interface SecretSetResult {
   replaced: boolean;
 }
 
+export interface StoreMigrateResult {
+  from: string;
+  to: string;
+  moved: number;
+  /** The config's `store = …` was rewritten to the new store. */
+  configUpdated: boolean;
+}
+
 export interface StatusResult {
   daemon: {
     pid: number;
@@ -159,6 +167,7 @@ export interface Methods {
   gitCredential: { params: GitCredentialParams; result: GitCredentialResult };
   gitHosts: { params: Record<string, never>; result: GitHostsResult };
   secretSet: { params: { profile?: string; value: string }; result: SecretSetResult };
+  storeMigrate: { params: { to: 'keyring' | 'file' }; result: StoreMigrateResult };
 }
 
 export type MethodName = keyof Methods;
