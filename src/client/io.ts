@@ -14,7 +14,19 @@ export interface IO {
 }
 
 export function processIO(): IO {
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+  // Getters: Node builds each stream on first use, and most commands never touch stdin or stderr.
+  return {
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
+    get stdin() {
+      return process.stdin;
+    },
+    env: process.env,
+  };
 }
 
 /**
