@@ -142,8 +142,12 @@ test('secrets only come from stdin: extra arguments, an empty stdin and a device
 test('every token served is in the audit trail by fingerprint, with who asked; never the token', async () => {
   const token = (await home.run(['get-token', '-p', 'ci'])).stdout.trim();
   const fp = createHash('sha256').update(token).digest('hex').slice(0, 12);
-  const line = home.logText().split('\n').filter((l) => l.includes('"token served"')).at(-1)!;
-  expect(JSON.parse(line)).toMatchObject({ audit: 'served', profile: 'ci', fp, caller: { pid: expect.any(Number), cmd: expect.any(String) } });
+  // Servings are counted and written once a second per token and caller.
+  const served = () => home.logText().split('\n').filter((l) => l.includes('"token served"') && l.includes(fp));
+  await expect.poll(served, { timeout: 3000 }).toHaveLength(1);
+  expect(JSON.parse(served()[0]!)).toMatchObject({
+    audit: 'served', profile: 'ci', fp, count: expect.any(Number), caller: { pid: expect.any(Number), cmd: expect.any(String) },
+  });
   const status = await home.run(['status']);
   expect(status.stdout).toMatch(new RegExp(`SERVED[^\\n]*FINGERPRINT[\\s\\S]*ci\\s+\\S+, pid \\d+\\s+${fp}`));
   expect(findLeaks(idp, { log: home.stateFilesText(), status: status.stdout, stderr: home.stderrs.join('\n') })).toEqual([]);

@@ -355,6 +355,7 @@ export class Daemon {
   }
 
   close(): void {
+    this.audit.flush();
     for (const s of this.sessions.values()) s.close();
   }
 }
