@@ -38,7 +38,7 @@ export async function benchGitCredential({ rounds = 40 } = {}) {
     ], rounds);
     return [
       { benchmark: 'git credential fill via authd (mapped host)', compared: "git's cache helper", authd, baseline: cache, ratio: authd.median / cache.median },
-      { benchmark: 'git credential fill via authd (mapped host)', compared: 'bare Node helper', authd, baseline: node, ratio: authd.median / node.median },
+      { benchmark: 'git credential fill via authd (mapped host)', compared: 'bare Node helper', authd, baseline: node, ratio: authd.median / node.median, target: '≤ 1.15×', met: authd.median / node.median <= 1.15 },
     ];
   } finally {
     try {
