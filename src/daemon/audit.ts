@@ -29,7 +29,7 @@ export class Audit {
   constructor(log: Logger) {
     // An audit line holds a profile, a fingerprint and the caller, never a secret, so it skips the
     // redaction pass, which is most of a log call's cost on the token path.
-    this.log = log.child({}, { redact: [] });
+    this.log = log.unredacted();
   }
 
   /**

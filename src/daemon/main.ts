@@ -25,11 +25,11 @@ async function main(): Promise<number> {
   // a daemon that is about to exit because its store is unusable.
   const store = new SwitchableStore(await openStore(storeChoice(paths.configFile), paths.stateDir));
 
-  const { log, flush, reopen } = await openLog(paths.stateDir);
+  const { log, flush, reopen } = openLog(paths.stateDir);
   // Connections that arrive before the daemon is ready wait here, unread.
   let accept: ((socket: net.Socket) => void) | undefined;
   const early: net.Socket[] = [];
-  const server = await bindExclusively(paths.socket, (socket) => (accept ? accept(socket) : early.push(socket)), log.warn.bind(log));
+  const server = await bindExclusively(paths.socket, (socket) => (accept ? accept(socket) : early.push(socket)), (msg) => log.warn(msg));
   if (!server) {
     log.info('another daemon is already serving this socket; exiting');
     await store.close?.();
