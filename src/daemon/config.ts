@@ -171,16 +171,14 @@ export function setDefaultProfile(path: string, profile: string): void {
 }
 
 /**
- * `authd store migrate`: where the config names a store, point it at the new one, so the next start
- * finds the secrets where they now are. A config without `store` (auto) is left alone: auto follows
- * the data. Returns whether the file changed.
+ * `authd store migrate`: writes `store = "<choice>"` (replacing the line, or adding it; creating the
+ * file if there is none), so the next start finds the secrets where they now are. Returns whether
+ * the file changed.
  */
 export function setStoreChoice(path: string, choice: StoreChoice): boolean {
-  const text = readConfigText(path);
-  if (text === undefined) return false;
+  const text = readConfigText(path) ?? '';
   const config = parseConfig(text, path);
-  if (!scanKeyLines(text).some((l) => !l.header && samePath(l.path, ['store']))) return false;
-  if (config.store === choice) return false;
+  if (config.store === choice && scanKeyLines(text).some((l) => !l.header && samePath(l.path, ['store']))) return false;
   const updated = withTopLevel(text, 'store', choice);
   let check: Config | undefined;
   try {

@@ -273,7 +273,10 @@ export class Daemon {
       await next.close?.();
       throw err;
     }
-    const configUpdated = setStoreChoice(this.paths.configFile, to);
+    // A store named in the config follows the data. Under auto it need not, except to the file:
+    // auto would otherwise keep offering to move the file's entries into the keychain.
+    const named = this.currentConfig(true).store;
+    const configUpdated = named !== 'auto' || to === 'file' ? setStoreChoice(this.paths.configFile, to) : false;
     this.log.info({ from, to, moved: moved.moved, configUpdated }, 'store migrated');
     return { from, to, moved: moved.moved, configUpdated };
   }

@@ -375,7 +375,7 @@ function toAuthdError(f: Failure, keychain: Keychain, env: NodeJS.ProcessEnv, ti
     if (/autolaunch|DBUS_SESSION_BUS_ADDRESS|no secret service provider or dbus session|Failed to connect to/i.test(detail)) {
       const why = address
         ? `the D-Bus session bus at ${address} cannot be reached`
-        : 'DBUS_SESSION_BUS_ADDRESS is unset, so there is no D-Bus session bus';
+        : `DBUS_SESSION_BUS_ADDRESS is ${address === '' ? 'empty' : 'unset'}, so there is no D-Bus session bus`;
       return err(
         `The ${keychain.name} is unavailable: ${why}.`,
         'run authd in a desktop session, or on a machine without one under `dbus-run-session` with gnome-keyring ' +
@@ -388,7 +388,14 @@ function toAuthdError(f: Failure, keychain: Keychain, env: NodeJS.ProcessEnv, ti
         'install gnome-keyring and start it unlocked (`printf %s "$PASSWORD" | gnome-keyring-daemon --unlock --components=secrets`)',
       );
     }
-    if (/no result found|locked|prompt was dismissed/i.test(detail)) {
+    if (/Did not receive a reply|NoReply/i.test(detail)) {
+      // libdbus's own reply timeout (2 s): the keychain is hung, not locked ("blocked the reply" is not "locked").
+      return err(
+        `The ${keychain.name} did not answer (D-Bus gave up waiting for its reply).`,
+        'check that gnome-keyring-daemon (or KWallet) is running and not waiting on an unlock prompt, then retry',
+      );
+    }
+    if (/no result found|\blocked\b|prompt was dismissed/i.test(detail)) {
       // "no result found": no default ("login") collection, as when gnome-keyring was never unlocked.
       return err(`The ${keychain.name} is locked, so authd cannot keep secrets in it.`, UNLOCK_HINT);
     }
