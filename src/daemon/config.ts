@@ -154,19 +154,8 @@ export function setDefaultProfile(path: string, profile: string): void {
       `Choose one of: ${[...config.profiles.keys()].join(', ')}.`);
   }
 
-  const updated = withTopLevel(text, 'default_profile', profile);
-  // Safety net for shapes the line edit does not understand (multi-line strings and the like):
-  // the result must still parse, name the new default and hold the same profiles.
-  let check: Config | undefined;
-  try {
-    check = parseConfig(updated, path);
-  } catch {
-    check = undefined;
-  }
-  if (!check || check.defaultProfile !== profile || !sameKeys(check.profiles, config.profiles)) {
-    throw new AuthdError('config_error', `could not update default_profile in ${path} without disturbing the rest of the file`,
-      `Edit the file by hand: default_profile = "${profile}" near the top, before the first [table].`);
-  }
+  const updated = rewriteTopLevel(path, text, config, 'default_profile', profile, (c) => c.defaultProfile === profile,
+    `Edit the file by hand: default_profile = "${profile}" near the top, before the first [table].`);
   if (updated !== text) writeFileAtomic(path, updated);
 }
 
@@ -179,19 +168,36 @@ export function setStoreChoice(path: string, choice: StoreChoice): boolean {
   const text = readConfigText(path) ?? '';
   const config = parseConfig(text, path);
   if (config.store === choice && scanKeyLines(text).some((l) => !l.header && samePath(l.path, ['store']))) return false;
-  const updated = withTopLevel(text, 'store', choice);
+  writeFileAtomic(path, rewriteTopLevel(path, text, config, 'store', choice, (c) => c.store === choice,
+    `Edit the file by hand: store = "${choice}".`));
+  return true;
+}
+
+/**
+ * The text with one top-level key set. Safety net for shapes the line edit does not understand
+ * (multi-line strings and the like): the result must still parse, say what was asked (`took`) and
+ * hold the same profiles.
+ */
+function rewriteTopLevel(
+  path: string,
+  text: string,
+  config: Config,
+  key: 'default_profile' | 'store',
+  value: string,
+  took: (c: Config) => boolean,
+  byHand: string,
+): string {
+  const updated = withTopLevel(text, key, value);
   let check: Config | undefined;
   try {
     check = parseConfig(updated, path);
   } catch {
     check = undefined;
   }
-  if (!check || check.store !== choice || !sameKeys(check.profiles, config.profiles)) {
-    throw new AuthdError('config_error', `could not update store in ${path} without disturbing the rest of the file`,
-      `Edit the file by hand: store = "${choice}".`);
+  if (!check || !took(check) || !sameKeys(check.profiles, config.profiles)) {
+    throw new AuthdError('config_error', `could not update ${key} in ${path} without disturbing the rest of the file`, byHand);
   }
-  writeFileAtomic(path, updated);
-  return true;
+  return updated;
 }
 
 /** Loopback hosts (127.0.0.0/8, ::1, localhost): the only ones where plain http is allowed. */
