@@ -4,7 +4,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import {
   AuthdError, type AuthdPaths, checkSocketPath, encodeFrame, LineDecoder, type MethodName, type Methods, PROTOCOL_VERSION,
-  resolvePaths, type Response,
+  resolvePaths, type Response, SPAWN_MARKER,
 } from '../protocol/index.js';
 import { userEnv } from './io.js';
 
@@ -14,8 +14,6 @@ const START_TIMEOUT_MS = 10_000;
  * the default (16 MB semi-spaces) let RSS grow by ~7 MB under load for nothing (measured: +2 MB with 1).
  */
 export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
-/** Must match the daemon's marker (src/daemon/main.ts). */
-const SPAWN_MARKER = 'authd.starting';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 

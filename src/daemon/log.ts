@@ -40,8 +40,8 @@ class Sink {
   private queue: string[] = [];
   private writing = false;
 
-  constructor(private readonly file: string | undefined) {
-    this.fd = file ? openPrivate(file) : -1;
+  constructor(private readonly file: string) {
+    this.fd = openPrivate(file);
   }
 
   push(line: string): void {
@@ -74,7 +74,6 @@ class Sink {
 
   /** For logrotate (SIGHUP): the file may have been moved; write to a fresh one at the same path. */
   reopen(): void {
-    if (!this.file) return;
     this.flushSync();
     const old = this.fd;
     this.fd = openPrivate(this.file);
@@ -119,9 +118,4 @@ export function openLog(stateDir: string, level = process.env.AUTHD_LOG_LEVEL ??
   const sink = new Sink(file);
   const min = LEVELS[level as Level] ?? LEVELS.info;
   return { log: createLogger(sink, min, true), file, flush: () => sink.flushSync(), reopen: () => sink.reopen() };
-}
-
-/** For runs and tests that need no file. */
-export function silentLog(): Logger {
-  return createLogger(new Sink(undefined), Number.POSITIVE_INFINITY, true);
 }

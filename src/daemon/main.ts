@@ -1,9 +1,9 @@
 // `authd daemon run`: checks its directories, becomes the one daemon for this home, and serves.
 import { rmSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { dirname } from 'node:path';
+import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { AuthdError, checkSocketPath, resolvePaths } from '../protocol/index.js';
+import { AuthdError, checkSocketPath, resolvePaths, SPAWN_MARKER } from '../protocol/index.js';
 import { loadConfig } from './config.js';
 import { Daemon, VERSION } from './daemon.js';
 import { openLog } from './log.js';
@@ -11,9 +11,6 @@ import { ensurePrivateDir } from './perms.js';
 import { MAX_CONNECTIONS, serveConnection } from './server.js';
 import { openStore, type StoreChoice } from './store/index.js';
 import { SwitchableStore } from './store/switchable.js';
-
-/** Marker a client creates while it autostarts the daemon; removed once the socket listens. */
-export const SPAWN_MARKER = 'authd.starting';
 
 async function main(): Promise<number> {
   const foreground = !process.argv.includes('--autostarted');
@@ -37,7 +34,7 @@ async function main(): Promise<number> {
     if (foreground) process.stderr.write(`authd: a daemon is already running on ${paths.socket}\n`);
     return 0;
   }
-  rmSync(`${dirname(paths.socket)}/${SPAWN_MARKER}`, { recursive: true, force: true });
+  rmSync(join(paths.socketDir, SPAWN_MARKER), { recursive: true, force: true });
 
   let closing = false;
   const shutdown = (why: string) => {

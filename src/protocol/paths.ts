@@ -14,6 +14,9 @@ export interface AuthdPaths {
 
 type Env = Record<string, string | undefined>;
 
+/** A directory a client creates in the socket dir while it starts the daemon; the daemon removes it once it listens. */
+export const SPAWN_MARKER = 'authd.starting';
+
 /** Unix socket paths longer than this are refused: Node 20 silently truncates at 107 bytes. */
 export const MAX_SOCKET_PATH = 100;
 
