@@ -28,6 +28,8 @@ try {
   say(`Local identity provider at ${idp.issuer} (access tokens live ${ttl} s, refresh tokens rotate)`);
   writeFileSync(join(home, 'config.toml'), [
     'default_profile = "demo"',
+    '# The demo home is thrown away afterwards; a real one keeps secrets in the OS keychain (store = "auto").',
+    'store = "file"',
     '',
     '[profiles.demo]',
     `issuer = "${idp.issuer}"`,
