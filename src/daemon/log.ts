@@ -4,7 +4,7 @@
 // while its path-based redaction was a third of the daemon's CPU on the token path before the audit
 // trail skipped it. This redaction works by key name at any depth, which also catches nesting that
 // a list of paths would miss.
-import { close, closeSync, fstatSync, fchmodSync, openSync, write, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60 } as const;
@@ -35,10 +35,15 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/**
+ * Lines are batched and written once per turn of the event loop, synchronously: a few lines a
+ * second cost microseconds, and a synchronous write can never be overtaken by the flush at exit
+ * (an asynchronous one could, and reorder the file).
+ */
 class Sink {
   private fd: number;
   private queue: string[] = [];
-  private writing = false;
+  private scheduled = false;
 
   constructor(private readonly file: string) {
     this.fd = openPrivate(file);
@@ -47,29 +52,23 @@ class Sink {
   push(line: string): void {
     if (this.fd < 0) return;
     this.queue.push(line);
-    if (!this.writing) this.drain();
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flushSync());
+    }
   }
 
-  private drain(): void {
-    if (this.queue.length === 0) return;
+  /** Everything queued, now; also at exit. */
+  flushSync(): void {
+    this.scheduled = false;
+    if (this.fd < 0 || this.queue.length === 0) return;
     const data = this.queue.join('');
     this.queue = [];
-    this.writing = true;
-    write(this.fd, data, (err) => {
-      this.writing = false;
-      if (!err) this.drain();
-    });
-  }
-
-  /** At exit: everything still queued, synchronously. */
-  flushSync(): void {
-    if (this.fd < 0 || this.queue.length === 0) return;
     try {
-      writeSync(this.fd, this.queue.join(''));
+      writeSync(this.fd, data);
     } catch {
-      // nothing more can be done at exit
+      // a full disk must not take the daemon down; the lines are lost, the tokens are not
     }
-    this.queue = [];
   }
 
   /** For logrotate (SIGHUP): the file may have been moved; write to a fresh one at the same path. */
@@ -77,7 +76,7 @@ class Sink {
     this.flushSync();
     const old = this.fd;
     this.fd = openPrivate(this.file);
-    close(old, () => undefined);
+    closeSync(old);
   }
 
   close(): void {
