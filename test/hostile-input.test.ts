@@ -217,6 +217,17 @@ describe('on the socket', () => {
       ['use with no profile', '{"v":1,"id":72,"method":"use","params":{}}', 72, 'usage'],
       ['use with an unknown profile', '{"v":1,"id":73,"method":"use","params":{"profile":"nope"}}', 73, 'unknown_profile'],
       ['a string id with params wrong', '{"v":1,"id":"s-1","method":"getToken","params":[]}', 's-1', 'bad_request'],
+      ['a git action nobody knows', '{"v":1,"id":80,"method":"gitCredential","params":{"action":"steal","attrs":[]}}', 80, 'bad_request'],
+      ['git attrs as an object', '{"v":1,"id":81,"method":"gitCredential","params":{"action":"get","attrs":{"host":"x"}}}', 81, 'bad_request'],
+      ['a git attr that is not a pair', '{"v":1,"id":82,"method":"gitCredential","params":{"action":"get","attrs":[["host"]]}}', 82, 'bad_request'],
+      ['a git attr with a number', '{"v":1,"id":83,"method":"gitCredential","params":{"action":"get","attrs":[["host",1]]}}', 83, 'bad_request'],
+      ['a git value with a NUL', JSON.stringify({ v: 1, id: 84, method: 'gitCredential', params: { action: 'store', attrs: [['password', 'a\u0000b']] } }), 84, 'bad_request'],
+      ['a git value with a newline', JSON.stringify({ v: 1, id: 85, method: 'gitCredential', params: { action: 'store', attrs: [['host', 'x\nprotocol=evil']] } }), 85, 'bad_request'],
+      ['a secret for a device profile', '{"v":1,"id":90,"method":"secretSet","params":{"profile":"acme","value":"x"}}', 90, 'usage'],
+      ['a secret for nobody', '{"v":1,"id":91,"method":"secretSet","params":{"profile":"nope","value":"x"}}', 91, 'unknown_profile'],
+      ['a secret for a path', '{"v":1,"id":92,"method":"secretSet","params":{"profile":"../x","value":"x"}}', 92, 'usage'],
+      ['a migration to nowhere', '{"v":1,"id":95,"method":"storeMigrate","params":{"to":"floppy"}}', 95, 'usage'],
+      ['a migration with no target', '{"v":1,"id":96,"method":"storeMigrate","params":{}}', 96, 'usage'],
     ];
     const wrong: string[] = [];
     for (const [what, line, id, code] of cases) {
