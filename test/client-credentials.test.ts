@@ -1,9 +1,10 @@
 // A service profile (client_credentials): the secret comes from the caller's environment, is kept
 // in the daemon's memory only, and never shows up in argv, the log, status or error text.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { expect, onTestFinished, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { findLeaks, Home, type ProfileSpec, type Result, theOneToken } from './support/harness.js';
+import { allCmdlines } from './support/procs.js';
 
 const SECRET = 'svc-secret';
 const WRONG = 'not-the-svc-secret-7f3a9c';
@@ -29,19 +30,6 @@ async function setup(accessTokenTtl = 30): Promise<{ idp: Idp; home: Home }> {
 
 const withSecret = (secret = SECRET) => ({ env: { SVC_SECRET: secret } });
 
-/** argv of every process we can see. */
-function allCmdlines(): string {
-  const out: string[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      out.push(readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' '));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out.join('\n');
-}
 
 function expectNoSecret(texts: Record<string, string>, secret: string): void {
   for (const [where, text] of Object.entries(texts)) expect(text.includes(secret), `${where} contains the client secret`).toBe(false);

@@ -1,9 +1,10 @@
 // Starting the daemon: exactly one, fully detached, with the user's environment.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { AUTHD, Home } from './support/harness.js';
+import { processes } from './support/procs.js';
 
 let home: Home;
 
@@ -13,18 +14,9 @@ afterEach(async () => {
 
 /** Daemon processes whose environment names this home. */
 function daemonsFor(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.includes('daemon.mjs')) continue;
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`AUTHD_HOME=${dir}`)) pids.push(Number(entry));
-    } catch {
-      // the process went away
-    }
-  }
-  return pids;
+  return processes()
+    .filter((p) => p.cmdline.includes('daemon.mjs') && p.environ().includes(`AUTHD_HOME=${dir}`))
+    .map((p) => p.pid);
 }
 
 test('twenty commands starting at once with no daemon running start exactly one daemon', async () => {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../src/daemon/store/index.js';
 import type { StoredSession } from '../src/daemon/store/types.js';
-import { AuthdError } from '../src/protocol/errors.js';
+import type { AuthdError } from '../src/protocol/errors.js';
+import { rejection } from './support/rejection.js';
 
 const SECRET = 'rt-SECRET-7f3a9c1e5b';
 const session = (n = 0): StoredSession => ({ v: 1, issuer: 'https://idp.example', refresh_token: `${SECRET}-${n}` });
@@ -35,14 +36,6 @@ function writeCredentials(text: string, mode = 0o600): void {
   chmodSync(credentials, mode);
 }
 
-async function rejection(promise: Promise<unknown>): Promise<AuthdError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AuthdError);
-  return err as AuthdError;
-}
 
 describe('the file store', () => {
   it('a session put is there after the daemon restarts', async () => {

@@ -17,6 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync }
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
+import type { GitEntry } from '../src/daemon/store/types.js';
 import { Home } from './support/harness.js';
 
 const HELPER = resolve(__dirname, '../bin/git-credential-authd');
@@ -34,16 +35,8 @@ interface Ran {
   hung: boolean;
 }
 
-interface StoredEntry {
-  protocol: string;
-  host: string;
-  path?: string;
-  username: string;
-  password: string;
-  password_expiry_utc?: string;
-  oauth_refresh_token?: string;
-  [key: string]: unknown;
-}
+/** A git credential as the file store keeps it, with any field the daemon may add. */
+type StoredEntry = GitEntry & Record<string, unknown>;
 
 /** Every secret a test made up: none may appear in the log or on any stderr. */
 const secrets = new Set<string>();

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { approveDeviceCode, type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { devProfile, Home, type ProfileSpec, readEvents, type Result } from './support/harness.js';
 import { type KeyringSession, secretTool, startKeyring, stopAllKeyrings } from './support/keyring-session.js';
+import { allCmdlines, processes } from './support/procs.js';
 
 const GIT_HELPER = resolve(__dirname, '../bin/git-credential-authd');
 /** The dev provider's confidential client `svc` has this secret. */
@@ -181,32 +182,13 @@ async function until(check: () => boolean, ms = 5000): Promise<boolean> {
   return check();
 }
 
-/** Every process's argv, one line each (NULs as spaces). */
-function allCmdlines(): string {
-  const out: string[] = [];
-  for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    try {
-      out.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out.join('\n');
-}
 
 /** Pids of keyring helper processes (`node --input-type=commonjs -e …`) on this keychain's bus. */
 function helpersOf(k: KeyringSession): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    try {
-      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('--input-type=commonjs')) continue;
-      const environ = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
-      if (environ.includes(`DBUS_SESSION_BUS_ADDRESS=${k.env.DBUS_SESSION_BUS_ADDRESS}`) && !gone(Number(name))) pids.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
+  const bus = `DBUS_SESSION_BUS_ADDRESS=${k.env.DBUS_SESSION_BUS_ADDRESS}`;
+  return processes()
+    .filter((p) => p.cmdline.includes('--input-type=commonjs') && p.environ().includes(bus) && !gone(p.pid))
+    .map((p) => p.pid);
 }
 
 /** Every secret of these tests found in any of the texts, as "where: what" (never the secret itself). */

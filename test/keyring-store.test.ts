@@ -13,8 +13,9 @@ import { openStore, type StoreChoice } from '../src/daemon/store/index.js';
 import { MAX_VALUE_BYTES } from '../src/daemon/store/keyring.js';
 import { migrate } from '../src/daemon/store/migrate.js';
 import type { Store, StoredSession } from '../src/daemon/store/types.js';
-import { AuthdError } from '../src/protocol/errors.js';
 import { type KeyringSession, noDbusEnv, secretTool, startKeyring, stopAllKeyrings } from './support/keyring-session.js';
+import { processes } from './support/procs.js';
+import { rejection } from './support/rejection.js';
 
 const SECRET = 'rt-KEYRING-SECRET-4d1c9e';
 const session = (n: number, extra: Partial<StoredSession> = {}): StoredSession => ({
@@ -67,19 +68,10 @@ async function open(choice: StoreChoice, env: NodeJS.ProcessEnv, timeoutMs?: num
 
 /** Pids of keyring helper processes (`node --input-type=commonjs -e …`) using this keychain's bus. */
 function helpersOf(k: KeyringSession): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      if (!cmdline.includes('--input-type=commonjs')) continue;
-      const environ = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
-      if (environ.includes(`DBUS_SESSION_BUS_ADDRESS=${k.env.DBUS_SESSION_BUS_ADDRESS}`)) pids.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
+  const bus = `DBUS_SESSION_BUS_ADDRESS=${k.env.DBUS_SESSION_BUS_ADDRESS}`;
+  return processes()
+    .filter((p) => p.cmdline.includes('--input-type=commonjs') && p.environ().includes(bus))
+    .map((p) => p.pid);
 }
 
 async function eventually(check: () => boolean, ms = 3000): Promise<boolean> {
@@ -91,14 +83,6 @@ async function eventually(check: () => boolean, ms = 3000): Promise<boolean> {
   return check();
 }
 
-async function rejection(promise: Promise<unknown>): Promise<AuthdError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AuthdError);
-  return err as AuthdError;
-}
 
 async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();

@@ -1,10 +1,11 @@
 // Non-interactive identities: stored client secrets, private_key_jwt, API keys; and the audit trail.
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { findLeaks, Home } from './support/harness.js';
+import { allCmdlines } from './support/procs.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
@@ -32,17 +33,6 @@ afterAll(async () => {
   await idp?.close();
 });
 
-function allCmdlines(): string {
-  const out: string[] = [];
-  for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    try {
-      out.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-    } catch {
-      // gone
-    }
-  }
-  return out.join('\n');
-}
 
 test('a client secret set from stdin gets tokens with no env var, and never shows in argv, log or status', async () => {
   const set = await home.run(['secret', 'set', 'ci'], { input: 'svc-secret\n' });
