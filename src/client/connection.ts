@@ -13,7 +13,12 @@ const START_TIMEOUT_MS = 10_000;
  * The daemon's young generation kept small: its garbage is a few short-lived objects per request, and
  * the default (16 MB semi-spaces) let RSS grow by ~7 MB under load for nothing (measured: +2 MB with 1).
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
+const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
+
+/** The daemon's argv for this Node (`--autostarted`: detached, no foreground messages). */
+export function daemonArgs(autostarted: boolean): string[] {
+  return [...DAEMON_NODE_FLAGS, join(__dirname, 'daemon.mjs'), 'run', ...(autostarted ? ['--autostarted'] : [])];
+}
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
@@ -181,7 +186,7 @@ async function startDaemon(paths: AuthdPaths, env: Record<string, string | undef
   }
   // Loaded only here: a client talking to a running daemon never needs child_process.
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, join(__dirname, 'daemon.mjs'), 'run', '--autostarted'], {
+  const child = spawn(process.execPath, daemonArgs(true), {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: userEnv(env),

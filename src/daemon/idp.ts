@@ -201,24 +201,21 @@ export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_tok
 /** Turns anything openid-client or fetch throws into an AuthdError that never carries a token. */
 export function classify(err: unknown, p: ProfileConfig, what: string): AuthdError {
   if (err instanceof AuthdError) return err;
+  // A provider answering 5xx is down for now, whatever the shape of its answer.
+  if ((err instanceof oidc.ResponseBodyError || err instanceof oidc.WWWAuthenticateChallengeError) && err.status >= 500) {
+    return new AuthdError('idp_unreachable', `the provider failed the ${what} request (HTTP ${err.status})`,
+      'try again shortly; authd retries by itself');
+  }
   if (err instanceof oidc.ResponseBodyError) {
     if (err.error === 'invalid_grant') {
       return new AuthdError('login_required', `the provider no longer accepts the session of profile ${p.name} (invalid_grant)`,
         loginHint(p.name));
-    }
-    if (err.status >= 500) {
-      return new AuthdError('idp_unreachable', `the provider failed the ${what} request (HTTP ${err.status})`,
-        'try again shortly; authd retries by itself');
     }
     return new AuthdError('idp_error', `the provider refused the ${what} request: ${safeText(err.error)}${
       err.error_description ? ` (${safeText(err.error_description)})` : ''}`,
       'check client_id, scopes and the client secret for this profile');
   }
   if (err instanceof oidc.WWWAuthenticateChallengeError) {
-    if (err.status >= 500) {
-      return new AuthdError('idp_unreachable', `the provider failed the ${what} request (HTTP ${err.status})`,
-        'try again shortly; authd retries by itself');
-    }
     const code = err.cause[0]?.parameters.error;
     if (err.status === 401 || code === 'invalid_client') {
       return new AuthdError('idp_error', `the provider rejected the client id or secret of profile ${p.name}${code ? ` (${safeText(code)})` : ''}`,
@@ -236,7 +233,7 @@ export function classify(err: unknown, p: ProfileConfig, what: string): AuthdErr
     return new AuthdError('idp_unreachable', `cannot reach the provider for the ${what} request${why}`,
       'check your network or the issuer URL; authd retries by itself');
   }
-  if (err instanceof oidc.ResponseBodyError || err instanceof oidc.ClientError || err instanceof Error) {
+  if (err instanceof Error) {
     return new AuthdError('idp_error', `the ${what} request failed: ${safeText(err.message)}`);
   }
   return new AuthdError('idp_error', `the ${what} request failed`);
