@@ -11,7 +11,9 @@ import * as git from './git.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
 import type { Handlers } from './server.js';
-import { Session, secretKey } from './session.js';
+import type { Session } from './session.js';
+import { secretKey } from './secrets.js';
+import { Sessions } from './sessions.js';
 import { openStore } from './store/index.js';
 import { migrate } from './store/migrate.js';
 import type { SwitchableStore } from './store/switchable.js';
@@ -31,7 +33,7 @@ export class Daemon {
   private configError: AuthdError | undefined;
   private configMtime = -1;
   private configCheckedAt = 0;
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions: Sessions;
   private gitQueue: Promise<unknown> = Promise.resolve();
   private readonly audit: Audit;
   readonly startedAt = Date.now();
@@ -43,6 +45,7 @@ export class Daemon {
     private readonly onShutdown: () => void,
   ) {
     this.audit = new Audit(log);
+    this.sessions = new Sessions({ store, log, audit: this.audit });
     this.reloadConfig();
   }
 
@@ -76,15 +79,7 @@ export class Daemon {
       const cfg = loadConfig(this.paths.configFile);
       this.config = cfg;
       this.configError = undefined;
-      for (const [name, session] of this.sessions) {
-        const p = cfg.profiles.get(name);
-        if (!p || identity(p) !== identity(session.profile)) {
-          session.close();
-          this.sessions.delete(name);
-        } else {
-          session.profile = p;
-        }
-      }
+      this.sessions.reconfigure(cfg.profiles);
       this.log.info({ profiles: cfg.profiles.size, exists: cfg.exists }, 'config loaded');
     } catch (err) {
       this.configError = err instanceof AuthdError ? err : new AuthdError('config_error', 'cannot read the config file');
@@ -95,18 +90,15 @@ export class Daemon {
   private session(profileParam: unknown, force = true): Session {
     let cfg = this.currentConfig(force);
     const name = resolveProfileName(cfg, profileParam);
-    let s = this.sessions.get(name);
-    if (!s) {
-      if (!force) cfg = this.currentConfig(true);
-      const p = cfg.profiles.get(name);
-      if (!p) {
-        throw new AuthdError('unknown_profile', `no profile named ${name} in ${cfg.path}`,
-          cfg.profiles.size ? `known profiles: ${[...cfg.profiles.keys()].join(', ')}` : 'add a [profiles.NAME] table to the config');
-      }
-      s = new Session(p, this.store, this.log, this.audit);
-      this.sessions.set(name, s);
+    const s = this.sessions.peek(name);
+    if (s && cfg.profiles.has(name)) return s;
+    if (!force) cfg = this.currentConfig(true);
+    const p = cfg.profiles.get(name);
+    if (!p) {
+      throw new AuthdError('unknown_profile', `no profile named ${name} in ${cfg.path}`,
+        cfg.profiles.size ? `known profiles: ${[...cfg.profiles.keys()].join(', ')}` : 'add a [profiles.NAME] table to the config');
     }
-    return s;
+    return this.sessions.for(p);
   }
 
   handlers(): Handlers {
@@ -114,8 +106,8 @@ export class Daemon {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
       getToken: (params) =>
         this.session(params.profile, false).getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env), callerFrom(params.caller)),
-      loginStart: (params) => this.session(params.profile).loginStart(optEnv(params.env)),
-      loginWait: (params) => this.session(params.profile).loginWait(),
+      loginStart: (params, conn) => this.session(params.profile).loginStart(optEnv(params.env), conn),
+      loginWait: (params, conn) => this.session(params.profile).loginWait(conn),
       logout: (params) => this.logout(params),
       status: () => this.status(),
       profiles: () => this.profiles(),
@@ -359,13 +351,10 @@ export class Daemon {
 
   close(): void {
     this.audit.flush();
-    for (const s of this.sessions.values()) s.close();
+    this.sessions.close();
   }
 }
 
-function identity(p: ProfileConfig): string {
-  return JSON.stringify([p.flow, p.issuer, p.token_endpoint, p.device_authorization_endpoint, p.client_id, p.client_secret_env]);
-}
 
 function profileName(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;

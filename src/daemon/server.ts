@@ -5,7 +5,7 @@ import {
 } from '../protocol/index.js';
 import type { Logger } from './log.js';
 
-export type Handler<M extends MethodName> = (params: Record<string, unknown>) => Promise<Methods[M]['result']> | Methods[M]['result'];
+export type Handler<M extends MethodName> = (params: Record<string, unknown>, conn: ClientConnection) => Promise<Methods[M]['result']> | Methods[M]['result'];
 export type Handlers = { [M in MethodName]: Handler<M> };
 
 /** A partial frame that does not complete within this time is a slow or dead writer: drop it. */
@@ -14,8 +14,25 @@ const PARTIAL_FRAME_TIMEOUT_MS = 10_000;
 const MAX_UNREAD_BYTES = 1024 * 1024;
 export const MAX_CONNECTIONS = 4096;
 
+/** The connection a request came on, for a handler that must know when its client goes away. */
+export class ClientConnection {
+  private readonly listeners: (() => void)[] = [];
+  private closed = false;
+
+  onClose(fn: () => void): void {
+    if (this.closed) fn();
+    else this.listeners.push(fn);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const fn of this.listeners.splice(0)) fn();
+  }
+}
+
 export function serveConnection(socket: net.Socket, handlers: Handlers, log: Logger): void {
   const decoder = new LineDecoder();
+  const conn = new ClientConnection();
   let partialTimer: NodeJS.Timeout | undefined;
   socket.on('error', () => socket.destroy());
 
@@ -42,7 +59,7 @@ export function serveConnection(socket: net.Socket, handlers: Handlers, log: Log
         socket.pause();
         return;
       }
-      if (ev.frame.length > 0) handleFrame(ev.frame, handlers, send, log);
+      if (ev.frame.length > 0) handleFrame(ev.frame, handlers, send, log, conn);
     }
     if (decoder.pending > 0 && !partialTimer) {
       partialTimer = setTimeout(() => {
@@ -55,10 +72,13 @@ export function serveConnection(socket: net.Socket, handlers: Handlers, log: Log
       partialTimer = undefined;
     }
   });
-  socket.on('close', () => clearTimeout(partialTimer));
+  socket.on('close', () => {
+    clearTimeout(partialTimer);
+    conn.close();
+  });
 }
 
-function handleFrame(frame: string, handlers: Handlers, send: (r: Response) => void, log: Logger): undefined {
+function handleFrame(frame: string, handlers: Handlers, send: (r: Response) => void, log: Logger, conn: ClientConnection): undefined {
   let msg: unknown;
   try {
     msg = JSON.parse(frame);
@@ -90,7 +110,7 @@ function handleFrame(frame: string, handlers: Handlers, send: (r: Response) => v
   }
   let out: unknown;
   try {
-    out = handlers[method as MethodName](params as Record<string, unknown>);
+    out = handlers[method as MethodName](params as Record<string, unknown>, conn);
   } catch (err) {
     return fail(asAuthdError(err, log));
   }

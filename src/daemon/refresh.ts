@@ -1,0 +1,342 @@
+// A profile's token lifecycle: the only code that holds, refreshes or rotates its refresh token.
+// One refresh at a time per profile; every state change (login, logout, a new secret, a new
+// identity) bumps `epoch` before its first await, and a refresh that returns into a newer epoch
+// writes nothing: its callers retry against the new state, and a refresh token it was handed is
+// revoked, because nobody will ever present it.
+import { AuthdError, loginHint } from '../protocol/index.js';
+import { fingerprint } from './audit.js';
+import type { Clock, Timer } from './clock.js';
+import type { ProfileConfig } from './config.js';
+import * as idp from './idp.js';
+import type { Logger } from './log.js';
+import type { SecretSource } from './secrets.js';
+import type { Store, StoredSession } from './store/types.js';
+
+/** What the session code needs of a provider; `idp.ts` in the daemon, a scripted fake in tests. */
+export type Provider = Pick<typeof idp, 'refresh' | 'clientCredentials' | 'revoke' | 'startDeviceAuthorization' | 'pollDevice'>;
+
+export interface AccessToken {
+  access_token: string;
+  token_type: string;
+  /** Unix ms, or undefined: the provider did not say, so it is served until rejected. */
+  expires_at?: number;
+  /** Lifetime in ms as the provider stated it, for the default min_ttl and the refresh-ahead point. */
+  lifetime?: number;
+  /** For the audit trail, computed once per token. */
+  fp: string;
+}
+
+export interface LifecycleDeps {
+  store: Store;
+  log: Logger;
+  provider: Provider;
+  clock: Clock;
+  secrets: SecretSource;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+const FIRST_BACKOFF_MS = 250;
+/** A caller retries this often when state changes under it (each needs a login, logout or edit). */
+const MAX_ATTEMPTS = 4;
+
+type FailureKind = 'session_dead' | 'client_refused' | 'transient' | 'protocol' | 'other';
+
+export class TokenLifecycle {
+  private token: AccessToken | undefined;
+  private refreshToken: string | undefined;
+  subject: string | undefined;
+  private loaded = false;
+  private loading: Promise<void> | undefined;
+  private inflight: Promise<AccessToken | undefined> | undefined;
+  private epoch = 0;
+  /** Every read and write of the profile's stored record, in call order. */
+  private io: Promise<unknown> = Promise.resolve();
+  private backoffMs = 0;
+  private backoffUntil = 0;
+  private lastFailure: AuthdError | undefined;
+  private aheadTimer: Timer | undefined;
+  private readonly afterSettle: (() => void)[] = [];
+  refreshes = 0;
+  lastError: string | undefined;
+
+  constructor(
+    private readonly profile: () => ProfileConfig,
+    private readonly deps: LifecycleDeps,
+  ) {}
+
+  /** The hot path: a field read and a comparison. */
+  cached(minTtlSeconds: number | undefined): AccessToken | undefined {
+    const t = this.token;
+    return t && this.remainingMs(t) > this.minTtlMs(t, minTtlSeconds) ? t : undefined;
+  }
+
+  async get(minTtlSeconds: number | undefined): Promise<AccessToken> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const epoch = this.epoch;
+      await this.load();
+      const current = this.token;
+      if (current && this.remainingMs(current) > this.minTtlMs(current, minTtlSeconds)) return current;
+      if (epoch !== this.epoch) continue;
+      if (!this.inflight && this.deps.clock.now() < this.backoffUntil && this.lastFailure) {
+        // The provider failed moments ago: do not hammer it; serve what is still valid.
+        if (current && this.remainingMs(current) > 0) return current;
+        throw this.lastFailure;
+      }
+      let t: AccessToken | undefined;
+      try {
+        t = await this.startRefresh();
+      } catch (err) {
+        // The provider is down or slow: a token that has not expired yet is still worth handing out.
+        if (err instanceof AuthdError && err.code === 'idp_unreachable' && current && this.remainingMs(current) > 0) return current;
+        throw err;
+      }
+      if (t && epoch === this.epoch) return t;
+    }
+    const name = this.profile().name;
+    throw new AuthdError('idp_unreachable', `profile ${name} kept changing while its token was being fetched`, 'try again');
+  }
+
+  private startRefresh(): Promise<AccessToken | undefined> {
+    this.inflight ??= this.acquire(this.epoch).finally(() => {
+      this.inflight = undefined;
+      for (const fn of this.afterSettle.splice(0)) fn();
+    });
+    return this.inflight;
+  }
+
+  /** One request to the provider, whatever the number of callers waiting for it. */
+  private async acquire(epoch: number): Promise<AccessToken | undefined> {
+    const p = this.profile();
+    const started = this.deps.clock.now();
+    const rt = this.refreshToken;
+    let set: idp.TokenSet;
+    try {
+      set = await this.fetch(p, rt);
+    } catch (err) {
+      if (epoch !== this.epoch) return undefined;
+      const e = err instanceof AuthdError ? err : idp.classify(err, p, 'token');
+      this.onFailure(e, p, rt);
+      throw e;
+    }
+    if (epoch !== this.epoch) {
+      this.discard(p, set);
+      return undefined;
+    }
+    const t = await this.adopt(p, set, epoch);
+    if (t) this.deps.log.info({ profile: p.name, flow: p.flow, ms: this.deps.clock.now() - started }, 'token acquired');
+    return t;
+  }
+
+  private async fetch(p: ProfileConfig, rt: string | undefined): Promise<idp.TokenSet> {
+    if (p.flow === 'client_credentials') return this.deps.provider.clientCredentials(p, await this.deps.secrets.clientCredential());
+    if (p.flow === 'api_key') return { access_token: await this.deps.secrets.apiKey(), token_type: 'Bearer' };
+    if (!rt) throw new AuthdError('login_required', `profile ${p.name} is not logged in`, loginHint(p.name));
+    const set = await this.deps.provider.refresh(p, rt);
+    this.refreshes++;
+    return set;
+  }
+
+  private onFailure(e: AuthdError, p: ProfileConfig, rt: string | undefined): void {
+    this.lastError = e.message;
+    const kind = failureKind(e);
+    if (kind === 'transient' || kind === 'protocol') {
+      // Back off (at least as long as the provider asked) rather than send it every caller's request.
+      this.lastFailure = e;
+      this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs ? this.backoffMs * 2 : FIRST_BACKOFF_MS);
+      const wait = Math.max(this.backoffMs, (e as { retryAfterMs?: number }).retryAfterMs ?? 0);
+      this.backoffUntil = this.deps.clock.now() + wait;
+      this.deps.log.warn({ profile: p.name, code: e.code, backoffMs: wait }, e.message);
+      return;
+    }
+    this.deps.log.warn({ profile: p.name, code: e.code }, e.message);
+    if (kind === 'client_refused') this.deps.secrets.forgetEnv();
+    if (kind === 'session_dead' && p.flow === 'device' && rt) {
+      // The provider rejected the refresh token: the session is dead. Forget it, so nobody replays it.
+      this.forget();
+      this.lastError = e.message;
+      this.serial(async () => {
+        const rec = await this.deps.store.get(p.name);
+        if (rec?.refresh_token === rt) await this.deps.store.delete(p.name);
+      }).catch((err: unknown) => this.deps.log.error({ profile: p.name, err: errText(err) }, 'could not delete the dead session'));
+    }
+  }
+
+  /**
+   * Takes a token response in `epoch`. The rotated refresh token is written to the store, durably,
+   * before any caller sees the new access token. Undefined: a state change won meanwhile.
+   */
+  private async adopt(p: ProfileConfig, set: idp.TokenSet, epoch: number): Promise<AccessToken | undefined> {
+    const t: AccessToken = { access_token: set.access_token, token_type: set.token_type, fp: fingerprint(set.access_token) };
+    if (set.expires_at !== undefined) t.expires_at = set.expires_at;
+    if (set.lifetime !== undefined) t.lifetime = set.lifetime * 1000;
+    if (set.subject) this.subject = set.subject;
+    if (p.flow === 'device') {
+      const rt = set.refresh_token ?? this.refreshToken;
+      // The old one is spent: from here on only the new one is ever presented, even if the write fails.
+      this.refreshToken = rt;
+      const record: StoredSession = {
+        v: 1, issuer: p.issuer ?? p.token_endpoint, client_id: p.client_id, refresh_token: rt,
+        access_token: t.access_token, token_type: t.token_type,
+      };
+      if (t.expires_at !== undefined) record.expires_at = Math.floor(t.expires_at / 1000);
+      if (this.subject) record.subject = this.subject;
+      if (set.scope) record.scope = set.scope;
+      await this.serial(() => this.deps.store.put(p.name, record));
+      if (epoch !== this.epoch) {
+        // A logout or login came during the write; its store operation runs after this one.
+        this.discard(p, set);
+        return undefined;
+      }
+    }
+    this.token = t;
+    this.backoffMs = 0;
+    this.backoffUntil = 0;
+    this.lastFailure = undefined;
+    this.lastError = undefined;
+    return t;
+  }
+
+  /** A refresh token nobody will present (its refresh lost to a state change): revoke it, best effort. */
+  private discard(p: ProfileConfig, set: idp.TokenSet): void {
+    if (!set.refresh_token) return;
+    this.deps.provider.revoke(p, set.refresh_token, 'refresh_token').catch((err: unknown) =>
+      this.deps.log.warn({ profile: p.name, err: errText(err) }, 'could not revoke a superseded refresh token'));
+  }
+
+  /** A device login succeeded: its session replaces whatever was here. */
+  async adoptLogin(set: idp.TokenSet): Promise<AccessToken> {
+    const epoch = this.forget();
+    const t = await this.adopt(this.profile(), set, epoch);
+    if (!t) throw new AuthdError('login_required', `profile ${this.profile().name} was logged out during the login`, loginHint(this.profile().name));
+    return t;
+  }
+
+  /** Reads the stored session once; a record for another issuer or client is ignored. */
+  private load(): Promise<void> {
+    if (this.loaded) return Promise.resolve();
+    this.loading ??= (async () => {
+      const epoch = this.epoch;
+      const p = this.profile();
+      const rec = p.flow === 'device' ? await this.serial(() => this.deps.store.get(p.name)) : undefined;
+      if (epoch !== this.epoch) return;
+      this.loaded = true;
+      if (!rec?.refresh_token) return;
+      if (rec.issuer !== (p.issuer ?? p.token_endpoint) || rec.client_id !== p.client_id) {
+        this.deps.log.warn({ profile: p.name }, 'stored session is for another issuer or client; ignoring it');
+        return;
+      }
+      this.refreshToken = rec.refresh_token;
+      this.subject = rec.subject;
+      if (rec.access_token && rec.expires_at) {
+        this.token = { access_token: rec.access_token, token_type: rec.token_type ?? 'Bearer', expires_at: rec.expires_at * 1000, fp: fingerprint(rec.access_token) };
+      }
+    })().finally(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  /**
+   * A state change, before anything is awaited: memory forgets the session and every refresh in
+   * flight becomes stale. Returns the new epoch; `known` false makes the next caller read the store.
+   */
+  forget(known = true): number {
+    this.epoch++;
+    this.token = undefined;
+    this.refreshToken = undefined;
+    this.subject = undefined;
+    this.loaded = known;
+    this.backoffMs = 0;
+    this.backoffUntil = 0;
+    this.lastFailure = undefined;
+    this.lastError = undefined;
+    this.deps.clock.clearTimeout(this.aheadTimer);
+    this.aheadTimer = undefined;
+    return this.epoch;
+  }
+
+  /** What logout revokes: the refresh token (in memory or, if never loaded, in the store) and the access token. */
+  held(): { refreshToken?: string; accessToken?: string } {
+    return { refreshToken: this.refreshToken, accessToken: this.token?.access_token };
+  }
+
+  /** Removes the stored record after every earlier write; resolves with what it held. */
+  removeStored(): Promise<StoredSession | undefined> {
+    const name = this.profile().name;
+    return this.serial(async () => {
+      const rec = await this.deps.store.get(name);
+      if (rec) await this.deps.store.delete(name);
+      return rec;
+    });
+  }
+
+  /** Runs `fn` once no refresh is in flight (now, or when the one in flight settles). */
+  whenSettled(fn: () => void): void {
+    if (this.inflight) this.afterSettle.push(fn);
+    else fn();
+  }
+
+  /** Refresh shortly before callers would have to wait — but only for a token someone is using. */
+  armRefreshAhead(t: AccessToken): void {
+    if (!this.profile().refresh_ahead || this.aheadTimer || t.expires_at === undefined || t.lifetime === undefined) return;
+    const margin = Math.min(30_000, t.lifetime / 4);
+    const delay = t.expires_at - this.minTtlMs(t, undefined) - margin - this.deps.clock.now();
+    if (delay <= 0) return;
+    this.aheadTimer = this.deps.clock.setTimeout(() => {
+      this.aheadTimer = undefined;
+      if (this.token === t && !this.inflight) this.startRefresh().catch(() => undefined);
+    }, delay);
+  }
+
+  /** A server rejected this access token (git's `erase`): the next caller gets a fresh one. */
+  dropToken(token: string | undefined): boolean {
+    if (!token || this.token?.access_token !== token) return false;
+    this.token = undefined;
+    this.deps.clock.clearTimeout(this.aheadTimer);
+    this.aheadTimer = undefined;
+    return true;
+  }
+
+  async state(): Promise<{ loggedIn: boolean; token: AccessToken | undefined }> {
+    await this.load().catch(() => undefined);
+    const t = this.token;
+    return { loggedIn: this.refreshToken !== undefined || (t !== undefined && this.remainingMs(t) > 0), token: t };
+  }
+
+  close(): void {
+    this.deps.clock.clearTimeout(this.aheadTimer);
+    this.aheadTimer = undefined;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.io.then(fn);
+    this.io = r.catch(() => undefined);
+    return r;
+  }
+
+  private remainingMs(t: AccessToken): number {
+    return t.expires_at === undefined ? Number.POSITIVE_INFINITY : t.expires_at - this.deps.clock.now();
+  }
+
+  private minTtlMs(t: AccessToken, minTtlSeconds: number | undefined): number {
+    const asked = minTtlSeconds ?? this.profile().min_ttl;
+    // Default: 60 s, or a quarter of the token's lifetime if that is shorter.
+    if (asked === undefined) return t.lifetime === undefined ? 60_000 : Math.min(60_000, t.lifetime / 4);
+    // Asking for more than even a fresh token has would refresh on every call: then half its lifetime.
+    return t.lifetime !== undefined && asked * 1000 >= t.lifetime ? t.lifetime / 2 : asked * 1000;
+  }
+}
+
+/** How a provider failure is handled: by the classification idp.ts made, else by its code. */
+function failureKind(e: AuthdError): FailureKind {
+  const kind = (e as { kind?: FailureKind }).kind;
+  if (kind) return kind;
+  if (e.code === 'idp_unreachable') return 'transient';
+  if (e.code === 'login_required') return 'session_dead';
+  return e.code === 'idp_error' ? 'client_refused' : 'other';
+}
+
+export function errText(err: unknown): string {
+  if (err instanceof AuthdError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.name : 'error';
+}
