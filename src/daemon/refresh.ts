@@ -90,7 +90,8 @@ export class TokenLifecycle {
         if (err instanceof AuthdError && err.code === 'idp_unreachable' && current && this.remainingMs(current) > 0) return current;
         throw err;
       }
-      if (t && epoch === this.epoch) return t;
+      // Retried when state changed meanwhile, or the token expired waiting for its durable write.
+      if (t && epoch === this.epoch && this.remainingMs(t) > 0) return t;
     }
     const name = this.profile().name;
     throw new AuthdError('idp_unreachable', `profile ${name} kept changing while its token was being fetched`, 'try again');
@@ -182,11 +183,9 @@ export class TokenLifecycle {
       if (this.subject) record.subject = this.subject;
       if (set.scope) record.scope = set.scope;
       await this.serial(() => this.deps.store.put(p.name, record));
-      if (epoch !== this.epoch) {
-        // A logout or login came during the write; its store operation runs after this one.
-        this.discard(p, set);
-        return undefined;
-      }
+      // A state change came during the write, and owns the record now: a logout revokes this refresh
+      // token and deletes it, a login overwrites it, a new identity leaves it for the old one.
+      if (epoch !== this.epoch) return undefined;
     }
     this.token = t;
     this.backoffMs = 0;

@@ -14,7 +14,6 @@ import { type AccessToken, type Provider, TokenLifecycle } from './refresh.js';
 import { SecretSource, secretKey, secretRequired } from './secrets.js';
 import type { Store } from './store/types.js';
 
-export { secretKey } from './secrets.js';
 
 export interface SessionDeps {
   store: Store;
