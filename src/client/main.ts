@@ -44,7 +44,8 @@ For client_credentials profiles, fetches a token to check the secret.
 Prints a valid access token on stdout, refreshed if it has less than --min-ttl seconds left
 (default: 60 s, or a quarter of its lifetime if shorter). Asking for more than the token's whole
 lifetime means half its lifetime, since no fresh token could give more. Never starts a login.
-  --format token (default) | json | header | exec-credential (kubectl ExecCredential v1)
+  --format token (default) | json | header | exec-credential (kubectl ExecCredential: v1, or the
+           version kubectl names in KUBERNETES_EXEC_INFO: v1beta1 for kubectl before 1.22)
 Example: curl -H "$(authd get-token --format header)" https://api.example.com/
 `,
   exec: `Usage: authd exec [-p PROFILE] [--env NAME] -- COMMAND [ARGS…]
@@ -204,11 +205,12 @@ async function plan(
 ): Promise<Planned | undefined> {
   switch (command) {
     case 'get-token': {
-      const { run, TOKEN_FORMATS } = await import('./commands/get-token.js');
+      const { run, TOKEN_FORMATS, execCredentialVersion } = await import('./commands/get-token.js');
       const format = str(flags.format) ?? 'token';
       if (!(TOKEN_FORMATS as string[]).includes(format)) {
         throw usage(`--format must be one of ${TOKEN_FORMATS.join(', ')}`, command);
       }
+      const execVersion = format === 'exec-credential' ? execCredentialVersion(io.env) : undefined;
       let minTtl: number | undefined;
       if (flags['min-ttl'] !== undefined) {
         minTtl = Number(flags['min-ttl']);
@@ -216,7 +218,7 @@ async function plan(
           throw usage('--min-ttl must be a number of seconds between 0 and 86400', command);
         }
       }
-      return (conn) => run({ profile, minTtl, format: format as 'token' }, io, conn);
+      return (conn) => run({ profile, minTtl, format: format as 'token', execCredentialVersion: execVersion }, io, conn);
     }
     case 'login': {
       const { run } = await import('./commands/login.js');
