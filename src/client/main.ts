@@ -88,10 +88,11 @@ the config names a store (store = "…"), it is updated to the new one.
   daemon: `Usage: authd daemon run|start|stop|status
 
   run     run in the foreground (for systemd --user or launchd)
-  start   start in the background if not running
+  start   start in the background if not running (also at an AUTHD_SOCKET path)
   stop    stop the running daemon
   status  say whether it runs, and its socket path (exit 5 when it does not)
-Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1.
+Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1 or AUTHD_SOCKET names
+the socket (a forwarded agent that stopped answering is reported, not replaced).
 `,
   git: `Usage: authd git setup [--host HOST]… [--all]
        authd git status
