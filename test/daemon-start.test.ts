@@ -96,3 +96,18 @@ test('store = "keyring" with no keychain reachable is an error, never a silent d
   const env = await home.run(['status'], { env: { AUTHD_STORE: 'floppy' } });
   expect(env.stderr).toContain('AUTHD_STORE names an unknown store "floppy"');
 });
+
+test('`authd daemon start` is a request: it starts the daemon even with AUTHD_NO_AUTOSTART=1, which other commands obey', async () => {
+  home = new Home();
+  home.writeConfig({});
+  const env = { AUTHD_NO_AUTOSTART: '1' };
+  const refused = await home.run(['status'], { env });
+  expect(refused.code).toBe(5);
+  expect(refused.stderr).toContain('start it with `authd daemon start`');
+  expect(daemonsFor(home.dir)).toEqual([]);
+
+  const started = await home.run(['daemon', 'start'], { env });
+  expect(started.stderr).toMatch(/^authd daemon running, pid \d+/);
+  expect(started.code).toBe(0);
+  expect((await home.run(['status'], { env })).code).toBe(0);
+});

@@ -78,6 +78,41 @@ describe.skipIf(process.platform === 'win32')('private directories', () => {
     expect(err.message).toBe(`The state directory ${path} is a regular file, not a directory.`);
   });
 
+  it('a shared (sticky, world-writable) directory is refused without advice to chmod it', () => {
+    const dir = join(root, 'tmp');
+    mkdirSync(dir);
+    chmodSync(dir, 0o1777);
+    const err = refusal(() => ensurePrivateDir(dir, 'state directory'));
+    expect(err.message).toBe(`The state directory ${dir} is shared with others (mode 1777); authd needs a directory only you can use.`);
+    expect(err.hint).not.toMatch(/chmod/);
+    expect(statSync(dir).mode & 0o7777).toBe(0o1777);
+  });
+
+  it('a directory the user chose (AUTHD_SOCKET) is never to be changed: every hint says to choose another', () => {
+    const shared = join(root, 'tmp');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    const theirs = join(root, 'theirs');
+    mkdirSync(theirs, { mode: 0o755 });
+    chownSync(theirs, NOBODY, NOBODY);
+    const link = join(root, 'link');
+    symlinkSync(shared, link);
+    for (const dir of [shared, theirs, link]) {
+      const err = refusal(() => ensurePrivateDir(dir, 'socket directory', 'AUTHD_SOCKET'));
+      expect(err.hint).toMatch(/^set AUTHD_SOCKET to a path in a directory only you can use/);
+      expect(err.hint).not.toMatch(/chmod|chown|\brm\b|\bmv\b/);
+    }
+  });
+
+  it('a chosen directory of your own that others can read may be made private, or another chosen', () => {
+    const dir = join(root, 'mine');
+    mkdirSync(dir, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const err = refusal(() => ensurePrivateDir(dir, 'socket directory', 'AUTHD_SOCKET'));
+    expect(err.hint).toMatch(/^set AUTHD_SOCKET to a path in a directory only you can use/);
+    expect(err.hint).toContain(`or, if ${dir} is for you alone, run \`chmod 700 ${dir}\``);
+  });
+
   it('a hint quotes a path with spaces so it can be pasted', () => {
     const dir = join(root, "it's here");
     mkdirSync(dir, { mode: 0o750 });

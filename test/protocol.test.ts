@@ -1,7 +1,7 @@
 // The pieces both sides share: framing, the error table, argument parsing, output formats.
 import { describe, expect, test } from 'vitest';
 import { parseArgs } from '../src/client/args.js';
-import { formatToken } from '../src/client/commands/get-token.js';
+import { execCredentialVersion, formatToken } from '../src/client/commands/get-token.js';
 import { AuthdError, EXIT_CODES, encodeFrame, LineDecoder, MAX_FRAME_BYTES, resolvePaths } from '../src/protocol/index.js';
 
 describe('framing', () => {
@@ -80,6 +80,26 @@ describe('token formats', () => {
       kind: 'ExecCredential',
       status: { token: 'tok', expirationTimestamp: '2027-01-15T08:00:00Z' },
     });
+  });
+
+  test('exec-credential for kubectl before 1.22 is the same ExecCredential in v1beta1', () => {
+    expect(JSON.parse(formatToken(t, 'exec-credential', 'client.authentication.k8s.io/v1beta1'))).toEqual({
+      apiVersion: 'client.authentication.k8s.io/v1beta1',
+      kind: 'ExecCredential',
+      status: { token: 'tok', expirationTimestamp: '2027-01-15T08:00:00Z' },
+    });
+  });
+
+  test('the ExecCredential version is the one KUBERNETES_EXEC_INFO names; v1 when it names none', () => {
+    const info = (apiVersion: unknown) => ({ KUBERNETES_EXEC_INFO: JSON.stringify({ kind: 'ExecCredential', apiVersion }) });
+    expect(execCredentialVersion(info('client.authentication.k8s.io/v1beta1'))).toBe('client.authentication.k8s.io/v1beta1');
+    expect(execCredentialVersion(info('client.authentication.k8s.io/v1'))).toBe('client.authentication.k8s.io/v1');
+    for (const env of [{}, { KUBERNETES_EXEC_INFO: '' }, { KUBERNETES_EXEC_INFO: '{' }, { KUBERNETES_EXEC_INFO: '[]' }, info(7), info('')]) {
+      expect(execCredentialVersion(env)).toBe('client.authentication.k8s.io/v1');
+    }
+    for (const other of ['client.authentication.k8s.io/v1alpha1', 'client.authentication.k8s.io/v2', 'v1beta1']) {
+      expect(() => execCredentialVersion(info(other))).toThrow(expect.objectContaining({ code: 'usage', message: expect.stringContaining(other) }));
+    }
   });
 
   test('json carries exactly access_token, token_type, expires_at and profile', () => {

@@ -96,20 +96,33 @@ export function connectOnce(path: string): Promise<net.Socket> {
 
 export interface ConnectOptions {
   env: Record<string, string | undefined>;
-  autostart?: boolean;
+  /**
+   * `auto` (default): start the user's own daemon when it is not running, unless AUTHD_NO_AUTOSTART=1
+   * or the socket was named explicitly (AUTHD_SOCKET: a forwarded agent is not ours to replace).
+   * `never`: do not start one. `requested`: the user asked for a daemon (`authd daemon start`): start it there.
+   */
+  start?: 'auto' | 'never' | 'requested';
   paths?: AuthdPaths;
 }
 
 /** Connects to the daemon, starting it (detached, exactly one even when many clients race) if needed. */
 export async function connect(opts: ConnectOptions): Promise<Connection> {
   const paths = opts.paths ?? resolvePaths(opts.env);
+  const start = opts.start ?? 'auto';
   checkSocketPath(paths);
   try {
     return new Connection(await connectOnce(paths.socket));
   } catch (err) {
     if (!isNotRunning(err)) throw unreachable(paths, err);
   }
-  if (opts.autostart === false || opts.env.AUTHD_NO_AUTOSTART === '1') {
+  if (start === 'auto' && paths.socketExplicit) {
+    // Starting an empty daemon here would answer "login required" in place of the agent the user
+    // pointed at (an ssh-forwarded socket whose session ended, a container's mount).
+    throw new AuthdError('daemon_unreachable', `the authd agent at ${paths.socket} is not answering`,
+      'if it was forwarded (ssh, a container), that connection may have ended; unset AUTHD_SOCKET to use '
+      + 'your local daemon, or start one at that path with `authd daemon start`');
+  }
+  if (start === 'never' || (start === 'auto' && opts.env.AUTHD_NO_AUTOSTART === '1')) {
     throw new AuthdError('daemon_unreachable', `the authd daemon is not running (socket ${paths.socket})`,
       'start it with `authd daemon start`, or unset AUTHD_NO_AUTOSTART');
   }

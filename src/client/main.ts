@@ -44,7 +44,8 @@ For client_credentials profiles, fetches a token to check the secret.
 Prints a valid access token on stdout, refreshed if it has less than --min-ttl seconds left
 (default: 60 s, or a quarter of its lifetime if shorter). Asking for more than the token's whole
 lifetime means half its lifetime, since no fresh token could give more. Never starts a login.
-  --format token (default) | json | header | exec-credential (kubectl ExecCredential v1)
+  --format token (default) | json | header | exec-credential (kubectl ExecCredential: v1, or the
+           version kubectl names in KUBERNETES_EXEC_INFO: v1beta1 for kubectl before 1.22)
 Example: curl -H "$(authd get-token --format header)" https://api.example.com/
 `,
   exec: `Usage: authd exec [-p PROFILE] [--env NAME] -- COMMAND [ARGS…]
@@ -87,10 +88,11 @@ the config names a store (store = "…"), it is updated to the new one.
   daemon: `Usage: authd daemon run|start|stop|status
 
   run     run in the foreground (for systemd --user or launchd)
-  start   start in the background if not running
+  start   start in the background if not running (also at an AUTHD_SOCKET path)
   stop    stop the running daemon
   status  say whether it runs, and its socket path (exit 5 when it does not)
-Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1.
+Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1 or AUTHD_SOCKET names
+the socket (a forwarded agent that stopped answering is reported, not replaced).
 `,
   git: `Usage: authd git setup [--host HOST]… [--all]
        authd git status
@@ -204,11 +206,12 @@ async function plan(
 ): Promise<Planned | undefined> {
   switch (command) {
     case 'get-token': {
-      const { run, TOKEN_FORMATS } = await import('./commands/get-token.js');
+      const { run, TOKEN_FORMATS, execCredentialVersion } = await import('./commands/get-token.js');
       const format = str(flags.format) ?? 'token';
       if (!(TOKEN_FORMATS as string[]).includes(format)) {
         throw usage(`--format must be one of ${TOKEN_FORMATS.join(', ')}`, command);
       }
+      const execVersion = format === 'exec-credential' ? execCredentialVersion(io.env) : undefined;
       let minTtl: number | undefined;
       if (flags['min-ttl'] !== undefined) {
         minTtl = Number(flags['min-ttl']);
@@ -216,7 +219,7 @@ async function plan(
           throw usage('--min-ttl must be a number of seconds between 0 and 86400', command);
         }
       }
-      return (conn) => run({ profile, minTtl, format: format as 'token' }, io, conn);
+      return (conn) => run({ profile, minTtl, format: format as 'token', execCredentialVersion: execVersion }, io, conn);
     }
     case 'login': {
       const { run } = await import('./commands/login.js');

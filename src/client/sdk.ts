@@ -13,6 +13,7 @@ export interface GetTokenOptions {
 
 export interface ClientOptions {
   env?: Record<string, string | undefined>;
+  /** false: never start the daemon. By default it is started, except at an explicit AUTHD_SOCKET (someone else's). */
   autostart?: boolean;
 }
 
@@ -26,7 +27,8 @@ export class AuthdClient {
   }
 
   private connection(): Promise<Connection> {
-    this.conn ??= connect({ env: this.env, autostart: this.opts.autostart, paths: resolvePaths(this.env) }).then(
+    const start = this.opts.autostart === false ? 'never' : 'auto';
+    this.conn ??= connect({ env: this.env, start, paths: resolvePaths(this.env) }).then(
       (c) => {
         c.unref();
         return c;

@@ -16,7 +16,7 @@ async function main(): Promise<number> {
   const foreground = !process.argv.includes('--autostarted');
   const paths = resolvePaths();
   checkSocketPath(paths);
-  if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory');
+  if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory', paths.socketExplicit ? 'AUTHD_SOCKET' : undefined);
   ensurePrivateDir(paths.stateDir, 'state directory');
   // The store is opened (and, for the keychain, probed) before listening, so no client connects to
   // a daemon that is about to exit because its store is unusable.

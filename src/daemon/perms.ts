@@ -6,19 +6,27 @@ import { AuthdError } from '../protocol/errors.js';
 /** Windows has no POSIX modes or uids: the checks are no-ops there. */
 const POSIX = process.platform !== 'win32';
 
-/** Create `path` (and missing parents) 0700 if absent, then refuse it unless it is a private directory. */
-export function ensurePrivateDir(path: string, what: string): void {
+/**
+ * Create `path` (and missing parents) 0700 if absent, then refuse it unless it is a private directory.
+ * `chosenBy` names the variable through which the user chose this directory (AUTHD_SOCKET's): the fix
+ * is then to choose another one, never to change a directory that may serve others (/tmp, /run).
+ */
+export function ensurePrivateDir(path: string, what: string, chosenBy?: string): void {
   if (!lstatIfExists(path)) mkdirSync(path, { recursive: true, mode: 0o700 });
   if (!POSIX) return;
   const st = lstatSync(path);
+  const elsewhere = chosenBy
+    ? `set ${chosenBy} to a path in a directory only you can use (e.g. \`mkdir -m 700 ~/.authd\` and `
+      + `${chosenBy}=~/.authd/authd.sock), or unset it`
+    : undefined;
   if (st.isSymbolicLink() || !st.isDirectory()) {
     throw new AuthdError(
       'insecure_permissions',
       `The ${what} ${path} is ${describe(st)}, not a directory.`,
-      `remove it (\`rm ${shellQuote(path)}\`); authd creates the directory itself`,
+      elsewhere ?? `remove it (\`rm ${shellQuote(path)}\`); authd creates the directory itself`,
     );
   }
-  checkOwnerAndMode(st, path, what, '700');
+  checkOwnerAndMode(st, path, what, '700', elsewhere);
 }
 
 /** False if `path` is missing; true if it is a private regular file; otherwise throws. */
@@ -42,22 +50,32 @@ export function octal(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, '0');
 }
 
-function checkOwnerAndMode(st: Stats, path: string, what: string, wanted: '600' | '700'): void {
+/** `elsewhere`: how to choose another path, for a path the user chose (it is not authd's to change). */
+function checkOwnerAndMode(st: Stats, path: string, what: string, wanted: '600' | '700', elsewhere?: string): void {
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
     throw new AuthdError(
       'insecure_permissions',
       `The ${what} ${path} is owned by uid ${st.uid}, not by you (uid ${uid}).`,
-      `remove it, or have its owner or root run \`chown ${uid} ${shellQuote(path)}\``,
+      elsewhere ?? `remove it, or have its owner or root run \`chown ${uid} ${shellQuote(path)}\``,
     );
   }
-  if ((st.mode & 0o077) !== 0) {
+  if ((st.mode & 0o077) === 0) return;
+  const chmod = `\`chmod ${wanted} ${shellQuote(path)}\``;
+  // A sticky or world-writable directory (/tmp, /var/tmp, /dev/shm) is shared on purpose: making it
+  // private would break everyone else who uses it.
+  if (st.isDirectory() && (st.mode & 0o1002) !== 0) {
     throw new AuthdError(
       'insecure_permissions',
-      `The ${what} ${path} has mode ${octal(st.mode)}; it must not be accessible by group or others.`,
-      `run \`chmod ${wanted} ${shellQuote(path)}\``,
+      `The ${what} ${path} is shared with others (mode ${octal(st.mode)}); authd needs a directory only you can use.`,
+      elsewhere ?? `move it away (\`mv ${shellQuote(path)} ${shellQuote(`${path}.old`)}\`); authd creates a private one in its place`,
     );
   }
+  throw new AuthdError(
+    'insecure_permissions',
+    `The ${what} ${path} has mode ${octal(st.mode)}; it must not be accessible by group or others.`,
+    elsewhere ? `${elsewhere}; or, if ${path} is for you alone, run ${chmod}` : `run ${chmod}`,
+  );
 }
 
 function lstatIfExists(path: string): Stats | undefined {

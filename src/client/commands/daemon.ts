@@ -15,7 +15,8 @@ export async function run(opts: { action: DaemonAction }, io: IO): Promise<numbe
       return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 0)));
     }
     case 'start': {
-      const conn = await connect({ env: io.env, paths });
+      // An explicit request: start it even at an explicit AUTHD_SOCKET or with AUTHD_NO_AUTOSTART=1.
+      const conn = await connect({ env: io.env, paths, start: 'requested' });
       const r = await conn.request('ping', {});
       conn.close();
       io.stderr.write(`authd daemon running, pid ${r.pid}, socket ${r.socket}\n`);

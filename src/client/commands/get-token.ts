@@ -6,10 +6,16 @@ import { requestWithEnvSecret } from './shared.js';
 export type TokenFormat = 'token' | 'json' | 'header' | 'exec-credential';
 export const TOKEN_FORMATS: TokenFormat[] = ['token', 'json', 'header', 'exec-credential'];
 
+/** The ExecCredential versions whose output authd prints: the same shape (status.token, expirationTimestamp). */
+export const EXEC_CREDENTIAL_VERSIONS = ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'] as const;
+export type ExecCredentialVersion = (typeof EXEC_CREDENTIAL_VERSIONS)[number];
+
 export interface GetTokenOptions {
   profile?: string;
   minTtl?: number;
   format: TokenFormat;
+  /** For `exec-credential`: the version kubectl asked for (see execCredentialVersion). */
+  execCredentialVersion?: ExecCredentialVersion;
 }
 
 export async function run(opts: GetTokenOptions, io: IO, conn: Connection): Promise<number> {
@@ -19,11 +25,31 @@ export async function run(opts: GetTokenOptions, io: IO, conn: Connection): Prom
   if (opts.profile) params.profile = opts.profile;
   if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
   const token = await requestWithEnvSecret(conn, 'getToken', params, io.env);
-  io.stdout.write(formatToken(token, opts.format));
+  io.stdout.write(formatToken(token, opts.format, opts.execCredentialVersion));
   return 0;
 }
 
-export function formatToken(t: TokenResult, format: TokenFormat): string {
+/**
+ * The ExecCredential version kubectl wants: since 1.20 it passes an ExecCredential of that version in
+ * KUBERNETES_EXEC_INFO (kubectl before 1.22 knows only v1beta1). Absent or unreadable: v1, the
+ * current one. A version authd does not print (v1alpha1, gone since kubectl 1.24) is refused.
+ */
+export function execCredentialVersion(env: Record<string, string | undefined>): ExecCredentialVersion {
+  const info = env.KUBERNETES_EXEC_INFO;
+  let asked: unknown;
+  try {
+    asked = info ? (JSON.parse(info) as { apiVersion?: unknown } | null)?.apiVersion : undefined;
+  } catch {
+    asked = undefined;
+  }
+  if (typeof asked !== 'string' || asked === '') return EXEC_CREDENTIAL_VERSIONS[0];
+  const known = EXEC_CREDENTIAL_VERSIONS.find((v) => v === asked);
+  if (known) return known;
+  throw new AuthdError('usage', `kubectl asks for an ExecCredential of apiVersion ${JSON.stringify(asked.slice(0, 60))}, which authd does not speak`,
+    `set users[].user.exec.apiVersion in the kubeconfig to ${EXEC_CREDENTIAL_VERSIONS.join(' or ')} (v1beta1 for kubectl before 1.22)`);
+}
+
+export function formatToken(t: TokenResult, format: TokenFormat, execVersion: ExecCredentialVersion = EXEC_CREDENTIAL_VERSIONS[0]): string {
   switch (format) {
     case 'token':
       return `${t.access_token}\n`;
@@ -34,7 +60,7 @@ export function formatToken(t: TokenResult, format: TokenFormat): string {
     case 'exec-credential': {
       const status: { token: string; expirationTimestamp?: string } = { token: t.access_token };
       if (t.expires_at !== undefined) status.expirationTimestamp = new Date(t.expires_at * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-      return `${JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status })}\n`;
+      return `${JSON.stringify({ apiVersion: execVersion, kind: 'ExecCredential', status })}\n`;
     }
     default:
       throw new AuthdError('usage', `unknown format ${format}`);
