@@ -114,7 +114,8 @@ function tokenParams(p: ProfileConfig): Record<string, string> {
  * arrived, and usually from the start of that second (exp is in whole seconds): allow for both.
  */
 function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, sentAt: number): TokenSet {
-  const lifetime = res.expiresIn();
+  // As stated: expiresIn() counts down from when the answer was parsed, rounded down a second.
+  const lifetime = typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : undefined;
   let subject: string | undefined;
   try {
     subject = res.claims()?.sub;
