@@ -171,3 +171,54 @@ test('no socket method ever returns the refresh token', async () => {
   expect(answers).toContain('"access_token"');
   expect(answers).not.toContain(rt as string);
 });
+
+/** The first `--json` event of a login that is left waiting. */
+function firstEvent(child: ReturnType<typeof spawn>): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl !== -1) resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+    });
+    child.on('exit', (code) => reject(new Error(`login exited ${code} before showing a code`)));
+  });
+}
+
+async function loginPending(profile: string): Promise<boolean> {
+  const r = await home.run(['status', '--json']);
+  const s = JSON.parse(r.stdout) as { profiles: { profile: string; loginPending: boolean; loggedIn: boolean }[] };
+  return s.profiles.find((p) => p.profile === profile)!.loginPending;
+}
+
+test('Ctrl-C on every waiting login cancels it: a later approval stores nothing, and the next login gets a new code', async () => {
+  home.writeConfig({ acme: devProfile(idp), other: devProfile(idp), fresh: devProfile(idp) }, { default_profile: 'acme' });
+  const first = spawn(AUTHD, ['login', '--json', '-p', 'fresh'], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const code = await firstEvent(first);
+  await new Promise((r) => setTimeout(r, 1100));
+  const second = spawn(AUTHD, ['login', '--json', '-p', 'fresh'], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const joined = await firstEvent(second);
+  // The joined login shows the same code and the time actually left, not the original 600 s.
+  expect(joined).toMatchObject({ joined: true, user_code: code.user_code });
+  expect(Number(joined.expires_in)).toBeLessThan(Number(code.expires_in));
+
+  first.kill('SIGINT');
+  expect(await loginPending('fresh')).toBe(true); // one client still waits
+  second.kill('SIGINT');
+  const deadline = Date.now() + 5000;
+  while (await loginPending('fresh')) {
+    expect(Date.now()).toBeLessThan(deadline);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  // The user approves the abandoned code afterwards: nobody is polling it, nothing is stored.
+  await approveDeviceCode(String(code.verification_uri_complete));
+  await new Promise((r) => setTimeout(r, 300));
+  expect((await home.run(['get-token', '-p', 'fresh'])).code).toBe(3);
+
+  const third = spawn(AUTHD, ['login', '--json', '-p', 'fresh'], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const fresh = await firstEvent(third);
+  expect(fresh).toMatchObject({ joined: false });
+  expect(fresh.user_code).not.toBe(code.user_code);
+  third.kill('SIGINT');
+});
