@@ -1,5 +1,7 @@
 // --min-ttl: a caller that needs the token to live N more seconds gets one that does.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test, vi } from 'vitest';
+import * as provider from '../src/daemon/idp.js';
+import type { ProfileConfig } from '../src/daemon/config.js';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { devProfile, Home, sleep } from './support/harness.js';
 
@@ -41,4 +43,20 @@ test('--min-ttl equal to the whole lifetime is served half of it, not a refresh 
   const before = idp.stats.refreshes;
   for (let i = 0; i < 4; i++) await token(['--min-ttl', '10']);
   expect(idp.stats.refreshes - before).toBeLessThanOrEqual(1);
+});
+
+test('the lifetime is the one the provider stated, however long parsing its answer took', async () => {
+  const p: ProfileConfig = {
+    name: 'ci', issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', scopes: [], git_hosts: [], git_username: 'oauth2',
+    client_auth: 'client_secret_basic', timeout: 10, refresh_ahead: false,
+  };
+  // Every look at the clock is a few ms later, as on a loaded machine.
+  let t = Date.now();
+  const now = vi.spyOn(Date, 'now').mockImplementation(() => (t += 7));
+  try {
+    const set = await provider.clientCredentials(p, { secret: 'svc-secret' });
+    expect(set.lifetime).toBe(10);
+  } finally {
+    now.mockRestore();
+  }
 });
