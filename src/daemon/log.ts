@@ -6,6 +6,7 @@
 // a list of paths would miss.
 import { closeSync, fchmodSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { AuthdError } from '../protocol/index.js';
 
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60 } as const;
 type Level = keyof typeof LEVELS;
@@ -23,6 +24,12 @@ export interface Logger {
   fatal(obj: object | string, msg?: string): void;
   /** The same log without the redaction pass, for lines built only from fields that are never secret. */
   unredacted(): Logger;
+}
+
+/** An error as the log may show it: an authd error's code and sentence, else only its type (a message might quote a value). */
+export function errText(err: unknown): string {
+  if (err instanceof AuthdError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.name : 'error';
 }
 
 /** Copies `value` with every secret-named key's value replaced; messages are never touched: keep secrets out of them. */

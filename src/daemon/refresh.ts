@@ -4,27 +4,18 @@
 // writes nothing: its callers retry against the new state, and a refresh token it was handed is
 // revoked, because nobody will ever present it.
 import { AuthdError, loginHint } from '../protocol/index.js';
-import { fingerprint } from './audit.js';
+import { type AccessToken, accessToken, minTtlMs, refreshAheadDelay, remainingMs } from './access-token.js';
 import type { Clock, Timer } from './clock.js';
 import type { ProfileConfig } from './config.js';
 import * as idp from './idp.js';
-import type { Logger } from './log.js';
+import { errText, type Logger } from './log.js';
 import type { SecretSource } from './secrets.js';
 import type { Store, StoredSession } from './store/types.js';
 
+export type { AccessToken } from './access-token.js';
+
 /** What the session code needs of a provider; `idp.ts` in the daemon, a scripted fake in tests. */
 export type Provider = Pick<typeof idp, 'refresh' | 'clientCredentials' | 'revoke' | 'startDeviceAuthorization' | 'pollDevice'>;
-
-export interface AccessToken {
-  access_token: string;
-  token_type: string;
-  /** Unix ms, or undefined: the provider did not say, so it is served until rejected. */
-  expires_at?: number;
-  /** Lifetime in ms as the provider stated it, for the default min_ttl and the refresh-ahead point. */
-  lifetime?: number;
-  /** For the audit trail, computed once per token. */
-  fp: string;
-}
 
 export interface LifecycleDeps {
   store: Store;
@@ -67,19 +58,19 @@ export class TokenLifecycle {
   /** The hot path: a field read and a comparison. */
   cached(minTtlSeconds: number | undefined): AccessToken | undefined {
     const t = this.token;
-    return t && this.remainingMs(t) > this.minTtlMs(t, minTtlSeconds) ? t : undefined;
+    return t && remainingMs(t, this.deps.clock.now()) > minTtlMs(t, minTtlSeconds ?? this.profile().min_ttl) ? t : undefined;
   }
 
   async get(minTtlSeconds: number | undefined): Promise<AccessToken> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const epoch = this.epoch;
       await this.load();
-      const current = this.token;
-      if (current && this.remainingMs(current) > this.minTtlMs(current, minTtlSeconds)) return current;
+      const current = this.cached(minTtlSeconds);
+      if (current) return current;
       if (epoch !== this.epoch) continue;
       if (!this.inflight && this.deps.clock.now() < this.backoffUntil && this.lastFailure) {
         // The provider failed moments ago: do not hammer it; serve what is still valid.
-        if (current && this.remainingMs(current) > 0) return current;
+        if (this.valid()) return this.token!;
         throw this.lastFailure;
       }
       let t: AccessToken | undefined;
@@ -87,11 +78,11 @@ export class TokenLifecycle {
         t = await this.startRefresh();
       } catch (err) {
         // The provider is down or slow: a token that has not expired yet is still worth handing out.
-        if (err instanceof AuthdError && err.code === 'idp_unreachable' && current && this.remainingMs(current) > 0) return current;
+        if (err instanceof AuthdError && err.code === 'idp_unreachable' && this.valid()) return this.token!;
         throw err;
       }
       // Retried when state changed meanwhile, or the token expired waiting for its durable write.
-      if (t && epoch === this.epoch && this.remainingMs(t) > 0) return t;
+      if (t && epoch === this.epoch && remainingMs(t, this.deps.clock.now()) > 0) return t;
     }
     const name = this.profile().name;
     throw new AuthdError('idp_unreachable', `profile ${name} kept changing while its token was being fetched`, 'try again');
@@ -167,9 +158,7 @@ export class TokenLifecycle {
    * before any caller sees the new access token. Undefined: a state change won meanwhile.
    */
   private async adopt(p: ProfileConfig, set: idp.TokenSet, epoch: number): Promise<AccessToken | undefined> {
-    const t: AccessToken = { access_token: set.access_token, token_type: set.token_type, fp: fingerprint(set.access_token) };
-    if (set.expires_at !== undefined) t.expires_at = set.expires_at;
-    if (set.lifetime !== undefined) t.lifetime = set.lifetime * 1000;
+    const t = accessToken(set);
     if (set.subject) this.subject = set.subject;
     if (p.flow === 'device') {
       const rt = set.refresh_token ?? this.refreshToken;
@@ -204,8 +193,7 @@ export class TokenLifecycle {
 
   /** A device login succeeded: its session replaces whatever was here. */
   async adoptLogin(set: idp.TokenSet): Promise<AccessToken> {
-    const epoch = this.forget();
-    const t = await this.adopt(this.profile(), set, epoch);
+    const t = await this.adopt(this.profile(), set, this.forget().epoch);
     if (!t) throw new AuthdError('login_required', `profile ${this.profile().name} was logged out during the login`, loginHint(this.profile().name));
     return t;
   }
@@ -227,7 +215,7 @@ export class TokenLifecycle {
       this.refreshToken = rec.refresh_token;
       this.subject = rec.subject;
       if (rec.access_token && rec.expires_at) {
-        this.token = { access_token: rec.access_token, token_type: rec.token_type ?? 'Bearer', expires_at: rec.expires_at * 1000, fp: fingerprint(rec.access_token) };
+        this.token = accessToken({ access_token: rec.access_token, token_type: rec.token_type ?? 'Bearer', expires_at: rec.expires_at * 1000 });
       }
     })().finally(() => {
       this.loading = undefined;
@@ -237,9 +225,11 @@ export class TokenLifecycle {
 
   /**
    * A state change, before anything is awaited: memory forgets the session and every refresh in
-   * flight becomes stale. Returns the new epoch; `known` false makes the next caller read the store.
+   * flight becomes stale. Returns the new epoch and what was held (for logout to revoke); `known`
+   * false makes the next caller read the store.
    */
-  forget(known = true): number {
+  forget(known = true): { epoch: number; refreshToken?: string; accessToken?: string } {
+    const held = { refreshToken: this.refreshToken, accessToken: this.token?.access_token };
     this.epoch++;
     this.token = undefined;
     this.refreshToken = undefined;
@@ -249,14 +239,8 @@ export class TokenLifecycle {
     this.backoffUntil = 0;
     this.lastFailure = undefined;
     this.lastError = undefined;
-    this.deps.clock.clearTimeout(this.aheadTimer);
-    this.aheadTimer = undefined;
-    return this.epoch;
-  }
-
-  /** What logout revokes: the refresh token (in memory or, if never loaded, in the store) and the access token. */
-  held(): { refreshToken?: string; accessToken?: string } {
-    return { refreshToken: this.refreshToken, accessToken: this.token?.access_token };
+    this.close();
+    return { epoch: this.epoch, ...held };
   }
 
   /** Removes the stored record after every earlier write; resolves with what it held. */
@@ -277,10 +261,9 @@ export class TokenLifecycle {
 
   /** Refresh shortly before callers would have to wait — but only for a token someone is using. */
   armRefreshAhead(t: AccessToken): void {
-    if (!this.profile().refresh_ahead || this.aheadTimer || t.expires_at === undefined || t.lifetime === undefined) return;
-    const margin = Math.min(30_000, t.lifetime / 4);
-    const delay = t.expires_at - this.minTtlMs(t, undefined) - margin - this.deps.clock.now();
-    if (delay <= 0) return;
+    if (!this.profile().refresh_ahead || this.aheadTimer) return;
+    const delay = refreshAheadDelay(t, this.profile().min_ttl, this.deps.clock.now());
+    if (delay === undefined) return;
     this.aheadTimer = this.deps.clock.setTimeout(() => {
       this.aheadTimer = undefined;
       if (this.token === t && !this.inflight) this.startRefresh().catch(() => undefined);
@@ -291,17 +274,17 @@ export class TokenLifecycle {
   dropToken(token: string | undefined): boolean {
     if (!token || this.token?.access_token !== token) return false;
     this.token = undefined;
-    this.deps.clock.clearTimeout(this.aheadTimer);
-    this.aheadTimer = undefined;
+    this.close();
     return true;
   }
 
   async state(): Promise<{ loggedIn: boolean; token: AccessToken | undefined }> {
     await this.load().catch(() => undefined);
     const t = this.token;
-    return { loggedIn: this.refreshToken !== undefined || (t !== undefined && this.remainingMs(t) > 0), token: t };
+    return { loggedIn: this.refreshToken !== undefined || this.valid(), token: t };
   }
 
+  /** Stops the refresh-ahead timer; the state stays. */
   close(): void {
     this.deps.clock.clearTimeout(this.aheadTimer);
     this.aheadTimer = undefined;
@@ -313,16 +296,9 @@ export class TokenLifecycle {
     return r;
   }
 
-  private remainingMs(t: AccessToken): number {
-    return t.expires_at === undefined ? Number.POSITIVE_INFINITY : t.expires_at - this.deps.clock.now();
-  }
-
-  private minTtlMs(t: AccessToken, minTtlSeconds: number | undefined): number {
-    const asked = minTtlSeconds ?? this.profile().min_ttl;
-    // Default: 60 s, or a quarter of the token's lifetime if that is shorter.
-    if (asked === undefined) return t.lifetime === undefined ? 60_000 : Math.min(60_000, t.lifetime / 4);
-    // Asking for more than even a fresh token has would refresh on every call: then half its lifetime.
-    return t.lifetime !== undefined && asked * 1000 >= t.lifetime ? t.lifetime / 2 : asked * 1000;
+  /** The token in memory has not expired (it may be short of a caller's min_ttl). */
+  private valid(): boolean {
+    return this.token !== undefined && remainingMs(this.token, this.deps.clock.now()) > 0;
   }
 }
 
@@ -333,9 +309,4 @@ function failureKind(e: AuthdError): FailureKind {
   if (e.code === 'idp_unreachable') return 'transient';
   if (e.code === 'login_required') return 'session_dead';
   return e.code === 'idp_error' ? 'client_refused' : 'other';
-}
-
-export function errText(err: unknown): string {
-  if (err instanceof AuthdError) return `${err.code}: ${err.message}`;
-  return err instanceof Error ? err.name : 'error';
 }

@@ -143,10 +143,9 @@ export class Session {
     const p = this.profile;
     this.login.cancel('the profile was logged out');
     this.login.clearFinished();
-    const held = this.tokens.held();
+    const cred = p.flow === 'client_credentials' ? this.secrets.clientCredential().catch(() => undefined) : undefined;
+    const held = this.tokens.forget();
     const revokeAccess = p.flow === 'client_credentials' && held.accessToken !== undefined;
-    const cred = revokeAccess ? this.secrets.clientCredential().catch(() => undefined) : undefined;
-    this.tokens.forget();
     this.tokens.refreshes = 0;
     this.secrets.reset();
     this.secrets.withdraw();
