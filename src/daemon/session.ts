@@ -150,7 +150,7 @@ export class Session {
     } catch (err) {
       const e = err instanceof AuthdError ? err : idp.classify(err, p, 'token');
       // A secret the provider refused is forgotten, so the next caller is asked for its current one.
-      if (p.flow === 'client_credentials' && e.code === 'idp_error') this.envSecret = undefined;
+      if (p.flow === 'client_credentials' && e instanceof idp.ProviderError && e.kind === 'client_refused') this.envSecret = undefined;
       this.onFailure(e, gen);
       throw e;
     }
