@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classify, ProviderError } from '../src/daemon/idp.js';
+import { clientSecretBasic, classify, ProviderError } from '../src/daemon/idp.js';
 import type { ProfileConfig } from '../src/daemon/config.js';
 import {
   type Answer, type Asker, judge, MAX_RETRY_AFTER_MS, type Observation, type ProviderRequest, parseRetryAfter, providerText,
@@ -202,6 +202,20 @@ describe('classify (errors that come without a record of the wire)', () => {
     const other = classify(new Error('refresh token rt-secret-value rejected'), p, 'refresh') as ProviderError;
     expect(other.kind).toBe('protocol');
     expect(other.message).not.toContain('rt-secret-value');
+  });
+});
+
+describe('client_secret_basic', () => {
+  function header(id: string, secret: string): string {
+    const headers = new Headers();
+    void clientSecretBasic(secret)({ issuer: 'x' }, { client_id: id }, new URLSearchParams(), headers);
+    return Buffer.from(headers.get('authorization')!.slice(6), 'base64').toString('utf8');
+  }
+  it('form-urlencodes id and secret as URLSearchParams does (RFC 6749 §2.3.1), leaving - . _ * alone', () => {
+    expect(header('build-bot', 'bot-secret-123')).toBe('build-bot:bot-secret-123');
+    expect(header('a.b_c*d', 'x~y')).toBe('a.b_c*d:x%7Ey');
+    expect(header('svc', 'p@ss:w rd+%/ü!')).toBe(`svc:${new URLSearchParams({ s: 'p@ss:w rd+%/ü!' }).toString().slice(2)}`);
+    expect(header('svc', 'p@ss:w rd+%/ü!')).toBe('svc:p%40ss%3Aw+rd%2B%25%2F%C3%BC%21');
   });
 });
 

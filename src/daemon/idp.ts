@@ -55,9 +55,24 @@ export function configurationFor(p: ProfileConfig, cred?: ClientCredential): Pro
 function clientAuth(p: ProfileConfig, cred: ClientCredential | undefined): oidc.ClientAuth {
   if (cred === undefined) return oidc.None();
   if ('privateKey' in cred) return oidc.PrivateKeyJwt(cred.privateKey);
-  return p.client_auth === 'client_secret_post' ? oidc.ClientSecretPost(cred.secret) : oidc.ClientSecretBasic(cred.secret);
+  return p.client_auth === 'client_secret_post' ? oidc.ClientSecretPost(cred.secret) : clientSecretBasic(cred.secret);
 }
 
+/**
+ * client_secret_basic as RFC 6749 §2.3.1 says: id and secret form-urlencoded (as URLSearchParams
+ * does, which leaves `-` `.` `_` `*` alone), then Basic. openid-client also encodes `-` `.` `_` `*`
+ * (`build%2Dbot`), which a provider that decodes as the RFC says does not take for `build-bot`.
+ */
+export function clientSecretBasic(secret: string): oidc.ClientAuth {
+  return (_as, client, _body, headers) => {
+    const credentials = `${formEncode(client.client_id)}:${formEncode(secret)}`;
+    headers.set('authorization', `Basic ${Buffer.from(credentials).toString('base64')}`);
+  };
+}
+
+function formEncode(s: string): string {
+  return new URLSearchParams({ s }).toString().slice(2);
+}
 
 async function buildConfiguration(p: ProfileConfig, cred: ClientCredential | undefined): Promise<oidc.Configuration> {
   const auth = clientAuth(p, cred);
