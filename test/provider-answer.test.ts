@@ -263,11 +263,22 @@ describe('the customFetch seam', () => {
     expect(await res.json()).toEqual({ error: 'slow_down', error_description: 'easy' });
   });
 
-  it('reads a form-encoded error, and cuts what was sent out of the description', async () => {
+  it('reads a form-encoded error, and cuts the secrets it sent (not the rest) out of the description', async () => {
     answers.set('/b', (_q, r) => r.writeHead(400, { 'content-type': 'application/x-www-form-urlencoded' })
-      .end('error=invalid_grant&error_description=token+rt-0123456789+is+dead'));
-    const { ex } = await post('/b');
-    expect(ex.seen).toMatchObject({ answer: { status: 400, error: 'invalid_grant', description: 'token … is dead' } });
+      .end('error=invalid_grant&error_description=token+rt-0123456789+for+scope+api%3Aread+is+dead'));
+    const { ex } = await post('/b', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'rt-0123456789', scope: 'api:read' }));
+    expect(ex.seen).toMatchObject({ answer: { status: 400, error: 'invalid_grant', description: 'token … for scope api:read is dead' } });
+  });
+
+  it('cuts the client secret sent in Basic credentials out of what the provider says', async () => {
+    answers.set('/b2', (_q, r) => r.writeHead(401, { 'content-type': 'application/json' })
+      .end('{"error":"invalid_client","error_description":"secret bot-secret-123 is wrong"}'));
+    const ex: Exchange = {};
+    await observing(ex, () => providerFetch(`${base}/b2`, {
+      method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials' }), redirect: 'manual',
+      headers: { authorization: `Basic ${Buffer.from('build-bot:bot-secret-123').toString('base64')}` },
+    }));
+    expect(ex.seen).toMatchObject({ answer: { status: 401, error: 'invalid_client', description: 'secret … is wrong' } });
   });
 
   it('hands openid-client an error in a 200 body (GitHub) as a 400, and records the 200', async () => {

@@ -89,17 +89,23 @@ async function readBounded(res: Response): Promise<Bytes | undefined> {
   return body;
 }
 
-/** What the request carried that must never be echoed into a message: form values, Basic credentials. */
+/** Form fields that carry a secret. */
+const SECRET_FIELDS = new Set([
+  'refresh_token', 'token', 'device_code', 'code', 'code_verifier', 'client_secret', 'client_assertion', 'assertion',
+  'subject_token', 'actor_token', 'password',
+]);
+
+/** What the request carried that must never be echoed into a message: secret form fields, Basic credentials. */
 function sentValues(options: CustomFetchOptions): string[] {
   const sent: string[] = [];
   if (options.body instanceof URLSearchParams) {
-    for (const [k, v] of options.body) if (k !== 'grant_type' && k !== 'client_id' && v.length >= 6) sent.push(v);
+    for (const [k, v] of options.body) if (SECRET_FIELDS.has(k) && v.length >= 4) sent.push(v);
   }
   const auth = options.headers?.authorization;
   if (auth?.startsWith('Basic ')) {
     const pair = Buffer.from(auth.slice(6), 'base64').toString('utf8');
     const secret = pair.slice(pair.indexOf(':') + 1);
-    if (secret.length >= 6) sent.push(secret, decodeForm(secret));
+    if (secret.length >= 4) sent.push(secret, decodeForm(secret));
   }
   return sent;
 }
