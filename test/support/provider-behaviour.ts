@@ -2,7 +2,6 @@
 // them) do — shared/research/providers.md — switchable per test at run time, and counts the requests
 // each endpoint sees. It sits in front of the real provider (dev-idp's intercept), so the issuer, the
 // discovery document and every normal answer stay the provider's own.
-import { EventEmitter, once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Idp } from '../../scripts/dev-idp.mjs';
 
@@ -85,7 +84,6 @@ export class ProviderBehaviour {
   readonly seen: Record<Endpoint, number> = { discovery: 0, token: 0, revocation: 0, 'device authorization': 0 };
   readonly requests: SeenRequest[] = [];
   private readonly rules = new Map<Endpoint, Rule>();
-  private readonly events = new EventEmitter();
 
   constructor(idp: Idp) {
     idp.intercept((req, res) => this.handle(req, res));
@@ -102,12 +100,6 @@ export class ProviderBehaviour {
     else this.rules.clear();
   }
 
-  /** Resolves when `endpoint` gets its next request. */
-  async next(endpoint: Endpoint): Promise<SeenRequest> {
-    const [r] = (await once(this.events, endpoint)) as [SeenRequest];
-    return r;
-  }
-
   private handle(req: IncomingMessage, res: ServerResponse): boolean {
     const endpoint = PATHS[new URL(req.url ?? '/', 'http://x').pathname];
     if (!endpoint || (endpoint !== 'discovery' && req.method !== 'POST')) return false;
@@ -115,7 +107,6 @@ export class ProviderBehaviour {
     const r: SeenRequest = { endpoint, at: Date.now() };
     if (req.headers.authorization) r.authorization = req.headers.authorization;
     this.requests.push(r);
-    this.events.emit(endpoint, r);
     const rule = this.rules.get(endpoint);
     if (!rule) return false;
     if (--rule.left <= 0) this.rules.delete(endpoint);
