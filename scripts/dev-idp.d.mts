@@ -1,4 +1,5 @@
 // Types for scripts/dev-idp.mjs (plain JS so that `node` runs it without a build).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface IdpStats {
   /** successful refresh_token grants */
@@ -41,6 +42,8 @@ export interface Idp {
   stop(): Promise<void>;
   /** listens again on the same port */
   start(): Promise<void>;
+  /** `handler` sees every request before the provider; returning true means it answered it. undefined removes it. */
+  intercept(handler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined): void;
   close(): Promise<void>;
 }
 

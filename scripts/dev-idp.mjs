@@ -75,6 +75,16 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
             redirect_uris: [],
             scope: 'api:read',
           },
+          {
+            // `-` in id and secret: a provider decoding Basic as RFC 6749 §2.3.1 says must get them unescaped
+            client_id: 'build-bot',
+            client_secret: 'bot-secret-123',
+            token_endpoint_auth_method: 'client_secret_basic',
+            grant_types: ['client_credentials'],
+            response_types: [],
+            redirect_uris: [],
+            scope: 'api:read',
+          },
           // private_key_jwt: no shared secret; the public half of a test key pair, when given
           ...(jwks
             ? [{
@@ -191,7 +201,12 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
   // No keep-alive: every request opens a connection, so after stop() a client reliably gets
   // ECONNREFUSED rather than a reset on a pooled socket it had not yet seen closing.
   server.on('request', (_req, res) => res.setHeader('connection', 'close'));
-  server.on('request', provider.callback());
+  // A test may answer a request itself first (test/support/provider-behaviour.ts: other providers' ways).
+  let intercept;
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    if (!intercept?.(req, res)) callback(req, res);
+  });
 
   // Straight through the models, so it also works while the listener is stopped.
   async function revokeGrant(grantId) {
@@ -250,6 +265,11 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
       if (server.listening) return;
       server.listen(port, host);
       await once(server, 'listening');
+    },
+
+    /** `handler(req, res)` sees every request first; returning true means it answered. undefined removes it. */
+    intercept(handler) {
+      intercept = handler;
     },
 
     close: stop, // nothing else to release: the provider holds no timers or files

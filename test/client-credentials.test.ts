@@ -100,8 +100,9 @@ test('a wrong secret is a clear error (exit 1) that does not contain the secret'
   expect(r.stderr).toMatch(/^authd: \S/);
   expect(r.stderr.trimEnd().split('\n').length).toBeLessThanOrEqual(2);
   expect(r.stderr).not.toMatch(/\n\s+at \S/);
-  // Says what is wrong in the user's terms (the secret), not in the HTTP library's.
-  expect(r.stderr.split('\n')[0]).toMatch(/secret/i);
+  // Says what is wrong in the user's terms (the client credentials; check the secret), not in the HTTP library's.
+  expect(r.stderr.split('\n')[0]).toMatch(/refused the client credentials of profile ci/);
+  expect(r.stderr.split('\n')[1]).toMatch(/secret in \$SVC_SECRET/);
   expect(r.stderr).not.toMatch(/WWW-Authenticate/i);
   expectNoSecret({ stderr: home.stderrs.join('\n'), log: home.stateFilesText(), status: (await home.run(['status', '--json'])).stdout }, WRONG);
   expect(idp.stats.clientCredentials).toBe(0);

@@ -54,7 +54,8 @@ test('setting the secret again replaces it: a wrong one fails clearly, the right
   expect(wrong.stderr).toContain('(replacing the previous one)');
   const refused = await home.run(['get-token', '-p', 'ci']);
   expect(refused.code).toBe(1);
-  expect(refused.stderr).toMatch(/^authd: the provider rejected the client id or secret of profile ci/);
+  expect(refused.stderr).toMatch(/^authd: the provider refused the client credentials of profile ci \(HTTP 401 invalid_client from http:\/\/127.0.0.1:\d+\/token/);
+  expect(refused.stderr).toContain('check client_id and the client secret of profile ci');
   expect(refused.stderr).not.toContain('not-the-secret');
   await home.run(['secret', 'set', 'ci'], { input: 'svc-secret' });
   expect((await home.run(['get-token', '-p', 'ci'])).code).toBe(0);

@@ -4,6 +4,12 @@ import * as oidc from 'openid-client';
 import { AuthdError, loginHint } from '../protocol/index.js';
 import type { ProfileConfig } from './config.js';
 import { isLoopbackUrl } from './config.js';
+import {
+  type Asker, endpointOf, judge, type Observation, ProviderError, type ProviderRequest, stableCode, transportFailure,
+} from './provider-answer.js';
+import { type Exchange, holdOff, observing, providerFetch } from './provider-fetch.js';
+
+export { ProviderError, type ProviderErrorKind } from './provider-answer.js';
 
 export interface TokenSet {
   access_token: string;
@@ -49,7 +55,23 @@ export function configurationFor(p: ProfileConfig, cred?: ClientCredential): Pro
 function clientAuth(p: ProfileConfig, cred: ClientCredential | undefined): oidc.ClientAuth {
   if (cred === undefined) return oidc.None();
   if ('privateKey' in cred) return oidc.PrivateKeyJwt(cred.privateKey);
-  return p.client_auth === 'client_secret_post' ? oidc.ClientSecretPost(cred.secret) : oidc.ClientSecretBasic(cred.secret);
+  return p.client_auth === 'client_secret_post' ? oidc.ClientSecretPost(cred.secret) : clientSecretBasic(cred.secret);
+}
+
+/**
+ * client_secret_basic as RFC 6749 §2.3.1 says: id and secret form-urlencoded (as URLSearchParams
+ * does, which leaves `-` `.` `_` `*` alone), then Basic. openid-client also encodes `-` `.` `_` `*`
+ * (`build%2Dbot`), which a provider that decodes as the RFC says does not take for `build-bot`.
+ */
+export function clientSecretBasic(secret: string): oidc.ClientAuth {
+  return (_as, client, _body, headers) => {
+    const credentials = `${formEncode(client.client_id)}:${formEncode(secret)}`;
+    headers.set('authorization', `Basic ${Buffer.from(credentials).toString('base64')}`);
+  };
+}
+
+function formEncode(s: string): string {
+  return new URLSearchParams({ s }).toString().slice(2);
 }
 
 async function buildConfiguration(p: ProfileConfig, cred: ClientCredential | undefined): Promise<oidc.Configuration> {
@@ -59,14 +81,12 @@ async function buildConfiguration(p: ProfileConfig, cred: ClientCredential | und
   const insecure = new URL(base).protocol === 'http:' && isLoopbackUrl(new URL(base));
   let cfg: oidc.Configuration;
   if (p.issuer && !p.token_endpoint) {
-    try {
-      cfg = await oidc.discovery(new URL(p.issuer), p.client_id, undefined, auth, {
-        execute: insecure ? [oidc.allowInsecureRequests] : [],
-        timeout: p.timeout,
-      });
-    } catch (err) {
-      throw classify(err, p, 'discovery');
-    }
+    const issuer = new URL(p.issuer);
+    cfg = await ask(p, 'discovery', cred, () => oidc.discovery(issuer, p.client_id, undefined, auth, {
+      execute: insecure ? [oidc.allowInsecureRequests] : [],
+      timeout: p.timeout,
+      [oidc.customFetch]: providerFetch,
+    }));
   } else {
     const metadata: oidc.ServerMetadata = {
       issuer: p.issuer ?? new URL(base).origin,
@@ -75,6 +95,7 @@ async function buildConfiguration(p: ProfileConfig, cred: ClientCredential | und
       revocation_endpoint: p.revocation_endpoint,
     };
     cfg = new oidc.Configuration(metadata, p.client_id, undefined, auth);
+    cfg[oidc.customFetch] = providerFetch;
     if (insecure) oidc.allowInsecureRequests(cfg);
   }
   cfg.timeout = p.timeout;
@@ -139,108 +160,122 @@ export async function startDeviceAuthorization(p: ProfileConfig): Promise<oidc.D
     throw new AuthdError('config_error', `the provider of profile ${p.name} offers no device authorization endpoint`,
       'set device_authorization_endpoint in the profile, or use a provider that supports the device flow');
   }
-  try {
-    return await oidc.initiateDeviceAuthorization(cfg, tokenParams(p));
-  } catch (err) {
-    throw classify(err, p, 'device authorization');
-  }
+  return ask(p, 'device authorization', undefined, () => oidc.initiateDeviceAuthorization(cfg, tokenParams(p)));
 }
 
+/**
+ * Polls until the user approves, denies, or `signal` fires (the code expired, or the login was
+ * abandoned). A provider that fails for a while (5xx, 429, no answer) is polled again, as it asked.
+ */
 export async function pollDevice(p: ProfileConfig, da: oidc.DeviceAuthorizationResponse, signal: AbortSignal): Promise<TokenSet> {
   const cfg = await configurationFor(p);
   // oidc-provider (and others) omit `interval`; RFC 8628 says 5 s then, the profile may say otherwise.
   const response = { ...da, interval: da.interval ?? p.device_poll_interval ?? 5 };
-  try {
-    const res = await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal });
-    return toTokenSet(res, Date.now());
-  } catch (err) {
-    if (err instanceof oidc.ResponseBodyError && err.error === 'expired_token') {
-      throw new AuthdError('login_expired', 'the login code expired before it was approved', loginHint(p.name));
+  let failing: ProviderError | undefined;
+  for (;;) {
+    try {
+      return await ask(p, 'device login', undefined, async () =>
+        toTokenSet(await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal }), Date.now()));
+    } catch (err) {
+      if (signal.aborted) {
+        throw failing ?? new AuthdError('login_expired', 'the login code expired before it was approved', loginHint(p.name));
+      }
+      if (!(err instanceof ProviderError && err.kind === 'transient')) throw err;
+      failing = err;
+      // openid-client waits `interval` before it polls again; wait longer if the provider asked to.
+      await delay((err.retryAfterMs ?? 0) - response.interval * 1000, signal);
     }
-    if (err instanceof oidc.ResponseBodyError && err.error === 'access_denied') {
-      throw new AuthdError('login_denied', 'the login was denied at the provider', loginHint(p.name));
-    }
-    if (err instanceof oidc.ClientError && err.code === 'OAUTH_TIMEOUT') {
-      throw new AuthdError('login_expired', 'the login code expired before it was approved', loginHint(p.name));
-    }
-    throw classify(err, p, 'device login');
   }
 }
 
 export async function refresh(p: ProfileConfig, refreshToken: string): Promise<TokenSet> {
   const cfg = await configurationFor(p);
-  const sentAt = Date.now();
-  try {
+  return ask(p, 'refresh', undefined, async () => {
+    const sentAt = Date.now();
     return toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, p.audience ? { audience: p.audience } : undefined), sentAt);
-  } catch (err) {
-    throw classify(err, p, 'refresh');
-  }
+  });
 }
 
 export async function clientCredentials(p: ProfileConfig, cred: ClientCredential): Promise<TokenSet> {
   const cfg = await configurationFor(p, cred);
-  const sentAt = Date.now();
-  try {
+  return ask(p, 'client credentials', cred, async () => {
+    const sentAt = Date.now();
     return toTokenSet(await oidc.clientCredentialsGrant(cfg, tokenParams(p)), sentAt);
-  } catch (err) {
-    throw classify(err, p, 'client credentials');
-  }
+  });
 }
 
 /** RFC 7009. Resolves false when the provider has no revocation endpoint. */
 export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_token' | 'access_token', cred?: ClientCredential): Promise<boolean> {
   const cfg = await configurationFor(p, cred);
   if (!cfg.serverMetadata().revocation_endpoint) return false;
+  await ask(p, 'revocation', cred, () => oidc.tokenRevocation(cfg, token, { token_type_hint: hint }));
+  return true;
+}
+
+/**
+ * Runs one provider operation and, if it fails, throws what the last answer on the wire means
+ * (provider-answer.ts): an AuthdError, a ProviderError for everything the provider said or did not say.
+ */
+async function ask<T>(p: ProfileConfig, request: ProviderRequest, cred: ClientCredential | undefined, send: () => Promise<T>): Promise<T> {
+  const ex: Exchange = {};
   try {
-    await oidc.tokenRevocation(cfg, token, { token_type_hint: hint });
-    return true;
+    return await observing(ex, send);
   } catch (err) {
-    throw classify(err, p, 'revocation');
+    if (err instanceof AuthdError) throw err;
+    const seen: Observation = ex.seen ?? { unsent: withCode(stableCode(err)) };
+    const e = judge(request, seen, asker(p, cred));
+    // The provider said when to ask again: nobody asks that endpoint before then.
+    if (e instanceof ProviderError && e.kind === 'transient' && e.retryAfterMs && 'answer' in seen) holdOff(seen.answer, e.retryAfterMs);
+    throw e;
   }
 }
 
-/** Turns anything openid-client or fetch throws into an AuthdError that never carries a token. */
+function asker(p: ProfileConfig, cred: ClientCredential | undefined): Asker {
+  const who: Asker = {
+    profile: p.name,
+    clientId: p.client_id,
+    credential: cred === undefined ? 'none' : 'privateKey' in cred ? 'private key' : 'secret',
+    timeout: p.timeout,
+  };
+  if (p.client_secret_env) who.secretEnv = p.client_secret_env;
+  return who;
+}
+
+function withCode(code: string | undefined): { code?: string } {
+  return code ? { code } : {};
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Turns anything else thrown around a provider request into an AuthdError that never carries a
+ * token. The requests in this module classify their own failures from what they saw on the wire;
+ * this is for errors that come without that record, and it reads only stable codes.
+ */
 export function classify(err: unknown, p: ProfileConfig, what: string): AuthdError {
   if (err instanceof AuthdError) return err;
-  // A provider answering 5xx is down for now, whatever the shape of its answer.
-  if ((err instanceof oidc.ResponseBodyError || err instanceof oidc.WWWAuthenticateChallengeError) && err.status >= 500) {
-    return new AuthdError('idp_unreachable', `the provider failed the ${what} request (HTTP ${err.status})`,
-      'try again shortly; authd retries by itself');
-  }
-  if (err instanceof oidc.ResponseBodyError) {
-    if (err.error === 'invalid_grant') {
-      return new AuthdError('login_required', `the provider no longer accepts the session of profile ${p.name} (invalid_grant)`,
-        loginHint(p.name));
-    }
-    return new AuthdError('idp_error', `the provider refused the ${what} request: ${safeText(err.error)}${
-      err.error_description ? ` (${safeText(err.error_description)})` : ''}`,
-      'check client_id, scopes and the client secret for this profile');
-  }
-  if (err instanceof oidc.WWWAuthenticateChallengeError) {
-    const code = err.cause[0]?.parameters.error;
-    if (err.status === 401 || code === 'invalid_client') {
-      return new AuthdError('idp_error', `the provider rejected the client id or secret of profile ${p.name}${code ? ` (${safeText(code)})` : ''}`,
-        p.client_secret_env ? `check client_id and the secret in $${p.client_secret_env}` : 'check client_id and the client secret for this profile');
-    }
-    return new AuthdError('idp_error', `the provider refused the ${what} request (HTTP ${err.status}${code ? `, ${safeText(code)}` : ''})`);
-  }
-  if (err instanceof oidc.ClientError && err.code === 'OAUTH_TIMEOUT') {
-    return new AuthdError('idp_unreachable', `the provider did not answer the ${what} request within ${p.timeout}s`,
+  const code = stableCode(err);
+  const name = (err as { name?: unknown } | null)?.name;
+  const endpoint = endpointOf(p.token_endpoint ?? p.issuer ?? '');
+  if (code === 'OAUTH_TIMEOUT' || name === 'TimeoutError') {
+    return new ProviderError('transient', `the provider did not answer the ${what} request to ${endpoint} within ${p.timeout} s`,
       'check your network; authd retries by itself');
   }
-  const cause = (err as { cause?: { code?: string } } | undefined)?.cause;
-  if (err instanceof TypeError || cause?.code) {
-    const why = cause?.code ? ` (${cause.code})` : '';
-    return new AuthdError('idp_unreachable', `cannot reach the provider for the ${what} request${why}`,
+  const t = transportFailure(endpoint, err);
+  if (t.failure !== 'other' || (err instanceof TypeError && code)) {
+    return new ProviderError('transient', `cannot reach the provider for the ${what} request to ${endpoint}${code ? ` (${code})` : ''}`,
       'check your network or the issuer URL; authd retries by itself');
   }
-  if (err instanceof Error) {
-    return new AuthdError('idp_error', `the ${what} request failed: ${safeText(err.message)}`);
-  }
-  return new AuthdError('idp_error', `the ${what} request failed`);
-}
-
-/** Provider-supplied text is shown to users; keep it short and single-line. */
-function safeText(s: string): string {
-  return s.replace(/[\r\n\t]+/g, ' ').slice(0, 200);
+  return new ProviderError('protocol', `the ${what} request of profile ${p.name} failed${code ? ` (${code})` : ''}`);
 }

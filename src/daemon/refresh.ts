@@ -8,6 +8,7 @@ import { type AccessToken, accessToken, minTtlMs, refreshAheadDelay, remainingMs
 import type { Clock, Timer } from './clock.js';
 import type { ProfileConfig } from './config.js';
 import * as idp from './idp.js';
+import type { ProviderErrorKind } from './provider-answer.js';
 import { errText, type Logger } from './log.js';
 import type { SecretSource } from './secrets.js';
 import type { Store, StoredSession } from './store/types.js';
@@ -29,8 +30,6 @@ const MAX_BACKOFF_MS = 30_000;
 const FIRST_BACKOFF_MS = 250;
 /** A caller retries this often when state changes under it (each needs a login, logout or edit). */
 const MAX_ATTEMPTS = 4;
-
-type FailureKind = 'session_dead' | 'client_refused' | 'transient' | 'protocol' | 'other';
 
 export class TokenLifecycle {
   private token: AccessToken | undefined;
@@ -135,7 +134,7 @@ export class TokenLifecycle {
       // Back off (at least as long as the provider asked) rather than send it every caller's request.
       this.lastFailure = e;
       this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs ? this.backoffMs * 2 : FIRST_BACKOFF_MS);
-      const wait = Math.max(this.backoffMs, (e as { retryAfterMs?: number }).retryAfterMs ?? 0);
+      const wait = Math.max(this.backoffMs, e instanceof idp.ProviderError ? (e.retryAfterMs ?? 0) : 0);
       this.backoffUntil = this.deps.clock.now() + wait;
       this.deps.log.warn({ profile: p.name, code: e.code, backoffMs: wait }, e.message);
       return;
@@ -302,11 +301,8 @@ export class TokenLifecycle {
   }
 }
 
-/** How a provider failure is handled: by the classification idp.ts made, else by its code. */
-function failureKind(e: AuthdError): FailureKind {
-  const kind = (e as { kind?: FailureKind }).kind;
-  if (kind) return kind;
-  if (e.code === 'idp_unreachable') return 'transient';
-  if (e.code === 'login_required') return 'session_dead';
-  return e.code === 'idp_error' ? 'client_refused' : 'other';
+/** How a provider failure is handled: as idp.ts classified the answer; other errors by their code. */
+function failureKind(e: AuthdError): ProviderErrorKind | 'other' {
+  if (e instanceof idp.ProviderError) return e.kind;
+  return e.code === 'idp_unreachable' ? 'transient' : 'other';
 }

@@ -7,6 +7,7 @@ import type { Clock, Timer } from '../../src/daemon/clock.js';
 import type { ProfileConfig } from '../../src/daemon/config.js';
 import type { Waiter } from '../../src/daemon/device-login.js';
 import type * as idp from '../../src/daemon/idp.js';
+import { ProviderError } from '../../src/daemon/provider-answer.js';
 import type { Logger } from '../../src/daemon/log.js';
 import type { Provider } from '../../src/daemon/refresh.js';
 import { Sessions } from '../../src/daemon/sessions.js';
@@ -77,10 +78,8 @@ interface PendingCall {
 }
 
 function failure(kind: Exclude<Outcome, 'ok'>, retryAfterMs?: number): AuthdError {
-  const code = kind === 'dead' ? 'login_required' : kind === 'transient' ? 'idp_unreachable' : 'idp_error';
-  const e = new AuthdError(code, `scripted ${kind}`);
   const k = kind === 'dead' ? 'session_dead' : kind === 'refused' ? 'client_refused' : kind;
-  return Object.assign(e, { kind: k, retryAfterMs });
+  return new ProviderError(k, `scripted ${kind}`, undefined, undefined, retryAfterMs);
 }
 
 /** A provider with rotating refresh tokens that revokes a whole family on reuse, as RFC 9700 says. */
