@@ -42,8 +42,11 @@ export interface Idp {
   stop(): Promise<void>;
   /** listens again on the same port */
   start(): Promise<void>;
-  /** `handler` sees every request before the provider; returning true means it answered it. undefined removes it. */
-  intercept(handler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined): void;
+  /**
+   * `handler` sees every request before the provider; returning true means it answers it, or hands it
+   * to the provider later by calling `pass`. undefined removes it.
+   */
+  intercept(handler: ((req: IncomingMessage, res: ServerResponse, pass: () => void) => boolean) | undefined): void;
   close(): Promise<void>;
 }
 

@@ -205,7 +205,7 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
   let intercept;
   const callback = provider.callback();
   server.on('request', (req, res) => {
-    if (!intercept?.(req, res)) callback(req, res);
+    if (!intercept?.(req, res, () => callback(req, res))) callback(req, res);
   });
 
   // Straight through the models, so it also works while the listener is stopped.
@@ -267,7 +267,7 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
       await once(server, 'listening');
     },
 
-    /** `handler(req, res)` sees every request first; returning true means it answered. undefined removes it. */
+    /** `handler(req, res, pass)` sees every request first; true means it answers (or calls pass() later). undefined removes it. */
     intercept(handler) {
       intercept = handler;
     },

@@ -2,6 +2,7 @@
 // them) do — shared/research/providers.md — switchable per test at run time, and counts the requests
 // each endpoint sees. It sits in front of the real provider (dev-idp's intercept), so the issuer, the
 // discovery document and every normal answer stay the provider's own.
+import { EventEmitter, once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Idp } from '../../scripts/dev-idp.mjs';
 
@@ -14,8 +15,8 @@ const PATHS: Record<string, Endpoint> = {
   '/device/auth': 'device authorization',
 };
 
-/** Answers a request itself (true), or lets the provider answer it (false). */
-export type Behaviour = (req: IncomingMessage, res: ServerResponse) => boolean;
+/** Answers a request itself (true; or hands it on later with `pass`), or lets the provider answer it (false). */
+export type Behaviour = (req: IncomingMessage, res: ServerResponse, pass: () => void) => boolean;
 
 /** Any answer: a status, headers, a body. */
 export function answer(status: number, headers: Record<string, string> = {}, body: string | Buffer = ''): Behaviour {
@@ -43,6 +44,50 @@ export const hang: Behaviour = (req) => {
   return true;
 };
 
+/**
+ * Holds each request until `release()`, then lets the provider answer it: a request kept in flight
+ * while the test does something else. With `after: 'answer'` the provider answers at once (a refresh
+ * token is rotated) and only the answer is held on its way back.
+ */
+export class Hold {
+  private readonly held: (() => void)[] = [];
+  private readonly events = new EventEmitter();
+
+  constructor(private readonly opts: { after?: 'request' | 'answer' } = {}) {}
+
+  readonly behaviour: Behaviour = (_req, res, pass) => {
+    if (this.opts.after !== 'answer') {
+      this.hold(pass);
+      return true;
+    }
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      this.hold(() => end(...args));
+      return res;
+    }) as typeof res.end;
+    pass();
+    return true;
+  };
+
+  private hold(go: () => void): void {
+    this.held.push(go);
+    this.events.emit('held');
+  }
+
+  /** Resolves once `n` requests are being held. */
+  async arrived(n = 1): Promise<void> {
+    while (this.held.length < n) await once(this.events, 'held');
+  }
+
+  get count(): number {
+    return this.held.length;
+  }
+
+  release(): void {
+    for (const pass of this.held.splice(0)) pass();
+  }
+}
+
 /** Drops the connection without a word. */
 export const reset: Behaviour = (req) => {
   req.socket.destroy();
@@ -53,18 +98,18 @@ export const reset: Behaviour = (req) => {
  * Decodes Basic credentials as RFC 6749 §2.3.1 says (application/x-www-form-urlencoded) and refuses,
  * with 403, credentials encoded any other way (`build%2Dbot` for `build-bot`); the rest goes on.
  */
-export const strictBasic: Behaviour = (req, res) => {
+export const strictBasic: Behaviour = (req, res, pass) => {
   const auth = req.headers.authorization;
   if (!auth?.startsWith('Basic ')) return false;
   const pair = Buffer.from(auth.slice(6), 'base64').toString('utf8');
   const i = pair.indexOf(':');
   const canonical = (s: string) => new URLSearchParams({ s: new URLSearchParams(`s=${s}`).get('s') ?? '' }).toString().slice(2) === s;
   if (i > 0 && canonical(pair.slice(0, i)) && canonical(pair.slice(i + 1))) return false;
-  return emptyBody(403)(req, res);
+  return emptyBody(403)(req, res, pass);
 };
 
 /** A revocation endpoint that wants client authentication: a public client (no Authorization) gets 401. */
-export const refusePublicClients: Behaviour = (req, res) => (req.headers.authorization ? false : emptyBody(401)(req, res));
+export const refusePublicClients: Behaviour = (req, res, pass) => (req.headers.authorization ? false : emptyBody(401)(req, res, pass));
 
 interface Rule {
   behaviour: Behaviour;
@@ -86,7 +131,7 @@ export class ProviderBehaviour {
   private readonly rules = new Map<Endpoint, Rule>();
 
   constructor(idp: Idp) {
-    idp.intercept((req, res) => this.handle(req, res));
+    idp.intercept((req, res, pass) => this.handle(req, res, pass));
   }
 
   /** From now on `endpoint` answers with `behaviour` (for the next `times` requests). */
@@ -100,7 +145,7 @@ export class ProviderBehaviour {
     else this.rules.clear();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): boolean {
+  private handle(req: IncomingMessage, res: ServerResponse, pass: () => void): boolean {
     const endpoint = PATHS[new URL(req.url ?? '/', 'http://x').pathname];
     if (!endpoint || (endpoint !== 'discovery' && req.method !== 'POST')) return false;
     this.seen[endpoint]++;
@@ -110,6 +155,6 @@ export class ProviderBehaviour {
     const rule = this.rules.get(endpoint);
     if (!rule) return false;
     if (--rule.left <= 0) this.rules.delete(endpoint);
-    return rule.behaviour(req, res);
+    return rule.behaviour(req, res, pass);
   }
 }
