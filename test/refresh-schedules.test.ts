@@ -33,6 +33,8 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
   const rand = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const w: World = makeWorld(rand);
+  // Short tokens refresh on every call after a while; long ones are served from memory and the store.
+  w.provider.lifetime = pick([60, 600]);
   const base = profiles();
   let config = new Map<string, ProfileConfig>([['acme', base.acme], ['ci', base.ci]]);
   const trace: string[] = [];
@@ -45,6 +47,7 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
   let failures = 0; // provider failures so far: min_ttl is strict only while the provider answered well
   let lastServed: string | undefined;
   let newestServed = 0;
+  const dropped = new Set<string>();
 
   const track = (what: string, p: Promise<unknown>, check: (v: unknown) => void, onError: (e: unknown) => void) => {
     const c: Call = { what, settled: false };
@@ -76,16 +79,18 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
       const startedAt = w.clock.now();
       const newestBefore = newestServed;
       const failuresBefore = failures;
+      const droppedBefore = new Set(dropped);
       track('get-token acme', w.sessions.for(p).getToken(minTtl, undefined), (v) => {
         const t = v as { access_token: string; expires_at?: number };
         const id = Number(t.access_token.split('-')[1]);
+        if (droppedBefore.has(t.access_token)) violations.push(`get-token served ${t.access_token}, which git erase had dropped`);
         lastServed = t.access_token;
         newestServed = Math.max(newestServed, id);
         if (startedAfterLogout && loggedOut) violations.push('get-token served a token after a completed logout');
         const expiresAt = (t.expires_at ?? 0) * 1000 + 1000;
         if (expiresAt <= w.clock.now()) violations.push('get-token served an expired token');
         // Valid for its min_ttl when asked, or the result of a refresh no caller had seen yet (single flight).
-        const want = (minTtl ?? 15) * 1000;
+        const want = (minTtl ?? Math.min(60, w.provider.lifetime / 4)) * 1000;
         if (failures === 0 && failuresBefore === 0 && id <= newestBefore && expiresAt - startedAt <= want) {
           violations.push(`get-token --min-ttl ${minTtl} served a token with ${expiresAt - startedAt} ms left`);
         }
@@ -151,7 +156,7 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
     }],
     [2, 'git erase', () => {
       const p = config.get('acme');
-      if (p && lastServed) w.sessions.for(p).dropToken(lastServed);
+      if (p && lastServed && w.sessions.for(p).dropToken(lastServed)) dropped.add(lastServed);
     }],
     [16, 'provider answers', () => {
       const i = Math.floor(rand() * w.provider.pending.length);
@@ -194,7 +199,8 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
     check();
   }
   // Let everything finish: the provider answers, the store writes, logins are abandoned.
-  for (let round = 0; round < 200 && calls.some((c) => !c.settled); round++) {
+  const busy = () => calls.some((c) => !c.settled) || w.provider.pending.length > 0 || w.stores.some((st) => st.pending.length > 0);
+  for (let round = 0; round < 200 && busy(); round++) {
     for (const c of logins.splice(0)) c.close();
     for (const call of w.provider.pending.splice(0)) call.settle('ok');
     for (const s of w.stores) for (const done of s.pending.splice(0)) done();
@@ -203,6 +209,18 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
     check();
   }
   for (const c of calls) if (!c.settled) violations.push(`${c.what} never got an answer`);
+  {
+    const held = new Set(w.stores.map((st) => st.entries.get('acme')?.refresh_token));
+    for (const [fam, rt] of w.provider.familyLatest) {
+      if (!w.provider.revokedFamilies.has(fam) && !held.has(rt)) violations.push(`session family ${fam} is live at the provider but held nowhere (leaked)`);
+    }
+  }
+  // Once everything settled, the session runs on the profile the config holds.
+  const cfgAcme = config.get('acme');
+  const sess = w.sessions.peek('acme');
+  if (cfgAcme && sess && sess.profile.client_id !== cfgAcme.client_id) {
+    violations.push(`session acme runs with client ${sess.profile.client_id}, the config says ${cfgAcme.client_id}`);
+  }
   return { trace, violations };
 }
 

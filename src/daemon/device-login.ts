@@ -29,13 +29,15 @@ const FINISHED_LOGIN_MS = 30_000;
 
 export class DeviceLogin {
   private pending: Promise<Pending> | undefined;
+  /** The login `pending` resolved to, once the provider gave its code. */
+  private active: Pending | undefined;
   private finished: { done: Promise<LoginWaitResult>; at: number } | undefined;
 
   constructor(
     private readonly profile: () => ProfileConfig,
     private readonly deps: { provider: Provider; clock: Clock; log: Logger },
-    /** Takes the approved login's tokens; resolves with who logged in. */
-    private readonly approved: (set: idp.TokenSet) => Promise<LoginWaitResult>,
+    /** Takes the approved login's tokens, for the profile it was started with; resolves with who logged in. */
+    private readonly approved: (p: ProfileConfig, set: idp.TokenSet) => Promise<LoginWaitResult>,
   ) {}
 
   get inProgress(): boolean {
@@ -45,10 +47,13 @@ export class DeviceLogin {
   /** Starts a login, or joins the one in progress; the code shows the time actually left. */
   async start(waiter: Waiter | undefined): Promise<DeviceCodeInfo> {
     const joined = this.pending !== undefined;
-    this.pending ??= this.begin().catch((err: unknown) => {
-      this.pending = undefined;
-      throw err;
-    });
+    if (!this.pending) {
+      const started: Promise<Pending> = this.begin().catch((err: unknown) => {
+        if (this.pending === started) this.pending = undefined;
+        throw err;
+      });
+      this.pending = started;
+    }
     const pending = await this.pending;
     this.watch(pending, waiter);
     const left = Math.max(0, Math.ceil((pending.deadline - this.deps.clock.now()) / 1000));
@@ -68,9 +73,11 @@ export class DeviceLogin {
     return undefined;
   }
 
-  /** Ends the login in progress (logout, a new identity, the daemon stopping); nothing is stored. */
+  /** Ends the login in progress (logout, a new identity, the daemon stopping) at once; nothing is stored. */
   cancel(why: string): void {
-    this.pending?.then((p) => this.end(p, why), () => undefined);
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.then((p) => this.end(p, why), () => undefined);
   }
 
   /** Forgets how the last login ended (logout). */
@@ -88,6 +95,10 @@ export class DeviceLogin {
   }
 
   private end(p: Pending, why: string): void {
+    if (this.active === p) {
+      this.active = undefined;
+      this.pending = undefined;
+    }
     if (p.settled || p.cancelled || p.abort.signal.aborted) return;
     p.cancelled = why;
     p.abort.abort();
@@ -106,7 +117,7 @@ export class DeviceLogin {
       try {
         const set = await this.deps.provider.pollDevice(prof, da, abort.signal);
         if (p.cancelled) throw cancelled(prof.name, p.cancelled);
-        return await this.approved(set);
+        return await this.approved(prof, set);
       } catch (err) {
         const e = p.cancelled ? cancelled(prof.name, p.cancelled) : err instanceof AuthdError ? err : idp.classify(err, prof, 'device login');
         this.deps.log.warn({ profile: prof.name, code: e.code }, `device login failed: ${e.message}`);
@@ -117,9 +128,12 @@ export class DeviceLogin {
     })();
     const settle = () => {
       p.settled = true;
+      if (this.active !== p) return; // cancelled: a newer login may be under way
+      this.active = undefined;
       this.pending = undefined;
       this.finished = { done: p.done, at: this.deps.clock.now() };
     };
+    this.active = p;
     p.done.then(settle, settle);
     return p;
   }

@@ -38,14 +38,19 @@ export class TokenLifecycle {
   private loaded = false;
   private loading: Promise<void> | undefined;
   private inflight: Promise<AccessToken | undefined> | undefined;
+  /** Bumped by every state change: a refresh started before one is not served. */
   private epoch = 0;
+  /** Bumped by login and logout, which own the stored record from then on: such a refresh is not written either. */
+  private owner = 0;
+  /** The access token a server rejected (git's erase), the refresh token the provider declared dead: never used again, wherever they are read from. */
+  private rejected: string | undefined;
+  private dead: string | undefined;
   /** Every read and write of the profile's stored record, in call order. */
   private io: Promise<unknown> = Promise.resolve();
   private backoffMs = 0;
   private backoffUntil = 0;
   private lastFailure: AuthdError | undefined;
   private aheadTimer: Timer | undefined;
-  private readonly afterSettle: (() => void)[] = [];
   refreshes = 0;
   lastError: string | undefined;
 
@@ -88,48 +93,65 @@ export class TokenLifecycle {
   }
 
   private startRefresh(): Promise<AccessToken | undefined> {
-    this.inflight ??= this.acquire(this.epoch).finally(() => {
+    this.inflight ??= this.acquire(this.epoch, this.owner).finally(() => {
       this.inflight = undefined;
-      for (const fn of this.afterSettle.splice(0)) fn();
     });
     return this.inflight;
   }
 
   /** One request to the provider, whatever the number of callers waiting for it. */
-  private async acquire(epoch: number): Promise<AccessToken | undefined> {
+  private async acquire(epoch: number, owner: number): Promise<AccessToken | undefined> {
     const p = this.profile();
     const started = this.deps.clock.now();
-    const rt = this.refreshToken;
+    const before = { rt: this.refreshToken, subject: this.subject, secret: undefined as string | undefined };
     let set: idp.TokenSet;
     try {
-      set = await this.fetch(p, rt);
+      set = await this.fetch(p, before);
     } catch (err) {
-      if (epoch !== this.epoch) return undefined;
       const e = err instanceof AuthdError ? err : idp.classify(err, p, 'token');
-      this.onFailure(e, p, rt);
+      const current = epoch === this.epoch;
+      if (owner === this.owner) this.onFailure(e, p, before, current);
+      if (!current) return undefined; // the state it failed for is gone: callers retry against the new one
       throw e;
     }
-    if (epoch !== this.epoch) {
+    if (owner !== this.owner) {
       this.discard(p, set);
       return undefined;
     }
-    const t = await this.adopt(p, set, epoch);
+    const t = await this.adopt(p, set, owner, before);
     if (t) this.deps.log.info({ profile: p.name, flow: p.flow, ms: this.deps.clock.now() - started }, 'token acquired');
     return t;
   }
 
-  private async fetch(p: ProfileConfig, rt: string | undefined): Promise<idp.TokenSet> {
-    if (p.flow === 'client_credentials') return this.deps.provider.clientCredentials(p, await this.deps.secrets.clientCredential());
+  private async fetch(p: ProfileConfig, used: { rt?: string; secret?: string }): Promise<idp.TokenSet> {
+    if (p.flow === 'client_credentials') {
+      const cred = await this.deps.secrets.clientCredential();
+      if ('secret' in cred) used.secret = cred.secret;
+      return this.deps.provider.clientCredentials(p, cred);
+    }
     if (p.flow === 'api_key') return { access_token: await this.deps.secrets.apiKey(), token_type: 'Bearer' };
+    const rt = used.rt;
     if (!rt) throw new AuthdError('login_required', `profile ${p.name} is not logged in`, loginHint(p.name));
     const set = await this.deps.provider.refresh(p, rt);
     this.refreshes++;
     return set;
   }
 
-  private onFailure(e: AuthdError, p: ProfileConfig, rt: string | undefined): void {
-    this.lastError = e.message;
+  /** `current`: no state change since the request began (else only the store is tidied). */
+  private onFailure(e: AuthdError, p: ProfileConfig, used: { rt?: string; secret?: string }, current: boolean): void {
     const kind = failureKind(e);
+    const rt = used.rt;
+    if (kind === 'session_dead' && p.flow === 'device' && rt) {
+      // The provider rejected the refresh token: the session is dead. Forget it, so nobody replays it.
+      this.dead = rt;
+      if (this.refreshToken === rt) this.forget();
+      this.serial(async () => {
+        const rec = await this.deps.store.get(p.name);
+        if (rec?.refresh_token === rt) await this.deps.store.delete(p.name);
+      }).catch((err: unknown) => this.deps.log.error({ profile: p.name, err: errText(err) }, 'could not delete the dead session'));
+    }
+    if (!current) return;
+    this.lastError = e.message;
     if (kind === 'transient' || kind === 'protocol') {
       // Back off (at least as long as the provider asked) rather than send it every caller's request.
       this.lastFailure = e;
@@ -140,41 +162,54 @@ export class TokenLifecycle {
       return;
     }
     this.deps.log.warn({ profile: p.name, code: e.code }, e.message);
-    if (kind === 'client_refused') this.deps.secrets.forgetEnv();
-    if (kind === 'session_dead' && p.flow === 'device' && rt) {
-      // The provider rejected the refresh token: the session is dead. Forget it, so nobody replays it.
-      this.forget();
-      this.lastError = e.message;
-      this.serial(async () => {
-        const rec = await this.deps.store.get(p.name);
-        if (rec?.refresh_token === rt) await this.deps.store.delete(p.name);
-      }).catch((err: unknown) => this.deps.log.error({ profile: p.name, err: errText(err) }, 'could not delete the dead session'));
-    }
+    if (kind === 'client_refused') this.deps.secrets.forgetEnv(used.secret);
   }
 
   /**
-   * Takes a token response in `epoch`. The rotated refresh token is written to the store, durably,
-   * before any caller sees the new access token. Undefined: a state change won meanwhile.
+   * Takes a token response begun under `p`. The rotated refresh token is written to the
+   * store, durably, before any caller sees the new access token; under the identity it was issued
+   * for, even if the profile has changed since. Undefined: a state change won meanwhile.
    */
-  private async adopt(p: ProfileConfig, set: idp.TokenSet, epoch: number): Promise<AccessToken | undefined> {
+  private async adopt(p: ProfileConfig, set: idp.TokenSet, owner: number, before: { rt?: string; subject?: string }): Promise<AccessToken | undefined> {
     const t = accessToken(set);
-    if (set.subject) this.subject = set.subject;
+    const subject = set.subject ?? before.subject;
     if (p.flow === 'device') {
-      const rt = set.refresh_token ?? this.refreshToken;
+      const rt = set.refresh_token ?? before.rt;
       // The old one is spent: from here on only the new one is ever presented, even if the write fails.
-      this.refreshToken = rt;
+      if (identity(p) === identity(this.profile())) this.refreshToken = rt;
       const record: StoredSession = {
         v: 1, issuer: p.issuer ?? p.token_endpoint, client_id: p.client_id, refresh_token: rt,
         access_token: t.access_token, token_type: t.token_type,
       };
       if (t.expires_at !== undefined) record.expires_at = Math.floor(t.expires_at / 1000);
-      if (this.subject) record.subject = this.subject;
+      if (subject) record.subject = subject;
       if (set.scope) record.scope = set.scope;
-      await this.serial(() => this.deps.store.put(p.name, record));
-      // A state change came during the write, and owns the record now: a logout revokes this refresh
-      // token and deletes it, a login overwrites it, a new identity leaves it for the old one.
-      if (epoch !== this.epoch) return undefined;
+      const replaced = await this.serial(async () => {
+        const prev = before.rt === undefined ? await this.deps.store.get(p.name) : undefined;
+        await this.deps.store.put(p.name, record);
+        return prev;
+      });
+      // A login replaced a session stored for another client of the same provider: nobody holds it now.
+      if (replaced?.refresh_token && replaced.refresh_token !== rt && replaced.issuer === record.issuer && replaced.client_id) {
+        this.discard({ ...p, client_id: replaced.client_id }, { access_token: '', token_type: '', refresh_token: replaced.refresh_token });
+      }
+      // A login or logout came during the write and owns the record now (it overwrites or deletes it).
+      if (owner !== this.owner) {
+        this.discard(p, set);
+        return undefined;
+      }
     }
+    // Another identity now: the record stays the old identity's, to resume if the edit is undone. (Undone
+    // already: the store may have been read meanwhile, before this write; memory takes the new token.)
+    if (identity(p) !== identity(this.profile())) return undefined;
+    if (p.flow === 'device') {
+      const rt = set.refresh_token ?? before.rt;
+      // Memory moved on during the write (the session died, or rotated again): that state stands.
+      const now = this.refreshToken;
+      if (rt === this.dead || (now !== undefined && now !== rt && now !== before.rt)) return undefined;
+      this.refreshToken = rt;
+    }
+    this.subject = subject;
     this.token = t;
     this.backoffMs = 0;
     this.backoffUntil = 0;
@@ -190,46 +225,52 @@ export class TokenLifecycle {
       this.deps.log.warn({ profile: p.name, err: errText(err) }, 'could not revoke a superseded refresh token'));
   }
 
-  /** A device login succeeded: its session replaces whatever was here. */
-  async adoptLogin(set: idp.TokenSet): Promise<AccessToken> {
-    const t = await this.adopt(this.profile(), set, this.forget().epoch);
-    if (!t) throw new AuthdError('login_required', `profile ${this.profile().name} was logged out during the login`, loginHint(this.profile().name));
+  /** A device login for `p` succeeded: its session replaces whatever was here, which is revoked. */
+  async adoptLogin(p: ProfileConfig, set: idp.TokenSet): Promise<AccessToken> {
+    const held = this.forget();
+    if (held.refreshToken) this.discard(p, { access_token: '', token_type: '', refresh_token: held.refreshToken });
+    const t = await this.adopt(p, set, held.owner, {});
+    if (!t) throw new AuthdError('login_required', `profile ${p.name} was logged out or changed while the login finished`, loginHint(p.name));
     return t;
   }
 
   /** Reads the stored session once; a record for another issuer or client is ignored. */
   private load(): Promise<void> {
     if (this.loaded) return Promise.resolve();
-    this.loading ??= (async () => {
+    const loading = (async () => {
       const epoch = this.epoch;
       const p = this.profile();
       const rec = p.flow === 'device' ? await this.serial(() => this.deps.store.get(p.name)) : undefined;
       if (epoch !== this.epoch) return;
       this.loaded = true;
-      if (!rec?.refresh_token) return;
+      if (!rec?.refresh_token || rec.refresh_token === this.dead) return;
       if (rec.issuer !== (p.issuer ?? p.token_endpoint) || rec.client_id !== p.client_id) {
         this.deps.log.warn({ profile: p.name }, 'stored session is for another issuer or client; ignoring it');
         return;
       }
       this.refreshToken = rec.refresh_token;
       this.subject = rec.subject;
-      if (rec.access_token && rec.expires_at) {
+      if (rec.access_token && rec.expires_at && rec.access_token !== this.rejected) {
         this.token = accessToken({ access_token: rec.access_token, token_type: rec.token_type ?? 'Bearer', expires_at: rec.expires_at * 1000 });
       }
     })().finally(() => {
-      this.loading = undefined;
+      if (this.loading === loading) this.loading = undefined;
     });
+    this.loading ??= loading;
     return this.loading;
   }
 
   /**
    * A state change, before anything is awaited: memory forgets the session and every refresh in
-   * flight becomes stale. Returns the new epoch and what was held (for logout to revoke); `known`
-   * false makes the next caller read the store.
+   * flight becomes stale. `known` false: the next caller reads the store (a new identity). `owns`
+   * false: a refresh in flight still writes its rotated token (under the identity it began with).
+   * Returns what was held, for logout to revoke.
    */
-  forget(known = true): { epoch: number; refreshToken?: string; accessToken?: string } {
+  forget(known = true, owns = true): { epoch: number; owner: number; refreshToken?: string; accessToken?: string } {
     const held = { refreshToken: this.refreshToken, accessToken: this.token?.access_token };
     this.epoch++;
+    if (owns) this.owner++;
+    this.loading = undefined;
     this.token = undefined;
     this.refreshToken = undefined;
     this.subject = undefined;
@@ -239,7 +280,7 @@ export class TokenLifecycle {
     this.lastFailure = undefined;
     this.lastError = undefined;
     this.close();
-    return { epoch: this.epoch, ...held };
+    return { epoch: this.epoch, owner: this.owner, ...held };
   }
 
   /** Removes the stored record after every earlier write; resolves with what it held. */
@@ -250,12 +291,6 @@ export class TokenLifecycle {
       if (rec) await this.deps.store.delete(name);
       return rec;
     });
-  }
-
-  /** Runs `fn` once no refresh is in flight (now, or when the one in flight settles). */
-  whenSettled(fn: () => void): void {
-    if (this.inflight) this.afterSettle.push(fn);
-    else fn();
   }
 
   /** Refresh shortly before callers would have to wait — but only for a token someone is using. */
@@ -272,6 +307,7 @@ export class TokenLifecycle {
   /** A server rejected this access token (git's `erase`): the next caller gets a fresh one. */
   dropToken(token: string | undefined): boolean {
     if (!token || this.token?.access_token !== token) return false;
+    this.rejected = token;
     this.token = undefined;
     this.close();
     return true;
@@ -305,4 +341,9 @@ export class TokenLifecycle {
 function failureKind(e: AuthdError): ProviderErrorKind | 'other' {
   if (e instanceof idp.ProviderError) return e.kind;
   return e.code === 'idp_unreachable' ? 'transient' : 'other';
+}
+
+/** What makes a session: change any of these and the stored session no longer belongs to the profile. */
+export function identity(p: ProfileConfig): string {
+  return JSON.stringify([p.flow, p.issuer ?? p.token_endpoint, p.client_id]);
 }

@@ -32,9 +32,9 @@ export class SecretSource {
     return true;
   }
 
-  /** The provider refused the client: the next caller is asked for its current secret. */
-  forgetEnv(): void {
-    this.envSecret = undefined;
+  /** The provider refused the client (with `refused`, if given): the next caller is asked for its current secret. */
+  forgetEnv(refused?: string): void {
+    if (refused === undefined || refused === this.envSecret) this.envSecret = undefined;
   }
 
   /** `authd secret set` or `logout`: read the store again next time. */

@@ -10,9 +10,9 @@ import type { ProfileConfig } from './config.js';
 import { DeviceLogin, type Waiter } from './device-login.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
-import { type AccessToken, type Provider, TokenLifecycle } from './refresh.js';
+import { type AccessToken, identity, type Provider, TokenLifecycle } from './refresh.js';
 import { SecretSource, secretKey, secretRequired } from './secrets.js';
-import type { Store } from './store/types.js';
+import type { Store, StoredSession } from './store/types.js';
 
 
 export interface SessionDeps {
@@ -25,11 +25,6 @@ export interface SessionDeps {
 
 export function maskToken(token: string): string {
   return token.length < 12 ? '…' : `${token.slice(0, 4)}…${token.slice(-4)}`;
-}
-
-/** What makes a session: change any of these and the stored session no longer belongs to the profile. */
-export function identity(p: ProfileConfig): string {
-  return JSON.stringify([p.flow, p.issuer ?? p.token_endpoint, p.client_id]);
 }
 
 export class Session {
@@ -50,7 +45,7 @@ export class Session {
     const current = () => this.profile;
     this.secrets = new SecretSource(current, this.store);
     this.tokens = new TokenLifecycle(current, { store: this.store, log: this.log, provider: this.provider, clock, secrets: this.secrets });
-    this.login = new DeviceLogin(current, { provider: this.provider, clock, log: this.log }, (set) => this.approved(set));
+    this.login = new DeviceLogin(current, { provider: this.provider, clock, log: this.log }, (p, set) => this.approved(p, set));
   }
 
   /** The hot path: a cached token is a field read and a comparison. */
@@ -70,7 +65,7 @@ export class Session {
 
   /**
    * The config changed. The same identity is updated in place; another issuer, client or flow ends
-   * this session once a refresh in flight has settled (its rotated token is kept in the store).
+   * this session at once (a refresh in flight still stores its rotated token for the old identity).
    * A profile that went away keeps its state, in case it comes back.
    */
   reconfigure(p: ProfileConfig | undefined): void {
@@ -84,11 +79,9 @@ export class Session {
       return;
     }
     this.login.cancel('the profile was changed in the config');
-    this.tokens.whenSettled(() => {
-      this.profile = p;
-      this.tokens.forget(false);
-      this.secrets.reset();
-    });
+    this.profile = p;
+    this.tokens.forget(false, false);
+    this.secrets.reset();
   }
 
   /** `authd secret set` stored a new secret: it is used from the next request on (rotation). */
@@ -115,11 +108,11 @@ export class Session {
     return { profile: p.name, status: 'pending', device: await this.login.start(waiter) };
   }
 
-  private async approved(set: idp.TokenSet): Promise<LoginWaitResult> {
-    await this.tokens.adoptLogin(set);
+  private async approved(p: ProfileConfig, set: idp.TokenSet): Promise<LoginWaitResult> {
+    await this.tokens.adoptLogin(p, set);
     const subject = this.tokens.subject;
-    this.log.info({ profile: this.profile.name, subject }, 'logged in');
-    const r: LoginWaitResult = { profile: this.profile.name };
+    this.log.info({ profile: p.name, subject }, 'logged in');
+    const r: LoginWaitResult = { profile: p.name };
     if (subject) r.subject = subject;
     return r;
   }
@@ -149,20 +142,27 @@ export class Session {
     this.tokens.refreshes = 0;
     this.secrets.reset();
     this.secrets.withdraw();
-    const stored = await this.tokens.removeStored();
-    // A service identity's secret or API key goes too: logging out means this machine forgets it.
-    const secretRemoved = p.flow !== 'device' && (await this.store.delete(secretKey(p.name)));
+    let stored: StoredSession | undefined;
+    let secretRemoved = false;
+    let note: string | undefined;
+    try {
+      stored = await this.tokens.removeStored();
+      // A service identity's secret or API key goes too: logging out means this machine forgets it.
+      secretRemoved = p.flow !== 'device' && (await this.store.delete(secretKey(p.name)));
+    } catch (err) {
+      // Revoke all the same: a session the store still holds is then dead at the provider too.
+      note = `could not delete it from the store: ${err instanceof AuthdError ? err.message : 'store error'}`;
+    }
     this.secrets.changed();
     const rt = held.refreshToken ?? stored?.refresh_token;
     let revoked = false;
-    let note: string | undefined;
     try {
       if (rt) revoked = await this.provider.revoke(p, rt, 'refresh_token');
       else if (revokeAccess) revoked = await this.provider.revoke(p, held.accessToken!, 'access_token', await cred);
-      if ((rt || revokeAccess) && !revoked) note = 'the provider offers no revocation endpoint; the token stays valid there until it expires';
+      if ((rt || revokeAccess) && !revoked) note = join(note, 'the provider offers no revocation endpoint; the token stays valid there until it expires');
     } catch (err) {
       const e = err instanceof AuthdError ? err : idp.classify(err, p, 'revocation');
-      note = `could not revoke at the provider: ${e.message}`;
+      note = join(note, `could not revoke at the provider: ${e.message}`);
     }
     this.log.info({ profile: p.name, revoked }, 'logged out');
     const r: { revoked: boolean; removed: boolean; note?: string } = {
@@ -204,4 +204,8 @@ export class Session {
     this.tokens.close();
     this.login.cancel('the daemon is stopping');
   }
+}
+
+function join(a: string | undefined, b: string): string {
+  return a ? `${a}; ${b}` : b;
 }

@@ -91,6 +91,10 @@ export class FakeProvider implements Provider {
   private readonly presented = new Set<string>();
   readonly revokedFamilies = new Set<number>();
   private readonly accessFamily = new Map<string, number>();
+  /** family → the client it was issued to */
+  readonly familyClient = new Map<number, string>();
+  /** family → newest refresh token issued in it */
+  readonly familyLatest = new Map<number, string>();
   private nextFamily = 1;
   /** Tokens issued so far; an access token's number says when it was issued. */
   n = 0;
@@ -109,6 +113,7 @@ export class FakeProvider implements Provider {
     if (fam !== undefined) {
       set.refresh_token = `rt-${id}-${'y'.repeat(8)}`;
       this.family.set(set.refresh_token, fam);
+      this.familyLatest.set(fam, set.refresh_token);
       this.accessFamily.set(set.access_token, fam);
     }
     return set;
@@ -132,6 +137,9 @@ export class FakeProvider implements Provider {
 
   refresh = (_p: ProfileConfig, rt: string): Promise<idp.TokenSet> => {
     const fam = this.family.get(rt);
+    if (fam !== undefined && this.familyClient.get(fam) !== _p.client_id) {
+      this.violations.push(`refresh token ${rt} of client ${this.familyClient.get(fam)} presented as client ${_p.client_id}`);
+    }
     if (fam === undefined) this.violations.push('a refresh token the provider never issued was presented');
     else if (this.presented.has(rt)) {
       this.violations.push(`refresh token ${rt} presented twice`);
@@ -150,7 +158,7 @@ export class FakeProvider implements Provider {
       // Not processed (a 503, a 429, garbage from a proxy): the same token may be presented again.
       // A failure after the provider rotated (timeouts can do this) would be unavoidable reuse; not modelled.
       else this.presented.delete(rt);
-      return failure(o === 'refused' ? 'dead' : o, o === 'transient' && this.rand() < 0.3 ? 5000 : undefined);
+      return failure(o, o === 'transient' && this.rand() < 0.3 ? 5000 : undefined);
     });
   };
 
@@ -175,7 +183,11 @@ export class FakeProvider implements Provider {
     new Promise((resolve, reject) => {
       const call: PendingCall = { what: 'device approval', settle: (o) => {
         if (signal.aborted) return;
-        if (o === 'ok') resolve(this.issue(this.nextFamily++));
+        if (o === 'ok') {
+          const fam = this.nextFamily++;
+          this.familyClient.set(fam, _p.client_id);
+          resolve(this.issue(fam));
+        }
         else reject(new AuthdError('login_denied', 'scripted denial'));
       } };
       signal.addEventListener('abort', () => {
