@@ -1,0 +1,82 @@
+// What a SIGKILL of the daemon leaves behind, and what its callers see next: each test takes one
+// thing a kill can leave behind.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, onTestFinished, test } from 'vitest';
+import { Home, sleep } from './support/harness.js';
+
+/** A home's daemon processes, alive (a zombie has no cmdline). */
+function daemonsOf(home: Home): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('daemon.mjs')) continue;
+      if (readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(`AUTHD_HOME=${home.dir}`)) pids.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+function isGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // A killed Node's main thread turns zombie before its other threads have exited, and until the
+    // last one has, its files (the listening socket) stay open: a client can still connect to it.
+    return stat[stat.lastIndexOf(')') + 2] === 'Z' && readdirSync(`/proc/${pid}/task`).length <= 1;
+  } catch {
+    return true;
+  }
+}
+
+/** SIGKILLs and waits for the deaths, polling /proc: there is no event for a process we did not start. */
+async function killAll(pids: number[]): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited by itself meanwhile (a spare daemon that lost the race)
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while (!pids.every(isGone)) {
+    if (Date.now() > deadline) throw new Error(`daemon ${pids.join(',')} still running 5 s after SIGKILL`);
+    await sleep(1);
+  }
+}
+
+/** A home with the file store whose daemon was just SIGKILLed. */
+async function killedHome(): Promise<{ home: Home; killed: number }> {
+  const h = new Home('authd-crash.');
+  onTestFinished(() => h.dispose());
+  h.writeConfig({}, { store: 'file' });
+  expect((await h.run(['daemon', 'start'])).code).toBe(0);
+  const [pid] = daemonsOf(h);
+  expect(pid).toBeTypeOf('number');
+  await killAll([pid!]);
+  return { home: h, killed: pid! };
+}
+
+// ------------------------------------------------------------ what a kill leaves behind, one by one
+
+test('after a kill mid-write, the next start removes the temp file the kill left, and nothing else in the state directory', async () => {
+  const { home: h, killed } = await killedHome();
+  // What a kill between the temp file's write and its rename leaves: a copy of the store.
+  const orphan = `credentials.json.tmp-${killed}-0123456789ab`;
+  const inUse = `credentials.json.tmp-${process.pid}-0123456789ab`; // a live writer's
+  const others = ['notes.txt', 'credentials.json.tmp-backup', `credentials.json.tmp-${killed}-0123456789ab.keep`];
+  for (const name of [orphan, inUse, ...others]) writeFileSync(join(h.stateDir, name), `{"v":1,"entries":{}}\n${name}`, { mode: 0o600 });
+  mkdirSync(join(h.stateDir, `credentials.json.tmp-${killed}-ba9876543210`)); // not a file authd writes
+
+  const r = await h.run(['status']);
+  expect(r.code).toBe(0);
+  const left = readdirSync(h.stateDir);
+  expect(left).not.toContain(orphan);
+  for (const name of [inUse, ...others]) {
+    expect(left).toContain(name);
+    expect(readFileSync(join(h.stateDir, name), 'utf8')).toContain(name);
+  }
+  expect(left).toContain(`credentials.json.tmp-${killed}-ba9876543210`);
+});
