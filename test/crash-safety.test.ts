@@ -1,9 +1,10 @@
 // What a SIGKILL of the daemon leaves behind, and what its callers see next: each test takes one
 // thing a kill can leave behind.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
-import { Home, sleep } from './support/harness.js';
+import { Home, type Result, sleep } from './support/harness.js';
 
 /** A home's daemon processes, alive (a zombie has no cmdline). */
 function daemonsOf(home: Home): number[] {
@@ -47,6 +48,12 @@ async function killAll(pids: number[]): Promise<void> {
   }
 }
 
+async function timed(h: Home, args: string[]): Promise<Result & { ms: number }> {
+  const t = Date.now();
+  const r = await h.run(args);
+  return { ...r, ms: Date.now() - t };
+}
+
 /** A home with the file store whose daemon was just SIGKILLed. */
 async function killedHome(): Promise<{ home: Home; killed: number }> {
   const h = new Home('authd-crash.');
@@ -79,4 +86,31 @@ test('after a kill mid-write, the next start removes the temp file the kill left
     expect(readFileSync(join(h.stateDir, name), 'utf8')).toContain(name);
   }
   expect(left).toContain(`credentials.json.tmp-${killed}-ba9876543210`);
+});
+
+test('a start-up lock left by a daemon killed while it held it delays the next start by about 2 s, not into exit 5', async () => {
+  const { home: h } = await killedHome();
+  mkdirSync(`${h.socket}.lock`); // proper-lockfile's lock, fresh, with nobody alive to release it
+  const r = await timed(h, ['status']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.ms).toBeLessThan(6000);
+  expect(existsSync(`${h.socket}.lock`)).toBe(false);
+});
+
+test('a daemon that finds another one already serving removes the start-up marker, so a start after the next crash does not wait for it', async () => {
+  const { home: h } = await killedHome();
+  expect((await h.run(['daemon', 'start'])).code).toBe(0);
+  // A client that lost the connect race creates the marker and starts a second daemon, then
+  // connects to the first and stops watching its own: that one finds the socket taken and exits.
+  const marker = join(h.dir, 'run', 'authd.starting');
+  mkdirSync(marker);
+  const spare = spawn(process.execPath, [join(__dirname, '..', 'dist', 'daemon.mjs'), 'run', '--autostarted'], { env: h.env, stdio: 'ignore' });
+  expect(await new Promise((resolve) => spare.on('exit', resolve))).toBe(0);
+  expect(existsSync(marker)).toBe(false);
+
+  await killAll(daemonsOf(h));
+  const r = await timed(h, ['status']);
+  expect(r.code).toBe(0);
+  expect(r.ms).toBeLessThan(3000);
 });
