@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
-import { Home, type Result, sleep } from './support/harness.js';
+import { AUTHD, Home, type Result, sleep } from './support/harness.js';
 
 /** A home's daemon processes, alive (a zombie has no cmdline). */
 function daemonsOf(home: Home): number[] {
@@ -66,6 +66,22 @@ async function killedHome(): Promise<{ home: Home; killed: number }> {
   return { home: h, killed: pid! };
 }
 
+/** The home's daemon, frozen (SIGSTOP) as soon as it shows up, before it listens; undefined if it was quicker. */
+async function freezeStartingDaemon(h: Home): Promise<number | undefined> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const pid = daemonsOf(h)[0];
+    if (pid !== undefined) {
+      process.kill(pid, 'SIGSTOP');
+      if (!existsSync(h.socket)) return pid;
+      process.kill(pid, 'SIGCONT');
+      return undefined;
+    }
+    if (Date.now() > deadline) throw new Error('no daemon showed up within 5 s');
+    await sleep(2);
+  }
+}
+
 // ------------------------------------------------------------ what a kill leaves behind, one by one
 
 test('after a kill mid-write, the next start removes the temp file the kill left, and nothing else in the state directory', async () => {
@@ -113,4 +129,63 @@ test('a daemon that finds another one already serving removes the start-up marke
   const r = await timed(h, ['status']);
   expect(r.code).toBe(0);
   expect(r.ms).toBeLessThan(3000);
+});
+
+test('a daemon killed while it starts is started again by the client that was starting it', async () => {
+  const h = new Home('authd-crash.');
+  onTestFinished(() => h.dispose());
+  h.writeConfig({}, { store: 'file' });
+  for (let attempt = 1; ; attempt++) {
+    const client = h.run(['status', '--json']);
+    const frozen = await freezeStartingDaemon(h);
+    if (frozen !== undefined) await killAll([frozen]);
+    const r = await client;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    if (frozen !== undefined) {
+      expect((JSON.parse(r.stdout) as { daemon: { pid: number } }).daemon.pid).not.toBe(frozen);
+      return;
+    }
+    expect(attempt).toBeLessThan(3); // the daemon listened before this test could catch it
+    await h.stop();
+  }
+});
+
+test('a client that started a daemon but got its answer from another one takes the start-up marker away with it', async () => {
+  const h = new Home('authd-crash.');
+  onTestFinished(() => h.dispose());
+  h.writeConfig({}, { store: 'file' });
+  const marker = join(h.dir, 'run', 'authd.starting');
+  for (let attempt = 1; ; attempt++) {
+    const client = spawn(AUTHD, ['status', '--json'], { env: h.env, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => client.on('exit', resolve));
+    // Hold the daemon this client starts before it listens, and the client with it.
+    const own = await freezeStartingDaemon(h);
+    if (own === undefined) {
+      expect(await exited).toBe(0);
+      expect(attempt).toBeLessThan(3); // the daemon listened before this test could catch it
+      await h.stop();
+      continue;
+    }
+    process.kill(client.pid!, 'SIGSTOP');
+    // Another daemon comes up meanwhile, and the marker is there as the race can leave it: made by
+    // this client after that daemon had removed the one before.
+    const other = spawn(process.execPath, [join(__dirname, '..', 'dist', 'daemon.mjs'), 'run', '--autostarted'], {
+      env: h.env, stdio: 'ignore', detached: true,
+    });
+    other.unref();
+    while (!existsSync(h.socket) || existsSync(marker)) await sleep(5);
+    mkdirSync(marker);
+    process.kill(client.pid!, 'SIGCONT');
+    expect(await exited).toBe(0);
+    // The client's own daemon never gets to see that it lost the race: it dies first.
+    await killAll([own]);
+    expect(existsSync(marker)).toBe(false);
+    // So a crash of the daemon that serves is followed by a prompt start.
+    await killAll(daemonsOf(h));
+    const r = await timed(h, ['status']);
+    expect(r.code).toBe(0);
+    expect(r.ms).toBeLessThan(3000);
+    return;
+  }
 });
