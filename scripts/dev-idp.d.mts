@@ -16,6 +16,24 @@ export interface IdpStats {
   tokenRequests: number;
 }
 
+/** One answer of the token endpoint that consumed or issued a refresh token. */
+export interface Rotation {
+  /** Date.now() when the request reached the provider's middleware */
+  received: number;
+  /** Date.now() when the answer was sent */
+  at: number;
+  /** e.g. refresh_token, urn:ietf:params:oauth:grant-type:device_code */
+  grantType: string;
+  /** the refresh token the client presented (refresh_token grant) */
+  presented?: string;
+  /** the refresh token the answer carried */
+  issued?: string;
+  /** the access token the answer carried */
+  accessToken?: string;
+  /** the OAuth error the answer carried, e.g. invalid_grant */
+  error?: string;
+}
+
 export interface Introspection {
   active: boolean;
   [claim: string]: unknown;
@@ -32,6 +50,10 @@ export interface Idp {
   readonly events: string[];
   /** every access, refresh and ID token value the token endpoint returned */
   readonly issued: Set<string>;
+  /** every answer that consumed or issued a refresh token, oldest first */
+  readonly rotations: Rotation[];
+  /** calls `watch` with each new rotation, as it is answered; returns the unsubscribe */
+  onRotation(watch: (rotation: Rotation) => void): () => void;
   /** introspects any token as the confidential client `svc` */
   introspect(token: string): Promise<Introspection>;
   /** revokes the grant behind a refresh token; false if the provider doesn't know the token */

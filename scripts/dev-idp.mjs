@@ -134,6 +134,10 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
   const events = [];
   const issued = new Set();
   const grants = new Map(); // grantId -> accountId, so tests can kill a session they hold no token for
+  // Every answer of the token endpoint that consumed or issued a refresh token, in order, with the
+  // time it was answered: the chain of rotations a crash test compares a store against.
+  const rotations = [];
+  const rotationWatchers = new Set();
 
   provider.on('grant.success', (ctx) => {
     const type = ctx.oidc.params.grant_type;
@@ -156,6 +160,7 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
 
   // Record every token the provider hands out, from the response body itself.
   provider.use(async (ctx, next) => {
+    const received = Date.now();
     try {
       await next();
     } finally {
@@ -164,6 +169,16 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
       if (body && typeof body === 'object' && !Buffer.isBuffer(body)) {
         for (const key of ['access_token', 'refresh_token', 'id_token']) {
           if (typeof body[key] === 'string') issued.add(body[key]);
+        }
+        const presented = ctx.method === 'POST' && ctx.path === TOKEN_PATH ? ctx.oidc?.params?.refresh_token : undefined;
+        if (typeof presented === 'string' || typeof body.refresh_token === 'string') {
+          const rotation = { received, at: Date.now(), grantType: String(ctx.oidc?.params?.grant_type) };
+          if (typeof presented === 'string') rotation.presented = presented;
+          if (typeof body.refresh_token === 'string') rotation.issued = body.refresh_token;
+          if (typeof body.access_token === 'string') rotation.accessToken = body.access_token;
+          if (typeof body.error === 'string') rotation.error = body.error;
+          rotations.push(rotation);
+          for (const watch of rotationWatchers) watch(rotation);
         }
       }
     }
@@ -231,6 +246,12 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
     stats,
     events,
     issued,
+    rotations,
+
+    onRotation(watch) {
+      rotationWatchers.add(watch);
+      return () => rotationWatchers.delete(watch);
+    },
 
     async introspect(token) {
       const res = await fetch(`${issuer}/token/introspection`, {

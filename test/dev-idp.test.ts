@@ -1,7 +1,7 @@
 // The local OpenID provider that the other tests and the demo rely on.
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approveDeviceCode, denyDeviceCode, type Idp, startIdp } from '../scripts/dev-idp.mjs';
+import { approveDeviceCode, denyDeviceCode, type Idp, type Rotation, startIdp } from '../scripts/dev-idp.mjs';
 
 let idp: Idp;
 let cli: client.Configuration;
@@ -53,6 +53,30 @@ describe('dev IdP', () => {
     expect(idp.stats.reuseDetected).toBe(before.reuseDetected + 1);
     expect(idp.stats.revokedGrants).toBe(before.revokedGrants + 1);
     await expect(refresh(t1.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('records each rotation of a refresh token as it is answered: what was presented, what was issued, and when', async () => {
+    const t0 = await deviceLogin();
+    const seen: Rotation[] = [];
+    const off = idp.onRotation((r) => seen.push(r));
+    const sent = Date.now();
+    const t1 = await refresh(t0.refresh_token!);
+    await expect(refresh(t0.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    off();
+    await refresh(t1.refresh_token!).catch(() => undefined); // after off(): not seen
+    expect(seen).toHaveLength(2);
+    const [ok, reused] = seen;
+    // Compared as booleans: a failed assertion must not print a token.
+    expect(ok!.grantType).toBe('refresh_token');
+    expect(ok!.presented === t0.refresh_token && ok!.issued === t1.refresh_token && ok!.accessToken === t1.access_token).toBe(true);
+    expect(ok!.received).toBeGreaterThanOrEqual(sent);
+    expect(ok!.at).toBeGreaterThanOrEqual(ok!.received);
+    expect(reused!.presented === t0.refresh_token).toBe(true);
+    expect(reused!.issued).toBeUndefined();
+    expect(reused!.error).toBe('invalid_grant');
+    const login = idp.rotations.find((r) => r.issued === t0.refresh_token);
+    expect(login?.grantType).toBe('urn:ietf:params:oauth:grant-type:device_code');
+    expect(idp.rotations.at(-1)?.presented === t1.refresh_token).toBe(true);
   });
 
   it("revokeGrantsFor('alice') ends alice's sessions without knowing any token", async () => {

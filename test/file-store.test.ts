@@ -150,6 +150,23 @@ describe('the file store', () => {
     expect((await (await openStore('file', stateDir)).keys()).sort()).toEqual(['acme', 'other']);
   });
 
+  it('temp files left by a writer that died are removed when the store opens; a live writer\'s and every other file stay', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid; // exited and reaped: its pid names no process
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const orphan = `credentials.json.tmp-${dead}-0123456789ab`;
+    const kept = [
+      `credentials.json.tmp-${process.pid}-0123456789ab`, // a writer that is alive (this one)
+      'credentials.json.tmp-other',
+      `credentials.json.tmp-${dead}-0123456789ab.txt`,
+      `xcredentials.json.tmp-${dead}-0123456789ab`,
+      'notes.txt',
+    ];
+    for (const name of [orphan, ...kept]) writeFileSync(join(stateDir, name), SECRET, { mode: 0o600 });
+    const store = await openStore('file', stateDir);
+    expect(await store.keys()).toEqual([]);
+    expect(readdirSync(stateDir).sort()).toEqual([...kept].sort());
+  });
+
   it('no secret value appears in any error message', async () => {
     const messages: string[] = [];
     const collect = (err: AuthdError | undefined) => {

@@ -140,6 +140,8 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     }
     const failure = started?.failure();
     if (failure) throw failure;
+    // Killed before it listened (no reason of its own to report): start another.
+    if (started?.killed()) started = await startDaemon(paths, opts.env);
     // Another client was starting the daemon and has given up (its daemon failed): try ourselves,
     // so that this client, too, can say why. The marker must stay gone across two polls: a daemon
     // that just started removes it too, and the next connect finds that one.
@@ -159,9 +161,10 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   }
 }
 
+/** No socket, nobody listening, or a daemon that died as we connected (its backlog is reset). */
 function isNotRunning(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ECONNREFUSED';
+  return code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET';
 }
 
 function unreachable(paths: AuthdPaths, err: unknown): AuthdError {
@@ -173,7 +176,9 @@ function unreachable(paths: AuthdPaths, err: unknown): AuthdError {
 interface Started {
   /** The daemon's start-up failure (it exited before listening), with what it said. */
   failure(): AuthdError | undefined;
-  /** Stop listening to the daemon: it runs on, fully detached. */
+  /** The daemon died of a signal (SIGKILL, the OOM killer) before it listened. */
+  killed(): boolean;
+  /** Stop listening to the daemon: it runs on, fully detached. The marker goes too: a daemon serves. */
   detach(): void;
 }
 
@@ -206,6 +211,7 @@ async function startDaemon(paths: AuthdPaths, env: Record<string, string | undef
   });
   let stderr = '';
   let exit: AuthdError | undefined;
+  let killed = false;
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => {
     if (stderr.length < 4096) stderr += s;
@@ -213,9 +219,10 @@ async function startDaemon(paths: AuthdPaths, env: Record<string, string | undef
   child.on('error', (err) => {
     exit = new AuthdError('daemon_unreachable', `could not start the authd daemon (${err.message})`);
   });
-  child.on('exit', (code) => {
+  child.on('exit', (code, signal) => {
     rmSync(marker, { recursive: true, force: true });
-    if (code !== 0) {
+    if (signal) killed = true;
+    else if (code !== 0) {
       const said = stderr.trim().replace(/^authd: /, '');
       exit = new AuthdError('daemon_unreachable', `the authd daemon failed to start: ${said || `exit code ${code}`}`);
     }
@@ -223,7 +230,11 @@ async function startDaemon(paths: AuthdPaths, env: Record<string, string | undef
   child.unref();
   return {
     failure: () => exit,
+    killed: () => killed,
     detach: () => {
+      // Our daemon may have lost to one that was already starting, and it removes the marker only
+      // if it lives that long: a crash then would leave the marker to hold up the next start 10 s.
+      rmSync(marker, { recursive: true, force: true });
       child.stderr!.destroy();
       child.removeAllListeners();
     },

@@ -27,6 +27,9 @@ async function main(): Promise<number> {
   let accept: ((socket: net.Socket) => void) | undefined;
   const early: net.Socket[] = [];
   const server = await bindExclusively(paths.socket, (socket) => (accept ? accept(socket) : early.push(socket)), (msg) => log.warn(msg));
+  // The start a client announced with this marker is over, whether this daemon serves or another
+  // one already did: a marker left behind would make the next start after a crash wait 10 s.
+  rmSync(join(paths.socketDir, SPAWN_MARKER), { recursive: true, force: true });
   if (!server) {
     log.info('another daemon is already serving this socket; exiting');
     await store.close?.();
@@ -34,7 +37,6 @@ async function main(): Promise<number> {
     if (foreground) process.stderr.write(`authd: a daemon is already running on ${paths.socket}\n`);
     return 0;
   }
-  rmSync(join(paths.socketDir, SPAWN_MARKER), { recursive: true, force: true });
 
   let closing = false;
   const shutdown = (why: string) => {
@@ -86,6 +88,12 @@ function storeChoice(configFile: string): StoreChoice {
 }
 
 /**
+ * The start-up lock is held for milliseconds, so one 2 s old (proper-lockfile's shortest `stale`) was
+ * left by a daemon killed while holding it: it is taken over well within a client's 10 s wait.
+ */
+const LOCK_STALE_MS = 2_000;
+
+/**
  * Exactly one daemon per socket, however many start at once: under a lock, connect to see whether
  * one is alive; if not, replace the stale socket and listen. The lock covers probe-and-bind only.
  */
@@ -97,7 +105,7 @@ async function bindExclusively(
   const release = await lockfile.lock(socketPath, {
     realpath: false,
     lockfilePath: `${socketPath}.lock`,
-    stale: 10_000,
+    stale: LOCK_STALE_MS,
     retries: { retries: 40, minTimeout: 25, maxTimeout: 250 },
     onCompromised: () => warn('start-up lock was taken over by another process'),
   });

@@ -3,8 +3,8 @@
 // read once at open and the in-memory map always equals what is on disk.
 // Error text names paths and errno codes only: the file holds tokens.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
+import { constants, readFileSync } from 'node:fs';
+import { chmod, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AuthdError } from '../../protocol/errors.js';
 import { checkPrivateFile, ensurePrivateDir } from '../perms.js';
@@ -12,9 +12,13 @@ import type { Store, StoredSession } from './types.js';
 
 type Entries = Map<string, StoredSession>;
 
+/** The temp files writeAtomically makes, and the pid of the daemon that made each. */
+const TEMP_FILE = /^credentials\.json\.tmp-(\d+)-[0-9a-f]{12}$/;
+
 export async function openFileStore(stateDir: string): Promise<Store> {
   ensurePrivateDir(stateDir, 'state directory');
   const path = join(stateDir, 'credentials.json');
+  await removeDeadTempFiles(stateDir);
   const loaded = await load(path);
   let entries = loaded.entries;
 
@@ -75,6 +79,40 @@ async function load(path: string): Promise<{ entries: Entries; warning: string |
   }
   const warning = `The credentials file ${path} was corrupt; it was kept as ${aside} and authd started with no stored sessions.`;
   return { entries: new Map(), warning };
+}
+
+/**
+ * A daemon killed while writing leaves its temp file behind (a copy of the tokens). Remove those
+ * whose writer is dead; a live writer's file is in use (a second daemon opens the store before it
+ * learns that another one is serving). Nothing but our own temp-file names is touched.
+ */
+async function removeDeadTempFiles(stateDir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(stateDir);
+  } catch {
+    return; // load() reports an unreadable directory
+  }
+  for (const name of names) {
+    const writer = TEMP_FILE.exec(name)?.[1];
+    if (writer !== undefined && !isRunning(Number(writer))) await rm(join(stateDir, name), { force: true }).catch(() => undefined);
+  }
+}
+
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process: not ours to judge
+  }
+  // A killed daemon whose parent never reaps it (a container's init often does not) stays a zombie.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return true; // no /proc (macOS): kill(pid, 0) has answered
+  }
 }
 
 /** The entries of a `{"v":1,"entries":{…}}` document, or undefined if it is not one. */
