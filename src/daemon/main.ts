@@ -132,7 +132,8 @@ async function bindExclusively(
     }
     return server;
   } finally {
-    await release();
+    // A lock taken over while this daemon stalled (> 2 s) cannot be released; that is no reason to stop serving.
+    await release().catch(() => warn('start-up lock was taken over by another process'));
   }
 }
 
