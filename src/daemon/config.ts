@@ -47,6 +47,11 @@ export interface ProfileConfig {
   refresh_ahead: boolean;
 }
 
+/** What makes a session: change any of these and a stored session no longer belongs to the profile. */
+export function identity(p: ProfileConfig): string {
+  return JSON.stringify([p.flow, p.issuer ?? p.token_endpoint, p.client_id]);
+}
+
 export interface Config {
   path: string;
   /** false: no file yet (not an error: an empty config). */

@@ -6,7 +6,6 @@ import type { Clock } from './clock.js';
 import type { ProfileConfig } from './config.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
-import type { Provider } from './refresh.js';
 
 /** A client connection that can go away (Ctrl-C on `authd login`). */
 export interface Waiter {
@@ -35,7 +34,7 @@ export class DeviceLogin {
 
   constructor(
     private readonly profile: () => ProfileConfig,
-    private readonly deps: { provider: Provider; clock: Clock; log: Logger },
+    private readonly deps: { provider: idp.Provider; clock: Clock; log: Logger },
     /** Takes the approved login's tokens, for the profile it was started with; resolves with who logged in. */
     private readonly approved: (p: ProfileConfig, set: idp.TokenSet) => Promise<LoginWaitResult>,
   ) {}

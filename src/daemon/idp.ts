@@ -279,3 +279,12 @@ export function classify(err: unknown, p: ProfileConfig, what: string): AuthdErr
   }
   return new ProviderError('protocol', `the ${what} request of profile ${p.name} failed${code ? ` (${code})` : ''}`);
 }
+
+/** What the session code needs of a provider: this module in the daemon, a scripted fake in tests. */
+export interface Provider {
+  refresh: typeof refresh;
+  clientCredentials: typeof clientCredentials;
+  revoke: typeof revoke;
+  startDeviceAuthorization: typeof startDeviceAuthorization;
+  pollDevice: typeof pollDevice;
+}

@@ -330,3 +330,9 @@ export function endpointOf(url: string | URL): string {
     return 'the provider';
   }
 }
+
+/** How the session handles a failure: as the table classified the provider's answer; other errors by their code. */
+export function failureKind(e: AuthdError): ProviderErrorKind | 'other' {
+  if (e instanceof ProviderError) return e.kind;
+  return e.code === 'idp_unreachable' ? 'transient' : 'other';
+}

@@ -1,33 +1,28 @@
 // A profile's token lifecycle: the only code that holds, refreshes or rotates its refresh token.
-// One refresh at a time per profile; every state change (login, logout, a new secret, a new
-// identity) bumps `epoch` before its first await, and a refresh that returns into a newer epoch
-// writes nothing: its callers retry against the new state, and a refresh token it was handed is
-// revoked, because nobody will ever present it.
+// One refresh at a time per profile. Every state change (login, logout, a new secret, a new
+// identity) takes effect before its first await; a refresh that returns after one is not served
+// (its callers retry against the new state), and after a login or logout not stored either (its
+// refresh token is revoked). docs/internals.md has the rules and how they are tested.
 import { AuthdError, loginHint } from '../protocol/index.js';
 import { type AccessToken, accessToken, minTtlMs, refreshAheadDelay, remainingMs } from './access-token.js';
+import { Backoff } from './backoff.js';
 import type { Clock, Timer } from './clock.js';
-import type { ProfileConfig } from './config.js';
+import { identity, type ProfileConfig } from './config.js';
 import * as idp from './idp.js';
-import type { ProviderErrorKind } from './provider-answer.js';
+import { failureKind } from './provider-answer.js';
 import { errText, type Logger } from './log.js';
 import type { SecretSource } from './secrets.js';
+import { belongsTo, SessionRecords, sessionRecord } from './session-record.js';
 import type { Store, StoredSession } from './store/types.js';
-
-export type { AccessToken } from './access-token.js';
-
-/** What the session code needs of a provider; `idp.ts` in the daemon, a scripted fake in tests. */
-export type Provider = Pick<typeof idp, 'refresh' | 'clientCredentials' | 'revoke' | 'startDeviceAuthorization' | 'pollDevice'>;
 
 export interface LifecycleDeps {
   store: Store;
   log: Logger;
-  provider: Provider;
+  provider: idp.Provider;
   clock: Clock;
   secrets: SecretSource;
 }
 
-const MAX_BACKOFF_MS = 30_000;
-const FIRST_BACKOFF_MS = 250;
 /** A caller retries this often when state changes under it (each needs a login, logout or edit). */
 const MAX_ATTEMPTS = 4;
 
@@ -42,14 +37,12 @@ export class TokenLifecycle {
   private epoch = 0;
   /** Bumped by login and logout, which own the stored record from then on: such a refresh is not written either. */
   private owner = 0;
-  /** The access token a server rejected (git's erase), the refresh token the provider declared dead: never used again, wherever they are read from. */
+  /** A server rejected it (git's erase): never served again, even from the store. */
   private rejected: string | undefined;
+  /** The provider declared it dead: never presented again, even if a store read brings it back. */
   private dead: string | undefined;
-  /** Every read and write of the profile's stored record, in call order. */
-  private io: Promise<unknown> = Promise.resolve();
-  private backoffMs = 0;
-  private backoffUntil = 0;
-  private lastFailure: AuthdError | undefined;
+  private readonly records: SessionRecords;
+  private readonly backoff = new Backoff();
   private aheadTimer: Timer | undefined;
   refreshes = 0;
   lastError: string | undefined;
@@ -57,7 +50,9 @@ export class TokenLifecycle {
   constructor(
     private readonly profile: () => ProfileConfig,
     private readonly deps: LifecycleDeps,
-  ) {}
+  ) {
+    this.records = new SessionRecords(deps.store, () => profile().name);
+  }
 
   /** The hot path: a field read and a comparison. */
   cached(minTtlSeconds: number | undefined): AccessToken | undefined {
@@ -72,10 +67,11 @@ export class TokenLifecycle {
       const current = this.cached(minTtlSeconds);
       if (current) return current;
       if (epoch !== this.epoch) continue;
-      if (!this.inflight && this.deps.clock.now() < this.backoffUntil && this.lastFailure) {
+      const failed = this.inflight ? undefined : this.backoff.blocking(this.deps.clock.now());
+      if (failed) {
         // The provider failed moments ago: do not hammer it; serve what is still valid.
         if (this.valid()) return this.token!;
-        throw this.lastFailure;
+        throw failed;
       }
       let t: AccessToken | undefined;
       try {
@@ -88,8 +84,7 @@ export class TokenLifecycle {
       // Retried when state changed meanwhile, or the token expired waiting for its durable write.
       if (t && epoch === this.epoch && remainingMs(t, this.deps.clock.now()) > 0) return t;
     }
-    const name = this.profile().name;
-    throw new AuthdError('idp_unreachable', `profile ${name} kept changing while its token was being fetched`, 'try again');
+    throw new AuthdError('idp_unreachable', `profile ${this.profile().name} kept changing while its token was being fetched`, 'try again');
   }
 
   private startRefresh(): Promise<AccessToken | undefined> {
@@ -115,7 +110,7 @@ export class TokenLifecycle {
       throw e;
     }
     if (owner !== this.owner) {
-      this.discard(p, set);
+      this.discard(p, set.refresh_token);
       return undefined;
     }
     const t = await this.adopt(p, set, owner, before);
@@ -145,19 +140,13 @@ export class TokenLifecycle {
       // The provider rejected the refresh token: the session is dead. Forget it, so nobody replays it.
       this.dead = rt;
       if (this.refreshToken === rt) this.forget();
-      this.serial(async () => {
-        const rec = await this.deps.store.get(p.name);
-        if (rec?.refresh_token === rt) await this.deps.store.delete(p.name);
-      }).catch((err: unknown) => this.deps.log.error({ profile: p.name, err: errText(err) }, 'could not delete the dead session'));
+      this.records.remove(rt).catch((err: unknown) => this.deps.log.error({ profile: p.name, err: errText(err) }, 'could not delete the dead session'));
     }
     if (!current) return;
     this.lastError = e.message;
     if (kind === 'transient' || kind === 'protocol') {
       // Back off (at least as long as the provider asked) rather than send it every caller's request.
-      this.lastFailure = e;
-      this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs ? this.backoffMs * 2 : FIRST_BACKOFF_MS);
-      const wait = Math.max(this.backoffMs, e instanceof idp.ProviderError ? (e.retryAfterMs ?? 0) : 0);
-      this.backoffUntil = this.deps.clock.now() + wait;
+      const wait = this.backoff.fail(e, this.deps.clock.now(), e instanceof idp.ProviderError ? e.retryAfterMs : undefined);
       this.deps.log.warn({ profile: p.name, code: e.code, backoffMs: wait }, e.message);
       return;
     }
@@ -177,25 +166,15 @@ export class TokenLifecycle {
       const rt = set.refresh_token ?? before.rt;
       // The old one is spent: from here on only the new one is ever presented, even if the write fails.
       if (identity(p) === identity(this.profile())) this.refreshToken = rt;
-      const record: StoredSession = {
-        v: 1, issuer: p.issuer ?? p.token_endpoint, client_id: p.client_id, refresh_token: rt,
-        access_token: t.access_token, token_type: t.token_type,
-      };
-      if (t.expires_at !== undefined) record.expires_at = Math.floor(t.expires_at / 1000);
-      if (subject) record.subject = subject;
-      if (set.scope) record.scope = set.scope;
-      const replaced = await this.serial(async () => {
-        const prev = before.rt === undefined ? await this.deps.store.get(p.name) : undefined;
-        await this.deps.store.put(p.name, record);
-        return prev;
-      });
+      const record = sessionRecord(p, t, rt, subject, set.scope);
+      const replaced = await this.records.write(record, before.rt === undefined);
       // A login replaced a session stored for another client of the same provider: nobody holds it now.
       if (replaced?.refresh_token && replaced.refresh_token !== rt && replaced.issuer === record.issuer && replaced.client_id) {
-        this.discard({ ...p, client_id: replaced.client_id }, { access_token: '', token_type: '', refresh_token: replaced.refresh_token });
+        this.discard({ ...p, client_id: replaced.client_id }, replaced.refresh_token);
       }
       // A login or logout came during the write and owns the record now (it overwrites or deletes it).
       if (owner !== this.owner) {
-        this.discard(p, set);
+        this.discard(p, set.refresh_token);
         return undefined;
       }
     }
@@ -211,24 +190,22 @@ export class TokenLifecycle {
     }
     this.subject = subject;
     this.token = t;
-    this.backoffMs = 0;
-    this.backoffUntil = 0;
-    this.lastFailure = undefined;
+    this.backoff.reset();
     this.lastError = undefined;
     return t;
   }
 
   /** A refresh token nobody will present (its refresh lost to a state change): revoke it, best effort. */
-  private discard(p: ProfileConfig, set: idp.TokenSet): void {
-    if (!set.refresh_token) return;
-    this.deps.provider.revoke(p, set.refresh_token, 'refresh_token').catch((err: unknown) =>
+  private discard(p: ProfileConfig, rt: string | undefined): void {
+    if (!rt) return;
+    this.deps.provider.revoke(p, rt, 'refresh_token').catch((err: unknown) =>
       this.deps.log.warn({ profile: p.name, err: errText(err) }, 'could not revoke a superseded refresh token'));
   }
 
   /** A device login for `p` succeeded: its session replaces whatever was here, which is revoked. */
   async adoptLogin(p: ProfileConfig, set: idp.TokenSet): Promise<AccessToken> {
     const held = this.forget();
-    if (held.refreshToken) this.discard(p, { access_token: '', token_type: '', refresh_token: held.refreshToken });
+    this.discard(p, held.refreshToken);
     const t = await this.adopt(p, set, held.owner, {});
     if (!t) throw new AuthdError('login_required', `profile ${p.name} was logged out or changed while the login finished`, loginHint(p.name));
     return t;
@@ -240,11 +217,11 @@ export class TokenLifecycle {
     const loading = (async () => {
       const epoch = this.epoch;
       const p = this.profile();
-      const rec = p.flow === 'device' ? await this.serial(() => this.deps.store.get(p.name)) : undefined;
+      const rec = p.flow === 'device' ? await this.records.read() : undefined;
       if (epoch !== this.epoch) return;
       this.loaded = true;
       if (!rec?.refresh_token || rec.refresh_token === this.dead) return;
-      if (rec.issuer !== (p.issuer ?? p.token_endpoint) || rec.client_id !== p.client_id) {
+      if (!belongsTo(rec, p)) {
         this.deps.log.warn({ profile: p.name }, 'stored session is for another issuer or client; ignoring it');
         return;
       }
@@ -261,10 +238,9 @@ export class TokenLifecycle {
   }
 
   /**
-   * A state change, before anything is awaited: memory forgets the session and every refresh in
-   * flight becomes stale. `known` false: the next caller reads the store (a new identity). `owns`
-   * false: a refresh in flight still writes its rotated token (under the identity it began with).
-   * Returns what was held, for logout to revoke.
+   * A state change, before anything is awaited: memory forgets the session, and a refresh in flight
+   * is not served. `known` false: read the store again (a new identity); `owns` false: a refresh in
+   * flight still stores its token (under the identity it began with). Returns what was held.
    */
   forget(known = true, owns = true): { epoch: number; owner: number; refreshToken?: string; accessToken?: string } {
     const held = { refreshToken: this.refreshToken, accessToken: this.token?.access_token };
@@ -275,9 +251,7 @@ export class TokenLifecycle {
     this.refreshToken = undefined;
     this.subject = undefined;
     this.loaded = known;
-    this.backoffMs = 0;
-    this.backoffUntil = 0;
-    this.lastFailure = undefined;
+    this.backoff.reset();
     this.lastError = undefined;
     this.close();
     return { epoch: this.epoch, owner: this.owner, ...held };
@@ -285,12 +259,7 @@ export class TokenLifecycle {
 
   /** Removes the stored record after every earlier write; resolves with what it held. */
   removeStored(): Promise<StoredSession | undefined> {
-    const name = this.profile().name;
-    return this.serial(async () => {
-      const rec = await this.deps.store.get(name);
-      if (rec) await this.deps.store.delete(name);
-      return rec;
-    });
+    return this.records.remove();
   }
 
   /** Refresh shortly before callers would have to wait — but only for a token someone is using. */
@@ -315,8 +284,7 @@ export class TokenLifecycle {
 
   async state(): Promise<{ loggedIn: boolean; token: AccessToken | undefined }> {
     await this.load().catch(() => undefined);
-    const t = this.token;
-    return { loggedIn: this.refreshToken !== undefined || this.valid(), token: t };
+    return { loggedIn: this.refreshToken !== undefined || this.valid(), token: this.token };
   }
 
   /** Stops the refresh-ahead timer; the state stays. */
@@ -325,25 +293,8 @@ export class TokenLifecycle {
     this.aheadTimer = undefined;
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const r = this.io.then(fn);
-    this.io = r.catch(() => undefined);
-    return r;
-  }
-
   /** The token in memory has not expired (it may be short of a caller's min_ttl). */
   private valid(): boolean {
     return this.token !== undefined && remainingMs(this.token, this.deps.clock.now()) > 0;
   }
-}
-
-/** How a provider failure is handled: as idp.ts classified the answer; other errors by their code. */
-function failureKind(e: AuthdError): ProviderErrorKind | 'other' {
-  if (e instanceof idp.ProviderError) return e.kind;
-  return e.code === 'idp_unreachable' ? 'transient' : 'other';
-}
-
-/** What makes a session: change any of these and the stored session no longer belongs to the profile. */
-export function identity(p: ProfileConfig): string {
-  return JSON.stringify([p.flow, p.issuer ?? p.token_endpoint, p.client_id]);
 }

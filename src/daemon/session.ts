@@ -6,11 +6,12 @@ import {
 } from '../protocol/index.js';
 import type { Audit } from './audit.js';
 import { type Clock, systemClock } from './clock.js';
-import type { ProfileConfig } from './config.js';
+import { identity, type ProfileConfig } from './config.js';
 import { DeviceLogin, type Waiter } from './device-login.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
-import { type AccessToken, identity, type Provider, TokenLifecycle } from './refresh.js';
+import type { AccessToken } from './access-token.js';
+import { TokenLifecycle } from './refresh.js';
 import { SecretSource, secretKey, secretRequired } from './secrets.js';
 import type { Store, StoredSession } from './store/types.js';
 
@@ -19,7 +20,7 @@ export interface SessionDeps {
   store: Store;
   log: Logger;
   audit: Audit;
-  provider?: Provider;
+  provider?: idp.Provider;
   clock?: Clock;
 }
 
@@ -34,7 +35,7 @@ export class Session {
   private readonly store: Store;
   private readonly log: Logger;
   private readonly audit: Audit;
-  private readonly provider: Provider;
+  private readonly provider: idp.Provider;
 
   constructor(public profile: ProfileConfig, deps: SessionDeps) {
     this.store = deps.store;

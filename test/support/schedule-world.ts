@@ -9,7 +9,6 @@ import type { Waiter } from '../../src/daemon/device-login.js';
 import type * as idp from '../../src/daemon/idp.js';
 import { ProviderError } from '../../src/daemon/provider-answer.js';
 import type { Logger } from '../../src/daemon/log.js';
-import type { Provider } from '../../src/daemon/refresh.js';
 import { Sessions } from '../../src/daemon/sessions.js';
 import { migrate } from '../../src/daemon/store/migrate.js';
 import { SwitchableStore } from '../../src/daemon/store/switchable.js';
@@ -83,7 +82,7 @@ function failure(kind: Exclude<Outcome, 'ok'>, retryAfterMs?: number): AuthdErro
 }
 
 /** A provider with rotating refresh tokens that revokes a whole family on reuse, as RFC 9700 says. */
-export class FakeProvider implements Provider {
+export class FakeProvider implements idp.Provider {
   readonly pending: PendingCall[] = [];
   readonly violations: string[] = [];
   /** refresh token → its family; a token is in `presented` once it was sent. */
