@@ -10,6 +10,7 @@ import { expect, onTestFailed, onTestFinished, test } from 'vitest';
 import type { AuthdClient as SdkClient } from '../src/client/sdk.js';
 import { type Idp, type Rotation, startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, devProfile, findLeaks, Home, type Result, sleep } from './support/harness.js';
+import { prng } from './support/prng.js';
 
 /** The temp files the file store writes before renaming, named after the daemon's pid. */
 const TEMP_FILE = /^credentials\.json\.tmp-(\d+)-[0-9a-f]{12}$/;
@@ -224,18 +225,6 @@ const CLI_LANES = 4;
 const SDK_LANES = 2;
 
 const { AuthdClient } = createRequire(import.meta.url)('../dist/sdk.cjs') as { AuthdClient: typeof SdkClient };
-
-/** mulberry32: small, seedable, good enough to pick moments. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 type KillKind = 'anywhere' | 'aimed' | 'restarting';
 const KINDS: KillKind[] = ['anywhere', 'aimed', 'restarting'];

@@ -7,7 +7,8 @@
 import { expect, test } from 'vitest';
 import { AuthdError } from '../src/protocol/index.js';
 import type { ProfileConfig } from '../src/daemon/config.js';
-import { Connection, makeWorld, profiles, prng, type SlowStore, type World } from './support/schedule-world.js';
+import { prng } from './support/prng.js';
+import { Connection, makeWorld, profiles, type SlowStore, type World } from './support/schedule-world.js';
 
 const SCHEDULES = Number(process.env.SCHEDULES ?? 10_000);
 const STEPS = 40;

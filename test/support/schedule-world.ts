@@ -14,18 +14,6 @@ import { migrate } from '../../src/daemon/store/migrate.js';
 import { SwitchableStore } from '../../src/daemon/store/switchable.js';
 import type { Store, StoredSession } from '../../src/daemon/store/types.js';
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class FakeClock implements Clock {
   t = 1_800_000_000_000;
   private timers: { at: number; fn: () => void; id: number }[] = [];
