@@ -173,7 +173,7 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
     }],
     [14, 'store finishes an operation', () => {
       const s = pick(w.stores.filter((x) => x.pending.length > 0));
-      s?.pending.splice(Math.floor(rand() * s.pending.length), 1)[0]!();
+      if (s) s.pending.splice(Math.floor(rand() * s.pending.length), 1)[0]!();
     }],
     [5, 'time passes', () => {
       const ms = pick([100, 1000, 5000, 20_000, 40_000]);
@@ -193,7 +193,10 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
 
   for (let step = 0; step < STEPS && violations.length === 0; step++) {
     let r = rand() * total;
-    const op = ops.find(([wt]) => (r -= wt) < 0)!;
+    const op = ops.find(([wt]) => {
+      r -= wt;
+      return r < 0;
+    })!;
     trace.push(op[1]);
     op[2]();
     await flush();
