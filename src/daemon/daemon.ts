@@ -355,7 +355,6 @@ export class Daemon {
   }
 }
 
-
 function profileName(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string' || !PROFILE_NAME.test(v)) {
