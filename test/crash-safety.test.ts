@@ -479,3 +479,25 @@ function windowWidths(idp: Idp, home: Home): Record<'fromAnswer' | 'fromRequest'
   };
   return { fromAnswer: stats(fromAnswer), fromRequest: stats(fromRequest), n: fromAnswer.length };
 }
+
+test('a get-token whose daemon is killed before it answers asks a new daemon, and gets a token', async () => {
+  const idp = await startIdp({ accessTokenTtl: 30 });
+  const home = new Home();
+  onTestFinished(async () => {
+    await home.dispose();
+    await idp.close();
+  });
+  home.writeConfig({ acme: devProfile(idp) }, { default_profile: 'acme' });
+  await home.login();
+  const pid = home.daemonPid()!;
+  // The request is sent and waits in the socket; then the daemon dies without a word.
+  process.kill(pid, 'SIGSTOP');
+  const call = timed(home, ['get-token']);
+  await sleep(300);
+  process.kill(pid, 'SIGKILL');
+  const r = await call;
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect((await idp.introspect(r.stdout.trim())).active).toBe(true);
+  expect(home.daemonPid()).not.toBe(pid);
+});

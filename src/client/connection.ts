@@ -27,6 +27,8 @@ export class Connection {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closedError: AuthdError | undefined;
+  /** The daemon went away while a request was waiting for its answer (it was stopped or killed). */
+  lostMidRequest = false;
   /** When set, an idle connection does not keep the process alive (the SDK's persistent connection). */
   private unrefWhenIdle = false;
 
@@ -39,6 +41,7 @@ export class Connection {
     const fail = () => {
       this.closedError ??= new AuthdError('daemon_unreachable', 'the daemon closed the connection',
         'see `authd doctor`; the daemon log is in the state directory');
+      if (this.pending.size > 0) this.lostMidRequest = true;
       for (const p of this.pending.values()) p.reject(this.closedError);
       this.pending.clear();
     };

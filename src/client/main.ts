@@ -163,11 +163,19 @@ export async function main(argv: string[], io: IO): Promise<number> {
   // Every argument is checked before the daemon is contacted (or started).
   const command_ = await plan(command, flags, positionals, rest, profile, io);
   if (!command_) return 0;
-  const conn = await connect({ env: io.env });
-  try {
-    return await command_(conn);
-  } finally {
-    conn.close();
+  // A read whose daemon died before answering (killed, restarted) is asked once more, of a new daemon.
+  const retryable = command === 'get-token' || (command === 'git-credential' && positionals[0] === 'get');
+  for (let attempt = 0; ; attempt++) {
+    const conn = await connect({ env: io.env });
+    try {
+      return await command_(conn);
+    } catch (err) {
+      if (!retryable || attempt > 0 || !conn.lostMidRequest) throw err;
+    } finally {
+      conn.close();
+    }
+    // A dying daemon's socket can still accept for a few ms: give it time to go.
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
