@@ -25,6 +25,9 @@ export const VERSION = typeof AUTHD_VERSION === 'string' ? AUTHD_VERSION : '0.0.
 /** Fits a 4096-bit RSA PEM key, and stays under keychain item limits. */
 const MAX_SECRET = 3500;
 
+/** How long a stop waits for refreshes in flight to be answered and stored. */
+const STOP_WAIT_MS = 30_000;
+
 /** How often the config file's mtime is looked at, at most. */
 const CONFIG_CHECK_MS = 1000;
 
@@ -349,7 +352,12 @@ export class Daemon {
     return { checks };
   }
 
-  close(): void {
+  /**
+   * Stopping: waits (at most `ms`) until every refresh in flight is answered and stored, still
+   * serving (so no second daemon starts from a store that is about to change), then closes.
+   */
+  async close(ms = STOP_WAIT_MS): Promise<void> {
+    await this.sessions.settled(ms);
     this.audit.flush();
     this.sessions.close();
   }

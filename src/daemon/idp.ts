@@ -21,6 +21,8 @@ export interface TokenSet {
   lifetime?: number;
   subject?: string;
   scope?: string;
+  /** Set when this machine's clock is far from the provider's, e.g. "your clock is 120 s ahead of the provider". */
+  clockSkew?: string;
 }
 
 export interface DeviceAuthorization {
@@ -190,10 +192,21 @@ export async function pollDevice(p: ProfileConfig, da: oidc.DeviceAuthorizationR
 
 export async function refresh(p: ProfileConfig, refreshToken: string): Promise<TokenSet> {
   const cfg = await configurationFor(p);
-  return ask(p, 'refresh', undefined, async () => {
+  return ask(p, 'refresh', undefined, async (ex) => {
     const sentAt = Date.now();
-    return toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, p.audience ? { audience: p.audience } : undefined), sentAt);
+    const set = toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, p.audience ? { audience: p.audience } : undefined), sentAt);
+    set.subject ??= ex.subject;
+    const skew = skewText(ex);
+    if (skew) set.clockSkew = skew;
+    return set;
   });
+}
+
+/** "your clock is N s ahead of the provider", when it is off by 30 s or more (its Date header says). */
+function skewText(ex: Exchange): string | undefined {
+  if (ex.skewMs === undefined || Math.abs(ex.skewMs) < 30_000) return undefined;
+  const s = Math.round(Math.abs(ex.skewMs) / 1000);
+  return `your clock is ${s} s ${ex.skewMs > 0 ? 'ahead of' : 'behind'} the provider`;
 }
 
 export async function clientCredentials(p: ProfileConfig, cred: ClientCredential): Promise<TokenSet> {
@@ -216,12 +229,17 @@ export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_tok
  * Runs one provider operation and, if it fails, throws what the last answer on the wire means
  * (provider-answer.ts): an AuthdError, a ProviderError for everything the provider said or did not say.
  */
-async function ask<T>(p: ProfileConfig, request: ProviderRequest, cred: ClientCredential | undefined, send: () => Promise<T>): Promise<T> {
+async function ask<T>(p: ProfileConfig, request: ProviderRequest, cred: ClientCredential | undefined, send: (ex: Exchange) => Promise<T>): Promise<T> {
   const ex: Exchange = {};
   try {
-    return await observing(ex, send);
+    return await observing(ex, () => send(ex));
   } catch (err) {
     if (err instanceof AuthdError) throw err;
+    const skew = skewText(ex);
+    if (err instanceof oidc.ClientError && err.code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' && skew) {
+      throw new ProviderError('protocol', `the provider's ID token looked expired or not yet valid to profile ${p.name}: ${skew}`,
+        'set the clock right (enable NTP, or restart the time service after a sleep)');
+    }
     const seen: Observation = ex.seen ?? { unsent: withCode(stableCode(err)) };
     const e = judge(request, seen, asker(p, cred));
     // The provider said when to ask again: nobody asks that endpoint before then.

@@ -39,18 +39,19 @@ async function main(): Promise<number> {
   }
 
   let closing = false;
-  const shutdown = (why: string) => {
+  const shutdown = async (why: string) => {
     if (closing) return;
     closing = true;
     log.info({ why }, 'daemon stopping');
-    daemon.close();
+    // Refreshes in flight are answered and stored first; the socket serves on meanwhile.
+    await daemon.close();
     server.close();
     store.close?.().catch(() => undefined);
     flush();
     // Lingering keep-alive connections must not keep the process up.
     setTimeout(() => process.exit(0), 200).unref();
   };
-  const daemon = new Daemon(paths, store, log, () => shutdown('shutdown request'));
+  const daemon = new Daemon(paths, store, log, () => void shutdown('shutdown request'));
   const handlers = daemon.handlers();
   accept = (socket) => serveConnection(socket, handlers, log);
   for (const socket of early.splice(0)) accept(socket);
@@ -61,8 +62,8 @@ async function main(): Promise<number> {
     flush();
     process.exit(1);
   });
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGHUP', () => {
     reopen();
     daemon.reloadConfig();

@@ -11,7 +11,17 @@ import {
 /** One operation (a refresh, a revocation, a whole device poll): the last thing seen on the wire. */
 export interface Exchange {
   seen?: Observation;
+  /** A refresh's ID token is not handed on (see below); its `sub`, unverified, for display only. */
+  subject?: string;
+  /** Our clock minus the provider's (its Date header), in ms, when the provider said. */
+  skewMs?: number;
 }
+
+/**
+ * Once a refresh is sent the provider may consume the refresh token: its answer is awaited this long,
+ * whatever the profile's timeout (callers stop waiting after that timeout; the refresh goes on).
+ */
+const REFRESH_PATIENCE_MS = 5 * 60_000;
 
 const exchanges = new AsyncLocalStorage<Exchange>();
 
@@ -48,13 +58,17 @@ export async function providerFetch(url: string, options: CustomFetchOptions): P
   }
   let res: Response;
   let body: Bytes | undefined;
+  const refresh = options.body instanceof URLSearchParams && options.body.get('grant_type') === 'refresh_token';
   try {
-    res = await fetch(url, options as RequestInit);
+    res = await fetch(url, (refresh ? { ...options, signal: AbortSignal.timeout(REFRESH_PATIENCE_MS) } : options) as RequestInit);
     body = await readBounded(res);
   } catch (err) {
     ex.seen = { transport: transportFailure(endpoint, err) };
     throw err;
   }
+  const date = Date.parse(res.headers.get('date') ?? '');
+  if (!Number.isNaN(date)) ex.skewMs = Date.now() - date;
+  if (refresh && res.ok && body) body = withoutIdToken(body, ex);
   const fields = body && bodyFields(res.headers.get('content-type'), body);
   const answer = describe(endpoint, res, body === undefined, fields, sentValues(options));
   ex.seen = { answer };
@@ -62,6 +76,30 @@ export async function providerFetch(url: string, options: CustomFetchOptions): P
   // treats it as the error it is (and keeps polling).
   const errorIn2xx = options.method === 'POST' && res.ok && answer.error !== undefined && fields?.access_token === undefined;
   return handOver(res, errorIn2xx ? undefined : body, answer);
+}
+
+/**
+ * A refresh's answer without its ID token. The tokens came straight from the token endpoint over the
+ * connection authd opened; the ID token adds only claims to check, and a check that fails (a clock
+ * ahead of the provider's, an issuer spelled differently) must not throw away the rotated refresh
+ * token the same answer carries: the provider has consumed the old one. Its `sub` is kept for display.
+ */
+function withoutIdToken(body: Bytes, ex: Exchange): Bytes {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(Buffer.from(body).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return body;
+  }
+  if (!json || typeof json !== 'object' || typeof json.id_token !== 'string') return body;
+  try {
+    const claims = JSON.parse(Buffer.from(json.id_token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown };
+    if (typeof claims.sub === 'string') ex.subject = claims.sub;
+  } catch {
+    // no usable claims: no subject
+  }
+  delete json.id_token;
+  return new Uint8Array(Buffer.from(JSON.stringify(json))) as Bytes;
 }
 
 /** The body, or undefined when it is longer than MAX_BODY_BYTES (then it is not read further). */

@@ -23,6 +23,8 @@ export interface LifecycleDeps {
   secrets: SecretSource;
 }
 
+/** How often a session the store refused is offered to it again. */
+const SAVE_RETRY_MS = 30_000;
 /** A caller retries this often when state changes under it (each needs a login, logout or edit). */
 const MAX_ATTEMPTS = 4;
 
@@ -43,6 +45,13 @@ export class TokenLifecycle {
   private dead: string | undefined;
   private readonly records: SessionRecords;
   private readonly backoff = new Backoff();
+  /** A rotated session the store could not take (disk full, read-only): kept in memory, written as soon as it can be. */
+  private unsaved: StoredSession | undefined;
+  private unsavedError: string | undefined;
+  /** Writes started, and the one `unsaved` came from: an older failure never replaces a newer write. */
+  private writes = 0;
+  private unsavedWrite = 0;
+  private saveTimer: Timer | undefined;
   private aheadTimer: Timer | undefined;
   refreshes = 0;
   lastError: string | undefined;
@@ -75,7 +84,7 @@ export class TokenLifecycle {
       }
       let t: AccessToken | undefined;
       try {
-        t = await this.startRefresh();
+        t = await (this.profile().flow === 'device' ? this.patiently(this.startRefresh()) : this.startRefresh());
       } catch (err) {
         // The provider is down or slow: a token that has not expired yet is still worth handing out.
         if (err instanceof AuthdError && err.code === 'idp_unreachable' && this.valid()) return this.token!;
@@ -85,6 +94,27 @@ export class TokenLifecycle {
       if (t && epoch === this.epoch && remainingMs(t, this.deps.clock.now()) > 0) return t;
     }
     throw new AuthdError('idp_unreachable', `profile ${this.profile().name} kept changing while its token was being fetched`, 'try again');
+  }
+
+  /**
+   * Waits for the refresh in flight at most the profile's timeout. The refresh itself goes on: once
+   * sent, the provider may have consumed the refresh token, so its answer must be heard (the fetch
+   * waits for it far longer: provider-fetch.ts).
+   */
+  private patiently(inflight: Promise<AccessToken | undefined>): Promise<AccessToken | undefined> {
+    const p = this.profile();
+    return new Promise((resolve, reject) => {
+      const timer = this.deps.clock.setTimeout(() => reject(new AuthdError('idp_unreachable',
+        `the provider has not answered the token request of profile ${p.name} within ${p.timeout}s; authd goes on waiting for it`,
+        'try again shortly')), p.timeout * 1000);
+      inflight.then((t) => {
+        this.deps.clock.clearTimeout(timer);
+        resolve(t);
+      }, (err: unknown) => {
+        this.deps.clock.clearTimeout(timer);
+        reject(err);
+      });
+    });
   }
 
   private startRefresh(): Promise<AccessToken | undefined> {
@@ -98,6 +128,11 @@ export class TokenLifecycle {
   private async acquire(epoch: number, owner: number): Promise<AccessToken | undefined> {
     const p = this.profile();
     const started = this.deps.clock.now();
+    if (p.flow === 'device' && this.unsaved) {
+      // No new rotation before the last one is stored: it would be lost the same way.
+      await this.saveUnsaved();
+      if (epoch !== this.epoch || owner !== this.owner) return undefined;
+    }
     const before = { rt: this.refreshToken, subject: this.subject, secret: undefined as string | undefined };
     let set: idp.TokenSet;
     try {
@@ -167,11 +202,16 @@ export class TokenLifecycle {
       // The old one is spent: from here on only the new one is ever presented, even if the write fails.
       if (identity(p) === identity(this.profile())) this.refreshToken = rt;
       const record = sessionRecord(p, t, rt, subject, set.scope);
-      const replaced = await this.records.write(record, before.rt === undefined);
-      // A login replaced a session stored for another client of the same provider: nobody holds it now.
-      if (replaced?.refresh_token && replaced.refresh_token !== rt && replaced.issuer === record.issuer && replaced.client_id) {
-        this.discard({ ...p, client_id: replaced.client_id }, replaced.refresh_token);
+      let replaced: StoredSession | undefined;
+      const write = ++this.writes;
+      try {
+        replaced = await this.records.write(record, true);
+        if (this.unsaved && owner === this.owner && this.unsavedWrite < write) this.unsaved = undefined;
+      } catch (err) {
+        // The session lives in memory only until the store takes it; it is served, not refreshed again.
+        if (owner === this.owner && write === this.writes) this.keepUnsaved(record, err, write);
       }
+      this.discardReplaced(p, record, replaced, before.rt === undefined);
       // A login or logout came during the write and owns the record now (it overwrites or deletes it).
       if (owner !== this.owner) {
         this.discard(p, set.refresh_token);
@@ -191,8 +231,63 @@ export class TokenLifecycle {
     this.subject = subject;
     this.token = t;
     this.backoff.reset();
-    this.lastError = undefined;
+    this.lastError = this.unsavedError ?? set.clockSkew;
+    if (set.clockSkew) this.deps.log.warn({ profile: p.name }, `${set.clockSkew}: check the clock`);
     return t;
+  }
+
+  /**
+   * A write replaced another session of the same provider: nobody holds it now. After a login any
+   * other session; otherwise only another client's (the same client's is an earlier rotation).
+   */
+  private discardReplaced(p: ProfileConfig, record: StoredSession, replaced: StoredSession | undefined, login: boolean): void {
+    if (replaced?.refresh_token && replaced.refresh_token !== record.refresh_token && replaced.issuer === record.issuer
+      && replaced.client_id && (login || replaced.client_id !== record.client_id)) {
+      this.discard({ ...p, client_id: replaced.client_id }, replaced.refresh_token);
+    }
+  }
+
+  private keepUnsaved(record: StoredSession, err: unknown, write: number): void {
+    this.unsaved = record;
+    this.unsavedWrite = write;
+    const why = err instanceof AuthdError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'write failed');
+    this.unsavedError = `the session could not be saved (${why}); it is kept in memory and saved as soon as the store takes it`;
+    this.deps.log.error({ profile: this.profile().name, err: errText(err) }, 'could not save the rotated session');
+    if (!this.saveTimer) this.saveTimer = this.deps.clock.setTimeout(() => {
+      this.saveTimer = undefined;
+      this.saveUnsaved().catch(() => undefined);
+    }, SAVE_RETRY_MS);
+  }
+
+  /** Writes the session the store refused before; throws (store_error) while it still cannot. */
+  private async saveUnsaved(): Promise<void> {
+    const rec = this.unsaved;
+    if (!rec) return;
+    const owner = this.owner;
+    const p = this.profile();
+    let superseded = false;
+    try {
+      // Written only if it is still the one to write when its turn comes (a newer one may have landed),
+      // and not over the stored session of the identity the profile has moved on to.
+      const prev = await this.records.write((stored) => {
+        if (this.unsaved !== rec) return undefined;
+        superseded = !belongsTo(rec, p) && stored !== undefined && belongsTo(stored, p);
+        return superseded ? undefined : rec;
+      });
+      if (!superseded) this.discardReplaced(p, rec, prev, false);
+    } catch (err) {
+      if (owner === this.owner && this.unsaved === rec) this.keepUnsaved(rec, err, this.unsavedWrite);
+      throw new AuthdError('store_error', `profile ${this.profile().name}: ${this.unsavedError}`,
+        'free space on the disk, or make the state directory writable; authd retries by itself');
+    }
+    if (this.unsaved === rec) {
+      this.unsaved = undefined;
+      this.unsavedError = undefined;
+      if (this.lastError?.startsWith('the session could not be saved')) this.lastError = undefined;
+      // Superseded: the profile is on another identity now, whose session is stored; this one ends here.
+      if (superseded) this.discard(p, rec.refresh_token);
+      else this.deps.log.info({ profile: p.name }, 'saved the rotated session');
+    }
   }
 
   /** A refresh token nobody will present (its refresh lost to a state change): revoke it, best effort. */
@@ -206,6 +301,7 @@ export class TokenLifecycle {
   async adoptLogin(p: ProfileConfig, set: idp.TokenSet): Promise<AccessToken> {
     const held = this.forget();
     this.discard(p, held.refreshToken);
+    if (held.unsavedRefreshToken !== held.refreshToken) this.discard(p, held.unsavedRefreshToken);
     const t = await this.adopt(p, set, held.owner, {});
     if (!t) throw new AuthdError('login_required', `profile ${p.name} was logged out or changed while the login finished`, loginHint(p.name));
     return t;
@@ -217,9 +313,11 @@ export class TokenLifecycle {
     const loading = (async () => {
       const epoch = this.epoch;
       const p = this.profile();
-      const rec = p.flow === 'device' ? await this.records.read() : undefined;
+      const stored = p.flow === 'device' ? await this.records.read() : undefined;
       if (epoch !== this.epoch) return;
       this.loaded = true;
+      // A session the store has not taken yet (a full disk) is newer than what the store holds.
+      const rec = this.unsaved && belongsTo(this.unsaved, p) ? this.unsaved : stored;
       if (!rec?.refresh_token || rec.refresh_token === this.dead) return;
       if (!belongsTo(rec, p)) {
         this.deps.log.warn({ profile: p.name }, 'stored session is for another issuer or client; ignoring it');
@@ -242,8 +340,8 @@ export class TokenLifecycle {
    * is not served. `known` false: read the store again (a new identity); `owns` false: a refresh in
    * flight still stores its token (under the identity it began with). Returns what was held.
    */
-  forget(known = true, owns = true): { epoch: number; owner: number; refreshToken?: string; accessToken?: string } {
-    const held = { refreshToken: this.refreshToken, accessToken: this.token?.access_token };
+  forget(known = true, owns = true): { epoch: number; owner: number; refreshToken?: string; accessToken?: string; unsavedRefreshToken?: string } {
+    const held = { refreshToken: this.refreshToken, accessToken: this.token?.access_token, unsavedRefreshToken: this.unsaved?.refresh_token };
     this.epoch++;
     if (owns) this.owner++;
     this.loading = undefined;
@@ -253,6 +351,10 @@ export class TokenLifecycle {
     this.loaded = known;
     this.backoff.reset();
     this.lastError = undefined;
+    if (owns) {
+      this.unsaved = undefined;
+      this.unsavedError = undefined;
+    }
     this.close();
     return { epoch: this.epoch, owner: this.owner, ...held };
   }
@@ -291,6 +393,21 @@ export class TokenLifecycle {
   close(): void {
     this.deps.clock.clearTimeout(this.aheadTimer);
     this.aheadTimer = undefined;
+  }
+
+  /** Resolves once no refresh is in flight and every write has landed (or `ms` passed): a stop waits for it. */
+  async settled(ms: number): Promise<void> {
+    let timer: Timer | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = this.deps.clock.setTimeout(resolve, ms);
+    });
+    const done = (async () => {
+      while (this.inflight) await this.inflight.catch(() => undefined);
+      await this.saveUnsaved().catch(() => undefined);
+      await this.records.idle();
+    })();
+    await Promise.race([done, late]);
+    this.deps.clock.clearTimeout(timer);
   }
 
   /** The token in memory has not expired (it may be short of a caller's min_ttl). */

@@ -32,11 +32,15 @@ export class SessionRecords {
     return this.serial((key) => this.store.get(key));
   }
 
-  /** Writes `rec`; with `previous`, resolves with the record it replaced. */
-  write(rec: StoredSession, previous = false): Promise<StoredSession | undefined> {
+  /**
+   * Writes `rec` (a function: what it returns, given the stored record, when the write's turn comes;
+   * undefined: nothing to write). With `previous` (always for a function), resolves with the record it replaced.
+   */
+  write(rec: StoredSession | ((prev: StoredSession | undefined) => StoredSession | undefined), previous = false): Promise<StoredSession | undefined> {
     return this.serial(async (key) => {
-      const prev = previous ? await this.store.get(key) : undefined;
-      await this.store.put(key, rec);
+      const prev = previous || typeof rec === 'function' ? await this.store.get(key) : undefined;
+      const value = typeof rec === 'function' ? rec(prev) : rec;
+      if (value) await this.store.put(key, value);
       return prev;
     });
   }
@@ -48,6 +52,11 @@ export class SessionRecords {
       if (rec && (onlyIf === undefined || rec.refresh_token === onlyIf)) await this.store.delete(key);
       return rec;
     });
+  }
+
+  /** Resolves when every read and write asked for so far has finished. */
+  idle(): Promise<void> {
+    return this.io.then(() => undefined);
   }
 
   private serial<T>(fn: (key: string) => Promise<T>): Promise<T> {

@@ -155,7 +155,9 @@ export class Session {
       note = `could not delete it from the store: ${err instanceof AuthdError ? err.message : 'store error'}`;
     }
     this.secrets.changed();
-    const rt = held.refreshToken ?? stored?.refresh_token;
+    const rt = held.refreshToken ?? held.unsavedRefreshToken ?? stored?.refresh_token;
+    // A session the store never took (a full disk), when memory had moved on to another identity: revoked too.
+    if (held.unsavedRefreshToken && held.unsavedRefreshToken !== rt) this.provider.revoke(p, held.unsavedRefreshToken, 'refresh_token').catch(() => undefined);
     let revoked = false;
     try {
       if (rt) revoked = await this.provider.revoke(p, rt, 'refresh_token');
@@ -204,6 +206,11 @@ export class Session {
   close(): void {
     this.tokens.close();
     this.login.cancel('the daemon is stopping');
+  }
+
+  /** Waits (at most `ms`) until no refresh is in flight and the session is stored. */
+  settled(ms: number): Promise<void> {
+    return this.tokens.settled(ms);
   }
 }
 

@@ -31,4 +31,9 @@ export class Sessions {
   close(): void {
     for (const s of this.byName.values()) s.close();
   }
+
+  /** Every refresh in flight answered and stored (at most `ms`): what a stop waits for. */
+  async settled(ms: number): Promise<void> {
+    await Promise.all([...this.byName.values()].map((s) => s.settled(ms)));
+  }
 }

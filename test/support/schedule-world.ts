@@ -192,11 +192,16 @@ export class SlowStore implements Store {
   readonly warning = undefined;
   readonly entries = new Map<string, StoredSession>();
   readonly pending: (() => void)[] = [];
+  /** A full disk: every write fails (when the schedule lets it finish) until it is freed. */
+  full = false;
 
   constructor(readonly location: string) {}
 
-  private op<T>(fn: () => T): Promise<T> {
-    return new Promise((resolve) => this.pending.push(() => resolve(fn())));
+  private op<T>(fn: () => T, write = false): Promise<T> {
+    return new Promise((resolve, reject) => this.pending.push(() => {
+      if (write && this.full) reject(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }));
+      else resolve(fn());
+    }));
   }
 
   get(key: string) {
@@ -206,7 +211,7 @@ export class SlowStore implements Store {
   put(key: string, value: StoredSession) {
     return this.op(() => {
       this.entries.set(key, structuredClone(value));
-    });
+    }, true);
   }
 
   delete(key: string) {
