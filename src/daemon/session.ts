@@ -156,8 +156,11 @@ export class Session {
     }
     this.secrets.changed();
     const rt = held.refreshToken ?? held.unsavedRefreshToken ?? stored?.refresh_token;
-    // A session the store never took (a full disk), when memory had moved on to another identity: revoked too.
-    if (held.unsavedRefreshToken && held.unsavedRefreshToken !== rt) this.provider.revoke(p, held.unsavedRefreshToken, 'refresh_token').catch(() => undefined);
+    // The others too (a session the store never took, one stored for the identity before an edit):
+    // nobody will hold them after this.
+    for (const other of new Set([held.unsavedRefreshToken, stored?.refresh_token])) {
+      if (other && other !== rt) this.provider.revoke({ ...p, client_id: stored?.client_id ?? p.client_id }, other, 'refresh_token').catch(() => undefined);
+    }
     let revoked = false;
     try {
       if (rt) revoked = await this.provider.revoke(p, rt, 'refresh_token');

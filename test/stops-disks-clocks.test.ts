@@ -1,0 +1,167 @@
+// What used to lose a session around a refresh: a graceful stop, a full disk, a clock ahead of the
+// provider's, a provider slower than the profile's timeout. The real daemon, the real provider (its
+// answers held by test/support/provider-behaviour.ts), a real full tmpfs, a real skewed clock
+// (libfaketime, from Debian's faketime package).
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, onTestFinished, test } from 'vitest';
+import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
+import { AUTHD, devProfile, Home, sleep } from './support/harness.js';
+import { Hold, ProviderBehaviour } from './support/provider-behaviour.js';
+
+async function setup(ttl: number, extra: Record<string, string | number | boolean> = {}) {
+  const idp = await startIdp({ accessTokenTtl: ttl });
+  const provider = new ProviderBehaviour(idp);
+  const home = new Home();
+  onTestFinished(async () => {
+    await home.dispose();
+    await idp.close();
+  });
+  home.writeConfig({ acme: devProfile(idp, { refresh_ahead: false, ...extra }) }, { default_profile: 'acme' });
+  return { idp, provider, home };
+}
+
+async function status(home: Home): Promise<{ loggedIn: boolean; lastError?: string }> {
+  const r = await home.run(['status', '--json']);
+  const s = JSON.parse(r.stdout) as { profiles: { profile: string; loggedIn: boolean; lastError?: string }[] };
+  return s.profiles.find((p) => p.profile === 'acme')!;
+}
+
+test('20 graceful stops, each while a refresh is at the provider, lose no session', { timeout: 120_000 }, async () => {
+  const { idp, provider, home } = await setup(1);
+  await home.login();
+  for (let round = 0; round < 20; round++) {
+    await sleep(1100); // the token has expired: the next get-token refreshes
+    const answer = new Hold({ after: 'answer' });
+    provider.set('token', answer.behaviour, 1);
+    const get = home.run(['get-token']);
+    await answer.arrived(); // the provider has rotated; its answer is on its way back
+    const stop = home.run(['daemon', 'stop']);
+    await sleep(100);
+    answer.release();
+    expect((await stop).code).toBe(0);
+    const r = await get;
+    expect(r.stderr, `round ${round}`).toBe('');
+    expect(r.code, `round ${round}`).toBe(0);
+  }
+  // And after all that, the session is alive and nothing was ever presented twice.
+  await sleep(1100);
+  const last = await home.run(['get-token']);
+  expect(last.code).toBe(0);
+  expect(idp.stats.reuseDetected).toBe(0);
+  expect(idp.stats.revokedGrants).toBe(0);
+});
+
+test('SIGTERM while a refresh is at the provider: the daemon stores the rotated token before it exits', async () => {
+  const { idp, provider, home } = await setup(1);
+  await home.login();
+  await sleep(1100);
+  const pid = home.daemonPid()!;
+  const answer = new Hold({ after: 'answer' });
+  provider.set('token', answer.behaviour, 1);
+  const get = home.run(['get-token']);
+  await answer.arrived();
+  process.kill(pid, 'SIGTERM');
+  await sleep(100);
+  answer.release();
+  expect((await get).code).toBe(0);
+  await sleep(1100);
+  expect((await home.run(['get-token'])).code).toBe(0);
+  expect(home.daemonPid()).not.toBe(pid);
+  expect(idp.stats.reuseDetected).toBe(0);
+});
+
+test('a provider slower than the profile timeout: callers get exit 4 meanwhile, and its late answer is kept, not replayed', async () => {
+  const { idp, provider, home } = await setup(2, { timeout: 1 });
+  await home.login();
+  await sleep(2100);
+  const answer = new Hold({ after: 'answer' });
+  provider.set('token', answer.behaviour, 1);
+  const slow = await home.run(['get-token']);
+  expect(slow.code).toBe(4);
+  expect(slow.stderr).toContain('authd goes on waiting for it');
+  answer.release(); // 1 s late: the provider consumed the old refresh token long ago
+  await sleep(200);
+  const r = await home.run(['get-token']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(idp.stats.reuseDetected).toBe(0);
+  expect(idp.stats.revokedGrants).toBe(0);
+});
+
+/** libfaketime, as Debian's faketime package installs it. */
+function libfaketime(): string {
+  for (const dir of readdirSync('/usr/lib').map((d) => join('/usr/lib', d, 'faketime'))) {
+    const lib = join(dir, 'libfaketime.so.1');
+    if (existsSync(lib)) return lib;
+  }
+  throw new Error('libfaketime is not installed (apt-get install faketime; .ci/run does)');
+}
+
+test('a daemon whose clock is 120 s ahead of the provider keeps the session, and says the clock is off', async () => {
+  const { idp, home } = await setup(2);
+  await home.login();
+  await home.stop();
+  // The same daemon, 120 s in the future: the provider's ID tokens look expired to it.
+  const daemon: ChildProcess = spawn(AUTHD, ['daemon', 'run'], {
+    env: { ...home.env, LD_PRELOAD: libfaketime(), FAKETIME: '+120s' }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  onTestFinished(() => {
+    daemon.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve) => daemon.stderr!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()));
+  for (let i = 0; i < 2; i++) {
+    const r = await home.run(['get-token']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    await sleep(2100);
+  }
+  expect(idp.stats.refreshes).toBeGreaterThanOrEqual(1);
+  expect(idp.stats.reuseDetected).toBe(0);
+  expect((await status(home)).lastError).toMatch(/your clock is 1[12]\d s ahead of the provider/);
+});
+
+test('a full disk: the rotated session is kept in memory, not refreshed again, and saved when there is room', async () => {
+  const { idp, home } = await setup(1);
+  // The state directory on a 128 KiB tmpfs of its own, which the test fills.
+  mkdirSync(home.stateDir, { recursive: true, mode: 0o700 });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128k,mode=0700', 'tmpfs', home.stateDir]);
+  onTestFinished(async () => {
+    await home.stop();
+    execFileSync('umount', ['-l', home.stateDir]);
+  });
+  await home.login();
+  const filler = join(home.stateDir, 'filler');
+  const fill = () => {
+    for (let size = 256 * 1024; size >= 512; size >>= 1) {
+      try {
+        writeFileSync(join(home.stateDir, `filler-${size}-${Math.random()}`), Buffer.alloc(size));
+      } catch {
+        // full at this size: try smaller ones
+      }
+    }
+  };
+  writeFileSync(filler, '');
+  fill();
+  await sleep(1100);
+  const before = idp.stats.refreshes;
+  const first = await home.run(['get-token']);
+  expect(first.code).toBe(0); // the provider rotated; the store refused it; the token is served
+  expect((await status(home)).lastError).toMatch(/could not be saved/);
+  await sleep(1100);
+  const second = await home.run(['get-token']);
+  expect(second.code).toBe(1); // no new rotation while the last one is not stored
+  expect(second.stderr).toMatch(/kept in memory/);
+  expect(idp.stats.refreshes - before).toBe(1);
+
+  for (const f of readdirSync(home.stateDir)) if (f.startsWith('filler')) rmSync(join(home.stateDir, f));
+  const third = await home.run(['get-token']);
+  expect(third.stderr).toBe('');
+  expect(third.code).toBe(0);
+  // The stored session is the current one: a new daemon carries on with it.
+  await home.stop();
+  await sleep(1100);
+  expect((await home.run(['get-token'])).code).toBe(0);
+  expect(idp.stats.reuseDetected).toBe(0);
+});
