@@ -37,8 +37,8 @@ test('20 graceful stops, each while a refresh is at the provider, lose no sessio
     provider.set('token', answer.behaviour, 1);
     const get = home.run(['get-token']);
     await answer.arrived(); // the provider has rotated; its answer is on its way back
-    const stop = home.run(['daemon', 'stop']);
-    await sleep(100);
+    const stop = home.run(['daemon', 'stop']); // it returns once the daemon is gone
+    await sleep(400); // longer than a daemon that does not wait takes to exit
     answer.release();
     expect((await stop).code).toBe(0);
     const r = await get;
@@ -63,7 +63,7 @@ test('SIGTERM while a refresh is at the provider: the daemon stores the rotated 
   const get = home.run(['get-token']);
   await answer.arrived();
   process.kill(pid, 'SIGTERM');
-  await sleep(100);
+  await sleep(400);
   answer.release();
   expect((await get).code).toBe(0);
   await sleep(1100);
