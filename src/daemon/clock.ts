@@ -21,3 +21,17 @@ export const systemClock: Clock = {
   },
   clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout | undefined),
 };
+
+/** `promise`, or `late()` thrown once `ms` have passed on `clock` (the promise itself goes on). */
+export function withDeadline<T>(clock: Clock, promise: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = clock.setTimeout(() => reject(late()), ms);
+    promise.then((v) => {
+      clock.clearTimeout(timer);
+      resolve(v);
+    }, (err: unknown) => {
+      clock.clearTimeout(timer);
+      reject(err);
+    });
+  });
+}

@@ -6,7 +6,7 @@
 import { AuthdError, loginHint } from '../protocol/index.js';
 import { type AccessToken, accessToken, minTtlMs, refreshAheadDelay, remainingMs } from './access-token.js';
 import { Backoff } from './backoff.js';
-import type { Clock, Timer } from './clock.js';
+import { type Clock, type Timer, withDeadline } from './clock.js';
 import { identity, type ProfileConfig } from './config.js';
 import * as idp from './idp.js';
 import { failureKind } from './provider-answer.js';
@@ -23,8 +23,6 @@ export interface LifecycleDeps {
   secrets: SecretSource;
 }
 
-/** How often a session the store refused is offered to it again. */
-const SAVE_RETRY_MS = 30_000;
 /** A caller retries this often when state changes under it (each needs a login, logout or edit). */
 const MAX_ATTEMPTS = 4;
 
@@ -45,13 +43,6 @@ export class TokenLifecycle {
   private dead: string | undefined;
   private readonly records: SessionRecords;
   private readonly backoff = new Backoff();
-  /** A rotated session the store could not take (disk full, read-only): kept in memory, written as soon as it can be. */
-  private unsaved: StoredSession | undefined;
-  private unsavedError: string | undefined;
-  /** Writes started, and the one `unsaved` came from: an older failure never replaces a newer write. */
-  private writes = 0;
-  private unsavedWrite = 0;
-  private saveTimer: Timer | undefined;
   private aheadTimer: Timer | undefined;
   refreshes = 0;
   lastError: string | undefined;
@@ -60,7 +51,10 @@ export class TokenLifecycle {
     private readonly profile: () => ProfileConfig,
     private readonly deps: LifecycleDeps,
   ) {
-    this.records = new SessionRecords(deps.store, () => profile().name);
+    this.records = new SessionRecords(deps.store, () => profile().name, {
+      clock: deps.clock, log: deps.log, revoke: (p, rt) => this.discard(p, rt),
+    });
+    this.records.retry = () => this.saveUnsaved().catch(() => undefined);
   }
 
   /** The hot path: a field read and a comparison. */
@@ -99,22 +93,13 @@ export class TokenLifecycle {
   /**
    * Waits for the refresh in flight at most the profile's timeout. The refresh itself goes on: once
    * sent, the provider may have consumed the refresh token, so its answer must be heard (the fetch
-   * waits for it far longer: provider-fetch.ts).
+   * waits far longer: provider-fetch.ts).
    */
   private patiently(inflight: Promise<AccessToken | undefined>): Promise<AccessToken | undefined> {
     const p = this.profile();
-    return new Promise((resolve, reject) => {
-      const timer = this.deps.clock.setTimeout(() => reject(new AuthdError('idp_unreachable',
-        `the provider has not answered the token request of profile ${p.name} within ${p.timeout}s; authd goes on waiting for it`,
-        'try again shortly')), p.timeout * 1000);
-      inflight.then((t) => {
-        this.deps.clock.clearTimeout(timer);
-        resolve(t);
-      }, (err: unknown) => {
-        this.deps.clock.clearTimeout(timer);
-        reject(err);
-      });
-    });
+    return withDeadline(this.deps.clock, inflight, p.timeout * 1000, () => new AuthdError('idp_unreachable',
+      `the provider has not answered the token request of profile ${p.name} within ${p.timeout}s; authd goes on waiting for it`,
+      'try again shortly'));
   }
 
   private startRefresh(): Promise<AccessToken | undefined> {
@@ -128,7 +113,7 @@ export class TokenLifecycle {
   private async acquire(epoch: number, owner: number): Promise<AccessToken | undefined> {
     const p = this.profile();
     const started = this.deps.clock.now();
-    if (p.flow === 'device' && this.unsaved) {
+    if (p.flow === 'device' && this.records.unsaved) {
       // No new rotation before the last one is stored: it would be lost the same way.
       await this.saveUnsaved();
       if (epoch !== this.epoch || owner !== this.owner) return undefined;
@@ -202,19 +187,12 @@ export class TokenLifecycle {
       // The old one is spent: from here on only the new one is ever presented, even if the write fails.
       if (identity(p) === identity(this.profile())) this.refreshToken = rt;
       const record = sessionRecord(p, t, rt, subject, set.scope);
-      let replaced: StoredSession | undefined;
-      const write = ++this.writes;
-      try {
-        replaced = await this.records.write(record, true);
-        if (this.unsaved && owner === this.owner && this.unsavedWrite < write) this.unsaved = undefined;
-      } catch (err) {
-        // The session lives in memory only until the store takes it; it is served, not refreshed again.
-        if (owner === this.owner && write === this.writes) this.keepUnsaved(record, err, write);
-      }
-      this.discardReplaced(p, record, replaced, before.rt === undefined);
-      // A login or logout came during the write and owns the record now (it overwrites or deletes it).
+      // Refused by the store, the session lives in memory until the store takes it: served, not refreshed again.
+      await this.records.save(p, record, before.rt === undefined, () => owner === this.owner);
+      // A login or logout came during the write and owns the record now: what this write put there goes
+      // (unless the newcomer's own write already replaced it), then the refresh token is revoked.
       if (owner !== this.owner) {
-        this.discard(p, set.refresh_token);
+        this.records.remove(rt).then(() => this.discard(p, rt), () => undefined);
         return undefined;
       }
     }
@@ -231,63 +209,16 @@ export class TokenLifecycle {
     this.subject = subject;
     this.token = t;
     this.backoff.reset();
-    this.lastError = this.unsavedError ?? set.clockSkew;
+    this.lastError = this.records.unsavedError ?? set.clockSkew;
     if (set.clockSkew) this.deps.log.warn({ profile: p.name }, `${set.clockSkew}: check the clock`);
     return t;
   }
 
-  /**
-   * A write replaced another session of the same provider: nobody holds it now. After a login any
-   * other session; otherwise only another client's (the same client's is an earlier rotation).
-   */
-  private discardReplaced(p: ProfileConfig, record: StoredSession, replaced: StoredSession | undefined, login: boolean): void {
-    if (replaced?.refresh_token && replaced.refresh_token !== record.refresh_token && replaced.issuer === record.issuer
-      && replaced.client_id && (login || replaced.client_id !== record.client_id)) {
-      this.discard({ ...p, client_id: replaced.client_id }, replaced.refresh_token);
-    }
-  }
-
-  private keepUnsaved(record: StoredSession, err: unknown, write: number): void {
-    this.unsaved = record;
-    this.unsavedWrite = write;
-    const why = err instanceof AuthdError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'write failed');
-    this.unsavedError = `the session could not be saved (${why}); it is kept in memory and saved as soon as the store takes it`;
-    this.deps.log.error({ profile: this.profile().name, err: errText(err) }, 'could not save the rotated session');
-    if (!this.saveTimer) this.saveTimer = this.deps.clock.setTimeout(() => {
-      this.saveTimer = undefined;
-      this.saveUnsaved().catch(() => undefined);
-    }, SAVE_RETRY_MS);
-  }
-
   /** Writes the session the store refused before; throws (store_error) while it still cannot. */
   private async saveUnsaved(): Promise<void> {
-    const rec = this.unsaved;
-    if (!rec) return;
     const owner = this.owner;
-    const p = this.profile();
-    let superseded = false;
-    try {
-      // Written only if it is still the one to write when its turn comes (a newer one may have landed),
-      // and not over the stored session of the identity the profile has moved on to.
-      const prev = await this.records.write((stored) => {
-        if (this.unsaved !== rec) return undefined;
-        superseded = !belongsTo(rec, p) && stored !== undefined && belongsTo(stored, p);
-        return superseded ? undefined : rec;
-      });
-      if (!superseded) this.discardReplaced(p, rec, prev, false);
-    } catch (err) {
-      if (owner === this.owner && this.unsaved === rec) this.keepUnsaved(rec, err, this.unsavedWrite);
-      throw new AuthdError('store_error', `profile ${this.profile().name}: ${this.unsavedError}`,
-        'free space on the disk, or make the state directory writable; authd retries by itself');
-    }
-    if (this.unsaved === rec) {
-      this.unsaved = undefined;
-      this.unsavedError = undefined;
-      if (this.lastError?.startsWith('the session could not be saved')) this.lastError = undefined;
-      // Superseded: the profile is on another identity now, whose session is stored; this one ends here.
-      if (superseded) this.discard(p, rec.refresh_token);
-      else this.deps.log.info({ profile: p.name }, 'saved the rotated session');
-    }
+    await this.records.saveUnsaved(this.profile(), () => owner === this.owner);
+    if (!this.records.unsaved && this.lastError?.startsWith('the session could not be saved')) this.lastError = undefined;
   }
 
   /** A refresh token nobody will present (its refresh lost to a state change): revoke it, best effort. */
@@ -317,7 +248,8 @@ export class TokenLifecycle {
       if (epoch !== this.epoch) return;
       this.loaded = true;
       // A session the store has not taken yet (a full disk) is newer than what the store holds.
-      const rec = this.unsaved && belongsTo(this.unsaved, p) ? this.unsaved : stored;
+      const unsaved = this.records.unsaved;
+      const rec = unsaved && belongsTo(unsaved, p) ? unsaved : stored;
       if (!rec?.refresh_token || rec.refresh_token === this.dead) return;
       if (!belongsTo(rec, p)) {
         this.deps.log.warn({ profile: p.name }, 'stored session is for another issuer or client; ignoring it');
@@ -341,7 +273,7 @@ export class TokenLifecycle {
    * flight still stores its token (under the identity it began with). Returns what was held.
    */
   forget(known = true, owns = true): { epoch: number; owner: number; refreshToken?: string; accessToken?: string; unsavedRefreshToken?: string } {
-    const held = { refreshToken: this.refreshToken, accessToken: this.token?.access_token, unsavedRefreshToken: this.unsaved?.refresh_token };
+    const held = { refreshToken: this.refreshToken, accessToken: this.token?.access_token, unsavedRefreshToken: this.records.unsaved?.refresh_token };
     this.epoch++;
     if (owns) this.owner++;
     this.loading = undefined;
@@ -351,10 +283,7 @@ export class TokenLifecycle {
     this.loaded = known;
     this.backoff.reset();
     this.lastError = undefined;
-    if (owns) {
-      this.unsaved = undefined;
-      this.unsavedError = undefined;
-    }
+    if (owns) this.records.forgetUnsaved();
     this.close();
     return { epoch: this.epoch, owner: this.owner, ...held };
   }
@@ -397,17 +326,12 @@ export class TokenLifecycle {
 
   /** Resolves once no refresh is in flight and every write has landed (or `ms` passed): a stop waits for it. */
   async settled(ms: number): Promise<void> {
-    let timer: Timer | undefined;
-    const late = new Promise<void>((resolve) => {
-      timer = this.deps.clock.setTimeout(resolve, ms);
-    });
     const done = (async () => {
       while (this.inflight) await this.inflight.catch(() => undefined);
       await this.saveUnsaved().catch(() => undefined);
       await this.records.idle();
     })();
-    await Promise.race([done, late]);
-    this.deps.clock.clearTimeout(timer);
+    await withDeadline(this.deps.clock, done, ms, () => new Error('late')).catch(() => undefined);
   }
 
   /** The token in memory has not expired (it may be short of a caller's min_ttl). */

@@ -1,8 +1,21 @@
 // A profile's stored session: its shape, and the one queue through which it is read and written,
 // in call order, so a logout's delete always lands after a write that began before it.
+import { AuthdError } from '../protocol/index.js';
 import type { AccessToken } from './access-token.js';
+import type { Clock, Timer } from './clock.js';
 import type { ProfileConfig } from './config.js';
+import { errText, type Logger } from './log.js';
 import type { Store, StoredSession } from './store/types.js';
+
+/** How often a session the store refused is offered to it again. */
+const SAVE_RETRY_MS = 30_000;
+
+export interface RecordDeps {
+  clock: Clock;
+  log: Logger;
+  /** Revokes a refresh token nobody will hold any more, best effort. */
+  revoke: (p: ProfileConfig, rt: string) => void;
+}
 
 export function sessionRecord(p: ProfileConfig, t: AccessToken, rt: string | undefined, subject?: string, scope?: string): StoredSession {
   const record: StoredSession = {
@@ -22,11 +35,112 @@ export function belongsTo(rec: StoredSession, p: ProfileConfig): boolean {
 
 export class SessionRecords {
   private io: Promise<unknown> = Promise.resolve();
+  /** A rotated session the store refused (disk full, read-only): kept here, and written as soon as it can be. */
+  unsaved: StoredSession | undefined;
+  unsavedError: string | undefined;
+  /** Saves started, and the one `unsaved` came from: an older failure never replaces a newer save. */
+  private saves = 0;
+  private unsavedSave = 0;
+  /** The unsaved session came from a login: whatever it replaces when written is revoked. */
+  private unsavedLogin = false;
+  /** The last login's save, and the last save that landed: a save after a login that has not landed replaces as the login would. */
+  private loginSave = 0;
+  private landed = 0;
+  /** The refresh tokens saved since the last login: one family, whose earlier rotations are never revoked. */
+  private family = new Set<string>();
+  private timer: Timer | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly name: () => string,
+    private readonly deps: RecordDeps,
   ) {}
+
+  /**
+   * Stores a rotated session; resolves false when the store refused it (it is then kept as `unsaved`
+   * while `ours()`). A session of the same provider it replaces is revoked: after a login (`login`)
+   * any other one, otherwise only another client's (the same client's is an earlier rotation).
+   */
+  async save(p: ProfileConfig, record: StoredSession, login: boolean, ours: () => boolean): Promise<boolean> {
+    const save = ++this.saves;
+    if (login) {
+      this.loginSave = save;
+      this.family = new Set();
+    }
+    if (record.refresh_token) this.family.add(record.refresh_token);
+    // A rotation of a login the store has not taken yet replaces whatever was stored before that login.
+    login ||= this.loginSave > this.landed || (this.unsaved !== undefined && this.unsavedLogin);
+    let replaced: StoredSession | undefined;
+    try {
+      replaced = await this.write(record, true);
+    } catch (err) {
+      if (ours() && save === this.saves) this.keep(record, err, save, login);
+      return false;
+    }
+    this.landed = Math.max(this.landed, save);
+    if (this.unsaved && ours() && this.unsavedSave < save) this.forgetUnsaved();
+    this.revokeReplaced(p, record, replaced, login);
+    return true;
+  }
+
+  /**
+   * Writes the session the store refused before, unless it is no longer the one to write when its turn
+   * comes, or the profile has moved to another identity whose session is stored (then it is revoked).
+   * Throws (store_error) while the store still refuses it.
+   */
+  async saveUnsaved(p: ProfileConfig, ours: () => boolean): Promise<void> {
+    const rec = this.unsaved;
+    if (!rec) return;
+    let superseded = false;
+    try {
+      const prev = await this.write((stored) => {
+        if (this.unsaved !== rec) return undefined;
+        superseded = !belongsTo(rec, p) && stored !== undefined && belongsTo(stored, p);
+        return superseded ? undefined : rec;
+      });
+      if (!superseded) this.revokeReplaced(p, rec, prev, this.unsavedLogin);
+    } catch (err) {
+      if (ours() && this.unsaved === rec) this.keep(rec, err, this.unsavedSave, this.unsavedLogin);
+      throw new AuthdError('store_error', `profile ${p.name}: ${this.unsavedError}`,
+        'free space on the disk, or make the state directory writable; authd retries by itself');
+    }
+    if (this.unsaved !== rec) return;
+    this.forgetUnsaved();
+    if (superseded && rec.refresh_token) this.deps.revoke(p, rec.refresh_token);
+    else this.deps.log.info({ profile: p.name }, 'saved the rotated session');
+  }
+
+  /** Login or logout: the unsaved session is not this profile's any more; resolves its refresh token. */
+  forgetUnsaved(): string | undefined {
+    const rt = this.unsaved?.refresh_token;
+    this.unsaved = undefined;
+    this.unsavedError = undefined;
+    return rt;
+  }
+
+  private keep(record: StoredSession, err: unknown, save: number, login: boolean): void {
+    this.unsaved = record;
+    this.unsavedSave = save;
+    this.unsavedLogin = login;
+    const why = err instanceof AuthdError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'write failed');
+    this.unsavedError = `the session could not be saved (${why}); it is kept in memory and saved as soon as the store takes it`;
+    this.deps.log.error({ profile: this.name(), err: errText(err) }, 'could not save the rotated session');
+    this.timer ??= this.deps.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.retry?.();
+    }, SAVE_RETRY_MS);
+  }
+
+  /** What the retry timer runs (the lifecycle's save, with its own checks). */
+  retry: (() => void) | undefined;
+
+  private revokeReplaced(p: ProfileConfig, record: StoredSession, replaced: StoredSession | undefined, login: boolean): void {
+    if (replaced?.refresh_token && this.family.has(replaced.refresh_token)) return;
+    if (replaced?.refresh_token && replaced.refresh_token !== record.refresh_token && replaced.issuer === record.issuer
+      && replaced.client_id && (login || replaced.client_id !== record.client_id)) {
+      this.deps.revoke({ ...p, client_id: replaced.client_id }, replaced.refresh_token);
+    }
+  }
 
   read(): Promise<StoredSession | undefined> {
     return this.serial((key) => this.store.get(key));
