@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthdError } from '../src/protocol/errors.js';
-import { checkPrivateFile, ensurePrivateDir } from '../src/daemon/perms.js';
+import { checkPrivateDir, checkPrivateFile, ensurePrivateDir } from '../src/protocol/perms.js';
 
 const NOBODY = 65534;
 let root: string;
@@ -166,5 +166,20 @@ describe.skipIf(process.platform === 'win32')('private files', () => {
     mkdirSync(path, { mode: 0o700 });
     const err = refusal(() => checkPrivateFile(path, 'credentials file'));
     expect(err.message).toContain('is a directory, not a regular file');
+  });
+});
+
+describe.skipIf(process.platform === 'win32')('checking a directory without creating it (the client, before it connects)', () => {
+  it('a missing directory is reported as absent and not created', () => {
+    const dir = join(root, 'run');
+    expect(checkPrivateDir(dir, 'socket directory')).toBe(false);
+    expect(() => statSync(dir)).toThrow();
+  });
+
+  it('another user\'s directory is refused as ensurePrivateDir refuses it', () => {
+    const dir = join(root, 'run');
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, NOBODY, NOBODY);
+    expect(refusal(() => checkPrivateDir(dir, 'socket directory')).message).toContain(`is owned by uid ${NOBODY}`);
   });
 });

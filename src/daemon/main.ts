@@ -7,7 +7,7 @@ import { AuthdError, checkSocketPath, resolvePaths, SPAWN_MARKER } from '../prot
 import { loadConfig } from './config.js';
 import { Daemon, VERSION } from './daemon.js';
 import { openLog } from './log.js';
-import { ensurePrivateDir } from './perms.js';
+import { ensurePrivateDir } from '../protocol/perms.js';
 import { MAX_CONNECTIONS, serveConnection } from './server.js';
 import { openStore, type StoreChoice } from './store/index.js';
 import { SwitchableStore } from './store/switchable.js';

@@ -1,7 +1,8 @@
 // The one module that decides whether a file or directory is private enough to hold secrets.
-// As ssh does: refuse what is a symlink, owned by someone else, or open to group/others.
+// As ssh does: refuse what is a symlink, owned by someone else, or open to group/others. Shared:
+// the daemon checks its directories before it listens, the client (issue 9) before it connects.
 import { lstatSync, mkdirSync, type Stats } from 'node:fs';
-import { AuthdError } from '../protocol/errors.js';
+import { AuthdError } from './errors.js';
 
 /** Windows has no POSIX modes or uids: the checks are no-ops there. */
 const POSIX = process.platform !== 'win32';
@@ -13,8 +14,14 @@ const POSIX = process.platform !== 'win32';
  */
 export function ensurePrivateDir(path: string, what: string, chosenBy?: string): void {
   if (!lstatIfExists(path)) mkdirSync(path, { recursive: true, mode: 0o700 });
-  if (!POSIX) return;
-  const st = lstatSync(path);
+  checkPrivateDir(path, what, chosenBy);
+}
+
+/** False if `path` is missing; true if it is a private directory; otherwise throws (see ensurePrivateDir). */
+export function checkPrivateDir(path: string, what: string, chosenBy?: string): boolean {
+  const st = lstatIfExists(path);
+  if (!st) return false;
+  if (!POSIX) return true;
   const elsewhere = chosenBy
     ? `set ${chosenBy} to a path in a directory only you can use (e.g. \`mkdir -m 700 ~/.authd\` and `
       + `${chosenBy}=~/.authd/authd.sock), or unset it`
@@ -27,6 +34,7 @@ export function ensurePrivateDir(path: string, what: string, chosenBy?: string):
     );
   }
   checkOwnerAndMode(st, path, what, '700', elsewhere);
+  return true;
 }
 
 /** False if `path` is missing; true if it is a private regular file; otherwise throws. */
@@ -95,6 +103,6 @@ function describe(st: Stats): string {
 }
 
 /** Quote a path for a hint the user pastes into a shell. */
-function shellQuote(s: string): string {
+export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
