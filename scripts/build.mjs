@@ -2,6 +2,7 @@
 // and the daemon as its own ESM entry that loads its dependencies from node_modules.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
+import { buildNative } from './build-native.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = {
@@ -34,3 +35,8 @@ await Promise.all([
     packages: 'external',
   }),
 ]);
+
+// The peer-credential addon beside the bundles (dist/peercred.node); without it authd runs with
+// directory checks only, and says so.
+const why = buildNative();
+if (why) process.stderr.write(`authd: built without peer-credential checks: ${why}; install a C compiler and Node's headers, then rebuild\n`);
