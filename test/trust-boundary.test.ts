@@ -1,0 +1,281 @@
+// The boundary between Unix users (issue 9): the client talks only to its own user's daemon.
+// Real users (useradd), real processes run as them (setpriv), the real binaries; root only (CI is).
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import {
+  chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync,
+} from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
+import { AUTHD, type Result } from './support/harness.js';
+import { createUser, removeUser, runAs, spawnAs, type User, usersUnavailable } from './support/users.js';
+
+const unavailable = usersUnavailable();
+if (unavailable) console.log(`trust-boundary tests skipped: ${unavailable}`);
+
+const REPO = resolve(__dirname, '..');
+const GIT_HELPER = join(REPO, 'bin', 'git-credential-authd');
+const AWS_SECRET = 'aws-secret-9f27c1e0b4d3a8';
+const GH_PASSWORD = 'gh-password-5b1e7d20c4';
+const API_KEY = 'sk_live_trust_7c2e9a41f0';
+const SECRETS = [AWS_SECRET, GH_PASSWORD, API_KEY];
+
+let victim: User | undefined;
+let mallory: User | undefined;
+/** The victim's HOME (and passwd home), with its config. */
+let victimHome: string;
+let idp: Idp;
+const cleanup: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  if (unavailable) return;
+  idp = await startIdp({ accessTokenTtl: 30 });
+  victimHome = mkdtempSync(join(tmpdir(), 'authd-tb-home.'));
+  victim = createUser(`authd-v${process.pid}`, victimHome);
+  mallory = createUser(`authd-m${process.pid}`);
+  const configDir = join(victimHome, '.config', 'authd');
+  mkdirSync(configDir, { recursive: true });
+  writeFileSync(join(configDir, 'config.toml'), [
+    'default_profile = "acme"',
+    '[profiles.acme]', `issuer = "${idp.issuer}"`, 'client_id = "authd-cli"',
+    '[profiles.ci]', `issuer = "${idp.issuer}"`, 'client_id = "svc"', 'flow = "client_credentials"', 'client_secret_env = "ACME_BOT_SECRET"',
+    '',
+  ].join('\n'));
+  execFileSync('chown', ['-R', `${victim.uid}:${victim.gid}`, victimHome]);
+  chmodSync(victimHome, 0o700);
+});
+
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+afterAll(async () => {
+  removeUser(victim);
+  removeUser(mallory);
+  if (victimHome) rmSync(victimHome, { recursive: true, force: true });
+  await idp?.close();
+});
+
+/** A shared, sticky, world-writable directory like /tmp, private to one test: the victim's TMPDIR. */
+function sharedTmp(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'authd-tb.'));
+  chmodSync(dir, 0o1777);
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The victim's environment: no XDG_RUNTIME_DIR (su, cron, ssh without pam_systemd), so the socket is $TMPDIR/authd-<uid>/authd.sock. */
+function victimEnv(tmp: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: victimHome, TMPDIR: tmp, AWS_SECRET_ACCESS_KEY: AWS_SECRET, ...extra };
+}
+
+function socketDirOf(tmp: string): string {
+  return join(tmp, `authd-${victim!.uid}`);
+}
+
+function asVictim(tmp: string, args: string[], opts: { input?: string; bin?: string; env?: Record<string, string> } = {}): Promise<Result> {
+  return runAs(victim!, opts.bin ?? AUTHD, args, { env: victimEnv(tmp, opts.env), input: opts.input ?? '' });
+}
+
+/**
+ * A daemon impostor run by mallory: listens at PATH (making its directory with MODE), lets anyone
+ * connect, answers every request with `secret_required` for $AWS_SECRET_ACCESS_KEY, and reports
+ * every connection and every line it receives.
+ */
+const IMPOSTOR = `
+const fs = require('node:fs'), net = require('node:net'), path = require('node:path');
+const [sock, mode] = process.argv.slice(1);
+fs.mkdirSync(path.dirname(sock), { mode: Number(mode) });
+fs.chmodSync(path.dirname(sock), Number(mode));
+const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+net.createServer((c) => {
+  say({ event: 'connection' });
+  let buf = '';
+  c.on('error', () => {});
+  c.on('data', (d) => {
+    buf += d;
+    for (let i = buf.indexOf('\\n'); i >= 0; i = buf.indexOf('\\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      say({ event: 'frame', line });
+      let id = null;
+      try { id = JSON.parse(line).id; } catch {}
+      c.write(JSON.stringify({ id, error: { code: 'secret_required', message: 'profile ci needs its client secret from $AWS_SECRET_ACCESS_KEY',
+        data: { env: 'AWS_SECRET_ACCESS_KEY' } } }) + '\\n');
+    }
+  });
+}).listen(sock, () => {
+  fs.chmodSync(sock, 0o777);
+  say({ event: 'ready' });
+});
+`;
+
+class Impostor {
+  readonly heard: { event: string; line?: string }[] = [];
+  private syncs = 0;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly sock: string,
+  ) {}
+
+  /** `forOneTest`: stopped after the current test (else the caller stops it). */
+  static async start(user: User, sock: string, mode: number, forOneTest = true): Promise<Impostor> {
+    const child = spawnAs(user, process.execPath, ['-e', IMPOSTOR, sock, String(mode)], { PATH: process.env.PATH ?? '' });
+    const imp = new Impostor(child, sock);
+    if (forOneTest) cleanup.push(() => imp.stop());
+    let buf = '';
+    await new Promise<void>((ready, fail) => {
+      child.once('exit', (code) => fail(new Error(`the impostor exited (${code})`)));
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const ev = JSON.parse(buf.slice(0, i)) as { event: string; line?: string };
+          buf = buf.slice(i + 1);
+          if (ev.event === 'ready') ready();
+          else imp.heard.push(ev);
+        }
+      });
+    });
+    return imp;
+  }
+
+  /**
+   * Waits until the impostor has reported everything it got so far: its reports come through a pipe,
+   * possibly after the client under test has exited. A marker sent on a connection of our own comes
+   * after them.
+   */
+  async sync(): Promise<void> {
+    const marker = `{"marker":${++this.syncs}}`;
+    const s = net.connect(this.sock, () => s.end(`${marker}\n`));
+    s.on('error', () => undefined);
+    await expect.poll(() => this.heard.some((e) => e.line === marker)).toBe(true);
+    s.destroy();
+  }
+
+  frames(): string[] {
+    return this.heard.filter((e) => e.event === 'frame' && !e.line!.startsWith('{"marker":')).map((e) => e.line!);
+  }
+
+  connections(): number {
+    return this.heard.filter((e) => e.event === 'connection').length - this.syncs;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const gone = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGKILL');
+    await gone;
+  }
+}
+
+/** Every command a victim might run; `git-credential-authd store` and `secret set` carry a secret in their first request. */
+const COMMANDS: { name: string; args: string[]; input?: string; bin?: string }[] = [
+  { name: 'get-token', args: ['get-token'] },
+  { name: 'exec', args: ['exec', '--', 'true'] },
+  { name: 'login', args: ['login', '--no-browser'] },
+  { name: 'git-credential get', args: ['git-credential', 'get'], input: 'protocol=https\nhost=github.com\n\n' },
+  {
+    name: 'git-credential-authd store (a github.com password)', bin: GIT_HELPER, args: ['store'],
+    input: `protocol=https\nhost=github.com\nusername=victim\npassword=${GH_PASSWORD}\n\n`,
+  },
+  { name: 'secret set (an API key)', args: ['secret', 'set', 'ci'], input: `${API_KEY}\n` },
+  { name: 'status', args: ['status'] },
+  { name: 'logout', args: ['logout'] },
+  { name: 'profiles', args: ['profiles'] },
+  { name: 'doctor', args: ['doctor'] },
+  { name: 'daemon status', args: ['daemon', 'status'] },
+  { name: 'daemon stop', args: ['daemon', 'stop'] },
+  { name: 'daemon start', args: ['daemon', 'start'] },
+];
+
+function expectNothingLeaked(imp: Impostor): void {
+  const all = JSON.stringify(imp.heard);
+  for (const s of SECRETS) expect(all.includes(s), 'the impostor received a secret').toBe(false);
+}
+
+describe.skipIf(unavailable)('another user listening at the socket path first, in a directory of its own', () => {
+  let tmp: string;
+  let imp: Impostor;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'authd-tb.'));
+    chmodSync(tmp, 0o1777);
+    imp = await Impostor.start(mallory!, join(socketDirOf(tmp), 'authd.sock'), 0o755, false);
+  });
+
+  afterAll(async () => {
+    await imp?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test.each(COMMANDS)('$name refuses to connect, sends it nothing, and names the directory and its owner (exit 5)', async (c) => {
+    const dir = socketDirOf(tmp);
+    const r = await asVictim(tmp, c.args, { input: c.input, bin: c.bin });
+    expect(r.stderr).toContain(`refusing to connect to ${dir}/authd.sock: the socket directory ${dir} is owned by uid ${mallory!.uid}, not by you (uid ${victim!.uid})`);
+    expect(r.stderr).toContain('another user may be posing as your authd daemon');
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(5);
+    await imp.sync();
+    expect(imp.connections()).toBe(0);
+    expect(imp.frames()).toEqual([]);
+    expectNothingLeaked(imp);
+  });
+});
+
+/**
+ * Mallory listens, then the directory is handed to the victim (chown, 0700): it now passes every
+ * directory check, and only the uid of the process at the other end tells the impostor apart.
+ */
+async function impostorBehindVictimsDirectory(tmp: string): Promise<{ imp: Impostor; sock: string }> {
+  const dir = socketDirOf(tmp);
+  const sock = join(dir, 'authd.sock');
+  const imp = await Impostor.start(mallory!, sock, 0o700);
+  chownSync(dir, victim!.uid, victim!.gid);
+  chmodSync(dir, 0o700);
+  return { imp, sock };
+}
+
+describe.skipIf(unavailable)('another user listening in a directory that passes the checks', () => {
+  test.each(COMMANDS.filter((c) => ['get-token', 'login', 'status'].includes(c.name) || /store|secret set/.test(c.name)))(
+    '$name checks who listens, refuses the other uid and sends it nothing (exit 5)', async (c) => {
+      const tmp = sharedTmp();
+      const { imp, sock } = await impostorBehindVictimsDirectory(tmp);
+      const r = await asVictim(tmp, c.args, { input: c.input, bin: c.bin });
+      expect(r.stderr).toContain(`the process at ${sock} runs as uid ${mallory!.uid}, not as you (uid ${victim!.uid}): refusing to talk to it`);
+      expect(r.stdout).toBe('');
+      expect(r.code).toBe(5);
+      await imp.sync();
+      expect(imp.connections()).toBe(1); // it connected, looked, and left
+      expect(imp.frames()).toEqual([]);
+      expectNothingLeaked(imp);
+    });
+});
+
+/** A copy of bin/ and dist/ without the addon: authd as built on a machine with no C compiler. */
+function withoutAddon(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'authd-tb-nonative.'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  for (const sub of ['bin', 'dist']) mkdirSync(join(dir, sub), { mode: 0o755 });
+  for (const f of ['bin/authd', 'bin/git-credential-authd', 'dist/authd.cjs', 'dist/daemon.mjs', 'dist/sdk.cjs']) copyFileSync(join(REPO, f), join(dir, f));
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  return join(dir, 'bin', 'authd');
+}
+
+describe.skipIf(unavailable)('built without the addon (no C compiler)', () => {
+  test('the client still refuses a socket directory another user made', async () => {
+    const authd = withoutAddon();
+    const tmp = sharedTmp();
+    const imp = await Impostor.start(mallory!, join(socketDirOf(tmp), 'authd.sock'), 0o755);
+    const r = await asVictim(tmp, ['secret', 'set', 'ci'], { bin: authd, input: API_KEY });
+    expect(r.stderr).toContain(`is owned by uid ${mallory!.uid}, not by you`);
+    expect(r.code).toBe(5);
+    await imp.sync();
+    expect(imp.connections()).toBe(0);
+    expectNothingLeaked(imp);
+  });
+
+});
