@@ -1,15 +1,18 @@
-// The boundary between Unix users (issue 9): the client talks only to its own user's daemon.
+// The boundary between Unix users (issue 9): the client talks only to its own user's daemon, and
+// authd does not act on a config or key file someone else could have written.
 // Real users (useradd), real processes run as them (setpriv), the real binaries; root only (CI is).
 import { type ChildProcess, execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import {
   chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync,
 } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
-import { AUTHD, type Result } from './support/harness.js';
+import { AUTHD, devProfile, Home, type Result, sleep } from './support/harness.js';
 import { createUser, removeUser, runAs, spawnAs, type User, usersUnavailable } from './support/users.js';
 
 const unavailable = usersUnavailable();
@@ -70,6 +73,8 @@ function sharedTmp(): string {
 function victimEnv(tmp: string, extra: Record<string, string> = {}): Record<string, string> {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: victimHome, TMPDIR: tmp, AWS_SECRET_ACCESS_KEY: AWS_SECRET, ...extra };
 }
+
+const configOf = (home: Home) => join(home.dir, 'config.toml');
 
 function socketDirOf(tmp: string): string {
   return join(tmp, `authd-${victim!.uid}`);
@@ -278,4 +283,133 @@ describe.skipIf(unavailable)('built without the addon (no C compiler)', () => {
     expectNothingLeaked(imp);
   });
 
+});
+
+/** A home whose directory others may traverse (as home directories usually are), so that mallory can reach its config. */
+function reachableHome(): Home {
+  const home = new Home('authd-tb.');
+  cleanup.push(() => home.dispose());
+  chmodSync(home.dir, 0o711);
+  return home;
+}
+
+describe.skipIf(unavailable)('a config someone else could have written is not acted on', () => {
+  test('a world-writable config with a token_endpoint an attacker appended is refused (exit 2): the refresh token never reaches the attacker', async () => {
+    const attacker: string[] = [];
+    const trap: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        attacker.push(`${req.method} ${req.url} ${body}`);
+        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid_grant"}');
+      });
+    });
+    await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => trap.close(r)));
+    const port = (trap.address() as { port: number }).port;
+
+    const home = reachableHome();
+    home.writeConfig({ acme: devProfile(idp) }, { default_profile: 'acme' });
+    await home.login();
+    chmodSync(configOf(home), 0o666);
+    const appended = await runAs(mallory!, '/bin/sh', ['-c', `printf 'token_endpoint = "http://127.0.0.1:${port}/token"\\n' >> "$0"`, configOf(home)],
+      { env: { PATH: process.env.PATH ?? '' } });
+    expect(appended.code).toBe(0);
+    const refreshes = idp.stats.refreshes;
+    // The token path looks at the config at most once a second: the victim's next get-token comes later.
+    await sleep(1100);
+
+    const r = await home.run(['get-token', '--min-ttl', '29']);
+    expect(r.stderr).toContain(`The config file ${configOf(home)} has mode 0666: others can change it, so authd does not act on it.`);
+    expect(r.stderr).toContain(`run \`chmod go-w ${configOf(home)}\``);
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(2);
+    expect(attacker).toEqual([]);
+    expect(idp.stats.refreshes).toBe(refreshes);
+
+    const doctor = await home.run(['doctor']);
+    expect(doctor.stdout).toContain(`✗ config: The config file ${configOf(home)} has mode 0666`);
+    expect(doctor.stdout).toContain(`    fix: run \`chmod go-w ${configOf(home)}\``);
+    expect(attacker).toEqual([]);
+
+    // The user takes the attacker's line out: still refused while others can write the file; the
+    // chmod the error names is enough (the daemon notices it without a restart).
+    home.writeConfig({ acme: devProfile(idp) }, { default_profile: 'acme' });
+    expect((await home.run(['get-token'])).code).toBe(2);
+    chmodSync(configOf(home), 0o644);
+    const fixed = await home.run(['get-token', '--min-ttl', '29']);
+    expect(fixed.stderr).toBe('');
+    expect(fixed.code).toBe(0);
+    expect(idp.stats.refreshes).toBe(refreshes + 1);
+    expect(attacker).toEqual([]);
+  });
+
+  test('a config owned by another user is refused (exit 2), naming the owner and the chown', async () => {
+    const home = reachableHome();
+    home.writeConfig({ acme: devProfile(idp) });
+    chownSync(configOf(home), mallory!.uid, mallory!.gid);
+    const r = await home.run(['get-token']);
+    expect(r.stderr).toContain(`The config file ${configOf(home)} is owned by uid ${mallory!.uid}, not by you (uid 0); authd does not act on a file another user can change.`);
+    expect(r.stderr).toContain(`have root run \`chown 0 ${configOf(home)}\``);
+    expect(r.code).toBe(2);
+    expect((await home.run(['doctor'])).stdout).toContain(`✗ config: The config file ${configOf(home)} is owned by uid ${mallory!.uid}`);
+  });
+
+  test('a config that is a symbolic link to another user\'s file is refused (exit 2); a link to a file of your own is fine', async () => {
+    const theirs = mkdtempSync(join(tmpdir(), 'authd-tb-theirs.'));
+    cleanup.push(() => rmSync(theirs, { recursive: true, force: true }));
+    chmodSync(theirs, 0o755);
+    const target = join(theirs, 'config.toml');
+    writeFileSync(target, `[profiles.acme]\nissuer = "${idp.issuer}"\nclient_id = "authd-cli"\n`, { mode: 0o644 });
+    chownSync(theirs, mallory!.uid, mallory!.gid);
+    chownSync(target, mallory!.uid, mallory!.gid);
+    const home = reachableHome();
+    symlinkSync(target, configOf(home));
+    const r = await home.run(['profiles']);
+    expect(r.stderr).toContain(`The config file ${configOf(home)} is a symbolic link to ${target}, which is owned by uid ${mallory!.uid}, not by you (uid 0)`);
+    expect(r.stderr).toContain('replace the link with a copy of your own');
+    expect(r.code).toBe(2);
+    await home.stop();
+
+    // A dotfiles-style link to a file of your own.
+    rmSync(configOf(home));
+    const mine = join(home.dir, 'dotfiles-config.toml');
+    copyFileSync(target, mine);
+    symlinkSync(mine, configOf(home));
+    const ok = await home.run(['profiles']);
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout).toContain('acme');
+  });
+});
+
+describe.skipIf(unavailable)('a private_key_file someone else could have written or read is not used', () => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+
+  test.each([
+    ['writable by others', (key: string) => chmodSync(key, 0o666), /has mode 0666/, /chmod 600/],
+    ['owned by another user', (key: string) => chownSync(key, mallory!.uid, mallory!.gid), /is owned by uid \d+, not by you/, /chown/],
+    ['a symbolic link to another user\'s key', (key: string) => {
+      const theirs = `${key}.theirs`;
+      writeFileSync(theirs, pem, { mode: 0o600 });
+      chownSync(theirs, mallory!.uid, mallory!.gid);
+      rmSync(key);
+      symlinkSync(theirs, key);
+    }, /is a symbolic link, not a regular file/, /mv /],
+  ] as const)('a key file %s is refused, and doctor says what is wrong and how to fix it', async (_what, spoil, message, fix) => {
+    const home = reachableHome();
+    const key = join(home.dir, 'svc.pem');
+    writeFileSync(key, pem, { mode: 0o600 });
+    home.writeConfig({ jwt: { issuer: idp.issuer, client_id: 'svc-jwt', flow: 'client_credentials', client_auth: 'private_key_jwt', private_key_file: 'svc.pem' } });
+    spoil(key);
+    const r = await home.run(['get-token']);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(fix);
+    expect(r.stderr).not.toContain('PRIVATE KEY');
+    expect(r.code).not.toBe(0);
+    const doctor = await home.run(['doctor']);
+    const line = doctor.stdout.split('\n').find((l) => l.startsWith('✗ profile jwt key: '));
+    expect(line, doctor.stdout).toMatch(message);
+    expect(doctor.stdout).toMatch(new RegExp(`✗ profile jwt key: .*\\n {4}fix: .*${fix.source}`));
+  });
 });

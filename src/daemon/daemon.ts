@@ -5,6 +5,7 @@ import {
   type GitHostsResult, type Methods, PROFILE_NAME, type ProfileStatus, type SecretSetResult, type StoreMigrateResult,
   type TokenResult,
 } from '../protocol/index.js';
+import { checkPrivateFile } from '../protocol/perms.js';
 import { type Config, loadConfig, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config.js';
 import { Audit, callerFrom } from './audit.js';
 import * as git from './git.js';
@@ -31,7 +32,8 @@ const CONFIG_CHECK_MS = 1000;
 export class Daemon {
   private config: Config | undefined;
   private configError: AuthdError | undefined;
-  private configMtime = -1;
+  /** When the config last changed, as far as the daemon knows (see configStamp). */
+  private configStamp = '';
   private configCheckedAt = 0;
   private readonly sessions: Sessions;
   private gitQueue: Promise<unknown> = Promise.resolve();
@@ -50,31 +52,22 @@ export class Daemon {
   }
 
   /**
-   * Re-reads the config when its mtime changed: checked at most once a second on the token path,
-   * every time for the other methods (`force`), so an edit is seen by the next command.
+   * Re-reads the config when it changed: checked at most once a second on the token path, every
+   * time for the other methods (`force`) and while it is refused, so an edit or a fix is seen by the
+   * next command.
    */
   private currentConfig(force = false): Config {
     const now = Date.now();
-    if (force || now - this.configCheckedAt >= CONFIG_CHECK_MS) {
+    if (force || this.configError || now - this.configCheckedAt >= CONFIG_CHECK_MS) {
       this.configCheckedAt = now;
-      let mtime = 0;
-      try {
-        mtime = statSync(this.paths.configFile).mtimeMs;
-      } catch {
-        mtime = 0;
-      }
-      if (mtime !== this.configMtime) this.reloadConfig();
+      if (configStamp(this.paths.configFile) !== this.configStamp) this.reloadConfig();
     }
     if (this.configError) throw this.configError;
     return this.config!;
   }
 
   reloadConfig(): void {
-    try {
-      this.configMtime = statSync(this.paths.configFile).mtimeMs;
-    } catch {
-      this.configMtime = 0;
-    }
+    this.configStamp = configStamp(this.paths.configFile);
     try {
       const cfg = loadConfig(this.paths.configFile);
       this.config = cfg;
@@ -336,6 +329,7 @@ export class Daemon {
       checks.push({ name: 'config', ok: false, detail: e.message, fix: e.hint ?? 'fix the config file' });
       return { checks };
     }
+    for (const p of cfg.profiles.values()) if (p.private_key_file) checks.push(privateKeyCheck(p.name, p.private_key_file));
     await Promise.all([...cfg.profiles.values()].map(async (p) => {
       if (p.flow === 'api_key') return;
       try {
@@ -352,6 +346,29 @@ export class Daemon {
   close(): void {
     this.audit.flush();
     this.sessions.close();
+  }
+}
+
+/** `doctor`: the private key file is checked as it is before use (secrets.ts), without reading it. */
+function privateKeyCheck(profile: string, file: string): DoctorCheck {
+  const name = `profile ${profile} key`;
+  try {
+    return checkPrivateFile(file, 'private key file')
+      ? { name, ok: true, detail: `${file} is private to you` }
+      : { name, ok: false, detail: `the private key file ${file} does not exist`, fix: 'set private_key_file to the PEM file of the key registered for this client' };
+  } catch (err) {
+    const e = err instanceof AuthdError ? err : new AuthdError('config_error', `cannot check the private key file ${file}`);
+    return { name, ok: false, detail: e.message, fix: e.hint ?? `run \`chmod 600 ${file}\`` };
+  }
+}
+
+/** The config file's mtime and ctime: a `chmod` or `chown` (say, the fix for a refused config) changes only the ctime. */
+function configStamp(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.mtimeMs}/${st.ctimeMs}`;
+  } catch {
+    return 'none';
   }
 }
 
