@@ -15,18 +15,19 @@ const common = {
 };
 
 await Promise.all([
-  // uqr (QR codes for `login` on a terminal) stays outside the bundle: loaded only when drawn.
+  // uqr (QR codes for `login` on a terminal) stays outside the bundle: loaded only when drawn; so does
+  // smol-toml, read only when a daemon asks for a client secret from the environment (client/trust.ts).
   // Whitespace and syntax minified (names kept, for readable stacks): less for V8 to parse at each start.
   build({
     ...common,
     entryPoints: ['src/client/main.ts'],
     outfile: 'dist/authd.cjs',
     format: 'cjs',
-    external: ['uqr'],
+    external: ['uqr', 'smol-toml'],
     minifyWhitespace: true,
     minifySyntax: true,
   }),
-  build({ ...common, entryPoints: ['src/client/sdk.ts'], outfile: 'dist/sdk.cjs', format: 'cjs' }),
+  build({ ...common, entryPoints: ['src/client/sdk.ts'], outfile: 'dist/sdk.cjs', format: 'cjs', external: ['smol-toml'] }),
   build({
     ...common,
     entryPoints: ['src/daemon/main.ts'],

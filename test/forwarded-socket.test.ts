@@ -69,7 +69,10 @@ test('a forwarded agent that goes away is reported as not answering, not replace
     const laptop = newHome();
     laptop.writeConfig({ ci: { issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', client_secret_env: 'SVC_SECRET' } });
     expect((await laptop.run(['daemon', 'start'])).code).toBe(0);
+    // The remote side's own config names the variable: a client sends a value from its environment
+    // only for a variable its user's config names, never just because a daemon asks for it.
     const remote = newHome();
+    remote.writeConfig({ ci: { issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', client_secret_env: 'SVC_SECRET' } });
     const forwarded = { AUTHD_SOCKET: laptop.socket, SVC_SECRET: 'svc-secret' };
     const served = await remote.run(['get-token', '-p', 'ci'], { env: forwarded });
     expect(served.stderr).toBe('');

@@ -271,6 +271,20 @@ function withoutAddon(): string {
 }
 
 describe.skipIf(unavailable)('built without the addon (no C compiler)', () => {
+  test('the client still never sends a variable just because a daemon asks for it by name', async () => {
+    const authd = withoutAddon();
+    const tmp = sharedTmp();
+    const { imp } = await impostorBehindVictimsDirectory(tmp);
+    const r = await asVictim(tmp, ['get-token'], { bin: authd });
+    expect(r.stderr).toContain('the daemon asked for the value of $AWS_SECRET_ACCESS_KEY, which no profile in your config');
+    expect(r.stderr).toContain('not sent');
+    expect(r.code).toBe(2);
+    await imp.sync();
+    // Without the uid check the client did talk to it, but the value never went.
+    expect(imp.frames().length).toBe(1);
+    expectNothingLeaked(imp);
+  });
+
   test('the client still refuses a socket directory another user made', async () => {
     const authd = withoutAddon();
     const tmp = sharedTmp();
@@ -283,6 +297,55 @@ describe.skipIf(unavailable)('built without the addon (no C compiler)', () => {
     expectNothingLeaked(imp);
   });
 
+});
+
+describe.skipIf(unavailable)('the client sends a value from its environment only for a variable its config names', () => {
+  /** A daemon of the same user (so every connection check passes) that asks for `wanted` and records what it is sent. */
+  async function askingDaemon(home: Home, wanted: string): Promise<{ received: string[]; close: () => Promise<unknown> }> {
+    mkdirSync(join(home.dir, 'run'), { mode: 0o700, recursive: true });
+    const received: string[] = [];
+    const server = net.createServer((c) => {
+      let buf = '';
+      c.on('data', (d) => {
+        buf += d;
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          received.push(line);
+          const req = JSON.parse(line) as { id: number; params: { env?: Record<string, string> } };
+          c.write(`${JSON.stringify(req.params.env
+            ? { id: req.id, result: { access_token: 'tok', token_type: 'Bearer', profile: 'ci' } }
+            : { id: req.id, error: { code: 'secret_required', message: `needs $${wanted}`, data: { env: wanted } } })}\n`);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(home.socket, r));
+    const close = () => new Promise((r) => server.close(r));
+    cleanup.push(close);
+    return { received, close };
+  }
+
+  test('asked for $AWS_SECRET_ACCESS_KEY, which no profile names, it refuses and sends nothing; asked for the configured one, it sends it', async () => {
+    const home = new Home('authd-tb.');
+    cleanup.push(() => rmSync(home.dir, { recursive: true, force: true }));
+    home.writeConfig({ ci: { issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', client_secret_env: 'ACME_BOT_SECRET' } });
+    const env = { AWS_SECRET_ACCESS_KEY: AWS_SECRET, ACME_BOT_SECRET: 'bot-secret-e1' };
+
+    const aws = await askingDaemon(home, 'AWS_SECRET_ACCESS_KEY');
+    const refused = await home.run(['get-token', '-p', 'ci'], { env });
+    expect(refused.stderr).toContain(`the daemon asked for the value of $AWS_SECRET_ACCESS_KEY, which no profile in your config ${configOf(home)} names as client_secret_env: not sent`);
+    expect(refused.code).toBe(2);
+    expect(aws.received).toHaveLength(1);
+    expect(aws.received.join('\n')).not.toContain(AWS_SECRET);
+    await aws.close();
+
+    const bot = await askingDaemon(home, 'ACME_BOT_SECRET');
+    const sent = await home.run(['get-token', '-p', 'ci'], { env });
+    expect(sent.stdout).toBe('tok\n');
+    expect(sent.code).toBe(0);
+    expect(bot.received).toHaveLength(2);
+    expect((JSON.parse(bot.received[1]!) as { params: { env: unknown } }).params.env).toEqual({ ACME_BOT_SECRET: 'bot-secret-e1' });
+  });
 });
 
 /** A home whose directory others may traverse (as home directories usually are), so that mallory can reach its config. */
