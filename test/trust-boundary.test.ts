@@ -1,10 +1,11 @@
-// The boundary between Unix users (issue 9): the client talks only to its own user's daemon, and
-// authd does not act on a config or key file someone else could have written.
+// The boundary between Unix users (issue 9): the client talks only to its own user's daemon, the
+// daemon serves only its own user, neither acts on a config or key file someone else could have
+// written, and the daemon's memory cannot be read by a core dump or by its user's other processes.
 // Real users (useradd), real processes run as them (setpriv), the real binaries; root only (CI is).
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import {
-  chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync,
+  chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import net from 'node:net';
@@ -259,6 +260,14 @@ describe.skipIf(unavailable)('another user listening in a directory that passes 
     });
 });
 
+function runBin(bin: string, args: string[], env: Record<string, string>): Promise<Result> {
+  return new Promise((done) => {
+    execFile(bin, args, { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+      done({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
 /** A copy of bin/ and dist/ without the addon: authd as built on a machine with no C compiler. */
 function withoutAddon(): string {
   const dir = mkdtempSync(join(tmpdir(), 'authd-tb-nonative.'));
@@ -297,6 +306,100 @@ describe.skipIf(unavailable)('built without the addon (no C compiler)', () => {
     expectNothingLeaked(imp);
   });
 
+  test('status and doctor say that peer checks are unavailable and how to get them', async () => {
+    const authd = withoutAddon();
+    const home = new Home('authd-tb.');
+    cleanup.push(() => home.dispose());
+    home.writeConfig({ acme: devProfile(idp) });
+    const run = (args: string[]) => runBin(authd, args, { ...home.env, AUTHD_STORE: 'memory' });
+    cleanup.push(() => run(['daemon', 'stop']));
+    const doctor = await run(['doctor']);
+    expect(doctor.stdout).toMatch(/^! protection: peer uid checks unavailable \(the 0700 socket directory is the only boundary\); dumpable, core files allowed: .*peercred\.node was not built/m);
+    expect(doctor.stdout).toMatch(/^ {4}fix: install a C compiler and Node's headers/m);
+    const status = await run(['status']);
+    expect(status.stdout).toMatch(/^warning {2}peer uid checks unavailable/m);
+  });
+});
+
+/** A raw client run as mallory: connects, asks for a token, prints what came back before the daemon hung up. */
+const RAW_CLIENT = `
+const s = require('node:net').connect(process.argv[1]);
+let got = '';
+s.on('connect', () => s.write(JSON.stringify({ v: 1, id: 1, method: 'getToken', params: {} }) + '\\n'));
+s.on('data', (d) => { got += d; });
+s.on('error', (e) => { got += 'error:' + e.code; });
+s.on('close', () => { process.stdout.write(JSON.stringify({ got })); process.exit(0); });
+setTimeout(() => { process.stdout.write(JSON.stringify({ got, open: true })); process.exit(0); }, 3000);
+`;
+
+/** Starts the victim's real daemon (memory store) and returns its pid. */
+async function startVictimDaemon(tmp: string): Promise<number> {
+  const started = await asVictim(tmp, ['daemon', 'start'], { env: { AUTHD_STORE: 'memory' } });
+  expect(started.stderr).toMatch(/daemon running/);
+  const pid = Number(/pid (\d+)/.exec(started.stderr)?.[1]);
+  expect(pid).toBeGreaterThan(0);
+  cleanup.push(async () => {
+    chmodSync(socketDirOf(tmp), 0o700); // as a test may have left it
+    await asVictim(tmp, ['daemon', 'stop']);
+    try {
+      process.kill(pid, 'SIGKILL'); // a daemon left running would keep its user from being removed
+    } catch {
+      // stopped
+    }
+  });
+  return pid;
+}
+
+describe.skipIf(unavailable)('the daemon serves only its own user', () => {
+  test('a connection from another user is refused and logged with that uid, no secret in the log; the owner is still served', async () => {
+    const tmp = sharedTmp();
+    const pid = await startVictimDaemon(tmp);
+    const dir = socketDirOf(tmp);
+    const sock = join(dir, 'authd.sock');
+    // A mistake that lets others reach the socket: only the daemon's own check remains.
+    chmodSync(dir, 0o711);
+    chmodSync(sock, 0o777);
+    const r = await runAs(mallory!, process.execPath, ['-e', RAW_CLIENT, sock], { env: { PATH: process.env.PATH ?? '' } });
+    // Hung up on without a word (the request may not even have been written).
+    expect((JSON.parse(r.stdout) as { got: string }).got).toMatch(/^(error:(EPIPE|ECONNRESET))?$/);
+    const logFile = join(victimHome, '.local', 'state', 'authd', 'authd.log');
+    const refusals = () => readFileSync(logFile, 'utf8').split('\n')
+      .filter((l) => l.includes(`"pid":${pid},`) && l.includes('refused a connection from another user'));
+    // Written at the end of the daemon's turn, which may come after mallory saw the hang-up.
+    await expect.poll(refusals).toHaveLength(1);
+    const log = readFileSync(logFile, 'utf8');
+    expect(JSON.parse(refusals()[0]!)).toMatchObject({ level: 40, peerUid: mallory!.uid });
+    for (const s of SECRETS) expect(log).not.toContain(s);
+
+    chmodSync(dir, 0o700);
+    const own = await asVictim(tmp, ['profiles']);
+    expect(own.stderr).toBe('');
+    expect(own.code).toBe(0);
+  });
+});
+
+describe.skipIf(unavailable)('the daemon cannot be read through a core dump or by its user\'s other processes', () => {
+  test('it is not dumpable: a process of the same user cannot read its environment or memory, and its core file limit is 0', async () => {
+    const tmp = sharedTmp();
+    const pid = await startVictimDaemon(tmp);
+    expect(readFileSync(`/proc/${pid}/limits`, 'utf8')).toMatch(/^Max core file size\s+0\s+0\s+bytes/m);
+
+    const open = (file: string) => runAs(victim!, process.execPath, ['-e', `require('node:fs').openSync(${JSON.stringify(file)}, 'r')`],
+      { env: { PATH: process.env.PATH ?? '' } });
+    for (const file of [`/proc/${pid}/environ`, `/proc/${pid}/mem`]) {
+      const r = await open(file);
+      expect(r.stderr, file).toMatch(/EACCES/);
+      expect(r.code, file).not.toBe(0);
+    }
+    // The same reads work on an ordinary process of that user: it is the daemon that is closed.
+    const sleeper = spawnAs(victim!, 'sleep', ['30'], { PATH: process.env.PATH ?? '' }); // setpriv execs: same pid
+    cleanup.push(() => sleeper.kill('SIGKILL'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await open(`/proc/${sleeper.pid}/environ`)).code).toBe(0);
+    // Root still can (the tests' /proc scanners), and the daemon still answers.
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).toContain(`HOME=${victimHome}`);
+    expect((await asVictim(tmp, ['status'])).stdout).toMatch(/^security every connection's uid is checked; not dumpable; no core files$/m);
+  });
 });
 
 describe.skipIf(unavailable)('the client sends a value from its environment only for a variable its config names', () => {

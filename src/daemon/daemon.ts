@@ -11,6 +11,7 @@ import { Audit, callerFrom } from './audit.js';
 import * as git from './git.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
+import { describeProtection, type Protection } from './peer.js';
 import type { Handlers } from './server.js';
 import type { Session } from './session.js';
 import { secretKey } from './secrets.js';
@@ -45,6 +46,7 @@ export class Daemon {
     readonly store: SwitchableStore,
     readonly log: Logger,
     private readonly onShutdown: () => void,
+    private readonly protection: Protection = {},
   ) {
     this.audit = new Audit(log);
     this.sessions = new Sessions({ store, log, audit: this.audit });
@@ -226,6 +228,9 @@ export class Daemon {
       store: `${this.store.kind} (${this.store.location})`,
       configPath: this.paths.configFile,
     };
+    const protection = describeProtection(this.protection);
+    daemon.protection = protection.detail;
+    if (!protection.ok) daemon.protectionWarning = true;
     if (this.store.warning) daemon.storeWarning = this.store.warning;
     const profiles: ProfileStatus[] = [];
     try {
@@ -314,6 +319,10 @@ export class Daemon {
   private async doctor(): Promise<{ checks: DoctorCheck[] }> {
     const checks: DoctorCheck[] = [];
     checks.push({ name: 'daemon', ok: true, detail: `running, pid ${process.pid}, version ${VERSION}, socket ${this.paths.socket}` });
+    const protection = describeProtection(this.protection);
+    checks.push(protection.ok
+      ? { name: 'protection', ok: true, detail: protection.detail }
+      : { name: 'protection', ok: false, warn: true, detail: protection.detail, fix: protection.fix! });
     // A store warning says itself what to do about it.
     checks.push(this.store.warning
       ? { name: 'store', ok: false, warn: true, detail: `${this.store.kind} (${this.store.location}): ${this.store.warning}` }
