@@ -2,6 +2,7 @@
 // and the daemon as its own ESM entry that loads its dependencies from node_modules.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
+import { buildNative } from './build-native.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = {
@@ -14,18 +15,19 @@ const common = {
 };
 
 await Promise.all([
-  // uqr (QR codes for `login` on a terminal) stays outside the bundle: loaded only when drawn.
+  // uqr (QR codes for `login` on a terminal) stays outside the bundle: loaded only when drawn; so does
+  // smol-toml, read only when a daemon asks for a client secret from the environment (client/trust.ts).
   // Whitespace and syntax minified (names kept, for readable stacks): less for V8 to parse at each start.
   build({
     ...common,
     entryPoints: ['src/client/main.ts'],
     outfile: 'dist/authd.cjs',
     format: 'cjs',
-    external: ['uqr'],
+    external: ['uqr', 'smol-toml'],
     minifyWhitespace: true,
     minifySyntax: true,
   }),
-  build({ ...common, entryPoints: ['src/client/sdk.ts'], outfile: 'dist/sdk.cjs', format: 'cjs' }),
+  build({ ...common, entryPoints: ['src/client/sdk.ts'], outfile: 'dist/sdk.cjs', format: 'cjs', external: ['smol-toml'] }),
   build({
     ...common,
     entryPoints: ['src/daemon/main.ts'],
@@ -34,3 +36,8 @@ await Promise.all([
     packages: 'external',
   }),
 ]);
+
+// The peer-credential addon beside the bundles (dist/peercred.node); without it authd runs with
+// directory checks only, and says so.
+const why = buildNative();
+if (why) process.stderr.write(`authd: built without peer-credential checks: ${why}; install a C compiler and Node's headers, then rebuild\n`);

@@ -69,7 +69,10 @@ test('a forwarded agent that goes away is reported as not answering, not replace
     const laptop = newHome();
     laptop.writeConfig({ ci: { issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', client_secret_env: 'SVC_SECRET' } });
     expect((await laptop.run(['daemon', 'start'])).code).toBe(0);
+    // The remote side's own config names the variable: a client sends a value from its environment
+    // only for a variable its user's config names, never just because a daemon asks for it.
     const remote = newHome();
+    remote.writeConfig({ ci: { issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', client_secret_env: 'SVC_SECRET' } });
     const forwarded = { AUTHD_SOCKET: laptop.socket, SVC_SECRET: 'svc-secret' };
     const served = await remote.run(['get-token', '-p', 'ci'], { env: forwarded });
     expect(served.stderr).toBe('');
@@ -143,13 +146,19 @@ test('an AUTHD_SOCKET in a shared (1777) directory is never answered with advice
   chmodSync(shared, 0o1777);
   const socket = explicitSocket(home, 'tmp', 'authd.sock');
 
-  expectNotAnswering(await home.run(['get-token'], { env: { AUTHD_SOCKET: socket } }), socket);
+  // The client will not even look there: anyone could have put a socket in a shared directory.
+  const r = await home.run(['get-token'], { env: { AUTHD_SOCKET: socket } });
+  expect(r.stderr).toContain(`refusing to connect to ${socket}: the socket directory ${shared} is shared with others (mode 1777)`);
+  expect(r.stderr).toContain('set AUTHD_SOCKET to a path in a directory only you can use');
+  expect(r.stderr).not.toMatch(/chmod|chown|\brm\b|\bmv\b/);
+  expect(r.code).toBe(5);
 
   // Asked for explicitly, the daemon still refuses a socket others could reach, and says what to do instead.
   for (const action of ['start', 'run']) {
     const r = await home.run(['daemon', action], { env: { AUTHD_SOCKET: socket } });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`The socket directory ${shared} is shared with others (mode 1777)`);
+    // From the daemon (run), or from the client before it starts one (start).
+    expect(r.stderr.toLowerCase()).toContain(`the socket directory ${shared} is shared with others (mode 1777)`.toLowerCase());
     expect(r.stderr).toContain('set AUTHD_SOCKET to a path in a directory only you can use');
     expect(r.stderr).not.toMatch(/chmod|chown|\brm\b|\bmv\b/);
   }

@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthdError } from '../src/protocol/errors.js';
-import { checkPrivateFile, ensurePrivateDir } from '../src/daemon/perms.js';
+import { checkPrivateDir, checkPrivateFile, ensurePrivateDir, readTrustedFile } from '../src/protocol/perms.js';
 
 const NOBODY = 65534;
 let root: string;
@@ -166,5 +167,52 @@ describe.skipIf(process.platform === 'win32')('private files', () => {
     mkdirSync(path, { mode: 0o700 });
     const err = refusal(() => checkPrivateFile(path, 'credentials file'));
     expect(err.message).toContain('is a directory, not a regular file');
+  });
+});
+
+describe.skipIf(process.platform === 'win32')('files authd acts on (the config)', () => {
+  it('a missing file is no file, and a file of your own that only you can write is read', () => {
+    const file = join(root, 'config.toml');
+    expect(readTrustedFile(file, 'config file')).toBeUndefined();
+    writeFileSync(file, 'x = 1\n', { mode: 0o644 });
+    expect(readTrustedFile(file, 'config file')).toBe('x = 1\n');
+  });
+
+  it('a file root owns and only root can write is trusted, as ssh trusts it (an admin-managed config)', () => {
+    const file = join(root, 'config.toml');
+    writeFileSync(file, 'x = 1\n', { mode: 0o644 });
+    chownSync(file, 0, 0);
+    expect(readTrustedFile(file, 'config file')).toBe('x = 1\n');
+  });
+
+  it('a group-writable file is refused with a chmod go-w hint', () => {
+    const file = join(root, 'config.toml');
+    writeFileSync(file, '');
+    chmodSync(file, 0o664);
+    const err = refusal(() => readTrustedFile(file, 'config file'));
+    expect(err.message).toBe(`The config file ${file} has mode 0664: others can change it, so authd does not act on it.`);
+    expect(err.hint).toBe(`run \`chmod go-w ${file}\``);
+  });
+
+  it('a FIFO in the file\'s place is refused at once, not waited on', () => {
+    const file = join(root, 'config.toml');
+    execFileSync('mkfifo', [file]);
+    const err = refusal(() => readTrustedFile(file, 'config file'));
+    expect(err.message).toBe(`The config file ${file} is a special file, not a regular file.`);
+  });
+});
+
+describe.skipIf(process.platform === 'win32')('checking a directory without creating it (the client, before it connects)', () => {
+  it('a missing directory is reported as absent and not created', () => {
+    const dir = join(root, 'run');
+    expect(checkPrivateDir(dir, 'socket directory')).toBe(false);
+    expect(() => statSync(dir)).toThrow();
+  });
+
+  it('another user\'s directory is refused as ensurePrivateDir refuses it', () => {
+    const dir = join(root, 'run');
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, NOBODY, NOBODY);
+    expect(refusal(() => checkPrivateDir(dir, 'socket directory')).message).toContain(`is owned by uid ${NOBODY}`);
   });
 });

@@ -7,6 +7,7 @@ import {
   resolvePaths, type Response, SPAWN_MARKER,
 } from '../protocol/index.js';
 import { userEnv } from './io.js';
+import { checkDaemonPeer, checkSocketDir } from './trust.js';
 
 const START_TIMEOUT_MS = 10_000;
 /**
@@ -86,11 +87,20 @@ export class Connection {
   }
 }
 
-export function connectOnce(path: string): Promise<net.Socket> {
+/** `explicit`: the user chose the path (AUTHD_SOCKET), which changes what a refusal advises. */
+export function connectOnce(path: string, explicit = false): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
+    checkSocketDir(path, explicit);
     const s = net.connect(path);
     s.once('connect', () => {
       s.removeListener('error', reject);
+      try {
+        checkDaemonPeer(s, path);
+      } catch (err) {
+        s.destroy();
+        reject(err);
+        return;
+      }
       resolve(s);
     });
     s.once('error', reject);
@@ -114,7 +124,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   const start = opts.start ?? 'auto';
   checkSocketPath(paths);
   try {
-    return new Connection(await connectOnce(paths.socket));
+    return new Connection(await connectOnce(paths.socket, paths.socketExplicit));
   } catch (err) {
     if (!isNotRunning(err)) throw unreachable(paths, err);
   }
@@ -135,7 +145,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   let delay = 5;
   for (;;) {
     try {
-      const socket = await connectOnce(paths.socket);
+      const socket = await connectOnce(paths.socket, paths.socketExplicit);
       started?.detach();
       return new Connection(socket);
     } catch (err) {
@@ -171,6 +181,7 @@ function isNotRunning(err: unknown): boolean {
 }
 
 function unreachable(paths: AuthdPaths, err: unknown): AuthdError {
+  if (err instanceof AuthdError) return err; // a refusal (see trust.ts) says itself what is wrong
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
   return new AuthdError('daemon_unreachable', `cannot connect to the authd daemon at ${paths.socket} (${code})`,
     code === 'EACCES' ? 'the socket belongs to another user; check AUTHD_SOCKET' : 'run `authd doctor`');

@@ -1,10 +1,11 @@
 // The config file: parse, validate (errors name file, line and field), and `authd use P`.
 // A config holds no secrets: client secrets and API keys live in the store or in an env var it names.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { parse, TomlDate, TomlError, type TomlTableWithoutBigInt, type TomlValueWithoutBigInt } from 'smol-toml';
 import { AuthdError } from '../protocol/errors.js';
+import { readTrustedFile } from '../protocol/perms.js';
 import { PROFILE_NAME } from '../protocol/types.js';
 
 export type Flow = 'device' | 'client_credentials' | 'api_key';
@@ -633,12 +634,13 @@ function locate(lines: KeyLine[], field: string[]): number | undefined {
 // ---------------------------------------------------------------------------------------------
 // Files
 
+/** The config's text (undefined: no file), once it is known that nobody else could have written it. */
 function readConfigText(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8');
+    return readTrustedFile(path, 'config file');
   } catch (err) {
+    if (err instanceof AuthdError) throw new AuthdError('config_error', err.message, err.hint);
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
     throw new AuthdError('config_error', `cannot read the config file ${path} (${code ?? 'unknown error'})`,
       code === 'EACCES' ? `Make ${path} readable by you (chmod 600 ${path}).` : `Check that ${path} is a readable file.`);
   }

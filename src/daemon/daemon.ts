@@ -5,11 +5,13 @@ import {
   type GitHostsResult, type Methods, PROFILE_NAME, type ProfileStatus, type SecretSetResult, type StoreMigrateResult,
   type TokenResult,
 } from '../protocol/index.js';
+import { checkPrivateFile } from '../protocol/perms.js';
 import { type Config, loadConfig, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config.js';
 import { Audit, callerFrom } from './audit.js';
 import * as git from './git.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
+import { describeProtection, type Protection } from './peer.js';
 import type { Handlers } from './server.js';
 import type { Session } from './session.js';
 import { secretKey } from './secrets.js';
@@ -34,7 +36,8 @@ const CONFIG_CHECK_MS = 1000;
 export class Daemon {
   private config: Config | undefined;
   private configError: AuthdError | undefined;
-  private configMtime = -1;
+  /** When the config last changed, as far as the daemon knows (see configStamp). */
+  private configStamp = '';
   private configCheckedAt = 0;
   private readonly sessions: Sessions;
   private gitQueue: Promise<unknown> = Promise.resolve();
@@ -46,6 +49,7 @@ export class Daemon {
     readonly store: SwitchableStore,
     readonly log: Logger,
     private readonly onShutdown: () => void,
+    private readonly protection: Protection = {},
   ) {
     this.audit = new Audit(log);
     this.sessions = new Sessions({ store, log, audit: this.audit });
@@ -53,31 +57,22 @@ export class Daemon {
   }
 
   /**
-   * Re-reads the config when its mtime changed: checked at most once a second on the token path,
-   * every time for the other methods (`force`), so an edit is seen by the next command.
+   * Re-reads the config when it changed: checked at most once a second on the token path, every
+   * time for the other methods (`force`) and while it is refused, so an edit or a fix is seen by the
+   * next command.
    */
   private currentConfig(force = false): Config {
     const now = Date.now();
-    if (force || now - this.configCheckedAt >= CONFIG_CHECK_MS) {
+    if (force || this.configError || now - this.configCheckedAt >= CONFIG_CHECK_MS) {
       this.configCheckedAt = now;
-      let mtime = 0;
-      try {
-        mtime = statSync(this.paths.configFile).mtimeMs;
-      } catch {
-        mtime = 0;
-      }
-      if (mtime !== this.configMtime) this.reloadConfig();
+      if (configStamp(this.paths.configFile) !== this.configStamp) this.reloadConfig();
     }
     if (this.configError) throw this.configError;
     return this.config!;
   }
 
   reloadConfig(): void {
-    try {
-      this.configMtime = statSync(this.paths.configFile).mtimeMs;
-    } catch {
-      this.configMtime = 0;
-    }
+    this.configStamp = configStamp(this.paths.configFile);
     try {
       const cfg = loadConfig(this.paths.configFile);
       this.config = cfg;
@@ -236,6 +231,9 @@ export class Daemon {
       store: `${this.store.kind} (${this.store.location})`,
       configPath: this.paths.configFile,
     };
+    const protection = describeProtection(this.protection);
+    daemon.protection = protection.detail;
+    if (!protection.ok) daemon.protectionWarning = true;
     if (this.store.warning) daemon.storeWarning = this.store.warning;
     const profiles: ProfileStatus[] = [];
     try {
@@ -324,6 +322,10 @@ export class Daemon {
   private async doctor(): Promise<{ checks: DoctorCheck[] }> {
     const checks: DoctorCheck[] = [];
     checks.push({ name: 'daemon', ok: true, detail: `running, pid ${process.pid}, version ${VERSION}, socket ${this.paths.socket}` });
+    const protection = describeProtection(this.protection);
+    checks.push(protection.ok
+      ? { name: 'protection', ok: true, detail: protection.detail }
+      : { name: 'protection', ok: false, warn: true, detail: protection.detail, fix: protection.fix! });
     // A store warning says itself what to do about it.
     checks.push(this.store.warning
       ? { name: 'store', ok: false, warn: true, detail: `${this.store.kind} (${this.store.location}): ${this.store.warning}` }
@@ -339,6 +341,7 @@ export class Daemon {
       checks.push({ name: 'config', ok: false, detail: e.message, fix: e.hint ?? 'fix the config file' });
       return { checks };
     }
+    for (const p of cfg.profiles.values()) if (p.private_key_file) checks.push(privateKeyCheck(p.name, p.private_key_file));
     await Promise.all([...cfg.profiles.values()].map(async (p) => {
       if (p.flow === 'api_key') return;
       try {
@@ -360,6 +363,29 @@ export class Daemon {
     await this.sessions.settled(ms);
     this.audit.flush();
     this.sessions.close();
+  }
+}
+
+/** `doctor`: the private key file is checked as it is before use (secrets.ts), without reading it. */
+function privateKeyCheck(profile: string, file: string): DoctorCheck {
+  const name = `profile ${profile} key`;
+  try {
+    return checkPrivateFile(file, 'private key file')
+      ? { name, ok: true, detail: `${file} is private to you` }
+      : { name, ok: false, detail: `the private key file ${file} does not exist`, fix: 'set private_key_file to the PEM file of the key registered for this client' };
+  } catch (err) {
+    const e = err instanceof AuthdError ? err : new AuthdError('config_error', `cannot check the private key file ${file}`);
+    return { name, ok: false, detail: e.message, fix: e.hint ?? `run \`chmod 600 ${file}\`` };
+  }
+}
+
+/** The config file's mtime and ctime: a `chmod` or `chown` (say, the fix for a refused config) changes only the ctime. */
+function configStamp(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.mtimeMs}/${st.ctimeMs}`;
+  } catch {
+    return 'none';
   }
 }
 

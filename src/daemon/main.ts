@@ -2,17 +2,23 @@
 import { rmSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
+import { loadPeerCred } from '../native/peercred.js';
 import { AuthdError, checkSocketPath, resolvePaths, SPAWN_MARKER } from '../protocol/index.js';
 import { loadConfig } from './config.js';
 import { Daemon, VERSION } from './daemon.js';
 import { openLog } from './log.js';
-import { ensurePrivateDir } from './perms.js';
+import { peerGate, protectProcess } from './peer.js';
+import { ensurePrivateDir } from '../protocol/perms.js';
 import { MAX_CONNECTIONS, serveConnection } from './server.js';
 import { openStore, type StoreChoice } from './store/index.js';
 import { SwitchableStore } from './store/switchable.js';
 
 async function main(): Promise<number> {
+  // Before anything secret is read: no core file, no same-user ptrace or /proc/PID/mem.
+  const native = loadPeerCred(fileURLToPath(new URL('peercred.node', import.meta.url)));
+  const protection = protectProcess(native);
   const foreground = !process.argv.includes('--autostarted');
   const paths = resolvePaths();
   checkSocketPath(paths);
@@ -26,7 +32,13 @@ async function main(): Promise<number> {
   // Connections that arrive before the daemon is ready wait here, unread.
   let accept: ((socket: net.Socket) => void) | undefined;
   const early: net.Socket[] = [];
-  const server = await bindExclusively(paths.socket, (socket) => (accept ? accept(socket) : early.push(socket)), (msg) => log.warn(msg));
+  const admit = peerGate(native, log);
+  const onConnection = (socket: net.Socket) => {
+    if (!admit(socket)) return;
+    if (accept) accept(socket);
+    else early.push(socket);
+  };
+  const server = await bindExclusively(paths.socket, onConnection, (msg) => log.warn(msg));
   // The start a client announced with this marker is over, whether this daemon serves or another
   // one already did: a marker left behind would make the next start after a crash wait 10 s.
   rmSync(join(paths.socketDir, SPAWN_MARKER), { recursive: true, force: true });
@@ -51,7 +63,7 @@ async function main(): Promise<number> {
     // Lingering keep-alive connections must not keep the process up.
     setTimeout(() => process.exit(0), 200).unref();
   };
-  const daemon = new Daemon(paths, store, log, () => void shutdown('shutdown request'));
+  const daemon = new Daemon(paths, store, log, () => void shutdown('shutdown request'), protection);
   const handlers = daemon.handlers();
   accept = (socket) => serveConnection(socket, handlers, log);
   for (const socket of early.splice(0)) accept(socket);
@@ -69,7 +81,8 @@ async function main(): Promise<number> {
     daemon.reloadConfig();
   });
   server.on('close', () => process.exit(0));
-  log.info({ version: VERSION, socket: paths.socket, store: store.kind }, 'daemon started');
+  log.info({ version: VERSION, socket: paths.socket, store: store.kind, peerChecks: !protection.peerCheckOff, dumpable: protection.hardening?.dumpable ?? 1 }, 'daemon started');
+  if (protection.peerCheckOff ?? protection.hardeningOff) log.warn({ why: protection.peerCheckOff ?? protection.hardeningOff }, 'running without peer checks or hardening');
   if (foreground) process.stderr.write(`authd: daemon ${VERSION} listening on ${paths.socket} (pid ${process.pid})\n`);
   return -1;
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { AuthdError, type EnvSecrets } from '../protocol/index.js';
 import type { ProfileConfig } from './config.js';
 import * as idp from './idp.js';
-import { checkPrivateFile } from './perms.js';
+import { checkPrivateFile } from '../protocol/perms.js';
 import type { Store } from './store/types.js';
 
 export function secretKey(profile: string): string {

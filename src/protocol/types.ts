@@ -105,6 +105,10 @@ export interface StatusResult {
     storeWarning?: string;
     configPath: string;
     configError?: string;
+    /** What guards the socket and the process (peer uid checks, not dumpable, no core files). */
+    protection?: string;
+    /** True when some of that is unavailable here. */
+    protectionWarning?: boolean;
   };
   profiles: ProfileStatus[];
   /** The last tokens and keys served. */

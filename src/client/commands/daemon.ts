@@ -25,8 +25,9 @@ export async function run(opts: { action: DaemonAction }, io: IO): Promise<numbe
     case 'stop': {
       let conn: Connection;
       try {
-        conn = new Connection(await connectOnce(paths.socket));
-      } catch {
+        conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit));
+      } catch (err) {
+        if (err instanceof AuthdError) throw err; // not ours: refused, not "not running"
         io.stderr.write(`authd daemon is not running (socket ${paths.socket})\n`);
         return 0;
       }
@@ -37,15 +38,25 @@ export async function run(opts: { action: DaemonAction }, io: IO): Promise<numbe
       return 0;
     }
     case 'status': {
+      const notRunning = () => {
+        io.stdout.write(`not running\nsocket ${paths.socket}\n`);
+        return 5;
+      };
+      let conn: Connection;
       try {
-        const conn = new Connection(await connectOnce(paths.socket));
+        conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit));
+      } catch (err) {
+        if (err instanceof AuthdError) throw err; // not ours: refused, not "not running"
+        return notRunning();
+      }
+      try {
         const r = await conn.request('ping', {});
-        conn.close();
         io.stdout.write(`running pid ${r.pid} version ${r.version}\nsocket ${r.socket}\n`);
         return 0;
       } catch {
-        io.stdout.write(`not running\nsocket ${paths.socket}\n`);
-        return 5;
+        return notRunning();
+      } finally {
+        conn.close();
       }
     }
     default:

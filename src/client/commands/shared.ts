@@ -1,9 +1,11 @@
 import { AuthdError, type Methods } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
+import { secretFromEnv } from '../trust.js';
 
 /**
  * Sends a request; if the daemon answers that it needs a client secret from the caller's environment
- * (client_secret_env), sends that variable's value once and asks again.
+ * (client_secret_env), sends that variable's value once and asks again — only for a variable the
+ * user's own config names, never just because a daemon asks.
  */
 export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' | 'gitCredential'>(
   conn: Connection,
@@ -15,7 +17,7 @@ export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' |
     return await conn.request(method, params);
   } catch (err) {
     const name = err instanceof AuthdError && err.code === 'secret_required' ? err.data?.env : undefined;
-    const value = name ? env[name] : undefined;
+    const value = typeof name === 'string' ? await secretFromEnv(name, env) : undefined;
     if (!name || !value) throw err;
     return conn.request(method, { ...params, env: { [name]: value } } as Methods[M]['params']);
   }

@@ -14,6 +14,7 @@ export function render(s: StatusResult): string {
   const now = Date.now() / 1000;
   let out = `daemon   running, pid ${d.pid}, up ${d.uptimeSeconds < 1 ? '0s' : formatDuration(d.uptimeSeconds)}, version ${d.version}\n`;
   out += `socket   ${d.socket}\nstore    ${d.store}\nconfig   ${d.configPath}\n`;
+  if (d.protection) out += `${d.protectionWarning ? 'warning  ' : 'security '}${d.protection}\n`;
   if (d.storeWarning) out += `warning  ${d.storeWarning}\n`;
   if (d.configError) out += `error    ${d.configError}\n`;
   if (s.profiles.length === 0) return `${out}\nno profiles configured\n`;

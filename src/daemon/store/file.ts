@@ -7,7 +7,7 @@ import { constants, readFileSync } from 'node:fs';
 import { chmod, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AuthdError } from '../../protocol/errors.js';
-import { checkPrivateFile, ensurePrivateDir } from '../perms.js';
+import { checkPrivateFile, ensurePrivateDir } from '../../protocol/perms.js';
 import type { Store, StoredSession } from './types.js';
 
 type Entries = Map<string, StoredSession>;

@@ -1,0 +1,67 @@
+// Builds dist/peercred.node (src/native/peercred.c) with the system C compiler and the headers of the
+// Node that runs this script. Best effort: without a compiler or headers authd still works, with the
+// socket directory's permissions as its only boundary (`authd doctor` says so). Nothing is downloaded.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Where Node's headers may be: npm's nodedir, beside this Node (official tarballs, nvm, NodeSource), the distribution's. */
+export function nodeIncludeDir() {
+  const candidates = [
+    process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, 'include', 'node'),
+    join(dirname(dirname(process.execPath)), 'include', 'node'),
+    '/usr/include/node',
+    '/usr/local/include/node',
+  ].filter(Boolean);
+  return candidates.find((d) => existsSync(join(d, 'node_api.h')));
+}
+
+/** Returns undefined when built, else why not. */
+export function buildNative(out = join(root, 'dist', 'peercred.node')) {
+  if (process.platform === 'win32') return 'Windows has no Unix-socket peer credentials';
+  rmSync(out, { force: true }); // never leave a stale addon that no longer matches its source
+  const include = nodeIncludeDir();
+  if (!include) return "Node's headers (node_api.h) were not found";
+  const tmp = `${out}.${process.pid}.tmp`;
+  const link = process.platform === 'darwin' ? ['-bundle', '-undefined', 'dynamic_lookup'] : ['-shared'];
+  const args = ['-O2', '-Wall', '-Wextra', '-fPIC', '-fvisibility=hidden', ...link, `-I${include}`, join(root, 'src/native/peercred.c'), '-o', tmp];
+  mkdirSync(dirname(out), { recursive: true });
+  for (const cc of [process.env.CC, 'cc', 'gcc', 'clang'].filter((c) => c && /^[\w./+-]+$/.test(c))) {
+    try {
+      execFileSync(cc, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (err) {
+      if (err.code === 'ENOENT') continue;
+      rmSync(tmp, { force: true });
+      return `${cc} failed: ${String(err.stderr ?? err.message).trim().split('\n')[0]}`;
+    }
+    if (!loads(tmp)) {
+      rmSync(tmp, { force: true });
+      return 'the built addon does not load';
+    }
+    renameSync(tmp, out);
+    return undefined;
+  }
+  return 'no C compiler was found (cc, gcc, clang)';
+}
+
+/** True when `file` is a loadable build of this addon. */
+function loads(file) {
+  try {
+    const m = { exports: {} };
+    process.dlopen(m, file);
+    return typeof m.exports.peerCred === 'function' && typeof m.exports.harden === 'function';
+  } catch {
+    return false;
+  }
+}
+
+// `--if-needed` (npm's install step): keep an addon that loads here, e.g. the one in a package built on this platform.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const out = join(root, 'dist', 'peercred.node');
+  if (process.argv.includes('--if-needed') && loads(out)) process.exit(0);
+  const why = buildNative(out);
+  if (why) process.stderr.write(`authd: built without peer-credential checks: ${why}; install a C compiler and Node's headers, then rebuild authd\n`);
+}

@@ -1,0 +1,84 @@
+// The client trusts only its own daemon. Before connecting, the socket's directory must be private
+// to the user, as the daemon requires before it listens (in /tmp anyone can make /tmp/authd-<uid>
+// first); once connected, where the addon is built, the process at the other end must run as the
+// user (or root, who can read the user's memory anyway). A value from the environment goes to the
+// daemon only for a variable the user's own config names as client_secret_env.
+import { dirname, join } from 'node:path';
+import type net from 'node:net';
+import { loadPeerCred, peerOf } from '../native/peercred.js';
+import { AuthdError } from '../protocol/errors.js';
+import { resolvePaths } from '../protocol/paths.js';
+import { checkPrivateDir, readTrustedFile, shellQuote } from '../protocol/perms.js';
+
+/** Refuses a socket whose directory someone else owns or can get into; a missing directory passes (nothing listens). */
+export function checkSocketDir(socket: string, explicit: boolean): void {
+  if (process.platform === 'win32') return;
+  const dir = dirname(socket);
+  try {
+    checkPrivateDir(dir, 'socket directory', explicit ? 'AUTHD_SOCKET' : undefined);
+  } catch (err) {
+    if (!(err instanceof AuthdError)) throw err;
+    const message = err.message.replace(/^The /, 'the ').replace(/\.$/, '');
+    let hint = err.hint;
+    if (/owned by uid/.test(message)) {
+      hint = explicit
+        ? `another user may be posing as your authd daemon; ${err.hint}`
+        : `another user may be posing as your authd daemon: have root remove it (\`rm -r ${shellQuote(dir)}\`), or set AUTHD_SOCKET to a path in a directory only you can use`;
+    }
+    throw new AuthdError('daemon_unreachable', `refusing to connect to ${socket}: ${message}`, hint);
+  }
+}
+
+/** Refuses a connected socket whose other end runs as another user. Without the addon: nothing to check. */
+export function checkDaemonPeer(socket: net.Socket, path: string): void {
+  const me = process.getuid?.();
+  if (me === undefined) return;
+  // Built beside the bundle (dist/); loaded on the first connection only.
+  const { addon } = loadPeerCred(join(__dirname, 'peercred.node'));
+  if (!addon) return;
+  let uid: number;
+  try {
+    uid = peerOf(addon, socket).uid;
+  } catch (err) {
+    throw new AuthdError('daemon_unreachable', `cannot tell which user runs the process at ${path} (${(err as Error).message}): refusing to talk to it`,
+      'run `authd doctor`');
+  }
+  if (uid === me || uid === 0) return;
+  throw new AuthdError('daemon_unreachable', `the process at ${path} runs as uid ${uid}, not as you (uid ${me}): refusing to talk to it`,
+    'another user may be posing as your authd daemon; have root remove that socket, or set AUTHD_SOCKET to a path in a directory only you can use');
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/**
+ * The value of `name` from the caller's environment, to answer a daemon's `secret_required` — only
+ * if the user's own config (trusted as the daemon trusts it) names `name` as some profile's
+ * client_secret_env. A daemon that asks for any other variable gets nothing: it might not be ours.
+ */
+export async function secretFromEnv(name: string, env: Record<string, string | undefined>): Promise<string | undefined> {
+  if (!ENV_NAME.test(name) || !Object.hasOwn(env, name) || !env[name]) return undefined;
+  const configFile = resolvePaths(env).configFile;
+  const notNamed = new AuthdError('config_error',
+    `the daemon asked for the value of $${name}, which no profile in your config ${configFile} names as client_secret_env: not sent`,
+    `if a profile should read its client secret from $${name}, add client_secret_env = "${name}" to it`);
+  let text: string | undefined;
+  try {
+    text = readTrustedFile(configFile, 'config file');
+  } catch (err) {
+    if (err instanceof AuthdError) throw new AuthdError('config_error', err.message, err.hint);
+    throw notNamed;
+  }
+  if (text === undefined) throw notNamed;
+  // Only on this rare path: the TOML parser is not part of the client's start-up.
+  const { parse } = await import('smol-toml');
+  let profiles: unknown;
+  try {
+    profiles = parse(text).profiles;
+  } catch {
+    throw notNamed; // the daemon reports a broken config itself
+  }
+  const named = typeof profiles === 'object' && profiles !== null
+    && Object.values(profiles).some((p) => typeof p === 'object' && p !== null && (p as Record<string, unknown>).client_secret_env === name);
+  if (!named) throw notNamed;
+  return env[name];
+}
