@@ -2,11 +2,12 @@
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import {
   AuthdError, type AuthdPaths, checkSocketPath, encodeFrame, LineDecoder, type MethodName, type Methods, PROTOCOL_VERSION,
   resolvePaths, type Response, SPAWN_MARKER,
 } from '../protocol/index.js';
-import { userEnv } from './io.js';
+import { daemonEnv } from './daemon-env.js';
 
 const START_TIMEOUT_MS = 10_000;
 /**
@@ -15,9 +16,12 @@ const START_TIMEOUT_MS = 10_000;
  */
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
 
-/** The daemon's argv for this Node (`--autostarted`: detached, no foreground messages). */
+/** The fd on which an autostarted daemon reports why it failed to start (its stdio is /dev/null). */
+const REPORT_FD = 3;
+
+/** The daemon's argv for this Node (`--autostarted`: detached, no foreground messages, start-up failures on REPORT_FD). */
 export function daemonArgs(autostarted: boolean): string[] {
-  return [...DAEMON_NODE_FLAGS, join(__dirname, 'daemon.mjs'), 'run', ...(autostarted ? ['--autostarted'] : [])];
+  return [...DAEMON_NODE_FLAGS, join(__dirname, 'daemon.mjs'), 'run', ...(autostarted ? ['--autostarted', `--report-fd=${REPORT_FD}`] : [])];
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -207,18 +211,21 @@ async function startDaemon(paths: AuthdPaths, env: Record<string, string | undef
   }
   // Loaded only here: a client talking to a running daemon never needs child_process.
   const { spawn } = await import('node:child_process');
+  // Its stdio is /dev/null: a daemon that wrote to our pipes after we exited would die of EPIPE.
   const child = spawn(process.execPath, daemonArgs(true), {
     detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: userEnv(env),
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: daemonEnv(env),
   });
+  const report = child.stdio[REPORT_FD] as Readable;
   let stderr = '';
   let exit: AuthdError | undefined;
   let killed = false;
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
+  report.setEncoding('utf8');
+  report.on('data', (s: string) => {
     if (stderr.length < 4096) stderr += s;
   });
+  report.on('error', () => undefined);
   child.on('error', (err) => {
     exit = new AuthdError('daemon_unreachable', `could not start the authd daemon (${err.message})`);
   });
@@ -238,7 +245,7 @@ async function startDaemon(paths: AuthdPaths, env: Record<string, string | undef
       // Our daemon may have lost to one that was already starting, and it removes the marker only
       // if it lives that long: a crash then would leave the marker to hold up the next start 10 s.
       rmSync(marker, { recursive: true, force: true });
-      child.stderr!.destroy();
+      report.destroy();
       child.removeAllListeners();
     },
   };

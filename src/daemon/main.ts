@@ -6,15 +6,18 @@ import lockfile from 'proper-lockfile';
 import { AuthdError, checkSocketPath, resolvePaths, SPAWN_MARKER } from '../protocol/index.js';
 import { loadConfig } from './config.js';
 import { Daemon, VERSION } from './daemon.js';
+import { leaveStartingDirectory, logWarnings, startupReport } from './daemon-process.js';
 import { openLog } from './log.js';
 import { ensurePrivateDir } from './perms.js';
 import { MAX_CONNECTIONS, serveConnection } from './server.js';
 import { openStore, type StoreChoice } from './store/index.js';
 import { SwitchableStore } from './store/switchable.js';
 
+const report = startupReport(process.argv);
+
 async function main(): Promise<number> {
   const foreground = !process.argv.includes('--autostarted');
-  const paths = resolvePaths();
+  const paths = leaveStartingDirectory(resolvePaths());
   checkSocketPath(paths);
   if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory', paths.socketExplicit ? 'AUTHD_SOCKET' : undefined);
   ensurePrivateDir(paths.stateDir, 'state directory');
@@ -23,6 +26,7 @@ async function main(): Promise<number> {
   const store = new SwitchableStore(await openStore(storeChoice(paths.configFile), paths.stateDir));
 
   const { log, flush, reopen } = openLog(paths.stateDir);
+  logWarnings(log);
   // Connections that arrive before the daemon is ready wait here, unread.
   let accept: ((socket: net.Socket) => void) | undefined;
   const early: net.Socket[] = [];
@@ -69,6 +73,7 @@ async function main(): Promise<number> {
   });
   server.on('close', () => process.exit(0));
   log.info({ version: VERSION, socket: paths.socket, store: store.kind }, 'daemon started');
+  report.serving();
   if (foreground) process.stderr.write(`authd: daemon ${VERSION} listening on ${paths.socket} (pid ${process.pid})\n`);
   return -1;
 }
@@ -154,7 +159,7 @@ main().then(
   },
   (err: unknown) => {
     const e = err instanceof AuthdError ? err : new AuthdError('internal', err instanceof Error ? err.message : 'daemon failed to start');
-    process.stderr.write(`authd: ${e.message}${e.hint ? `\n  ${e.hint}` : ''}\n`);
+    report.failed(`authd: ${e.message}${e.hint ? `\n  ${e.hint}` : ''}\n`);
     process.exit(e.exitCode);
   },
 );

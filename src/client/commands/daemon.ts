@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { AuthdError, resolvePaths } from '../../protocol/index.js';
 import { Connection, connect, connectOnce, daemonArgs } from '../connection.js';
-import { type IO, userEnv } from '../io.js';
+import { daemonEnv } from '../daemon-env.js';
+import type { IO } from '../io.js';
 
 export type DaemonAction = 'run' | 'start' | 'stop' | 'status';
 
@@ -10,7 +11,7 @@ export async function run(opts: { action: DaemonAction }, io: IO): Promise<numbe
   switch (opts.action) {
     case 'run': {
       // Foreground, for systemd --user / launchd: become the daemon process's parent and wait.
-      const child = spawn(process.execPath, daemonArgs(false), { stdio: 'inherit', env: userEnv(io.env) });
+      const child = spawn(process.execPath, daemonArgs(false), { stdio: 'inherit', env: daemonEnv(io.env) });
       for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
       return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 0)));
     }
