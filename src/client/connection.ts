@@ -1,5 +1,5 @@
 // Talks to the daemon: connect (starting it when it is not running), send requests, match answers.
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -8,6 +8,7 @@ import {
   resolvePaths, type Response, SPAWN_MARKER,
 } from '../protocol/index.js';
 import { daemonEnv } from './daemon-env.js';
+import { claimMarker, markerState } from './start-marker.js';
 
 const START_TIMEOUT_MS = 10_000;
 /**
@@ -151,9 +152,11 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     if (started?.killed()) started = await startDaemon(paths, opts.env);
     // Another client was starting the daemon and has given up (its daemon failed): try ourselves,
     // so that this client, too, can say why. The marker must stay gone across two polls: a daemon
-    // that just started removes it too, and the next connect finds that one.
-    if (!started && !existsSync(join(paths.socketDir, SPAWN_MARKER))) {
-      if (markerGone) started = await startDaemon(paths, opts.env);
+    // that just started removes it too, and the next connect finds that one. A marker whose starter
+    // has died (killed with its daemon) is taken over at once.
+    const marker = started ? 'held' : markerState(join(paths.socketDir, SPAWN_MARKER));
+    if (marker !== 'held') {
+      if (markerGone || marker === 'abandoned') started = await startDaemon(paths, opts.env);
       markerGone = true;
     } else {
       markerGone = false;
@@ -190,25 +193,17 @@ interface Started {
 }
 
 /**
- * Spawns `daemon run --autostarted`, unless another client is already doing so (a marker directory,
- * created atomically, says so). The daemon's own lock decides the winner anyway; the marker only
- * saves fifty racing clients from starting fifty Node processes.
+ * Spawns `daemon run --autostarted`, unless another live client is already doing so (its start-up
+ * marker says so: start-marker.ts).
  */
 async function startDaemon(paths: AuthdPaths, env: Record<string, string | undefined>): Promise<Started | undefined> {
   const marker = join(paths.socketDir, SPAWN_MARKER);
   try {
     mkdirSync(paths.socketDir, { recursive: true, mode: 0o700 });
-    mkdirSync(marker, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
-    try {
-      if (Date.now() - statSync(marker).mtimeMs < START_TIMEOUT_MS) return undefined;
-      rmSync(marker, { recursive: true, force: true });
-      mkdirSync(marker, { mode: 0o700 });
-    } catch {
-      return undefined;
-    }
+  } catch {
+    return undefined;
   }
+  if (!claimMarker(marker)) return undefined;
   // Loaded only here: a client talking to a running daemon never needs child_process.
   const { spawn } = await import('node:child_process');
   // Its stdio is /dev/null: a daemon that wrote to our pipes after we exited would die of EPIPE.
