@@ -7,6 +7,7 @@ import {
   AuthdError, type AuthdPaths, checkSocketPath, encodeFrame, LineDecoder, type MethodName, type Methods, PROTOCOL_VERSION,
   resolvePaths, type Response, SPAWN_MARKER,
 } from '../protocol/index.js';
+import { AnswerWatchdog, notAnsweringMs } from './answer-watchdog.js';
 import { daemonEnv } from './daemon-env.js';
 import { claimMarker, markerState } from './start-marker.js';
 
@@ -27,6 +28,18 @@ export function daemonArgs(autostarted: boolean): string[] {
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
+/** How a connection tells a daemon that stopped answering (answer-watchdog.ts). */
+export interface Watch {
+  socketPath: string;
+  patienceMs: number;
+}
+
+/** The daemon accepts (the kernel does that for it) but says nothing: stopped, or wedged. */
+export function notAnswering(socketPath: string): AuthdError {
+  return new AuthdError('daemon_unreachable', `the daemon at ${socketPath} is not answering`,
+    'stop it with `authd daemon stop --force`; the next command starts a new one', { reason: 'not_answering' });
+}
+
 export class Connection {
   private readonly decoder = new LineDecoder(16 * 1024 * 1024);
   private readonly pending = new Map<number, Pending>();
@@ -36,9 +49,20 @@ export class Connection {
   lostMidRequest = false;
   /** When set, an idle connection does not keep the process alive (the SDK's persistent connection). */
   private unrefWhenIdle = false;
+  private readonly watchdog: AnswerWatchdog | undefined;
+  /** The watchdog gave up on the daemon: it is there, but silent. */
+  private hung = false;
 
-  constructor(private readonly socket: net.Socket) {
+  constructor(private readonly socket: net.Socket, watch?: Watch) {
+    this.watchdog = watch && new AnswerWatchdog(watch.patienceMs,
+      () => socket.write(encodeFrame({ v: PROTOCOL_VERSION, id: this.nextId++, method: 'ping', params: {} })),
+      () => {
+        this.hung = true;
+        this.closedError = notAnswering(watch.socketPath);
+        socket.destroy();
+      });
     socket.on('data', (chunk: Buffer) => {
+      this.watchdog?.heard();
       for (const ev of this.decoder.push(chunk)) {
         if ('frame' in ev) this.onFrame(ev.frame);
       }
@@ -46,7 +70,8 @@ export class Connection {
     const fail = () => {
       this.closedError ??= new AuthdError('daemon_unreachable', 'the daemon closed the connection',
         'see `authd doctor`; the daemon log is in the state directory');
-      if (this.pending.size > 0) this.lostMidRequest = true;
+      this.watchdog?.idle();
+      if (this.pending.size > 0 && !this.hung) this.lostMidRequest = true;
       for (const p of this.pending.values()) p.reject(this.closedError);
       this.pending.clear();
     };
@@ -64,7 +89,10 @@ export class Connection {
     const p = typeof res.id === 'number' ? this.pending.get(res.id) : undefined;
     if (!p) return;
     this.pending.delete(res.id as number);
-    if (this.unrefWhenIdle && this.pending.size === 0) this.socket.unref();
+    if (this.pending.size === 0) {
+      this.watchdog?.idle();
+      if (this.unrefWhenIdle) this.socket.unref();
+    }
     if (res.error) p.reject(AuthdError.fromWire(res.error));
     else p.resolve(res.result);
   }
@@ -75,6 +103,7 @@ export class Connection {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       if (this.pending.size === 1) this.socket.ref();
+      this.watchdog?.waiting();
       this.socket.write(encodeFrame({ v: PROTOCOL_VERSION, id, method, params }));
     });
   }
@@ -118,8 +147,9 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   const paths = opts.paths ?? resolvePaths(opts.env);
   const start = opts.start ?? 'auto';
   checkSocketPath(paths);
+  const watch: Watch = { socketPath: paths.socket, patienceMs: notAnsweringMs(opts.env) };
   try {
-    return new Connection(await connectOnce(paths.socket));
+    return new Connection(await connectOnce(paths.socket), watch);
   } catch (err) {
     if (!isNotRunning(err)) throw unreachable(paths, err);
   }
@@ -142,7 +172,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     try {
       const socket = await connectOnce(paths.socket);
       started?.detach();
-      return new Connection(socket);
+      return new Connection(socket, watch);
     } catch (err) {
       if (!isNotRunning(err)) throw unreachable(paths, err);
     }
@@ -179,6 +209,8 @@ function isNotRunning(err: unknown): boolean {
 
 function unreachable(paths: AuthdPaths, err: unknown): AuthdError {
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  // Its backlog is full: it has not accepted anything for a while.
+  if (code === 'EAGAIN') return notAnswering(paths.socket);
   return new AuthdError('daemon_unreachable', `cannot connect to the authd daemon at ${paths.socket} (${code})`,
     code === 'EACCES' ? 'the socket belongs to another user; check AUTHD_SOCKET' : 'run `authd doctor`');
 }

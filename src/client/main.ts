@@ -85,11 +85,11 @@ the other one: copies all, reads each back and compares, and only then deletes t
 an interruption leaves them in both stores, never in neither. Requests wait while it runs. Where
 the config names a store (store = "…"), it is updated to the new one.
 `,
-  daemon: `Usage: authd daemon run|start|stop|status
+  daemon: `Usage: authd daemon run|start|stop [--force]|status
 
   run     run in the foreground (for systemd --user or launchd)
   start   start in the background if not running (also at an AUTHD_SOCKET path)
-  stop    stop the running daemon
+  stop    stop the running daemon; --force: also one that does not answer (it is killed)
   status  say whether it runs, and its socket path (exit 5 when it does not)
 Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1 or AUTHD_SOCKET names
 the socket (a forwarded agent that stopped answering is reported, not replaced).
@@ -153,8 +153,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
     if (action !== 'run' && action !== 'start' && action !== 'stop' && action !== 'status') {
       throw usage('authd daemon needs one of run, start, stop, status', 'daemon');
     }
+    if (flags.force && action !== 'stop') throw usage('--force goes with `authd daemon stop`', 'daemon');
     const { run } = await import('./commands/daemon.js');
-    return run({ action }, io);
+    return run({ action, force: flags.force === true }, io);
   }
   if (!['use', 'exec', 'git', 'git-credential', 'secret', 'store'].includes(command) && positionals.length) {
     throw usage(`unexpected argument "${positionals[0]!.slice(0, 40)}"`, command);
@@ -196,6 +197,8 @@ function specFor(command: string): FlagSpec {
       return { host: { value: true, multiple: true }, all: {}, help: { short: 'h' } };
     case 'store':
       return { to: { value: true }, help: { short: 'h' } };
+    case 'daemon':
+      return { force: {}, help: { short: 'h' } };
     default:
       return { help: { short: 'h' } };
   }

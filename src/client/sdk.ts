@@ -51,8 +51,9 @@ export class AuthdClient {
     try {
       return await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env);
     } catch (err) {
-      // One retry on a fresh connection if the daemon went away (restart, upgrade).
-      if ((err as { code?: string }).code !== 'daemon_unreachable' || !this.conn) throw err;
+      // One retry on a fresh connection if the daemon went away (restart, upgrade); not if it is there but silent.
+      const e = err as { code?: string; data?: Record<string, string> };
+      if (e.code !== 'daemon_unreachable' || e.data?.reason === 'not_answering' || !this.conn) throw err;
       this.close();
       return requestWithEnvSecret(await this.connection(), 'getToken', params, this.env);
     }

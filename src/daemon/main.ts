@@ -6,7 +6,7 @@ import lockfile from 'proper-lockfile';
 import { AuthdError, checkSocketPath, resolvePaths, SPAWN_MARKER } from '../protocol/index.js';
 import { loadConfig } from './config.js';
 import { Daemon, VERSION } from './daemon.js';
-import { leaveStartingDirectory, logWarnings, startupReport } from './daemon-process.js';
+import { leaveStartingDirectory, logWarnings, removePidFile, startupReport, writePidFile } from './daemon-process.js';
 import { openLog } from './log.js';
 import { ensurePrivateDir } from './perms.js';
 import { MAX_CONNECTIONS, serveConnection } from './server.js';
@@ -49,6 +49,7 @@ async function main(): Promise<number> {
     log.info({ why }, 'daemon stopping');
     daemon.close();
     server.close();
+    removePidFile(paths);
     store.close?.().catch(() => undefined);
     flush();
     // Lingering keep-alive connections must not keep the process up.
@@ -73,6 +74,7 @@ async function main(): Promise<number> {
   });
   server.on('close', () => process.exit(0));
   log.info({ version: VERSION, socket: paths.socket, store: store.kind }, 'daemon started');
+  writePidFile(paths);
   report.serving();
   if (foreground) process.stderr.write(`authd: daemon ${VERSION} listening on ${paths.socket} (pid ${process.pid})\n`);
   return -1;
