@@ -267,8 +267,9 @@ async function plan(
       if (positionals.length !== 1) throw usage('authd git-credential needs one of get, store, erase', command);
       // git may add actions; a helper ignores the ones it does not know.
       if (action !== 'get' && action !== 'store' && action !== 'erase') return undefined;
-      const { run } = await import('./commands/git-credential.js');
-      return (conn) => run({ action }, io, conn);
+      const { run, readCredential, parseCredential } = await import('./commands/git-credential.js');
+      const attrs = parseCredential(await readCredential(io.stdin));
+      return (conn) => run({ action, attrs }, io, conn);
     }
     case 'git': {
       const action = positionals[0];
@@ -282,8 +283,9 @@ async function plan(
     }
     case 'secret': {
       if (positionals[0] !== 'set' || positionals.length !== 2) throw usage('authd secret needs: set PROFILE (the secret comes on stdin)', command);
-      const { run } = await import('./commands/secret.js');
-      return (conn) => run({ profile: positionals[1]! }, io, conn);
+      const { run, readSecret } = await import('./commands/secret.js');
+      const value = await readSecret({ profile: positionals[1]! }, io);
+      return (conn) => run({ profile: positionals[1]!, value }, io, conn);
     }
     case 'store': {
       const to = str(flags.to);

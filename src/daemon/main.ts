@@ -9,7 +9,8 @@ import { Daemon, VERSION } from './daemon.js';
 import { leaveStartingDirectory, logWarnings, removePidFile, startupReport, writePidFile } from './daemon-process.js';
 import { openLog } from './log.js';
 import { ensurePrivateDir } from './perms.js';
-import { MAX_CONNECTIONS, serveConnection } from './server.js';
+import { ConnectionTable, idleTimeoutMs } from './connections.js';
+import { serveConnection } from './server.js';
 import { openStore, type StoreChoice } from './store/index.js';
 import { SwitchableStore } from './store/switchable.js';
 
@@ -57,7 +58,8 @@ async function main(): Promise<number> {
   };
   const daemon = new Daemon(paths, store, log, () => shutdown('shutdown request'));
   const handlers = daemon.handlers();
-  accept = (socket) => serveConnection(socket, handlers, log);
+  const connections = new ConnectionTable(log, idleTimeoutMs(process.env));
+  accept = (socket) => serveConnection(socket, handlers, log, connections.add(socket));
   for (const socket of early.splice(0)) accept(socket);
 
   process.on('uncaughtException', (err) => {
@@ -124,7 +126,6 @@ async function bindExclusively(
       // no stale socket
     }
     const server = net.createServer({ allowHalfOpen: false }, onConnection);
-    server.maxConnections = MAX_CONNECTIONS;
     const oldMask = process.umask(0o077);
     try {
       await new Promise<void>((resolve, reject) => {

@@ -8,8 +8,9 @@ import { requestWithEnvSecret } from './shared.js';
 /** More than fits in one request frame is refused rather than cut. */
 const MAX_INPUT = MAX_FRAME_BYTES - 1024;
 
-export async function run(opts: { action: GitAction }, io: IO, conn: Connection): Promise<number> {
-  const attrs = parseCredential(await readCredential(io.stdin));
+/** `attrs`: what git sent, read before the daemon was contacted (a connection is not held open while git writes). */
+export async function run(opts: { action: GitAction; attrs: [string, string][] }, io: IO, conn: Connection): Promise<number> {
+  const { attrs } = opts;
   const caller = callerInfo('git');
   const r = await requestWithEnvSecret(conn, 'gitCredential', { action: opts.action, attrs, caller }, io.env);
   if (r.message) io.stderr.write(`${r.message}\n`);
