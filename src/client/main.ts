@@ -1,5 +1,5 @@
 // The `authd` program: parse arguments, connect, run one command, map errors to exit codes.
-import { AuthdError, PROFILE_NAME } from '../protocol/index.js';
+import { AuthdError, PROFILE_NAME, printable } from '../protocol/index.js';
 import { type FlagSpec, type Parsed, parseArgs, str, usage } from './args.js';
 import { type Connection, connect } from './connection.js';
 import { type IO, processIO } from './io.js';
@@ -309,7 +309,8 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 export function reportError(err: unknown, io: IO): number {
   const e = err instanceof AuthdError ? err : new AuthdError('internal', err instanceof Error ? err.message : String(err));
-  io.stderr.write(`authd: ${e.message}${e.hint ? `\n  ${e.hint}` : ''}\n`);
+  // The message may carry text from elsewhere (the provider, a daemon): nothing in it may drive the terminal.
+  io.stderr.write(`authd: ${printable(e.message)}${e.hint ? `\n  ${printable(e.hint)}` : ''}\n`);
   return e.exitCode;
 }
 
