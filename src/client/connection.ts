@@ -256,7 +256,8 @@ async function startDaemon(paths: AuthdPaths, env: Record<string, string | undef
   child.on('error', (err) => {
     exit = new AuthdError('daemon_unreachable', `could not start the authd daemon (${err.message})`);
   });
-  child.on('exit', (code, signal) => {
+  // 'close', not 'exit': by then everything the daemon wrote to REPORT_FD has been read.
+  child.on('close', (code, signal) => {
     rmSync(marker, { recursive: true, force: true });
     if (signal) killed = true;
     else if (code !== 0) {
