@@ -206,6 +206,34 @@ test('a client that started a daemon but got its answer from another one takes t
   }
 });
 
+test('a client killed together with the daemon it was starting leaves a start-up marker that does not hold up the next command', async () => {
+  const h = new Home('authd-crash.');
+  onTestFinished(() => h.dispose());
+  h.writeConfig({}, { store: 'file' });
+  const marker = join(h.dir, 'run', 'authd.starting');
+  for (let attempt = 1; ; attempt++) {
+    const client = spawn(AUTHD, ['status'], { env: h.env, stdio: 'ignore' });
+    const exited = new Promise<unknown>((resolve) => client.on('exit', resolve));
+    const own = await freezeStartingDaemon(h);
+    if (own === undefined) {
+      await exited;
+      expect(attempt).toBeLessThan(3); // the daemon listened before this test could catch it
+      await h.stop();
+      continue;
+    }
+    // Both die before the daemon listens (a terminal closed, an OOM kill): nobody removes the marker.
+    client.kill('SIGKILL');
+    await exited;
+    await killAll([own]);
+    expect(existsSync(marker)).toBe(true);
+    const r = await timed(h, ['status']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.ms).toBeLessThan(3000);
+    return;
+  }
+});
+
 // ------------------------------------------------------------------------------------- the kill test
 //
 // Rounds of: parallel callers (authd get-token processes and SDK clients) asking for 1 s tokens;

@@ -1,8 +1,10 @@
-// Starting the daemon: exactly one, fully detached, with the user's environment.
+// Starting the daemon: exactly one, fully detached, with only the environment it needs.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, onTestFinished, test } from 'vitest';
+import { startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, Home } from './support/harness.js';
 import { processes } from './support/procs.js';
 
@@ -45,9 +47,54 @@ test('the first command returns promptly through a pipe: the daemon it starts ho
   expect(pid).toBeTypeOf('number');
   // Its stdin and stdout are /dev/null, and it leads its own session (setsid).
   expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3]).toBe(String(pid));
-  for (const fd of ['0', '1']) {
+  for (const fd of ['0', '1', '2']) {
     expect(readlinkSync(`/proc/${pid}/fd/${fd}`)).toBe('/dev/null');
   }
+});
+
+test('the daemon a command starts leaves that command\'s directory for /, so it keeps no work tree busy and dumps nothing there', async () => {
+  home = new Home();
+  home.writeConfig({});
+  const workTree = mkdtempSync(join(tmpdir(), 'authd-worktree.'));
+  try {
+    const r = await home.run(['status'], { cwd: workTree });
+    expect(r.code).toBe(0);
+    const [pid] = daemonsFor(home.dir);
+    expect(readlinkSync(`/proc/${pid}/cwd`)).toBe('/');
+    // It still finds its own files, which were named relative to nothing.
+    expect((await home.run(['status'], { cwd: workTree })).code).toBe(0);
+  } finally {
+    rmSync(workTree, { recursive: true, force: true });
+  }
+});
+
+test('a client secret in the environment of the command that starts the daemon is used, but never copied into the daemon\'s environment', async () => {
+  const idp = await startIdp();
+  onTestFinished(() => idp.close());
+  home = new Home();
+  home.writeConfig({
+    ci: { issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', scopes: ['api:read'], client_secret_env: 'CI_CLIENT_SECRET' },
+  });
+  const caller = {
+    CI_CLIENT_SECRET: 'svc-secret',
+    AUTHD_TOKEN: 'a-token-an-outer-authd-exec-gave-this-shell',
+    NODE_OPTIONS: '--max-old-space-size=512',
+    LC_ALL: 'C.UTF-8',
+  };
+  const r = await home.run(['get-token', '-p', 'ci'], { env: caller });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect((await idp.introspect(r.stdout.trim())).active).toBe(true);
+
+  const [pid] = daemonsFor(home.dir);
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+  const names = environ.split('\0').map((e) => e.slice(0, e.indexOf('=')));
+  // (Booleans and names only: a failure must not print the environment into the test log.)
+  expect(environ.includes('svc-secret'), 'the client secret is in the daemon\'s environ').toBe(false);
+  expect(environ.includes(caller.AUTHD_TOKEN), 'the caller\'s token is in the daemon\'s environ').toBe(false);
+  expect(names.filter((n) => n in caller && n !== 'LC_ALL')).toEqual([]);
+  // What it needs is there: its home, its settings, the locale.
+  expect(names).toEqual(expect.arrayContaining(['AUTHD_HOME', 'HOME', 'PATH', 'LC_ALL']));
 });
 
 test('the daemon gets NODE_EXTRA_CA_CERTS back even though the client starts without it', async () => {

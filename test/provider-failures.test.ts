@@ -2,6 +2,7 @@
 // them) do: 5xx pages, 429 with Retry-After, errors with empty bodies, strict Basic decoding, refused
 // revocation, hangs and resets, and hostile answers. The real provider, the real authd binary; the
 // odd answers come from test/support/provider-behaviour.ts in front of the provider.
+import { readFileSync } from 'node:fs';
 import { expect, onTestFinished, test } from 'vitest';
 import { type Idp, type StartIdpOptions, startIdp } from '../scripts/dev-idp.mjs';
 import { devProfile, findLeaks, Home, type ProfileSpec, type Result, sleep } from './support/harness.js';
@@ -333,4 +334,36 @@ test('hostile answers (huge bodies, garbage JSON, control characters and echoed 
     expect(r.stderr, what).not.toContain('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
     expect(r.stderr, what).not.toContain('X-Injected: yes\n');
   }
+});
+
+test('a 300 MB answer from the token endpoint is read no further than 1 MiB: exit 1 saying so, and the daemon stays small', async () => {
+  const { provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }));
+  let sent = 0;
+  const huge: Behaviour = (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"access_token":"');
+    const chunk = Buffer.alloc(1 << 20, 'x');
+    const pump = () => {
+      while (sent < 300 << 20 && !res.destroyed) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      if (!res.destroyed) res.end('","token_type":"Bearer"}');
+    };
+    res.on('error', () => undefined);
+    pump();
+    return true;
+  };
+  provider.set('token', huge, 1);
+  const r = await home.run(['get-token', '-p', 'ci'], withSecret);
+  expect(r.code).toBe(1);
+  expectCleanError(r);
+  expect(r.stderr).toMatch(/HTTP 200 from .*more than 1 MiB/);
+  // The daemon hung up on it: the provider got nowhere near 300 MB out (socket buffers aside).
+  expect(sent).toBeLessThan(64 << 20);
+  const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${home.daemonPid()}/status`, 'utf8'))?.[1]);
+  expect(peakKb).toBeLessThan(200 * 1024);
+  // And it still serves: the next request is answered by the provider itself.
+  expect((await untilItWorks(home, ['get-token', '-p', 'ci'], withSecret)).code).toBe(0);
 });

@@ -1,12 +1,15 @@
 // Talks to the daemon: connect (starting it when it is not running), send requests, match answers.
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import {
   AuthdError, type AuthdPaths, checkSocketPath, encodeFrame, LineDecoder, type MethodName, type Methods, PROTOCOL_VERSION,
   resolvePaths, type Response, SPAWN_MARKER,
 } from '../protocol/index.js';
-import { userEnv } from './io.js';
+import { AnswerWatchdog, notAnsweringMs } from './answer-watchdog.js';
+import { daemonEnv } from './daemon-env.js';
+import { claimMarker, markerState } from './start-marker.js';
 import { checkDaemonPeer, checkSocketDir } from './trust.js';
 
 const START_TIMEOUT_MS = 10_000;
@@ -16,12 +19,27 @@ const START_TIMEOUT_MS = 10_000;
  */
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
 
-/** The daemon's argv for this Node (`--autostarted`: detached, no foreground messages). */
+/** The fd on which an autostarted daemon reports why it failed to start (its stdio is /dev/null). */
+const REPORT_FD = 3;
+
+/** The daemon's argv for this Node (`--autostarted`: detached, no foreground messages, start-up failures on REPORT_FD). */
 export function daemonArgs(autostarted: boolean): string[] {
-  return [...DAEMON_NODE_FLAGS, join(__dirname, 'daemon.mjs'), 'run', ...(autostarted ? ['--autostarted'] : [])];
+  return [...DAEMON_NODE_FLAGS, join(__dirname, 'daemon.mjs'), 'run', ...(autostarted ? ['--autostarted', `--report-fd=${REPORT_FD}`] : [])];
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+
+/** How a connection tells a daemon that stopped answering (answer-watchdog.ts). */
+export interface Watch {
+  socketPath: string;
+  patienceMs: number;
+}
+
+/** The daemon accepts (the kernel does that for it) but says nothing: stopped, or wedged. */
+export function notAnswering(socketPath: string): AuthdError {
+  return new AuthdError('daemon_unreachable', `the daemon at ${socketPath} is not answering`,
+    'stop it with `authd daemon stop --force`; the next command starts a new one', { reason: 'not_answering' });
+}
 
 export class Connection {
   private readonly decoder = new LineDecoder(16 * 1024 * 1024);
@@ -32,9 +50,20 @@ export class Connection {
   lostMidRequest = false;
   /** When set, an idle connection does not keep the process alive (the SDK's persistent connection). */
   private unrefWhenIdle = false;
+  private readonly watchdog: AnswerWatchdog | undefined;
+  /** The watchdog gave up on the daemon: it is there, but silent. */
+  private hung = false;
 
-  constructor(private readonly socket: net.Socket) {
+  constructor(private readonly socket: net.Socket, watch?: Watch) {
+    this.watchdog = watch && new AnswerWatchdog(watch.patienceMs,
+      () => socket.write(encodeFrame({ v: PROTOCOL_VERSION, id: this.nextId++, method: 'ping', params: {} })),
+      () => {
+        this.hung = true;
+        this.closedError = notAnswering(watch.socketPath);
+        socket.destroy();
+      });
     socket.on('data', (chunk: Buffer) => {
+      this.watchdog?.heard();
       for (const ev of this.decoder.push(chunk)) {
         if ('frame' in ev) this.onFrame(ev.frame);
       }
@@ -42,7 +71,8 @@ export class Connection {
     const fail = () => {
       this.closedError ??= new AuthdError('daemon_unreachable', 'the daemon closed the connection',
         'see `authd doctor`; the daemon log is in the state directory');
-      if (this.pending.size > 0) this.lostMidRequest = true;
+      this.watchdog?.idle();
+      if (this.pending.size > 0 && !this.hung) this.lostMidRequest = true;
       for (const p of this.pending.values()) p.reject(this.closedError);
       this.pending.clear();
     };
@@ -60,7 +90,10 @@ export class Connection {
     const p = typeof res.id === 'number' ? this.pending.get(res.id) : undefined;
     if (!p) return;
     this.pending.delete(res.id as number);
-    if (this.unrefWhenIdle && this.pending.size === 0) this.socket.unref();
+    if (this.pending.size === 0) {
+      this.watchdog?.idle();
+      if (this.unrefWhenIdle) this.socket.unref();
+    }
     if (res.error) p.reject(AuthdError.fromWire(res.error));
     else p.resolve(res.result);
   }
@@ -71,6 +104,7 @@ export class Connection {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       if (this.pending.size === 1) this.socket.ref();
+      this.watchdog?.waiting();
       this.socket.write(encodeFrame({ v: PROTOCOL_VERSION, id, method, params }));
     });
   }
@@ -123,8 +157,9 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   const paths = opts.paths ?? resolvePaths(opts.env);
   const start = opts.start ?? 'auto';
   checkSocketPath(paths);
+  const watch: Watch = { socketPath: paths.socket, patienceMs: notAnsweringMs(opts.env) };
   try {
-    return new Connection(await connectOnce(paths.socket, paths.socketExplicit));
+    return new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch);
   } catch (err) {
     if (!isNotRunning(err)) throw unreachable(paths, err);
   }
@@ -147,7 +182,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     try {
       const socket = await connectOnce(paths.socket, paths.socketExplicit);
       started?.detach();
-      return new Connection(socket);
+      return new Connection(socket, watch);
     } catch (err) {
       if (!isNotRunning(err)) throw unreachable(paths, err);
     }
@@ -157,9 +192,11 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     if (started?.killed()) started = await startDaemon(paths, opts.env);
     // Another client was starting the daemon and has given up (its daemon failed): try ourselves,
     // so that this client, too, can say why. The marker must stay gone across two polls: a daemon
-    // that just started removes it too, and the next connect finds that one.
-    if (!started && !existsSync(join(paths.socketDir, SPAWN_MARKER))) {
-      if (markerGone) started = await startDaemon(paths, opts.env);
+    // that just started removes it too, and the next connect finds that one. A marker whose starter
+    // has died (killed with its daemon) is taken over at once.
+    const marker = started ? 'held' : markerState(join(paths.socketDir, SPAWN_MARKER));
+    if (marker !== 'held') {
+      if (markerGone || marker === 'abandoned') started = await startDaemon(paths, opts.env);
       markerGone = true;
     } else {
       markerGone = false;
@@ -183,6 +220,8 @@ function isNotRunning(err: unknown): boolean {
 function unreachable(paths: AuthdPaths, err: unknown): AuthdError {
   if (err instanceof AuthdError) return err; // a refusal (see trust.ts) says itself what is wrong
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  // Its backlog is full: it has not accepted anything for a while.
+  if (code === 'EAGAIN') return notAnswering(paths.socket);
   return new AuthdError('daemon_unreachable', `cannot connect to the authd daemon at ${paths.socket} (${code})`,
     code === 'EACCES' ? 'the socket belongs to another user; check AUTHD_SOCKET' : 'run `authd doctor`');
 }
@@ -197,43 +236,39 @@ interface Started {
 }
 
 /**
- * Spawns `daemon run --autostarted`, unless another client is already doing so (a marker directory,
- * created atomically, says so). The daemon's own lock decides the winner anyway; the marker only
- * saves fifty racing clients from starting fifty Node processes.
+ * Spawns `daemon run --autostarted`, unless another live client is already doing so (its start-up
+ * marker says so: start-marker.ts).
  */
 async function startDaemon(paths: AuthdPaths, env: Record<string, string | undefined>): Promise<Started | undefined> {
   const marker = join(paths.socketDir, SPAWN_MARKER);
   try {
     mkdirSync(paths.socketDir, { recursive: true, mode: 0o700 });
-    mkdirSync(marker, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
-    try {
-      if (Date.now() - statSync(marker).mtimeMs < START_TIMEOUT_MS) return undefined;
-      rmSync(marker, { recursive: true, force: true });
-      mkdirSync(marker, { mode: 0o700 });
-    } catch {
-      return undefined;
-    }
+  } catch {
+    return undefined;
   }
+  if (!claimMarker(marker)) return undefined;
   // Loaded only here: a client talking to a running daemon never needs child_process.
   const { spawn } = await import('node:child_process');
+  // Its stdio is /dev/null: a daemon that wrote to our pipes after we exited would die of EPIPE.
   const child = spawn(process.execPath, daemonArgs(true), {
     detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: userEnv(env),
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: daemonEnv(env),
   });
+  const report = child.stdio[REPORT_FD] as Readable;
   let stderr = '';
   let exit: AuthdError | undefined;
   let killed = false;
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
+  report.setEncoding('utf8');
+  report.on('data', (s: string) => {
     if (stderr.length < 4096) stderr += s;
   });
+  report.on('error', () => undefined);
   child.on('error', (err) => {
     exit = new AuthdError('daemon_unreachable', `could not start the authd daemon (${err.message})`);
   });
-  child.on('exit', (code, signal) => {
+  // 'close', not 'exit': by then everything the daemon wrote to REPORT_FD has been read.
+  child.on('close', (code, signal) => {
     rmSync(marker, { recursive: true, force: true });
     if (signal) killed = true;
     else if (code !== 0) {
@@ -249,7 +284,7 @@ async function startDaemon(paths: AuthdPaths, env: Record<string, string | undef
       // Our daemon may have lost to one that was already starting, and it removes the marker only
       // if it lives that long: a crash then would leave the marker to hold up the next start 10 s.
       rmSync(marker, { recursive: true, force: true });
-      child.stderr!.destroy();
+      report.destroy();
       child.removeAllListeners();
     },
   };

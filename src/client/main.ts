@@ -1,5 +1,5 @@
 // The `authd` program: parse arguments, connect, run one command, map errors to exit codes.
-import { AuthdError, PROFILE_NAME } from '../protocol/index.js';
+import { AuthdError, PROFILE_NAME, printable } from '../protocol/index.js';
 import { type FlagSpec, type Parsed, parseArgs, str, usage } from './args.js';
 import { type Connection, connect } from './connection.js';
 import { type IO, processIO } from './io.js';
@@ -85,11 +85,11 @@ the other one: copies all, reads each back and compares, and only then deletes t
 an interruption leaves them in both stores, never in neither. Requests wait while it runs. Where
 the config names a store (store = "…"), it is updated to the new one.
 `,
-  daemon: `Usage: authd daemon run|start|stop|status
+  daemon: `Usage: authd daemon run|start|stop [--force]|status
 
   run     run in the foreground (for systemd --user or launchd)
   start   start in the background if not running (also at an AUTHD_SOCKET path)
-  stop    stop the running daemon
+  stop    stop the running daemon; --force: also one that does not answer (it is killed)
   status  say whether it runs, and its socket path (exit 5 when it does not)
 Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1 or AUTHD_SOCKET names
 the socket (a forwarded agent that stopped answering is reported, not replaced).
@@ -153,8 +153,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
     if (action !== 'run' && action !== 'start' && action !== 'stop' && action !== 'status') {
       throw usage('authd daemon needs one of run, start, stop, status', 'daemon');
     }
+    if (flags.force && action !== 'stop') throw usage('--force goes with `authd daemon stop`', 'daemon');
     const { run } = await import('./commands/daemon.js');
-    return run({ action }, io);
+    return run({ action, force: flags.force === true }, io);
   }
   if (!['use', 'exec', 'git', 'git-credential', 'secret', 'store'].includes(command) && positionals.length) {
     throw usage(`unexpected argument "${positionals[0]!.slice(0, 40)}"`, command);
@@ -196,6 +197,8 @@ function specFor(command: string): FlagSpec {
       return { host: { value: true, multiple: true }, all: {}, help: { short: 'h' } };
     case 'store':
       return { to: { value: true }, help: { short: 'h' } };
+    case 'daemon':
+      return { force: {}, help: { short: 'h' } };
     default:
       return { help: { short: 'h' } };
   }
@@ -264,8 +267,9 @@ async function plan(
       if (positionals.length !== 1) throw usage('authd git-credential needs one of get, store, erase', command);
       // git may add actions; a helper ignores the ones it does not know.
       if (action !== 'get' && action !== 'store' && action !== 'erase') return undefined;
-      const { run } = await import('./commands/git-credential.js');
-      return (conn) => run({ action }, io, conn);
+      const { run, readCredential, parseCredential } = await import('./commands/git-credential.js');
+      const attrs = parseCredential(await readCredential(io.stdin));
+      return (conn) => run({ action, attrs }, io, conn);
     }
     case 'git': {
       const action = positionals[0];
@@ -279,8 +283,9 @@ async function plan(
     }
     case 'secret': {
       if (positionals[0] !== 'set' || positionals.length !== 2) throw usage('authd secret needs: set PROFILE (the secret comes on stdin)', command);
-      const { run } = await import('./commands/secret.js');
-      return (conn) => run({ profile: positionals[1]! }, io, conn);
+      const { run, readSecret } = await import('./commands/secret.js');
+      const value = await readSecret({ profile: positionals[1]! }, io);
+      return (conn) => run({ profile: positionals[1]!, value }, io, conn);
     }
     case 'store': {
       const to = str(flags.to);
@@ -304,7 +309,8 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 export function reportError(err: unknown, io: IO): number {
   const e = err instanceof AuthdError ? err : new AuthdError('internal', err instanceof Error ? err.message : String(err));
-  io.stderr.write(`authd: ${e.message}${e.hint ? `\n  ${e.hint}` : ''}\n`);
+  // The message may carry text from elsewhere (the provider, a daemon): nothing in it may drive the terminal.
+  io.stderr.write(`authd: ${printable(e.message)}${e.hint ? `\n  ${printable(e.hint)}` : ''}\n`);
   return e.exitCode;
 }
 

@@ -1,7 +1,7 @@
 // The Node SDK: `import { getToken } from 'authd'`. One persistent connection, autostarting the daemon.
 import { type TokenResult, resolvePaths } from '../protocol/index.js';
 import { type Connection, connect } from './connection.js';
-import { requestWithEnvSecret } from './commands/shared.js';
+import { bearerOnly, requestWithEnvSecret } from './commands/shared.js';
 
 export { AuthdError, type ErrorCode, type TokenResult } from '../protocol/index.js';
 
@@ -49,12 +49,13 @@ export class AuthdClient {
     if (profile) params.profile = profile;
     if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
     try {
-      return await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env);
+      return bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env));
     } catch (err) {
-      // One retry on a fresh connection if the daemon went away (restart, upgrade).
-      if ((err as { code?: string }).code !== 'daemon_unreachable' || !this.conn) throw err;
+      // One retry on a fresh connection if the daemon went away (restart, upgrade); not if it is there but silent.
+      const e = err as { code?: string; data?: Record<string, string> };
+      if (e.code !== 'daemon_unreachable' || e.data?.reason === 'not_answering' || !this.conn) throw err;
       this.close();
-      return requestWithEnvSecret(await this.connection(), 'getToken', params, this.env);
+      return bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env));
     }
   }
 

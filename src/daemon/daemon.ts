@@ -1,7 +1,7 @@
 // The daemon's state: config, store, one session per profile, and the socket methods over them.
 import { statSync } from 'node:fs';
 import {
-  type AuthdPaths, AuthdError, type DoctorCheck, type EnvSecrets, type GitAction, type GitCredentialResult,
+  type AuthdPaths, AuthdError, BEARER_TOKEN, type DoctorCheck, type EnvSecrets, type GitAction, type GitCredentialResult,
   type GitHostsResult, type Methods, PROFILE_NAME, type ProfileStatus, type SecretSetResult, type StoreMigrateResult,
   type TokenResult,
 } from '../protocol/index.js';
@@ -102,8 +102,11 @@ export class Daemon {
   handlers(): Handlers {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
-      getToken: (params) =>
-        this.session(params.profile, false).getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env), callerFrom(params.caller)),
+      getToken: (params) => {
+        const session = this.session(params.profile, false);
+        return session.getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env), callerFrom(params.caller))
+          .then((t) => servable(t, session.profile));
+      },
       loginStart: (params, conn) => this.session(params.profile).loginStart(optEnv(params.env), conn),
       loginWait: (params, conn) => this.session(params.profile).loginWait(conn),
       logout: (params) => this.logout(params),
@@ -152,7 +155,7 @@ export class Daemon {
     }
     let t: TokenResult;
     try {
-      t = await session.getToken(undefined, env, callerFrom(caller) ?? { cmd: 'git credential' });
+      t = servable(await session.getToken(undefined, env, callerFrom(caller) ?? { cmd: 'git credential' }), session.profile);
     } catch (err) {
       if (!(err instanceof AuthdError) || err.code === 'secret_required') throw err;
       const dead = err.code === 'login_required' || err.code === 'login_expired' || err.code === 'login_denied';
@@ -286,6 +289,10 @@ export class Daemon {
     if (typeof value !== 'string' || value.length === 0 || value.length > MAX_SECRET || value.includes('\0')) {
       throw new AuthdError('bad_request', `a secret must be 1 to ${MAX_SECRET} characters without NUL bytes`);
     }
+    if (p.flow === 'api_key' && !BEARER_TOKEN.test(value)) {
+      throw new AuthdError('usage', 'an API key may hold only letters, digits, "-", ".", "_", "~", "+", "/" and "=" padding at its end (RFC 6750)',
+        'check that the key file holds the key alone, on one line');
+    }
     const key = secretKey(p.name);
     const replaced = (await this.store.get(key)) !== undefined;
     await this.store.put(key, { v: 1, secret: value, stored_at: Date.now() });
@@ -387,6 +394,21 @@ function configStamp(path: string): string {
   } catch {
     return 'none';
   }
+}
+
+/**
+ * A token goes out only if it is an RFC 6750 b64token: a line break in it would add lines to
+ * `--format header` and to git's answer (`quit=1`, `username=`), an escape sequence would reach a
+ * terminal. The provider, or an API key stored before this check, is at fault.
+ */
+function servable(t: TokenResult, p: ProfileConfig): TokenResult {
+  if (BEARER_TOKEN.test(t.access_token)) return t;
+  if (p.flow === 'api_key') {
+    throw new AuthdError('store_error', `the API key stored for profile ${p.name} holds characters a bearer token cannot (RFC 6750); authd does not hand it out`,
+      `set it again: authd secret set ${p.name} < key-file`);
+  }
+  throw new AuthdError('idp_error', `the provider gave profile ${p.name} an access token holding characters a bearer token cannot (RFC 6750); authd does not hand it out`,
+    'the provider, or a proxy in front of it, is at fault; authd asks for a new token when this one expires');
 }
 
 function profileName(v: unknown): string | undefined {

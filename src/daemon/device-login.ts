@@ -1,11 +1,12 @@
 // Device-login bookkeeping for one profile: the pending login that every `authd login` joins, the
 // clients waiting on it (the login is cancelled when the last one goes away), and how it ended.
 import type { DeviceAuthorizationResponse } from 'openid-client';
-import { AuthdError, type DeviceCodeInfo, type LoginWaitResult, loginHint } from '../protocol/index.js';
+import { AuthdError, type DeviceCodeInfo, type LoginWaitResult, loginHint, printable } from '../protocol/index.js';
 import type { Clock } from './clock.js';
 import type { ProfileConfig } from './config.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
+import { ProviderError } from './provider-answer.js';
 
 /** A client connection that can go away (Ctrl-C on `authd login`). */
 export interface Waiter {
@@ -107,9 +108,8 @@ export class DeviceLogin {
     const prof = this.profile();
     const da: DeviceAuthorizationResponse = await this.deps.provider.startDeviceAuthorization(prof);
     const abort = new AbortController();
+    const info = shownToUser(da, prof);
     const expiry = this.deps.clock.setTimeout(() => abort.abort(), da.expires_in * 1000);
-    const info: Pending['info'] = { verification_uri: da.verification_uri, user_code: da.user_code };
-    if (da.verification_uri_complete) info.verification_uri_complete = da.verification_uri_complete;
     this.deps.log.info({ profile: prof.name }, 'device login started');
     const p: Pending = { info, deadline: this.deps.clock.now() + da.expires_in * 1000, abort, waiters: new Set(), done: undefined! };
     p.done = (async (): Promise<LoginWaitResult> => {
@@ -135,6 +135,34 @@ export class DeviceLogin {
     this.active = p;
     p.done.then(settle, settle);
     return p;
+  }
+}
+
+/**
+ * What the user is shown of the provider's answer, checked where it enters: the URLs must be http(s)
+ * (they are opened in a browser), and nothing may carry control characters to the terminal.
+ */
+function shownToUser(da: DeviceAuthorizationResponse, p: ProfileConfig): Pending['info'] {
+  const url = webUrl(da.verification_uri);
+  const code = printable(da.user_code).trim().slice(0, 64);
+  if (!url || !code) {
+    throw new ProviderError('protocol', `the provider gave an unusable answer to the device authorization request of profile ${p.name} (${url ? 'no user code' : 'a verification_uri that is not an http(s) URL'})`,
+      `check the issuer and endpoint settings of profile ${p.name}`);
+  }
+  const info: Pending['info'] = { verification_uri: url, user_code: code };
+  const complete = webUrl(da.verification_uri_complete);
+  if (complete) info.verification_uri_complete = complete;
+  return info;
+}
+
+/** An http(s) URL as the URL parser writes it (control characters and spaces percent-encoded), else undefined. */
+function webUrl(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  try {
+    const u = new URL(v);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : undefined;
+  } catch {
+    return undefined;
   }
 }
 

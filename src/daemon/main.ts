@@ -8,19 +8,23 @@ import { loadPeerCred } from '../native/peercred.js';
 import { AuthdError, checkSocketPath, resolvePaths, SPAWN_MARKER } from '../protocol/index.js';
 import { loadConfig } from './config.js';
 import { Daemon, VERSION } from './daemon.js';
+import { leaveStartingDirectory, logWarnings, removePidFile, startupReport, writePidFile } from './daemon-process.js';
 import { openLog } from './log.js';
 import { peerGate, protectProcess } from './peer.js';
 import { ensurePrivateDir } from '../protocol/perms.js';
-import { MAX_CONNECTIONS, serveConnection } from './server.js';
+import { ConnectionTable, idleTimeoutMs } from './connections.js';
+import { serveConnection } from './server.js';
 import { openStore, type StoreChoice } from './store/index.js';
 import { SwitchableStore } from './store/switchable.js';
+
+const report = startupReport(process.argv);
 
 async function main(): Promise<number> {
   // Before anything secret is read: no core file, no same-user ptrace or /proc/PID/mem.
   const native = loadPeerCred(fileURLToPath(new URL('peercred.node', import.meta.url)));
   const protection = protectProcess(native);
   const foreground = !process.argv.includes('--autostarted');
-  const paths = resolvePaths();
+  const paths = leaveStartingDirectory(resolvePaths());
   checkSocketPath(paths);
   if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory', paths.socketExplicit ? 'AUTHD_SOCKET' : undefined);
   ensurePrivateDir(paths.stateDir, 'state directory');
@@ -29,6 +33,7 @@ async function main(): Promise<number> {
   const store = new SwitchableStore(await openStore(storeChoice(paths.configFile), paths.stateDir));
 
   const { log, flush, reopen } = openLog(paths.stateDir);
+  logWarnings(log);
   // Connections that arrive before the daemon is ready wait here, unread.
   let accept: ((socket: net.Socket) => void) | undefined;
   const early: net.Socket[] = [];
@@ -58,6 +63,7 @@ async function main(): Promise<number> {
     // Refreshes in flight are answered and stored first; the socket serves on meanwhile.
     await daemon.close();
     server.close();
+    removePidFile(paths);
     store.close?.().catch(() => undefined);
     flush();
     // Lingering keep-alive connections must not keep the process up.
@@ -65,7 +71,8 @@ async function main(): Promise<number> {
   };
   const daemon = new Daemon(paths, store, log, () => void shutdown('shutdown request'), protection);
   const handlers = daemon.handlers();
-  accept = (socket) => serveConnection(socket, handlers, log);
+  const connections = new ConnectionTable(log, idleTimeoutMs(process.env));
+  accept = (socket) => serveConnection(socket, handlers, log, connections.add(socket));
   for (const socket of early.splice(0)) accept(socket);
 
   process.on('uncaughtException', (err) => {
@@ -83,6 +90,8 @@ async function main(): Promise<number> {
   server.on('close', () => process.exit(0));
   log.info({ version: VERSION, socket: paths.socket, store: store.kind, peerChecks: !protection.peerCheckOff, dumpable: protection.hardening?.dumpable ?? 1 }, 'daemon started');
   if (protection.peerCheckOff ?? protection.hardeningOff) log.warn({ why: protection.peerCheckOff ?? protection.hardeningOff }, 'running without peer checks or hardening');
+  writePidFile(paths);
+  report.serving();
   if (foreground) process.stderr.write(`authd: daemon ${VERSION} listening on ${paths.socket} (pid ${process.pid})\n`);
   return -1;
 }
@@ -131,7 +140,6 @@ async function bindExclusively(
       // no stale socket
     }
     const server = net.createServer({ allowHalfOpen: false }, onConnection);
-    server.maxConnections = MAX_CONNECTIONS;
     const oldMask = process.umask(0o077);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -168,7 +176,7 @@ main().then(
   },
   (err: unknown) => {
     const e = err instanceof AuthdError ? err : new AuthdError('internal', err instanceof Error ? err.message : 'daemon failed to start');
-    process.stderr.write(`authd: ${e.message}${e.hint ? `\n  ${e.hint}` : ''}\n`);
+    report.failed(`authd: ${e.message}${e.hint ? `\n  ${e.hint}` : ''}\n`);
     process.exit(e.exitCode);
   },
 );

@@ -1,7 +1,7 @@
 // What a provider's answer means, in one table: (request, HTTP status, the body's `error` code) or
 // a transport failure → session_dead, client_refused, transient or protocol. Pure: the answers are
 // read off the wire by provider-fetch.ts, which hands them here already bounded and sanitised.
-import { AuthdError, type ErrorCode, loginHint } from '../protocol/index.js';
+import { AuthdError, CONTROLS, type ErrorCode, loginHint } from '../protocol/index.js';
 
 /** The requests authd makes. One answer means different things to different requests. */
 export type ProviderRequest = 'discovery' | 'device authorization' | 'device login' | 'refresh' | 'client credentials' | 'revocation';
@@ -304,7 +304,6 @@ export function errorCode(v: unknown, sent: readonly string[]): string | undefin
   return sent.some((s) => v.includes(s)) ? undefined : v;
 }
 
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]+/g;
 const TOKENISH = /[A-Za-z0-9._~+/=-]{32,}/g;
 
 /**

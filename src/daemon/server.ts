@@ -14,6 +14,12 @@ const PARTIAL_FRAME_TIMEOUT_MS = 10_000;
 const MAX_UNREAD_BYTES = 1024 * 1024;
 export const MAX_CONNECTIONS = 4096;
 
+/** Told when a request arrives on a connection and when it is answered (connections.ts: idle and busy). */
+export interface ConnectionActivity {
+  begin(): void;
+  end(): void;
+}
+
 /** The connection a request came on, for a handler that must know when its client goes away. */
 export class ClientConnection {
   private readonly listeners: (() => void)[] = [];
@@ -30,13 +36,14 @@ export class ClientConnection {
   }
 }
 
-export function serveConnection(socket: net.Socket, handlers: Handlers, log: Logger): void {
+export function serveConnection(socket: net.Socket, handlers: Handlers, log: Logger, activity?: ConnectionActivity): void {
   const decoder = new LineDecoder();
   const conn = new ClientConnection();
   let partialTimer: NodeJS.Timeout | undefined;
   socket.on('error', () => socket.destroy());
 
   const send = (res: Response) => {
+    activity?.end();
     if (socket.destroyed) return;
     socket.write(encodeFrame(res));
     if (socket.writableLength > MAX_UNREAD_BYTES) socket.destroy();
@@ -59,7 +66,10 @@ export function serveConnection(socket: net.Socket, handlers: Handlers, log: Log
         socket.pause();
         return;
       }
-      if (ev.frame.length > 0) handleFrame(ev.frame, handlers, send, log, conn);
+      if (ev.frame.length > 0) {
+        activity?.begin(); // every frame gets exactly one answer
+        handleFrame(ev.frame, handlers, send, log, conn);
+      }
     }
     if (decoder.pending > 0 && !partialTimer) {
       partialTimer = setTimeout(() => {

@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './framing.js';
 export * from './paths.js';
 export * from './types.js';
+export * from './text.js';

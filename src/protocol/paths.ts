@@ -14,7 +14,10 @@ export interface AuthdPaths {
 
 type Env = Record<string, string | undefined>;
 
-/** A directory a client creates in the socket dir while it starts the daemon; the daemon removes it once it listens. */
+/**
+ * A file a client creates in the socket dir while it starts the daemon, holding the client's pid; the
+ * daemon removes it once it listens (or finds another one serving).
+ */
 export const SPAWN_MARKER = 'authd.starting';
 
 /** Unix socket paths longer than this are refused: Node 20 silently truncates at 107 bytes. */
@@ -61,6 +64,11 @@ function passwdHome(): string {
   } catch {
     return homedir();
   }
+}
+
+/** The file naming the pid of the daemon that serves this socket: beside the socket (on Windows, where it is a named pipe, in the state dir). */
+export function pidFilePath(paths: AuthdPaths): string {
+  return process.platform === 'win32' ? join(paths.stateDir, 'authd.pid') : `${paths.socket}.pid`;
 }
 
 /** Refuses a Unix socket path Node would silently truncate (the limit is in bytes, not characters). */

@@ -56,9 +56,10 @@ export class Home {
   }
 
   /** Runs `authd ARGS` to completion. */
-  run(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<Result> {
+  run(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<Result> {
     return new Promise((done) => {
-      const child = execFile(AUTHD, args, { env: { ...this.env, ...opts.env }, timeout: opts.timeoutMs ?? 30_000, encoding: 'utf8' },
+      const options = { env: { ...this.env, ...opts.env }, timeout: opts.timeoutMs ?? 30_000, encoding: 'utf8' as const, cwd: opts.cwd };
+      const child = execFile(AUTHD, args, options,
         (err, stdout, stderr) => {
           this.stderrs.push(stderr);
           this.outputs.push(stdout);

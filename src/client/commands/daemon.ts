@@ -1,16 +1,23 @@
-import { spawn } from 'node:child_process';
-import { AuthdError, resolvePaths } from '../../protocol/index.js';
-import { Connection, connect, connectOnce, daemonArgs } from '../connection.js';
-import { type IO, userEnv } from '../io.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { AuthdError, type AuthdPaths, pidFilePath, resolvePaths } from '../../protocol/index.js';
+import { notAnsweringMs } from '../answer-watchdog.js';
+import { Connection, connect, connectOnce, daemonArgs, notAnswering, type Watch } from '../connection.js';
+import { daemonEnv } from '../daemon-env.js';
+import type { IO } from '../io.js';
+import { isRunning } from '../start-marker.js';
 
 export type DaemonAction = 'run' | 'start' | 'stop' | 'status';
 
-export async function run(opts: { action: DaemonAction }, io: IO): Promise<number> {
+/** How long `stop --force` lets a daemon take to answer before it kills it. */
+const FORCE_PATIENCE_MS = 2000;
+
+export async function run(opts: { action: DaemonAction; force?: boolean }, io: IO): Promise<number> {
   const paths = resolvePaths(io.env);
   switch (opts.action) {
     case 'run': {
       // Foreground, for systemd --user / launchd: become the daemon process's parent and wait.
-      const child = spawn(process.execPath, daemonArgs(false), { stdio: 'inherit', env: userEnv(io.env) });
+      const child = spawn(process.execPath, daemonArgs(false), { stdio: 'inherit', env: daemonEnv(io.env) });
       for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
       return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 0)));
     }
@@ -22,41 +29,22 @@ export async function run(opts: { action: DaemonAction }, io: IO): Promise<numbe
       io.stderr.write(`authd daemon running, pid ${r.pid}, socket ${r.socket}\n`);
       return 0;
     }
-    case 'stop': {
-      let conn: Connection;
-      try {
-        conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit));
-      } catch (err) {
-        if (err instanceof AuthdError) throw err; // not ours: refused, not "not running"
-        io.stderr.write(`authd daemon is not running (socket ${paths.socket})\n`);
-        return 0;
-      }
-      const r = await conn.request('shutdown', {});
-      await waitGone(paths.socket);
-      conn.close();
-      io.stderr.write(`authd daemon stopped (pid ${r.pid})\n`);
-      return 0;
-    }
+    case 'stop':
+      return opts.force ? forceStop(paths, io) : stop(paths, io);
     case 'status': {
-      const notRunning = () => {
-        io.stdout.write(`not running\nsocket ${paths.socket}\n`);
-        return 5;
-      };
-      let conn: Connection;
+      let conn: Connection | undefined;
       try {
-        conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit));
-      } catch (err) {
-        if (err instanceof AuthdError) throw err; // not ours: refused, not "not running"
-        return notRunning();
-      }
-      try {
+        conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch(paths, io.env));
         const r = await conn.request('ping', {});
         io.stdout.write(`running pid ${r.pid} version ${r.version}\nsocket ${r.socket}\n`);
         return 0;
-      } catch {
-        return notRunning();
+      } catch (err) {
+        if (err instanceof AuthdError && !isNotAnswering(err)) throw err; // not ours: refused, not "not running"
+        const silent = isNotAnswering(err) || (err as NodeJS.ErrnoException).code === 'EAGAIN';
+        io.stdout.write(`${silent ? 'not answering (stop it with `authd daemon stop --force`)' : 'not running'}\nsocket ${paths.socket}\n`);
+        return 5;
       } finally {
-        conn.close();
+        conn?.close();
       }
     }
     default:
@@ -73,5 +61,143 @@ async function waitGone(socket: string): Promise<void> {
       return;
     }
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function watch(paths: AuthdPaths, env: IO['env'], patienceMs = notAnsweringMs(env)): Watch {
+  return { socketPath: paths.socket, patienceMs };
+}
+
+function isNotAnswering(err: unknown): boolean {
+  return err instanceof AuthdError && err.data?.reason === 'not_answering';
+}
+
+/** Nothing listens there (no socket, or one left by a daemon that died). */
+function isNotRunning(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET';
+}
+
+/** Asks the daemon to stop; a daemon that does not answer is reported, with how to stop it anyway. */
+async function stop(paths: AuthdPaths, io: IO): Promise<number> {
+  let conn: Connection;
+  try {
+    conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch(paths, io.env));
+  } catch (err) {
+    if (err instanceof AuthdError && !isNotAnswering(err)) throw err; // not ours: refused, not "not answering"
+    if (!isNotRunning(err)) throw notAnswering(paths.socket);
+    io.stderr.write(`authd daemon is not running (socket ${paths.socket})\n`);
+    return 0;
+  }
+  try {
+    const r = await conn.request('shutdown', {});
+    await waitGone(paths.socket);
+    io.stderr.write(`authd daemon stopped (pid ${r.pid})\n`);
+    return 0;
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * `stop --force`: a daemon that answers is stopped as by `stop`; one that does not (stopped with
+ * SIGSTOP, wedged) is killed — the process its pid file names, once that is shown to be an authd
+ * daemon — and its socket removed, so the next command starts a new one. Nothing is lost that a
+ * crash would not lose: the store is written before any token is served.
+ */
+async function forceStop(paths: AuthdPaths, io: IO): Promise<number> {
+  try {
+    const conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch(paths, io.env, FORCE_PATIENCE_MS));
+    try {
+      const r = await conn.request('shutdown', {});
+      await waitGone(paths.socket);
+      io.stderr.write(`authd daemon stopped (pid ${r.pid})\n`);
+      return 0;
+    } finally {
+      conn.close();
+    }
+  } catch (err) {
+    if (isNotRunning(err)) {
+      removeIfNamed(pidFilePath(paths), undefined);
+      io.stderr.write(`authd daemon is not running (socket ${paths.socket})\n`);
+      return 0;
+    }
+    if (!isNotAnswering(err) && (err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+  }
+  const pidFile = pidFilePath(paths);
+  const pid = readPid(pidFile);
+  if (pid === undefined) {
+    throw new AuthdError('daemon_unreachable', `the daemon at ${paths.socket} is not answering, and no pid file (${pidFile}) says which process it is`,
+      `find the process that listens there (\`fuser ${paths.socket}\` or \`ss -xlp\`) and end it, then remove the socket`);
+  }
+  const what = commandOf(pid);
+  if (!what || !/daemon\.mjs run\b/.test(what)) {
+    throw new AuthdError('daemon_unreachable', `the daemon at ${paths.socket} is not answering, and pid ${pid} (named in ${pidFile}) is not an authd daemon; not killing it`,
+      'find the process that listens there and end it, then remove the socket');
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
+      throw new AuthdError('daemon_unreachable', `cannot kill the daemon (pid ${pid}): ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while (!hasExited(pid)) {
+    if (Date.now() > deadline) throw new AuthdError('daemon_unreachable', `the daemon (pid ${pid}) did not die within 5 s of SIGKILL`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  // Its socket goes, unless a new daemon has already taken the path.
+  if (process.platform !== 'win32') {
+    try {
+      (await connectOnce(paths.socket)).destroy();
+    } catch (err) {
+      if (isNotRunning(err)) rmSync(paths.socket, { force: true });
+    }
+  }
+  removeIfNamed(pidFile, pid);
+  io.stderr.write(`authd daemon killed (pid ${pid}): it was not answering; the next command starts a new one\n`);
+  return 0;
+}
+
+/**
+ * Gone with all its files closed. A killed Node process turns zombie when its main thread ends, but
+ * its listening socket stays open until its last thread has (Linux shows those in /proc/PID/task).
+ */
+function hasExited(pid: number): boolean {
+  if (!existsSync('/proc/self/task')) return !isRunning(pid);
+  try {
+    return !isRunning(pid) && readdirSync(`/proc/${pid}/task`).length <= 1;
+  } catch {
+    return true;
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the pid file if it names `pid` (any dead process, when undefined). */
+function removeIfNamed(file: string, pid: number | undefined): void {
+  const named = readPid(file);
+  if (named !== undefined && (pid === undefined ? !isRunning(named) : named === pid)) rmSync(file, { force: true });
+}
+
+/** The command line of a process of this user, or undefined. */
+function commandOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    // no /proc (macOS): ask ps
+  }
+  try {
+    return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
+  } catch {
+    return undefined;
   }
 }

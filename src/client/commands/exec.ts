@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { AuthdError } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import { type IO, userEnv } from '../io.js';
-import { requestWithEnvSecret } from './shared.js';
+import { bearerOnly, requestWithEnvSecret } from './shared.js';
 
 export interface ExecOptions {
   profile?: string;
@@ -17,7 +17,7 @@ export async function run(opts: ExecOptions, io: IO, conn: Connection): Promise<
     caller: { pid: process.pid, cmd: `authd exec ${opts.command[0] ?? ''}`.slice(0, 200) },
   };
   if (opts.profile) params.profile = opts.profile;
-  const token = await requestWithEnvSecret(conn, 'getToken', params, io.env);
+  const token = bearerOnly(await requestWithEnvSecret(conn, 'getToken', params, io.env));
   conn.close();
   const env = { ...userEnv(io.env), [opts.envName]: token.access_token };
   const child = spawn(opts.command[0]!, opts.command.slice(1), { stdio: 'inherit', env });

@@ -1,7 +1,7 @@
 import { AuthdError, type TokenResult } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import { callerInfo, type IO } from '../io.js';
-import { requestWithEnvSecret } from './shared.js';
+import { bearerOnly, requestWithEnvSecret } from './shared.js';
 
 export type TokenFormat = 'token' | 'json' | 'header' | 'exec-credential';
 export const TOKEN_FORMATS: TokenFormat[] = ['token', 'json', 'header', 'exec-credential'];
@@ -24,7 +24,7 @@ export async function run(opts: GetTokenOptions, io: IO, conn: Connection): Prom
   };
   if (opts.profile) params.profile = opts.profile;
   if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
-  const token = await requestWithEnvSecret(conn, 'getToken', params, io.env);
+  const token = bearerOnly(await requestWithEnvSecret(conn, 'getToken', params, io.env));
   io.stdout.write(formatToken(token, opts.format, opts.execCredentialVersion));
   return 0;
 }

@@ -1,6 +1,6 @@
 // git's credential helper protocol: key=value lines on stdin (ended by a blank line or EOF),
 // the answer as key=value lines on stdout. Never prompts; nothing on stderr unless something is wrong.
-import { AuthdError, type GitAction, MAX_FRAME_BYTES } from '../../protocol/index.js';
+import { AuthdError, type GitAction, MAX_FRAME_BYTES, printable } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import { callerInfo, type IO } from '../io.js';
 import { requestWithEnvSecret } from './shared.js';
@@ -8,11 +8,17 @@ import { requestWithEnvSecret } from './shared.js';
 /** More than fits in one request frame is refused rather than cut. */
 const MAX_INPUT = MAX_FRAME_BYTES - 1024;
 
-export async function run(opts: { action: GitAction }, io: IO, conn: Connection): Promise<number> {
-  const attrs = parseCredential(await readCredential(io.stdin));
+/** `attrs`: what git sent, read before the daemon was contacted (a connection is not held open while git writes). */
+export async function run(opts: { action: GitAction; attrs: [string, string][] }, io: IO, conn: Connection): Promise<number> {
+  const { attrs } = opts;
   const caller = callerInfo('git');
   const r = await requestWithEnvSecret(conn, 'gitCredential', { action: opts.action, attrs, caller }, io.env);
-  if (r.message) io.stderr.write(`${r.message}\n`);
+  if (r.message) io.stderr.write(`${printable(r.message)}\n`);
+  // A line break or NUL inside a value would let it add lines of its own to git's input (quit=1, username=…).
+  const broken = r.attrs.find(([k, v]) => !/^[a-z_]+(\[\])?$/.test(k) || /[\0\n\r]/.test(v));
+  if (broken) {
+    throw new AuthdError('bad_request', `the answer for git holds a line break or NUL in ${/^[a-z_]+(\[\])?$/.test(broken[0]) ? broken[0] : 'a key'}; not passing it to git`);
+  }
   if (r.attrs.length) io.stdout.write(`${r.attrs.map(([k, v]) => `${k}=${v}`).join('\n')}\n`);
   return 0;
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { DeviceCodeInfo } from '../../protocol/index.js';
+import { type DeviceCodeInfo, printable } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import type { IO } from '../io.js';
 import { formatDuration, requestWithEnvSecret } from './shared.js';
@@ -38,14 +38,17 @@ export async function run(opts: LoginOptions, io: IO, conn: Connection): Promise
     const done = await conn.request('loginWait', { profile });
     stopCountdown(true);
     if (opts.json) io.stdout.write(`${JSON.stringify({ event: 'logged_in', profile, subject: done.subject ?? null })}\n`);
-    else io.stderr.write(`✓ Logged in to ${profile}${done.subject ? ` as ${done.subject}` : ''}\n`);
+    else io.stderr.write(`✓ Logged in to ${profile}${done.subject ? ` as ${printable(done.subject)}` : ''}\n`);
     return 0;
   } finally {
     stopCountdown(false);
   }
 }
 
-function showCode(d: DeviceCodeInfo, profile: string, browser: boolean, io: IO): void {
+function showCode(shown: DeviceCodeInfo, profile: string, browser: boolean, io: IO): void {
+  // The daemon checks these where they enter; a daemon from before that check did not.
+  const d = { ...shown, user_code: printable(shown.user_code), verification_uri: printable(shown.verification_uri) };
+  if (shown.verification_uri_complete) d.verification_uri_complete = printable(shown.verification_uri_complete);
   const url = d.verification_uri_complete ?? d.verification_uri;
   const lines = [
     d.joined ? `A login for profile ${profile} is already in progress; joining it.` : `Logging in to profile ${profile}.`,
@@ -54,7 +57,7 @@ function showCode(d: DeviceCodeInfo, profile: string, browser: boolean, io: IO):
   ];
   io.stderr.write(`${lines.join('\n')}\n`);
   if (io.stderr.isTTY) io.stderr.write(qrCode(url));
-  if (browser && io.stderr.isTTY && canOpenBrowser(io.env) && openBrowser(url)) {
+  if (browser && io.stderr.isTTY && /^https?:\/\/[^\s]+$/.test(url) && canOpenBrowser(io.env) && openBrowser(url)) {
     io.stderr.write('  (opened it in your browser)\n');
   }
 }

@@ -1,3 +1,4 @@
+import { printable } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import type { IO } from '../io.js';
 
@@ -16,7 +17,7 @@ export async function run(opts: LogoutOptions, io: IO, conn: Connection): Promis
       continue;
     }
     io.stderr.write(`✓ Logged out of ${p.profile}${p.revoked ? ' (revoked at the provider)' : ''}\n`);
-    if (p.note) io.stderr.write(`  ${p.note}\n`);
+    if (p.note) io.stderr.write(`  ${printable(p.note)}\n`);
   }
   return 0;
 }

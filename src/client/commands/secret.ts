@@ -6,7 +6,14 @@ import type { IO } from '../io.js';
 
 const MAX = 3500;
 
-export async function run(opts: { profile: string }, io: IO, conn: Connection): Promise<number> {
+export async function run(opts: { profile: string; value: string }, io: IO, conn: Connection): Promise<number> {
+  const r = await conn.request('secretSet', { profile: opts.profile, value: opts.value });
+  io.stderr.write(`✓ Stored the secret for profile ${r.profile}${r.replaced ? ' (replacing the previous one)' : ''}\n`);
+  return 0;
+}
+
+/** Reads the secret from stdin (asking for it on a terminal), before the daemon is contacted: typing may take a while. */
+export async function readSecret(opts: { profile: string }, io: IO): Promise<string> {
   const interactive = (io.stdin as NodeJS.ReadStream).isTTY === true;
   if (interactive) io.stderr.write(`Paste the secret for profile ${opts.profile} and press Enter (it is not shown): `);
   const raw = interactive ? await readHidden(io.stdin as NodeJS.ReadStream) : await readAll(io.stdin);
@@ -16,9 +23,7 @@ export async function run(opts: { profile: string }, io: IO, conn: Connection): 
   if (value === '') throw new AuthdError('usage', 'no secret on stdin', `pipe it in: authd secret set ${opts.profile} < file`);
   if (value.length > MAX) throw new AuthdError('usage', `the secret is longer than ${MAX} characters`);
   if (value.includes('\0')) throw new AuthdError('usage', 'the secret contains a NUL byte');
-  const r = await conn.request('secretSet', { profile: opts.profile, value });
-  io.stderr.write(`✓ Stored the secret for profile ${r.profile}${r.replaced ? ' (replacing the previous one)' : ''}\n`);
-  return 0;
+  return value;
 }
 
 function readAll(stdin: NodeJS.ReadableStream): Promise<string> {

@@ -1,4 +1,4 @@
-import { AuthdError, type Methods } from '../../protocol/index.js';
+import { AuthdError, BEARER_TOKEN, type Methods, type TokenResult } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import { secretFromEnv } from '../trust.js';
 
@@ -21,6 +21,17 @@ export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' |
     if (!name || !value) throw err;
     return conn.request(method, { ...params, env: { [name]: value } } as Methods[M]['params']);
   }
+}
+
+/**
+ * A token is printed, or handed to a program, only if it is an RFC 6750 b64token, whichever daemon
+ * sent it (one started before an upgrade checks nothing): a line break in it would add lines to a
+ * header, an escape sequence would reach the terminal.
+ */
+export function bearerOnly(t: TokenResult): TokenResult {
+  if (BEARER_TOKEN.test(t.access_token)) return t;
+  throw new AuthdError('idp_error', `the token for profile ${t.profile} holds characters a bearer token cannot (RFC 6750); not passing it on`,
+    'the provider, or the API key stored for the profile, is at fault; restart the daemon (`authd daemon stop`) if it predates your authd');
 }
 
 export function formatDuration(seconds: number): string {

@@ -1,4 +1,4 @@
-import type { StatusResult } from '../../protocol/index.js';
+import { printable, type StatusResult } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import type { IO } from '../io.js';
 import { formatDuration, table } from './shared.js';
@@ -14,9 +14,9 @@ export function render(s: StatusResult): string {
   const now = Date.now() / 1000;
   let out = `daemon   running, pid ${d.pid}, up ${d.uptimeSeconds < 1 ? '0s' : formatDuration(d.uptimeSeconds)}, version ${d.version}\n`;
   out += `socket   ${d.socket}\nstore    ${d.store}\nconfig   ${d.configPath}\n`;
-  if (d.protection) out += `${d.protectionWarning ? 'warning  ' : 'security '}${d.protection}\n`;
-  if (d.storeWarning) out += `warning  ${d.storeWarning}\n`;
-  if (d.configError) out += `error    ${d.configError}\n`;
+  if (d.protection) out += `${d.protectionWarning ? 'warning  ' : 'security '}${printable(d.protection)}\n`;
+  if (d.storeWarning) out += `warning  ${printable(d.storeWarning)}\n`;
+  if (d.configError) out += `error    ${printable(d.configError)}\n`;
   if (s.profiles.length === 0) return `${out}\nno profiles configured\n`;
   const rows = [['', 'PROFILE', 'FLOW', 'STATE', 'SUBJECT', 'EXPIRES', 'TOKEN', 'REFRESHES', 'LAST ERROR']];
   for (const p of s.profiles) {
@@ -26,11 +26,11 @@ export function render(s: StatusResult): string {
       p.profile,
       p.flow,
       state,
-      p.subject ?? '-',
+      p.subject === undefined ? '-' : printable(p.subject),
       p.expires_at === undefined ? '-' : p.expires_at > now ? `in ${formatDuration(p.expires_at - now)}` : 'expired',
       p.maskedToken ?? '-',
       String(p.refreshes),
-      p.lastError ?? '-',
+      p.lastError === undefined ? '-' : printable(p.lastError),
     ]);
   }
   out += `\n${table(rows)}`;
@@ -38,7 +38,7 @@ export function render(s: StatusResult): string {
     const served = [['SERVED', 'PROFILE', 'TO (self-reported)', 'FINGERPRINT']];
     for (const a of s.recent) {
       const to = [a.caller?.cmd, a.caller?.pid ? `pid ${a.caller.pid}` : undefined].filter(Boolean).join(', ');
-      served.push([a.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), a.profile, to || '-', a.fingerprint]);
+      served.push([a.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), a.profile, printable(to) || '-', a.fingerprint]);
     }
     out += `\n${table(served)}`;
   }
