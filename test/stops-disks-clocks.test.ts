@@ -4,10 +4,10 @@
 // (libfaketime, from Debian's faketime package).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
-import { AUTHD, devProfile, Home, sleep } from './support/harness.js';
+import { devProfile, Home, sleep } from './support/harness.js';
 import { Hold, ProviderBehaviour } from './support/provider-behaviour.js';
 
 async function setup(ttl: number, extra: Record<string, string | number | boolean> = {}) {
@@ -104,7 +104,8 @@ test('a daemon whose clock is 120 s ahead of the provider keeps the session, and
   await home.login();
   await home.stop();
   // The same daemon, 120 s in the future: the provider's ID tokens look expired to it.
-  const daemon: ChildProcess = spawn(AUTHD, ['daemon', 'run'], {
+  // Started directly: `authd daemon run` gives the daemon only the environment it needs (no LD_PRELOAD).
+  const daemon: ChildProcess = spawn(process.execPath, [resolve(__dirname, '../dist/daemon.mjs'), 'run'], {
     env: { ...home.env, LD_PRELOAD: libfaketime(), FAKETIME: '+120s' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   onTestFinished(() => {
