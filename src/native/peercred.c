@@ -35,12 +35,15 @@ static int set_int(napi_env env, napi_value obj, const char *name, double v) {
 static napi_value PeerCred(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  int32_t fd = -1;
+  double given = -1;
+  /* A whole number in range, not whatever napi_get_value_int32 makes of NaN (0) or 1.5 (1). */
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+      napi_get_value_double(env, argv[0], &given) != napi_ok || !(given >= 0 && given <= 2147483647) ||
+      given != (double)(int32_t)given) {
     napi_throw_type_error(env, NULL, "peerCred needs a socket file descriptor");
     return NULL;
   }
+  int32_t fd = (int32_t)given;
   double uid, gid, pid = -1;
 #if defined(__linux__)
   struct ucred uc;
