@@ -53,7 +53,8 @@ export async function run(opts: { action: DaemonAction; force?: boolean }, io: I
 }
 
 async function waitGone(socket: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+  // A stopping daemon first answers and stores refreshes in flight: up to 30 s (daemon.ts).
+  const deadline = Date.now() + 35_000;
   while (Date.now() < deadline) {
     try {
       (await connectOnce(socket)).destroy();
@@ -89,6 +90,11 @@ async function stop(paths: AuthdPaths, io: IO): Promise<number> {
     io.stderr.write(`authd daemon is not running (socket ${paths.socket})\n`);
     return 0;
   }
+  return shutdown(conn, paths, io);
+}
+
+/** Asks a daemon that answers to stop, and waits until it has (it first stores any refresh in flight). */
+async function shutdown(conn: Connection, paths: AuthdPaths, io: IO): Promise<number> {
   try {
     const r = await conn.request('shutdown', {});
     await waitGone(paths.socket);
@@ -107,15 +113,7 @@ async function stop(paths: AuthdPaths, io: IO): Promise<number> {
  */
 async function forceStop(paths: AuthdPaths, io: IO): Promise<number> {
   try {
-    const conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch(paths, io.env, FORCE_PATIENCE_MS));
-    try {
-      const r = await conn.request('shutdown', {});
-      await waitGone(paths.socket);
-      io.stderr.write(`authd daemon stopped (pid ${r.pid})\n`);
-      return 0;
-    } finally {
-      conn.close();
-    }
+    return await shutdown(new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch(paths, io.env, FORCE_PATIENCE_MS)), paths, io);
   } catch (err) {
     if (isNotRunning(err)) {
       removeIfNamed(pidFilePath(paths), undefined);
