@@ -67,6 +67,7 @@ describe('parsing a valid config', () => {
       scopes: ['openid', 'offline_access'],
       git_hosts: [],
       git_username: 'oauth2',
+      git_auth: 'basic',
       timeout: 10,
       refresh_ahead: true,
       client_auth: 'client_secret_basic',

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, onTestFinished, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { type GitServer, startGitServer } from './support/git-server.js';
 import { devProfile, findLeaks, Home, type Result, sleep } from './support/harness.js';
@@ -134,7 +134,21 @@ test('git never gets the refresh token, and nothing is stored for a mapped host'
   expect(entries).toEqual(['git']);
 });
 
-test('a git that announces capability authtype gets a Bearer credential marked ephemeral', async () => {
+test('by default even a git that announces capability authtype gets a username and password (git 2.46-2.53 drop Bearer on large pushes)', async () => {
+  const r = await home.run(['git-credential', 'get'], {
+    input: `capability[]=authtype\nprotocol=http\nhost=${server.url.slice(7)}\nwwwauth[]=Basic realm="x"\n\n`,
+  });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^username=oauth2\npassword=\S+\npassword_expiry_utc=\d+\n$/);
+  expect(r.stdout).not.toContain('authtype');
+});
+
+test('with git_auth = "bearer", a git that announces capability authtype gets a Bearer credential marked ephemeral', async () => {
+  const hostPort = server.url.slice(7);
+  home.writeConfig({ git: devProfile(idp, { git_hosts: [hostPort], git_username: 'oauth2', git_auth: 'bearer' }) }, { default_profile: 'git' });
+  onTestFinished(() => home.writeConfig({ git: devProfile(idp, { git_hosts: [hostPort], git_username: 'oauth2' }) }, { default_profile: 'git' }));
+  await sleep(20); // a new mtime for the config
+  expect((await home.run(['git', 'status'])).stdout).toMatch(/\sbearer\s/);
   const r = await home.run(['git-credential', 'get'], {
     input: `capability[]=authtype\nprotocol=http\nhost=${server.url.slice(7)}\nwwwauth[]=Basic realm="x"\n\n`,
   });
@@ -182,7 +196,7 @@ test('authd git setup points git at authd for the mapped hosts, and git status s
 
   const status = await home.run(['git', 'status'], { env });
   expect(status.code).toBe(0);
-  expect(status.stdout).toMatch(new RegExp(`${hostPort.replace('.', '\\.')}\\s+git\\s+oauth2\\s+${HELPER}`));
+  expect(status.stdout).toMatch(new RegExp(`${hostPort.replace('.', '\\.')}\\s+git\\s+oauth2\\s+basic\\s+${HELPER}`));
   expect(status.stdout).toContain('other hosts: not handled by authd');
 
   const all = await home.run(['git', 'setup', '--all', '--host', 'example.org'], { env });

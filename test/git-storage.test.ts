@@ -399,7 +399,7 @@ describe('git credential approve | fill | reject through authd', () => {
       : { username: 'bob', password: pw2 });
   });
 
-  test('an entry past its expiry is not returned; an older unexpired one for another user still is', async () => {
+  test('an entry past its expiry gives no password, only its username; an older unexpired one for another user still is returned', async () => {
     const { u } = setup();
     const pwAlice = secret('alice');
     const pwBob = secret('bob');
@@ -407,7 +407,7 @@ describe('git credential approve | fill | reject through authd', () => {
     // Stored through the helper: git 2.39 would drop password_expiry_utc on approve.
     await u.store([...https('git.example.com'), ['username', 'bob'], ['password', pwBob], ['password_expiry_utc', String(Math.floor(Date.now() / 1000) - 60)]]);
 
-    expect(await u.get([...https('git.example.com'), ['username', 'bob']])).toEqual({});
+    expect(await u.get([...https('git.example.com'), ['username', 'bob']])).toEqual({ username: 'bob' });
     await u.fillFindsNothing([...https('git.example.com'), ['username', 'bob']]);
     expect(await u.fill(https('git.example.com'))).toMatchObject({ username: 'alice', password: pwAlice });
 
@@ -418,6 +418,25 @@ describe('git credential approve | fill | reject through authd', () => {
     expect(await u.fill(https('soon.example.com'))).toMatchObject({ password: pwSoon });
     await new Promise((r) => setTimeout(r, soon * 1000 - Date.now() + 200));
     await u.fillFindsNothing(https('soon.example.com'));
+  });
+
+  test('after its expiry an entry still gives the next helper its username and oauth_refresh_token, never the password', async () => {
+    const { u } = setup();
+    const pw = secret('expired');
+    const refresh = secret('refresh');
+    await u.store([...https('expired.example.com'), ['username', 'dave'], ['password', pw],
+      ['password_expiry_utc', String(Math.floor(Date.now() / 1000) - 60)], ['oauth_refresh_token', refresh]]);
+    // As git's own cache helper leaves it: what a helper such as git-credential-oauth needs to refresh.
+    expect(await u.get(https('expired.example.com'))).toEqual({ username: 'dave', oauth_refresh_token: refresh });
+  });
+
+  test('a credential approved with ephemeral=1 is not stored, as git\'s cache declines it', async () => {
+    const { u } = setup();
+    const pw = secret('ephemeral');
+    await u.store([...https('eph.example.com'), ['username', 'erin'], ['password', pw], ['ephemeral', '1']]);
+    expect(await u.get(https('eph.example.com'))).toEqual({});
+    await u.store([...https('eph.example.com'), ['username', 'erin'], ['password', pw], ['ephemeral', '0']]);
+    expect(await u.get(https('eph.example.com'))).toMatchObject({ username: 'erin', password: pw });
   });
 
   test('a client-certificate passphrase (protocol=cert, empty host and username, a path) is kept as git\'s store keeps it', async () => {

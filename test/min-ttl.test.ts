@@ -47,7 +47,7 @@ test('--min-ttl equal to the whole lifetime is served half of it, not a refresh 
 
 test('the lifetime is the one the provider stated, however long parsing its answer took', async () => {
   const p: ProfileConfig = {
-    name: 'ci', issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', scopes: [], git_hosts: [], git_username: 'oauth2',
+    name: 'ci', issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', scopes: [], git_hosts: [], git_username: 'oauth2', git_auth: 'basic' as const,
     client_auth: 'client_secret_basic', timeout: 10, refresh_ahead: false,
   };
   // Every look at the clock is a few ms later, as on a loaded machine.

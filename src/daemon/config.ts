@@ -32,6 +32,12 @@ export interface ProfileConfig {
   git_hosts: string[];
   /** Default 'oauth2'. */
   git_username: string;
+  /**
+   * How git gets the token: 'basic' (default; username + the token as password, which GitHub, GitLab,
+   * Gitea and Bitbucket take, and every git version sends on each request) or 'bearer' (authtype=Bearer
+   * where git 2.46+ announces it; Azure DevOps).
+   */
+  git_auth: GitAuth;
   /** The NAME of an environment variable holding the client secret, never the secret. */
   client_secret_env?: string;
   /** How a client_credentials client authenticates; default client_secret_basic. */
@@ -64,6 +70,8 @@ export interface Config {
 }
 
 const FLOWS: readonly Flow[] = ['device', 'client_credentials', 'api_key'];
+export type GitAuth = 'basic' | 'bearer';
+const GIT_AUTHS: readonly GitAuth[] = ['basic', 'bearer'];
 const STORES: readonly StoreChoice[] = ['auto', 'keyring', 'file', 'memory'];
 const TOP_KEYS = ['default_profile', 'store', 'profiles'] as const;
 const PROFILE_KEYS = [
@@ -77,6 +85,7 @@ const PROFILE_KEYS = [
   'audience',
   'git_hosts',
   'git_username',
+  'git_auth',
   'client_secret_env',
   'client_auth',
   'private_key_file',
@@ -297,6 +306,7 @@ class Validator {
       scopes: flow === 'device' ? ['openid', 'offline_access'] : [],
       git_hosts: [],
       git_username: DEFAULT_GIT_USERNAME,
+      git_auth: 'basic',
       timeout: DEFAULT_TIMEOUT,
       refresh_ahead: true,
       client_auth: 'client_secret_basic',
@@ -335,6 +345,7 @@ class Validator {
         this.fail(at('git_username'), `${dotted(at('git_username'))} must not contain control characters such as newlines`);
       }
     }
+    if (has('git_auth')) p.git_auth = this.oneOf(at('git_auth'), get('git_auth'), GIT_AUTHS);
     if (has('client_secret_env')) {
       // Checked without ever echoing the value: a secret pasted here must not reach a terminal or log.
       const f = at('client_secret_env');

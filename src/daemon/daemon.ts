@@ -164,7 +164,9 @@ export class Daemon {
         ? `authd: login required for profile ${profile.name}: run authd login -p ${profile.name}`
         : `authd: ${err.message}` };
     }
-    const attrs: git.Pairs = req.capabilities.has('authtype')
+    // Basic by default: every git sends it on each request (git 2.46–2.53 send no Bearer on the probe
+    // before a large POST, so a big push failed with 401), and most git hosts take a token that way.
+    const attrs: git.Pairs = profile.git_auth === 'bearer' && req.capabilities.has('authtype')
       ? [['capability[]', 'authtype'], ['authtype', 'Bearer'], ['credential', t.access_token], ['ephemeral', '1']]
       : [['username', profile.git_username], ['password', t.access_token]];
     if (t.expires_at !== undefined) attrs.push(['password_expiry_utc', String(t.expires_at)]);
@@ -174,6 +176,8 @@ export class Daemon {
   /** Every other host: git's store/cache semantics, kept in the store. */
   private async gitStorage(action: GitAction, req: git.GitRequest): Promise<GitCredentialResult> {
     if (action === 'store') {
+      // As git's cache: "not storing ephemeral credential".
+      if (git.isTrue(req.ephemeral)) return { attrs: [] };
       const entry = git.entryFrom(req);
       if (!entry) return { attrs: [] };
       const want: git.GitRequest = { protocol: entry.protocol, host: entry.host, path: entry.path, username: entry.username, capabilities: new Set() };
@@ -190,10 +194,13 @@ export class Daemon {
       for (const [key, e] of entries) if (git.matches(req, e.git, true)) await this.store.delete(key);
       return { attrs: [] };
     }
-    const found = entries
-      .filter(([, e]) => git.matches(req, e.git, false) && !git.isExpired(e.git))
-      .sort(([, a], [, b]) => (b.stored_at ?? 0) - (a.stored_at ?? 0))[0];
-    return { attrs: found ? git.entryPairs(found[1].git) : [] };
+    const matching = entries.filter(([, e]) => git.matches(req, e.git, false))
+      .sort(([, a], [, b]) => (b.stored_at ?? 0) - (a.stored_at ?? 0));
+    const live = matching.find(([, e]) => !git.isExpired(e.git));
+    if (live) return { attrs: git.entryPairs(live[1].git) };
+    // Only expired ones: the username and refresh token go on to the next helper, the password does not.
+    const expired = matching[0];
+    return { attrs: expired ? git.expiredPairs(expired[1].git) : [] };
   }
 
   private async gitEntries(): Promise<[string, StoredSession & { git: git.GitEntry }][]> {
@@ -210,7 +217,7 @@ export class Daemon {
     const cfg = this.currentConfig(true);
     const hosts: GitHostsResult['hosts'] = [];
     for (const p of cfg.profiles.values()) {
-      for (const host of p.git_hosts) hosts.push({ host, profile: p.name, username: p.git_username });
+      for (const host of p.git_hosts) hosts.push({ host, profile: p.name, username: p.git_username, auth: p.git_auth });
     }
     return { configPath: cfg.path, hosts };
   }

@@ -19,10 +19,12 @@ export interface GitRequest {
   credential?: string;
   password_expiry_utc?: string;
   oauth_refresh_token?: string;
+  /** git 2.46+: "this credential must not be stored" (a storage helper declines it, as git's cache does). */
+  ephemeral?: string;
   capabilities: Set<string>;
 }
 
-const FIELDS = ['protocol', 'host', 'path', 'username', 'password', 'credential', 'password_expiry_utc', 'oauth_refresh_token'] as const;
+const FIELDS = ['protocol', 'host', 'path', 'username', 'password', 'credential', 'password_expiry_utc', 'oauth_refresh_token', 'ephemeral'] as const;
 const MAX_VALUE = 16 * 1024;
 
 /** Checks the pairs once, where they enter; unknown keys are ignored, as git's helpers do. */
@@ -112,6 +114,21 @@ export function entryFrom(req: GitRequest): GitEntry | undefined {
   if (req.password_expiry_utc !== undefined) e.password_expiry_utc = req.password_expiry_utc;
   if (req.oauth_refresh_token !== undefined) e.oauth_refresh_token = req.oauth_refresh_token;
   return e;
+}
+
+/** git's boolean spelling of true (git_parse_maybe_bool). */
+export function isTrue(v: string | undefined): boolean {
+  return v !== undefined && ['1', 'true', 'yes', 'on'].includes(v.toLowerCase());
+}
+
+/**
+ * An entry whose password has expired, as git's cache helper leaves it for git: the username and the
+ * refresh token, without the password, so the next helper can refresh (what oauth_refresh_token is for).
+ */
+export function expiredPairs(e: GitEntry): Pairs {
+  const out: Pairs = [['username', e.username]];
+  if (e.oauth_refresh_token !== undefined) out.push(['oauth_refresh_token', e.oauth_refresh_token]);
+  return out;
 }
 
 export function entryPairs(e: GitEntry): Pairs {

@@ -154,7 +154,8 @@ export interface GitCredentialResult {
 
 export interface GitHostsResult {
   configPath: string;
-  hosts: { host: string; profile: string; username: string }[];
+  /** `auth`: how git gets the token (basic: username and password; bearer: authtype=Bearer where git can). */
+  hosts: { host: string; profile: string; username: string; auth: 'basic' | 'bearer' }[];
 }
 
 export interface Methods {

@@ -22,8 +22,10 @@ export async function run(opts: GitOptions, io: IO, conn: Connection): Promise<n
   if (opts.action === 'status') {
     if (mapped.hosts.length === 0) io.stdout.write(`no git_hosts in ${mapped.configPath}\n`);
     else {
-      const rows = [['HOST', 'PROFILE', 'USERNAME', 'GIT HELPER']];
-      for (const h of mapped.hosts) rows.push([h.host, h.profile, h.username, configuredHelper(h.host, io) ?? 'not set: run `authd git setup`']);
+      const rows = [['HOST', 'PROFILE', 'USERNAME', 'GIT AUTH', 'GIT HELPER']];
+      for (const h of mapped.hosts) {
+        rows.push([h.host, h.profile, h.username, h.auth ?? 'basic', configuredHelper(h.host, io) ?? 'not set: run `authd git setup`']);
+      }
       io.stdout.write(table(rows));
     }
     const global = gitConfig(['--global', '--get-all', 'credential.helper'], io);
