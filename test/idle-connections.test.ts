@@ -29,8 +29,18 @@ async function loggedIn(env: Record<string, string> = {}): Promise<{ idp: Idp; h
 
 /** A connection that says nothing, and notes when the daemon closes it. */
 async function idle(socketPath: string): Promise<{ socket: net.Socket; closed: Promise<void> }> {
-  const socket = net.connect(socketPath);
-  await once(socket, 'connect');
+  let socket: net.Socket;
+  for (let attempt = 0; ; attempt++) {
+    socket = net.connect(socketPath);
+    try {
+      await once(socket, 'connect');
+      break;
+    } catch (err) {
+      // A full accept queue (the daemon is busy accepting the others): the kernel says try again.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt >= 100) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
   socket.on('error', () => undefined);
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   onTestFinished(() => {
