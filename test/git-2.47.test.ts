@@ -301,6 +301,20 @@ describe.skipIf(!present)('git 2.47 over smart HTTP', () => {
       expect(w.server.schemes.at(-1)).toBe('Bearer');
     });
 
+    test('a partial clone with a batched blob fetch: git 2.46–2.53 fails its checkout, -c http.postBuffer=64m avoids it', async () => {
+      if (probeBug()) {
+        const failed = await w.git(['clone', '-q', '--filter=blob:none', w.url('many.git'), 'many-failed']);
+        expect(failed.stderr).toMatch(/HTTP 401/);
+        expect(failed.stderr).toContain('Clone succeeded, but checkout failed');
+      }
+      // -c on the clone reaches the fetch git starts for the missing blobs (GIT_CONFIG_PARAMETERS).
+      const clone = await w.git(['-c', 'http.postBuffer=64m', 'clone', '-q', '--filter=blob:none', w.url('many.git'), 'many']);
+      expect(clone.stderr).toBe('');
+      expect(clone.code).toBe(0);
+      expect(readFileSync(join(w.dir, 'many', 'd29', 'f29999'), 'utf8')).toBe('blob 29999\n');
+      expect(w.server.schemes.at(-1)).toBe('Bearer');
+    });
+
     test('no token the provider issued appears in the log or on any stderr', () => {
       expect(w.leaks()).toEqual([]);
     });
