@@ -12,6 +12,8 @@ export interface GitServer {
   tokens: string[];
   /** Usernames sent with Basic auth. */
   usernames: string[];
+  /** The Authorization scheme of every request ('' for none), in order. */
+  schemes: string[];
   /** Answer the next N authenticated requests with 401 even if the token is valid. */
   rejectNext(n: number): void;
   close(): Promise<void>;
@@ -22,6 +24,7 @@ const BACKEND = '/usr/lib/git-core/git-http-backend';
 export async function startGitServer(idp: Idp, projectRoot: string): Promise<GitServer> {
   const tokens: string[] = [];
   const usernames: string[] = [];
+  const schemes: string[] = [];
   let rejecting = 0;
   const server = http.createServer((req, res) => {
     handle(req, res).catch(() => {
@@ -34,6 +37,7 @@ export async function startGitServer(idp: Idp, projectRoot: string): Promise<Git
     const [scheme, value] = (req.headers.authorization ?? '').split(' ');
     let token: string | undefined;
     let user = 'oauth2';
+    schemes.push(req.headers.authorization ? scheme! : '');
     if (scheme === 'Basic' && value) {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
@@ -103,6 +107,7 @@ export async function startGitServer(idp: Idp, projectRoot: string): Promise<Git
     url: `http://127.0.0.1:${port}`,
     tokens,
     usernames,
+    schemes,
     rejectNext: (n) => {
       rejecting = n;
     },
