@@ -28,6 +28,8 @@ if [ -z "$tarball" ]; then
     dir=$(dirname "$dir")
     if [ -e "$dir/shared/vendor/git-$version.tar.gz" ]; then tarball=$dir/shared/vendor/git-$version.tar.gz; break; fi
   done
+  # This workplace keeps shared/ at /work/shared, whatever directory CI clones into.
+  [ -n "$tarball" ] || [ ! -e "/work/shared/vendor/git-$version.tar.gz" ] || tarball=/work/shared/vendor/git-$version.tar.gz
 fi
 if [ -z "$tarball" ] || [ ! -e "$tarball" ]; then
   echo "build-test-git: git-$version.tar.gz not found (looked for shared/vendor beside $repo and its parents);" >&2
