@@ -49,9 +49,17 @@ class RawClient {
   }
 
   static async open(path: string): Promise<RawClient> {
-    const socket = net.connect(path);
-    await once(socket, 'connect');
-    return new RawClient(socket);
+    for (let attempt = 0; ; attempt++) {
+      const socket = net.connect(path);
+      try {
+        await once(socket, 'connect');
+        return new RawClient(socket);
+      } catch (err) {
+        // A full accept queue while hundreds connect at once on a busy machine: the kernel says try again.
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt >= 100) throw err;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
   }
 
   get closed(): boolean {
