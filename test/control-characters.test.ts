@@ -12,9 +12,9 @@ import type { IO } from '../src/client/io.js';
 import { reportError } from '../src/client/main.js';
 import type { AuthdClient as SdkClient } from '../src/client/sdk.js';
 import { AuthdError } from '../src/protocol/index.js';
-import { type Idp, type StartIdpOptions, startIdp } from '../scripts/dev-idp.mjs';
-import { devProfile, Home, type ProfileSpec } from './support/harness.js';
-import { json, ProviderBehaviour } from './support/provider-behaviour.js';
+import type { Idp, StartIdpOptions } from '../scripts/dev-idp.mjs';
+import { devProfile, type ProfileSpec } from './support/harness.js';
+import { json, providerAndHome } from './support/provider-behaviour.js';
 
 const { AuthdClient } = createRequire(import.meta.url)('../dist/sdk.cjs') as { AuthdClient: typeof SdkClient };
 
@@ -22,16 +22,8 @@ const { AuthdClient } = createRequire(import.meta.url)('../dist/sdk.cjs') as { A
 const TERMINAL_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
 const OSC52 = '\u001b]52;c;ZWNobyBwd25lZA==\u0007';
 
-async function setup(profiles: (idp: Idp) => Record<string, ProfileSpec>, opts: StartIdpOptions = {}) {
-  const idp = await startIdp(opts);
-  const provider = new ProviderBehaviour(idp);
-  const home = new Home();
-  onTestFinished(async () => {
-    await home.dispose();
-    await idp.close();
-  });
-  home.writeConfig(profiles(idp), { store: 'file' });
-  return { idp, provider, home };
+function setup(profiles: (idp: Idp) => Record<string, ProfileSpec>, opts: StartIdpOptions = {}) {
+  return providerAndHome(opts, profiles, { store: 'file' });
 }
 
 const hostileTokens: [string, string][] = [

@@ -1,23 +1,15 @@
 // The interleavings that used to lose a session: a config edit, a logout, a login or a new secret
 // while a refresh is in flight. The real daemon and provider; the refresh is held at the provider
 // (test/support/provider-behaviour.ts) while the other command runs, then let through.
-import { expect, onTestFinished, test } from 'vitest';
-import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
-import { devProfile, Home, type ProfileSpec, type Result, sleep } from './support/harness.js';
-import { Hold, ProviderBehaviour } from './support/provider-behaviour.js';
+import { expect, test } from 'vitest';
+import type { Idp } from '../scripts/dev-idp.mjs';
+import { devProfile, type Home, type ProfileSpec, type Result, sleep } from './support/harness.js';
+import { Hold, providerAndHome } from './support/provider-behaviour.js';
 
 const withSecret = { env: { SVC_SECRET: 'svc-secret' } };
 
-async function setup(profiles: (idp: Idp) => Record<string, ProfileSpec>) {
-  const idp = await startIdp({ accessTokenTtl: 2 });
-  const provider = new ProviderBehaviour(idp);
-  const home = new Home();
-  onTestFinished(async () => {
-    await home.dispose();
-    await idp.close();
-  });
-  home.writeConfig(profiles(idp), { default_profile: 'acme' });
-  return { idp, provider, home };
+function setup(profiles: (idp: Idp) => Record<string, ProfileSpec>) {
+  return providerAndHome({ accessTokenTtl: 2 }, profiles, { default_profile: 'acme' });
 }
 
 function ciProfile(idp: Idp): ProfileSpec {

@@ -3,33 +3,18 @@
 // revocation, hangs and resets, and hostile answers. The real provider, the real authd binary; the
 // odd answers come from test/support/provider-behaviour.ts in front of the provider.
 import { readFileSync } from 'node:fs';
-import { expect, onTestFinished, test } from 'vitest';
-import { type Idp, type StartIdpOptions, startIdp } from '../scripts/dev-idp.mjs';
-import { devProfile, findLeaks, Home, type ProfileSpec, type Result, sleep } from './support/harness.js';
+import { expect, test } from 'vitest';
+import type { Idp, StartIdpOptions } from '../scripts/dev-idp.mjs';
+import { devProfile, findLeaks, type Home, type ProfileSpec, type Result, sleep } from './support/harness.js';
 import {
-  answer, type Behaviour, emptyBody, hang, htmlPage, json, ProviderBehaviour, refusePublicClients, reset, strictBasic,
+  answer, type Behaviour, emptyBody, hang, htmlPage, json, providerAndHome, type ProviderFixture, refusePublicClients, reset, strictBasic,
 } from './support/provider-behaviour.js';
 
 const SECRET = 'svc-secret';
 const withSecret = { env: { SVC_SECRET: SECRET } };
 
-interface Fixture {
-  idp: Idp;
-  provider: ProviderBehaviour;
-  home: Home;
-}
-
-async function setup(opts: StartIdpOptions, profiles: (idp: Idp) => Record<string, ProfileSpec>): Promise<Fixture> {
-  const idp = await startIdp(opts);
-  const provider = new ProviderBehaviour(idp);
-  const home = new Home();
-  onTestFinished(async () => {
-    await home.dispose();
-    await idp.close();
-  });
-  home.writeConfig(profiles(idp));
-  return { idp, provider, home };
-}
+const setup = (opts: StartIdpOptions, profiles: (idp: Idp) => Record<string, ProfileSpec>): Promise<ProviderFixture> =>
+  providerAndHome(opts, profiles);
 
 function ciProfile(idp: Idp, extra: ProfileSpec = {}): ProfileSpec {
   return { issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', scopes: ['api:read'], client_secret_env: 'SVC_SECRET', ...extra };

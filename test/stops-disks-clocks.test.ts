@@ -6,20 +6,12 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
-import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
-import { devProfile, Home, sleep } from './support/harness.js';
-import { Hold, ProviderBehaviour } from './support/provider-behaviour.js';
+import { devProfile, type Home, sleep } from './support/harness.js';
+import { Hold, providerAndHome } from './support/provider-behaviour.js';
 
-async function setup(ttl: number, extra: Record<string, string | number | boolean> = {}) {
-  const idp = await startIdp({ accessTokenTtl: ttl });
-  const provider = new ProviderBehaviour(idp);
-  const home = new Home();
-  onTestFinished(async () => {
-    await home.dispose();
-    await idp.close();
-  });
-  home.writeConfig({ acme: devProfile(idp, { refresh_ahead: false, ...extra }) }, { default_profile: 'acme' });
-  return { idp, provider, home };
+function setup(ttl: number, extra: Record<string, string | number | boolean> = {}) {
+  return providerAndHome({ accessTokenTtl: ttl }, (idp) => ({ acme: devProfile(idp, { refresh_ahead: false, ...extra }) }),
+    { default_profile: 'acme' });
 }
 
 async function status(home: Home): Promise<{ loggedIn: boolean; lastError?: string }> {

@@ -4,7 +4,9 @@
 // discovery document and every normal answer stay the provider's own.
 import { EventEmitter, once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Idp } from '../../scripts/dev-idp.mjs';
+import { onTestFinished } from 'vitest';
+import { type Idp, type StartIdpOptions, startIdp } from '../../scripts/dev-idp.mjs';
+import { Home, type ProfileSpec } from './harness.js';
 
 export type Endpoint = 'discovery' | 'token' | 'revocation' | 'device authorization';
 
@@ -157,4 +159,27 @@ export class ProviderBehaviour {
     if (--rule.left <= 0) this.rules.delete(endpoint);
     return rule.behaviour(req, res, pass);
   }
+}
+
+export interface ProviderFixture {
+  idp: Idp;
+  provider: ProviderBehaviour;
+  home: Home;
+}
+
+/** A real provider whose answers the test can change, and a home configured for it; both gone after the test. */
+export async function providerAndHome(
+  opts: StartIdpOptions,
+  profiles: (idp: Idp) => Record<string, ProfileSpec>,
+  top: ProfileSpec = {},
+): Promise<ProviderFixture> {
+  const idp = await startIdp(opts);
+  const provider = new ProviderBehaviour(idp);
+  const home = new Home();
+  onTestFinished(async () => {
+    await home.dispose();
+    await idp.close();
+  });
+  home.writeConfig(profiles(idp), top);
+  return { idp, provider, home };
 }
