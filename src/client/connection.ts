@@ -212,7 +212,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
 }
 
 /** No socket, nobody listening, or a daemon that died as we connected (its backlog is reset). */
-function isNotRunning(err: unknown): boolean {
+export function isNotRunning(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET';
 }

@@ -3,6 +3,7 @@
 // own lock decides the winner anyway), and lets a waiting client tell a start in progress from one
 // whose starter died (killed with its daemon before that one listened): that is taken over at once.
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { isRunning } from '../protocol/process.js';
 
 /** A marker whose starter cannot be told (no pid yet, an older client's directory) is given up on after this long. */
 const UNKNOWN_STARTER_MS = 10_000;
@@ -40,18 +41,3 @@ export function claimMarker(marker: string): boolean {
   return false;
 }
 
-/** The process exists and is not a zombie (a killed client whose parent has not reaped it yet). */
-export function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // someone else's: alive
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return true; // no /proc (macOS): kill(pid, 0) has answered
-  }
-}

@@ -2,10 +2,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { AuthdError, type AuthdPaths, pidFilePath, resolvePaths } from '../../protocol/index.js';
 import { notAnsweringMs } from '../answer-watchdog.js';
-import { Connection, connect, connectOnce, daemonArgs, notAnswering, type Watch } from '../connection.js';
+import { Connection, connect, connectOnce, daemonArgs, isNotRunning, notAnswering, type Watch } from '../connection.js';
 import { daemonEnv } from '../daemon-env.js';
 import type { IO } from '../io.js';
-import { isRunning } from '../start-marker.js';
+import { isRunning } from '../../protocol/process.js';
 
 export type DaemonAction = 'run' | 'start' | 'stop' | 'status';
 
@@ -71,12 +71,6 @@ function watch(paths: AuthdPaths, env: IO['env'], patienceMs = notAnsweringMs(en
 
 function isNotAnswering(err: unknown): boolean {
   return err instanceof AuthdError && err.data?.reason === 'not_answering';
-}
-
-/** Nothing listens there (no socket, or one left by a daemon that died). */
-function isNotRunning(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET';
 }
 
 /** Asks the daemon to stop; a daemon that does not answer is reported, with how to stop it anyway. */

@@ -3,11 +3,12 @@
 // read once at open and the in-memory map always equals what is on disk.
 // Error text names paths and errno codes only: the file holds tokens.
 import { randomBytes } from 'node:crypto';
-import { constants, readFileSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { chmod, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AuthdError } from '../../protocol/errors.js';
 import { checkPrivateFile, ensurePrivateDir } from '../../protocol/perms.js';
+import { isRunning } from '../../protocol/process.js';
 import type { Store, StoredSession } from './types.js';
 
 type Entries = Map<string, StoredSession>;
@@ -96,22 +97,6 @@ async function removeDeadTempFiles(stateDir: string): Promise<void> {
   for (const name of names) {
     const writer = TEMP_FILE.exec(name)?.[1];
     if (writer !== undefined && !isRunning(Number(writer))) await rm(join(stateDir, name), { force: true }).catch(() => undefined);
-  }
-}
-
-function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process: not ours to judge
-  }
-  // A killed daemon whose parent never reaps it (a container's init often does not) stays a zombie.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return true; // no /proc (macOS): kill(pid, 0) has answered
   }
 }
 
