@@ -1,5 +1,6 @@
 // An access token as the daemon serves it, and the arithmetic of its lifetime: when it is fresh
 // enough for a caller, and when to refresh it ahead of them. No refresh tokens here.
+import { BEARER_TOKEN } from '../protocol/index.js';
 import { fingerprint } from './audit.js';
 import type { TokenSet } from './idp.js';
 
@@ -12,10 +13,18 @@ export interface AccessToken {
   lifetime?: number;
   /** For the audit trail, computed once per token. */
   fp: string;
+  /**
+   * An RFC 6750 b64token, checked once per token: only such a token goes out. A line break in one would
+   * add lines to `--format header` and to git's answer (`quit=1`, `username=`), an escape sequence
+   * would reach a terminal.
+   */
+  servable: boolean;
 }
 
 export function accessToken(set: Pick<TokenSet, 'access_token' | 'token_type' | 'expires_at' | 'lifetime'>): AccessToken {
-  const t: AccessToken = { access_token: set.access_token, token_type: set.token_type, fp: fingerprint(set.access_token) };
+  const t: AccessToken = {
+    access_token: set.access_token, token_type: set.token_type, fp: fingerprint(set.access_token), servable: BEARER_TOKEN.test(set.access_token),
+  };
   if (set.expires_at !== undefined) t.expires_at = set.expires_at;
   if (set.lifetime !== undefined) t.lifetime = set.lifetime * 1000;
   return t;

@@ -102,11 +102,8 @@ export class Daemon {
   handlers(): Handlers {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
-      getToken: (params) => {
-        const session = this.session(params.profile, false);
-        return session.getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env), callerFrom(params.caller))
-          .then((t) => servable(t, session.profile));
-      },
+      getToken: (params) =>
+        this.session(params.profile, false).getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env), callerFrom(params.caller)),
       loginStart: (params, conn) => this.session(params.profile).loginStart(optEnv(params.env), conn),
       loginWait: (params, conn) => this.session(params.profile).loginWait(conn),
       logout: (params) => this.logout(params),
@@ -155,7 +152,7 @@ export class Daemon {
     }
     let t: TokenResult;
     try {
-      t = servable(await session.getToken(undefined, env, callerFrom(caller) ?? { cmd: 'git credential' }), session.profile);
+      t = await session.getToken(undefined, env, callerFrom(caller) ?? { cmd: 'git credential' });
     } catch (err) {
       if (!(err instanceof AuthdError) || err.code === 'secret_required') throw err;
       const dead = err.code === 'login_required' || err.code === 'login_expired' || err.code === 'login_denied';
@@ -401,21 +398,6 @@ function configStamp(path: string): string {
   } catch {
     return 'none';
   }
-}
-
-/**
- * A token goes out only if it is an RFC 6750 b64token: a line break in it would add lines to
- * `--format header` and to git's answer (`quit=1`, `username=`), an escape sequence would reach a
- * terminal. The provider, or an API key stored before this check, is at fault.
- */
-function servable(t: TokenResult, p: ProfileConfig): TokenResult {
-  if (BEARER_TOKEN.test(t.access_token)) return t;
-  if (p.flow === 'api_key') {
-    throw new AuthdError('store_error', `the API key stored for profile ${p.name} holds characters a bearer token cannot (RFC 6750); authd does not hand it out`,
-      `set it again: authd secret set ${p.name} < key-file`);
-  }
-  throw new AuthdError('idp_error', `the provider gave profile ${p.name} an access token holding characters a bearer token cannot (RFC 6750); authd does not hand it out`,
-    'the provider, or a proxy in front of it, is at fault; authd asks for a new token when this one expires');
 }
 
 function profileName(v: unknown): string | undefined {

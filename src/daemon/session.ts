@@ -53,6 +53,7 @@ export class Session {
   async getToken(minTtlSeconds: number | undefined, env: EnvSecrets | undefined, caller?: CallerInfo): Promise<TokenResult> {
     this.secrets.takeEnv(env);
     const t = this.tokens.cached(minTtlSeconds) ?? (await this.tokens.get(minTtlSeconds));
+    if (!t.servable) throw unservable(this.profile);
     this.tokens.armRefreshAhead(t);
     this.audit.record(this.profile.name, t.fp, caller);
     return this.result(t);
@@ -219,4 +220,14 @@ export class Session {
 
 function join(a: string | undefined, b: string): string {
   return a ? `${a}; ${b}` : b;
+}
+
+/** A token that is not an RFC 6750 b64token: the provider, or an API key stored before the check, is at fault. */
+function unservable(p: ProfileConfig): AuthdError {
+  if (p.flow === 'api_key') {
+    return new AuthdError('store_error', `the API key stored for profile ${p.name} holds characters a bearer token cannot (RFC 6750); authd does not hand it out`,
+      `set it again: authd secret set ${p.name} < key-file`);
+  }
+  return new AuthdError('idp_error', `the provider gave profile ${p.name} an access token holding characters a bearer token cannot (RFC 6750); authd does not hand it out`,
+    'the provider, or a proxy in front of it, is at fault; authd asks for a new token when this one expires');
 }
