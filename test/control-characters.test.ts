@@ -6,8 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
-import { run as gitCredential } from '../src/client/commands/git-credential.js';
-import type { Connection } from '../src/client/connection.js';
+import type { Requester } from '../src/client/command.js';
+import { command as gitCredential } from '../src/client/commands/git-credential.js';
 import type { IO } from '../src/client/io.js';
 import { reportError } from '../src/client/main.js';
 import type { AuthdClient as SdkClient } from '../src/client/sdk.js';
@@ -119,8 +119,8 @@ test('git\'s helper never passes on a value holding a line break or NUL, whateve
   let stdout = '';
   const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: () => true }, stdin: process.stdin, env: {} } as unknown as IO;
   for (const value of ['tok\nquit=1', 'tok\u0000x', 'tok\rusername=mallory']) {
-    const conn = { request: async () => ({ attrs: [['username', 'oauth2'], ['password', value]] }) } as unknown as Connection;
-    await expect(gitCredential({ action: 'get', attrs: [['host', 'git.example.com']] }, io, conn)).rejects.toMatchObject({ code: 'bad_request' });
+    const conn = { request: async () => ({ attrs: [['username', 'oauth2'], ['password', value]] }) } as unknown as Requester;
+    await expect(gitCredential.run({ action: 'get', attrs: [['host', 'git.example.com']] }, io, async () => conn)).rejects.toMatchObject({ code: 'bad_request' });
   }
   expect(stdout).toBe('');
 });

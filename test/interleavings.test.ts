@@ -95,8 +95,8 @@ test('a refresh racing authd logout does not write the session back', async () =
   expect(r.code).toBe(3);
   expect(r.stdout).toBe('');
   expect(home.storedSession('acme')).toBeUndefined();
-  const status = JSON.parse((await home.run(['status', '--json'])).stdout) as { profiles: { profile: string; loggedIn: boolean }[] };
-  expect(status.profiles.find((p) => p.profile === 'acme')!.loggedIn).toBe(false);
+  const status = JSON.parse((await home.run(['status', '--json'])).stdout) as { profiles: { profile: string; logged_in: boolean }[] };
+  expect(status.profiles.find((p) => p.profile === 'acme')!.logged_in).toBe(false);
   expect((await home.run(['get-token'])).code).toBe(3);
 });
 

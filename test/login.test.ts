@@ -87,8 +87,8 @@ test('status shows who is logged in and the token masked, never the token itself
   expect(r.stdout).toMatch(/\*\s+acme\s+device\s+logged in\s+alice/);
   expect(r.stdout).toContain(`${token.slice(0, 4)}…${token.slice(-4)}`);
   expect(r.stdout).not.toContain(token);
-  const json = JSON.parse((await home.run(['status', '--json'])).stdout) as { profiles: { profile: string; loggedIn: boolean }[] };
-  expect(json.profiles.find((p) => p.profile === 'acme')?.loggedIn).toBe(true);
+  const json = JSON.parse((await home.run(['status', '--json'])).stdout) as { profiles: { profile: string; logged_in: boolean }[] };
+  expect(json.profiles.find((p) => p.profile === 'acme')?.logged_in).toBe(true);
   expect(JSON.stringify(json)).not.toContain(token);
 });
 
@@ -187,8 +187,8 @@ function firstEvent(child: ReturnType<typeof spawn>): Promise<Record<string, unk
 
 async function loginPending(profile: string): Promise<boolean> {
   const r = await home.run(['status', '--json']);
-  const s = JSON.parse(r.stdout) as { profiles: { profile: string; loginPending: boolean; loggedIn: boolean }[] };
-  return s.profiles.find((p) => p.profile === profile)!.loginPending;
+  const s = JSON.parse(r.stdout) as { profiles: { profile: string; login_pending: boolean; logged_in: boolean }[] };
+  return s.profiles.find((p) => p.profile === profile)!.login_pending;
 }
 
 test('Ctrl-C on every waiting login cancels it: a later approval stores nothing, and the next login gets a new code', async () => {

@@ -30,8 +30,8 @@ async function tokenJson(home: Home, args: string[] = []): Promise<{ access_toke
 async function loggedIn(home: Home, profile: string): Promise<boolean> {
   const r = await home.run(['status', '--json']);
   expect(r.code).toBe(0);
-  const s = JSON.parse(r.stdout) as { profiles: { profile: string; loggedIn: boolean }[] };
-  return s.profiles.find((p) => p.profile === profile)!.loggedIn;
+  const s = JSON.parse(r.stdout) as { profiles: { profile: string; logged_in: boolean }[] };
+  return s.profiles.find((p) => p.profile === profile)!.logged_in;
 }
 
 /** Runs the command until it exits 0 or 10 s have passed; returns the last result. */

@@ -15,7 +15,7 @@ interface TokenJson {
 
 interface StatusJson {
   daemon: { pid: number; socket: string };
-  profiles: { profile: string; loggedIn: boolean; loginPending: boolean; lastError?: string }[];
+  profiles: { profile: string; logged_in: boolean; login_pending: boolean; last_error?: string }[];
 }
 
 async function setup(opts: StartIdpOptions, profiles: (idp: Idp) => Record<string, ProfileSpec>): Promise<{ idp: Idp; home: Home }> {
@@ -94,7 +94,7 @@ test('while the provider is down a still-valid token is served; once it expires 
   expect(served.code).toBe(0);
   expect(served.stdout.trim()).toBe(first.access_token);
   // …and it did try the provider: the failure is shown in status.
-  expect((await statusOf(home, 'acme')).lastError).toBeTruthy();
+  expect((await statusOf(home, 'acme')).last_error).toBeTruthy();
 
   await sleepUntil(first.expires_at * 1000 + 1100);
   const down = await home.run(['get-token']);
@@ -139,8 +139,8 @@ test('a session revoked at the provider makes get-token exit 3 telling the user 
   expect(again.stderr).toContain('run `authd login -p acme`');
 
   const st = await statusOf(home, 'acme');
-  expect(st.loggedIn).toBe(false);
-  expect(st.lastError).toBeTruthy();
+  expect(st.logged_in).toBe(false);
+  expect(st.last_error).toBeTruthy();
   const human = await home.run(['status']);
   expect(human.stdout).toMatch(/acme\s+device\s+logged out/);
 
@@ -150,7 +150,7 @@ test('a session revoked at the provider makes get-token exit 3 telling the user 
   const fresh = await home.run(['get-token']);
   expect(fresh.code).toBe(0);
   expect((await idp.introspect(fresh.stdout.trim())).active).toBe(true);
-  expect((await statusOf(home, 'acme')).loggedIn).toBe(true);
+  expect((await statusOf(home, 'acme')).logged_in).toBe(true);
   expect(idp.stats.reuseDetected).toBe(0);
   expect(findLeaks(idp, { stderr: home.stderrs.join('\n'), log: home.stateFilesText() })).toEqual([]);
 });
@@ -174,7 +174,7 @@ test('logout revokes the refresh token at the provider, removes it from the stor
   expect(after.code).toBe(3);
   expectCleanError(after);
   expect(after.stderr).toContain('run `authd login -p acme`');
-  expect((await statusOf(home, 'acme')).loggedIn).toBe(false);
+  expect((await statusOf(home, 'acme')).logged_in).toBe(false);
 });
 
 test('logout --all logs out of every profile and revokes each session', async () => {
@@ -313,7 +313,7 @@ test('get-token never starts a login: not logged in, it exits 3 at once and noth
   expect(r.stderr).toContain('run `authd login -p acme`');
   await sleep(300);
   const st = await statusOf(home, 'acme');
-  expect(st.loginPending).toBe(false);
-  expect(st.loggedIn).toBe(false);
+  expect(st.login_pending).toBe(false);
+  expect(st.logged_in).toBe(false);
   expect(idp.stats.tokenRequests).toBe(before.tokenRequests);
 });

@@ -14,9 +14,9 @@ function setup(ttl: number, extra: Record<string, string | number | boolean> = {
     { default_profile: 'acme' });
 }
 
-async function status(home: Home): Promise<{ loggedIn: boolean; lastError?: string }> {
+async function status(home: Home): Promise<{ logged_in: boolean; last_error?: string }> {
   const r = await home.run(['status', '--json']);
-  const s = JSON.parse(r.stdout) as { profiles: { profile: string; loggedIn: boolean; lastError?: string }[] };
+  const s = JSON.parse(r.stdout) as { profiles: { profile: string; logged_in: boolean; last_error?: string }[] };
   return s.profiles.find((p) => p.profile === 'acme')!;
 }
 
@@ -112,7 +112,7 @@ test('a daemon whose clock is 120 s ahead of the provider keeps the session, and
   }
   expect(idp.stats.refreshes).toBeGreaterThanOrEqual(1);
   expect(idp.stats.reuseDetected).toBe(0);
-  expect((await status(home)).lastError).toMatch(/your clock is 1[12]\d s ahead of the provider/);
+  expect((await status(home)).last_error).toMatch(/your clock is 1[12]\d s ahead of the provider/);
 });
 
 test('a full disk: the rotated session is kept in memory, not refreshed again, and saved when there is room', async () => {
@@ -141,7 +141,7 @@ test('a full disk: the rotated session is kept in memory, not refreshed again, a
   const before = idp.stats.refreshes;
   const first = await home.run(['get-token']);
   expect(first.code).toBe(0); // the provider rotated; the store refused it; the token is served
-  expect((await status(home)).lastError).toMatch(/could not be saved/);
+  expect((await status(home)).last_error).toMatch(/could not be saved/);
   await sleep(1100);
   const second = await home.run(['get-token']);
   expect(second.code).toBe(1); // no new rotation while the last one is not stored

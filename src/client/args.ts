@@ -1,4 +1,5 @@
 // A small, strict argument parser: unknown flags are usage errors, values never come from stdin.
+import { closest } from '../protocol/closest.js';
 import { AuthdError } from '../protocol/index.js';
 
 export interface FlagSpec {
@@ -25,10 +26,13 @@ export function parseArgs(argv: string[], spec: FlagSpec, command: string): Pars
       const eq = arg.indexOf('=');
       name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
       inline = eq === -1 ? undefined : arg.slice(eq + 1);
-      if (!Object.hasOwn(spec, name)) throw usage(`unknown option --${name} for authd ${command}`, command);
+      if (!Object.hasOwn(spec, name)) {
+        const guess = closest(name, Object.keys(spec));
+        throw usage(`unknown option --${name.slice(0, 40)} for authd ${command}${guess ? ` (did you mean --${guess}?)` : ''}`, command);
+      }
     } else if (arg.startsWith('-') && arg.length === 2 && arg !== '-') {
       name = byShort.get(arg.slice(1));
-      if (!name) throw usage(`unknown option ${arg} for authd ${command}`, command);
+      if (!name) throw usage(`unknown option ${arg.slice(0, 40)} for authd ${command}`, command);
     } else {
       positionals.push(arg);
       continue;

@@ -2,6 +2,9 @@
 
 export const MAX_FRAME_BYTES = 64 * 1024;
 
+/** The longest secret `authd secret set` takes: fits a 4096-bit RSA PEM key, and stays under keychain item limits. */
+export const MAX_SECRET = 3500;
+
 export function encodeFrame(message: unknown): string {
   return `${JSON.stringify(message)}\n`;
 }

@@ -1,18 +1,53 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { AuthdError, type AuthdPaths, pidFilePath, resolvePaths } from '../../protocol/index.js';
+import { AuthdError, type AuthdPaths, EXIT_CODES, pidFilePath, resolvePaths } from '../../protocol/index.js';
 import { notAnsweringMs } from '../answer-watchdog.js';
 import { Connection, connect, connectOnce, daemonArgs, isNotRunning, notAnswering, type Watch } from '../connection.js';
+import { usage } from '../args.js';
+import { type Command, HELP_FLAG, JSON_FLAG, writeJson } from '../command.js';
 import { daemonEnv } from '../daemon-env.js';
 import type { IO } from '../io.js';
 import { isRunning } from '../../protocol/process.js';
 
 export type DaemonAction = 'run' | 'start' | 'stop' | 'status';
+const ACTIONS: readonly DaemonAction[] = ['run', 'start', 'stop', 'status'];
+
+interface DaemonOptions {
+  action: DaemonAction;
+  force: boolean;
+  json: boolean;
+}
+
+export const command: Command<DaemonOptions> = {
+  name: 'daemon',
+  synopsis: 'daemon run|start|stop|status',
+  summary: 'daemon lifecycle',
+  help: `Usage: authd daemon run|start|stop [--force]|status [--json]
+
+  run     run in the foreground (for systemd --user or launchd)
+  start   start in the background if not running (also at an AUTHD_SOCKET path)
+  stop    stop the running daemon; --force: also one that does not answer (it is killed)
+  status  say whether it runs, and its socket path (exit 5 when it does not);
+          --json: {"running":…,"answering":…,"pid":…,"version":…,"socket":…}
+Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1 or AUTHD_SOCKET names
+the socket (a forwarded agent that stopped answering is reported, not replaced).
+`,
+  flags: { force: {}, ...JSON_FLAG, ...HELP_FLAG },
+  parse(args) {
+    const action = args.positionals[0] as DaemonAction;
+    if (!ACTIONS.includes(action) || args.positionals.length !== 1) throw usage('daemon needs one of run, start, stop, status', 'daemon');
+    if (args.flags.force && action !== 'stop') throw usage('--force goes with `authd daemon stop`', 'daemon');
+    if (args.flags.json && action !== 'status') throw usage('--json goes with `authd daemon status`', 'daemon');
+    return { action, force: args.flags.force === true, json: args.flags.json === true };
+  },
+  // It manages the daemon's connection itself: a status or stop must not start one.
+  run: (opts, io) => run(opts, io),
+};
 
 /** How long `stop --force` lets a daemon take to answer before it kills it. */
 const FORCE_PATIENCE_MS = 2000;
 
-export async function run(opts: { action: DaemonAction; force?: boolean }, io: IO): Promise<number> {
+async function run(opts: DaemonOptions, io: IO): Promise<number> {
   const paths = resolvePaths(io.env);
   switch (opts.action) {
     case 'run': {
@@ -36,13 +71,15 @@ export async function run(opts: { action: DaemonAction; force?: boolean }, io: I
       try {
         conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch(paths, io.env));
         const r = await conn.request('ping', {});
-        io.stdout.write(`running pid ${r.pid} version ${r.version}\nsocket ${r.socket}\n`);
+        if (opts.json) writeJson(io, { running: true, answering: true, pid: r.pid, version: r.version, socket: r.socket });
+        else io.stdout.write(`running pid ${r.pid} version ${r.version}\nsocket ${r.socket}\n`);
         return 0;
       } catch (err) {
         if (err instanceof AuthdError && !isNotAnswering(err)) throw err; // not ours: refused, not "not running"
         const silent = isNotAnswering(err) || (err as NodeJS.ErrnoException).code === 'EAGAIN';
-        io.stdout.write(`${silent ? 'not answering (stop it with `authd daemon stop --force`)' : 'not running'}\nsocket ${paths.socket}\n`);
-        return 5;
+        if (opts.json) writeJson(io, { running: silent, answering: false, pid: null, version: null, socket: paths.socket });
+        else io.stdout.write(`${silent ? 'not answering (stop it with `authd daemon stop --force`)' : 'not running'}\nsocket ${paths.socket}\n`);
+        return EXIT_CODES.daemon_unreachable;
       } finally {
         conn?.close();
       }

@@ -1,6 +1,8 @@
+// `authd get-token`: the hot path. Prints a valid access token, in the format the caller reads.
 import { AuthdError, type TokenResult } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
-import { callerInfo, type IO } from '../io.js';
+import { str, usage } from '../args.js';
+import { chosenProfile, type Command, HELP_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
+import { callerInfo } from '../io.js';
 import { bearerOnly, requestWithEnvSecret } from './shared.js';
 
 export type TokenFormat = 'token' | 'json' | 'header' | 'exec-credential';
@@ -18,16 +20,45 @@ export interface GetTokenOptions {
   execCredentialVersion?: ExecCredentialVersion;
 }
 
-export async function run(opts: GetTokenOptions, io: IO, conn: Connection): Promise<number> {
-  const params: { profile?: string; minTtl?: number; caller: { pid: number; cmd: string } } = {
-    caller: callerInfo('authd get-token'),
-  };
-  if (opts.profile) params.profile = opts.profile;
-  if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
-  const token = bearerOnly(await requestWithEnvSecret(conn, 'getToken', params, io.env));
-  io.stdout.write(formatToken(token, opts.format, opts.execCredentialVersion));
-  return 0;
-}
+export const command: Command<GetTokenOptions> = {
+  name: 'get-token',
+  synopsis: 'get-token [--min-ttl S] [--format F]',
+  summary: 'print a valid access token',
+  help: `Usage: authd get-token [-p PROFILE] [--min-ttl SECONDS] [--format FORMAT]
+
+Prints a valid access token on stdout, refreshed if it has less than --min-ttl seconds left
+(default: 60 s, or a quarter of its lifetime if shorter). Asking for more than the token's whole
+lifetime means half its lifetime, since no fresh token could give more. Never starts a login.
+  --format token (default) | json | header | exec-credential (kubectl ExecCredential: v1, or the
+           version kubectl names in KUBERNETES_EXEC_INFO: v1beta1 for kubectl before 1.22)
+Example: curl -H "$(authd get-token --format header)" https://api.example.com/
+`,
+  flags: { ...PROFILE_FLAG, 'min-ttl': { value: true }, format: { short: 'f', value: true }, ...HELP_FLAG },
+  parse(args, io) {
+    noPositionals(args, 'get-token');
+    const format = str(args.flags.format) ?? 'token';
+    if (!(TOKEN_FORMATS as string[]).includes(format)) throw usage(`--format must be one of ${TOKEN_FORMATS.join(', ')}`, 'get-token');
+    const opts: GetTokenOptions = { profile: chosenProfile(args, io, 'get-token'), format: format as TokenFormat };
+    if (format === 'exec-credential') opts.execCredentialVersion = execCredentialVersion(io.env);
+    const minTtl = str(args.flags['min-ttl']);
+    if (minTtl !== undefined) {
+      opts.minTtl = Number(minTtl);
+      if (!/^\d+(\.\d+)?$/.test(minTtl) || opts.minTtl > 86_400) throw usage('--min-ttl must be a number of seconds between 0 and 86400', 'get-token');
+    }
+    return opts;
+  },
+  retryable: () => true,
+  async run(opts, io, connect) {
+    const params: { profile?: string; minTtl?: number; caller: { pid: number; cmd: string } } = {
+      caller: callerInfo('authd get-token'),
+    };
+    if (opts.profile) params.profile = opts.profile;
+    if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
+    const token = bearerOnly(await requestWithEnvSecret(await connect(), 'getToken', params, io.env));
+    io.stdout.write(formatToken(token, opts.format, opts.execCredentialVersion));
+    return 0;
+  },
+};
 
 /**
  * The ExecCredential version kubectl wants: since 1.20 it passes an ExecCredential of that version in

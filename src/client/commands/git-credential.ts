@@ -1,15 +1,48 @@
 // git's credential helper protocol: key=value lines on stdin (ended by a blank line or EOF),
 // the answer as key=value lines on stdout. Never prompts; nothing on stderr unless something is wrong.
 import { AuthdError, type GitAction, MAX_FRAME_BYTES, printable } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import { usage } from '../args.js';
+import { type Command, HELP_FLAG, type Requester } from '../command.js';
 import { callerInfo, type IO } from '../io.js';
 import { requestWithEnvSecret } from './shared.js';
 
 /** More than fits in one request frame is refused rather than cut. */
 const MAX_INPUT = MAX_FRAME_BYTES - 1024;
 
-/** `attrs`: what git sent, read before the daemon was contacted (a connection is not held open while git writes). */
-export async function run(opts: { action: GitAction; attrs: [string, string][] }, io: IO, conn: Connection): Promise<number> {
+/** `attrs`: what git sent, read before the daemon is contacted (a connection is not held open while git writes). */
+interface GitCredentialOptions {
+  /** undefined: an action git added after this helper was written; a helper ignores those. */
+  action?: GitAction;
+  attrs: [string, string][];
+}
+
+export const command: Command<GitCredentialOptions> = {
+  name: 'git-credential',
+  synopsis: 'git-credential get|store|erase',
+  summary: "git's credential helper protocol (also git-credential-authd)",
+  help: `Usage: authd git-credential get|store|erase   (git runs this as git-credential-authd)
+
+Speaks git's credential helper protocol on stdin/stdout.
+For hosts in a profile's git_hosts: get answers with a fresh access token (never the refresh
+token); store does nothing; erase (git saying the server rejected it) drops that access token so
+the next get refreshes. A dead session prints nothing for git and one line on stderr.
+For every other host: a secure storage helper with the semantics of git's own store/cache.
+`,
+  flags: { ...HELP_FLAG },
+  async parse(args, io) {
+    if (args.positionals.length !== 1) throw usage('git-credential needs one of get, store, erase', 'git-credential');
+    const action = args.positionals[0];
+    if (action !== 'get' && action !== 'store' && action !== 'erase') return { attrs: [] };
+    return { action, attrs: parseCredential(await readCredential(io.stdin)) };
+  },
+  retryable: (opts) => opts.action === 'get',
+  async run(opts, io, connect) {
+    if (!opts.action) return 0;
+    return answerGit({ action: opts.action, attrs: opts.attrs }, io, await connect());
+  },
+};
+
+async function answerGit(opts: { action: GitAction; attrs: [string, string][] }, io: IO, conn: Requester): Promise<number> {
   const { attrs } = opts;
   const caller = callerInfo('git');
   const r = await requestWithEnvSecret(conn, 'gitCredential', { action: opts.action, attrs, caller }, io.env);
@@ -24,7 +57,7 @@ export async function run(opts: { action: GitAction; attrs: [string, string][] }
 }
 
 /** Reads up to the first blank line, or EOF (git may close without one). */
-export function readCredential(stdin: NodeJS.ReadableStream): Promise<string> {
+function readCredential(stdin: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -60,7 +93,7 @@ export function readCredential(stdin: NodeJS.ReadableStream): Promise<string> {
 }
 
 /** `key=value` lines; the value is everything after the first `=`. A NUL byte is refused, as git does. */
-export function parseCredential(text: string): [string, string][] {
+function parseCredential(text: string): [string, string][] {
   if (text.includes('\0')) throw new AuthdError('bad_request', 'the credential from git contains a NUL byte; refusing it');
   const attrs: [string, string][] = [];
   for (const raw of text.split('\n')) {

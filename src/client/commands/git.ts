@@ -2,7 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { AuthdError } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import { usage } from '../args.js';
+import { type Command, HELP_FLAG, type Requester } from '../command.js';
 import type { IO } from '../io.js';
 import { table } from './shared.js';
 
@@ -12,12 +13,38 @@ export interface GitOptions {
   all: boolean;
 }
 
+export const command: Command<GitOptions> = {
+  name: 'git',
+  synopsis: 'git setup [--all] | status',
+  summary: 'make git ask authd for credentials; status shows the host map',
+  help: `Usage: authd git setup [--host HOST]… [--all]
+       authd git status
+
+setup   writes your global git config so git asks authd for credentials: for each host in the
+        profiles' git_hosts (or each --host), credential.https://HOST.helper; with --all also
+        credential.helper, so authd stores the credentials of every other host too (replacing
+        plaintext helpers such as git-credential-store).
+status  shows which hosts map to which profile, and whether git is set up for them.
+`,
+  flags: { host: { value: true, multiple: true }, all: {}, ...HELP_FLAG },
+  parse(args) {
+    const action = args.positionals[0];
+    if ((action !== 'setup' && action !== 'status') || args.positionals.length !== 1) throw usage('git needs setup or status', 'git');
+    const hosts = (args.flags.host as string[] | undefined) ?? [];
+    for (const h of hosts) {
+      if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(h)) throw usage(`--host ${h.slice(0, 40)} is not a host name (HOST or HOST:PORT)`, 'git');
+    }
+    return { action, hosts, all: args.flags.all === true };
+  },
+  run: async (opts, io, connect) => git(opts, io, await connect()),
+};
+
 /** The helper git runs: this installation's launcher, by absolute path (npx and local installs are not on PATH). */
 export function helperCommand(): string {
   return join(__dirname, '..', 'bin', 'git-credential-authd');
 }
 
-export async function run(opts: GitOptions, io: IO, conn: Connection): Promise<number> {
+async function git(opts: GitOptions, io: IO, conn: Requester): Promise<number> {
   const mapped = await conn.request('gitHosts', {});
   if (opts.action === 'status') {
     if (mapped.hosts.length === 0) io.stdout.write(`no git_hosts in ${mapped.configPath}\n`);

@@ -1,6 +1,8 @@
+// `authd login`: the device flow on a terminal (code, QR, countdown) or as JSON events; client
+// credentials are verified by fetching a token.
 import { spawn } from 'node:child_process';
 import { type DeviceCodeInfo, printable } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import { chosenProfile, type Command, type Requester, HELP_FLAG, JSON_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import type { IO } from '../io.js';
 import { formatDuration, requestWithEnvSecret } from './shared.js';
 
@@ -10,7 +12,27 @@ export interface LoginOptions {
   browser: boolean;
 }
 
-export async function run(opts: LoginOptions, io: IO, conn: Connection): Promise<number> {
+export const command: Command<LoginOptions> = {
+  name: 'login',
+  synopsis: 'login [--json] [--no-browser]',
+  summary: 'log in (device flow; client credentials are verified)',
+  help: `Usage: authd login [-p PROFILE] [--json] [--no-browser]
+
+Device flow: shows a URL and a one-time code, opens the browser where there is one, and waits
+until you approve. A second \`authd login\` for the same profile joins the login in progress.
+For client_credentials profiles, fetches a token to check the secret.
+  --json        one JSON object per line on stdout: {"event":"device_code",…} then {"event":"logged_in",…}
+  --no-browser  do not open a browser
+`,
+  flags: { ...PROFILE_FLAG, ...JSON_FLAG, 'no-browser': {}, ...HELP_FLAG },
+  parse(args, io) {
+    noPositionals(args, 'login');
+    return { profile: chosenProfile(args, io, 'login'), json: args.flags.json === true, browser: args.flags['no-browser'] !== true };
+  },
+  run: async (opts, io, connect) => login(opts, io, await connect()),
+};
+
+async function login(opts: LoginOptions, io: IO, conn: Requester): Promise<number> {
   const params = opts.profile ? { profile: opts.profile } : {};
   const started = await requestWithEnvSecret(conn, 'loginStart', params, io.env);
   const profile = started.profile;

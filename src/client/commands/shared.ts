@@ -1,5 +1,5 @@
 import { AuthdError, BEARER_TOKEN, type Methods, type TokenResult } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { Requester } from '../command.js';
 import { secretFromEnv } from '../trust.js';
 
 /**
@@ -8,7 +8,7 @@ import { secretFromEnv } from '../trust.js';
  * user's own config names, never just because a daemon asks.
  */
 export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' | 'gitCredential'>(
-  conn: Connection,
+  conn: Requester,
   method: M,
   params: Methods[M]['params'],
   env: Record<string, string | undefined>,

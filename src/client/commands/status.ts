@@ -1,12 +1,69 @@
+// `authd status`: the daemon and every profile, for a person (a table) or a script (--json).
 import { printable, type StatusResult } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
-import type { IO } from '../io.js';
+import { type Command, HELP_FLAG, JSON_FLAG, noPositionals, writeJson } from '../command.js';
 import { formatDuration, table } from './shared.js';
 
-export async function run(opts: { json: boolean }, io: IO, conn: Connection): Promise<number> {
-  const s = await conn.request('status', {});
-  io.stdout.write(opts.json ? `${JSON.stringify(s, null, 2)}\n` : render(s));
-  return 0;
+export const command: Command<{ json: boolean }> = {
+  name: 'status',
+  synopsis: 'status [--json]',
+  summary: 'the daemon and every profile',
+  help: `Usage: authd status [--json]
+
+Shows the daemon (pid, uptime, version, socket, store, config) and each profile: logged in or not,
+subject, expiry, the token masked (first 4 … last 4), refreshes and the last error; then the last
+tokens served, to whom (as the caller says) and their fingerprints.
+  --json   the same as one JSON object (snake_case keys)
+`,
+  flags: { ...JSON_FLAG, ...HELP_FLAG },
+  parse(args) {
+    noPositionals(args, 'status');
+    return { json: args.flags.json === true };
+  },
+  async run(opts, io, connect) {
+    const s = await (await connect()).request('status', {});
+    if (opts.json) writeJson(io, statusJson(s));
+    else io.stdout.write(render(s));
+    return 0;
+  },
+};
+
+/** The JSON a script reads: snake_case throughout, absent values as null, stable whatever the daemon's version. */
+export function statusJson(s: StatusResult): unknown {
+  const d = s.daemon;
+  return {
+    daemon: {
+      pid: d.pid,
+      version: d.version,
+      started_at: d.startedAt,
+      uptime_seconds: d.uptimeSeconds,
+      socket: d.socket,
+      store: d.store,
+      store_warning: d.storeWarning ?? null,
+      config_path: d.configPath,
+      config_error: d.configError ?? null,
+      protection: d.protection ?? null,
+      protection_warning: d.protectionWarning === true,
+    },
+    profiles: s.profiles.map((p) => ({
+      profile: p.profile,
+      flow: p.flow,
+      is_default: p.isDefault,
+      logged_in: p.loggedIn,
+      login_pending: p.loginPending,
+      subject: p.subject ?? null,
+      expires_at: p.expires_at ?? null,
+      masked_token: p.maskedToken ?? null,
+      refreshes: p.refreshes,
+      last_error: p.lastError ?? null,
+    })),
+    recent: s.recent.map((a) => ({
+      time: a.time,
+      profile: a.profile,
+      caller_pid: a.caller?.pid ?? null,
+      caller_cmd: a.caller?.cmd ?? null,
+      fingerprint: a.fingerprint,
+    })),
+  };
 }
 
 export function render(s: StatusResult): string {
