@@ -2,14 +2,13 @@
 // errors to exit codes.
 import { closest } from '../protocol/closest.js';
 import { AuthdError, printable } from '../protocol/index.js';
+import { VERSION } from '../protocol/version.js';
 import { parseArgs, usage } from './args.js';
 import type { Command, Connect, Requester } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { connect as connectDaemon } from './connection.js';
 import { type IO, processIO } from './io.js';
 
-declare const AUTHD_VERSION: string;
-export const VERSION = typeof AUTHD_VERSION === 'string' ? AUTHD_VERSION : '0.0.0-dev';
 
 /** What main reaches outside the process through; tests pass their own daemon. */
 export interface Deps {

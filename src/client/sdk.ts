@@ -1,7 +1,7 @@
 // The Node SDK: `import { getToken } from 'authd'`. One persistent connection, autostarting the daemon.
 import { type TokenResult, resolvePaths } from '../protocol/index.js';
 import { type Connection, connect } from './connection.js';
-import { bearerOnly, requestWithEnvSecret } from './commands/shared.js';
+import { bearerOnly, requestWithEnvSecret } from './token-requests.js';
 
 export { AuthdError, type ErrorCode, type TokenResult } from '../protocol/index.js';
 

@@ -5,7 +5,7 @@ import { printable } from '../../protocol/index.js';
 import { str, usage } from '../args.js';
 import { chosenProfile, type Command, HELP_FLAG, PROFILE_FLAG } from '../command.js';
 import { userEnv } from '../io.js';
-import { bearerOnly, requestWithEnvSecret } from './shared.js';
+import { bearerOnly, requestWithEnvSecret } from '../token-requests.js';
 
 export interface ExecOptions {
   profile?: string;

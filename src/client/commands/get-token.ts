@@ -3,7 +3,7 @@ import { AuthdError, type TokenResult } from '../../protocol/index.js';
 import { str, usage } from '../args.js';
 import { chosenProfile, type Command, HELP_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import { callerInfo } from '../io.js';
-import { bearerOnly, requestWithEnvSecret } from './shared.js';
+import { bearerOnly, requestWithEnvSecret } from '../token-requests.js';
 
 export type TokenFormat = 'token' | 'json' | 'header' | 'exec-credential';
 export const TOKEN_FORMATS: TokenFormat[] = ['token', 'json', 'header', 'exec-credential'];

@@ -4,7 +4,7 @@ import { AuthdError, type GitAction, MAX_FRAME_BYTES, printable } from '../../pr
 import { usage } from '../args.js';
 import { type Command, HELP_FLAG, type Requester } from '../command.js';
 import { callerInfo, type IO } from '../io.js';
-import { requestWithEnvSecret } from './shared.js';
+import { requestWithEnvSecret } from '../token-requests.js';
 
 /** More than fits in one request frame is refused rather than cut. */
 const MAX_INPUT = MAX_FRAME_BYTES - 1024;

@@ -5,7 +5,7 @@ import { AuthdError } from '../../protocol/index.js';
 import { usage } from '../args.js';
 import { type Command, HELP_FLAG, type Requester } from '../command.js';
 import type { IO } from '../io.js';
-import { table } from './shared.js';
+import { table } from './format.js';
 
 export interface GitOptions {
   action: 'setup' | 'status';

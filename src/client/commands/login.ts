@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { type DeviceCodeInfo, printable } from '../../protocol/index.js';
 import { chosenProfile, type Command, type Requester, HELP_FLAG, JSON_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import type { IO } from '../io.js';
-import { formatDuration, requestWithEnvSecret } from './shared.js';
+import { requestWithEnvSecret } from '../token-requests.js';
+import { formatDuration } from './format.js';
 
 export interface LoginOptions {
   profile?: string;

@@ -1,6 +1,6 @@
 // `authd profiles`: the configured profiles, the default marked.
 import { type Command, HELP_FLAG, JSON_FLAG, noPositionals, writeJson } from '../command.js';
-import { table } from './shared.js';
+import { table } from './format.js';
 
 export const command: Command<{ json: boolean }> = {
   name: 'profiles',

@@ -1,7 +1,7 @@
 // `authd status`: the daemon and every profile, for a person (a table) or a script (--json).
 import { printable, type StatusResult } from '../../protocol/index.js';
 import { type Command, HELP_FLAG, JSON_FLAG, noPositionals, writeJson } from '../command.js';
-import { formatDuration, table } from './shared.js';
+import { formatDuration, table } from './format.js';
 
 export const command: Command<{ json: boolean }> = {
   name: 'status',

@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { AuthdError } from '../../protocol/errors.js';
+import { shellQuote } from '../../protocol/perms.js';
 import type { Store, StoredSession } from './types.js';
 
 export const KEYRING_SERVICE = 'authd';
@@ -319,7 +320,7 @@ function describeKeychain(): Keychain {
         name: 'macOS Keychain',
         location: 'macOS Keychain',
         removeHint: (key) =>
-          `remove it with \`security delete-generic-password -s ${KEYRING_SERVICE} -a ${shellWord(key)}\``,
+          `remove it with \`security delete-generic-password -s ${KEYRING_SERVICE} -a ${shellQuote(key)}\``,
       };
     case 'win32':
       return {
@@ -332,7 +333,7 @@ function describeKeychain(): Keychain {
         name: 'Secret Service keychain',
         location: `Secret Service (service "${KEYRING_SERVICE}")`,
         removeHint: (key) =>
-          `remove it with \`secret-tool clear service ${KEYRING_SERVICE} username ${shellWord(key)}\``,
+          `remove it with \`secret-tool clear service ${KEYRING_SERVICE} username ${shellQuote(key)}\``,
       };
   }
 }
@@ -423,8 +424,4 @@ function seconds(ms: number): string {
 function clip(s: string): string {
   const one = s.replace(/\s+/g, ' ').trim().replace(/\.$/, '');
   return one.length > 240 ? `${one.slice(0, 237)}...` : one;
-}
-
-function shellWord(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }

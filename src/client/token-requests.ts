@@ -1,6 +1,7 @@
-import { AuthdError, BEARER_TOKEN, type Methods, type TokenResult } from '../../protocol/index.js';
-import type { Requester } from '../command.js';
-import { secretFromEnv } from '../trust.js';
+// The requests for a token that the CLI and the SDK both make, and the check of what comes back.
+import { AuthdError, BEARER_TOKEN, type Methods, type TokenResult } from '../protocol/index.js';
+import type { Requester } from './command.js';
+import { secretFromEnv } from './trust.js';
 
 /**
  * Sends a request; if the daemon answers that it needs a client secret from the caller's environment
@@ -32,18 +33,4 @@ export function bearerOnly(t: TokenResult): TokenResult {
   if (BEARER_TOKEN.test(t.access_token)) return t;
   throw new AuthdError('idp_error', `the token for profile ${t.profile} holds characters a bearer token cannot (RFC 6750); not passing it on`,
     'the provider, or the API key stored for the profile, is at fault; restart the daemon (`authd daemon stop`) if it predates your authd');
-}
-
-export function formatDuration(seconds: number): string {
-  if (seconds <= 0) return 'expired';
-  if (seconds < 60) return `${Math.floor(seconds)}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
-  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
-  return `${Math.floor(seconds / 86_400)}d`;
-}
-
-export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
-  return `${lines.join('\n')}\n`;
 }
