@@ -11,14 +11,17 @@ import { parseArgs } from 'node:util';
 // oidc-provider prints a few fixed warnings that say nothing about a dev IdP: Node 20 is
 // "unsupported" (everything we use works), and the in-memory adapter and generated keys
 // are development-only (that is the point here). Drop exactly those lines, nothing else.
+// On a terminal it wraps each line in colour codes, so they are matched without them.
 const NOISE = [/^oidc-provider WARNING: (Unsupported runtime|a quick start development-only|quick start development-only)/];
+const COLOUR = /\x1b\[[\d;]*m/g;
 
 async function withoutNoise(fn) {
   const { warn, info } = console;
+  const isNoise = (line) => typeof line === 'string' && NOISE.some((re) => re.test(line.replace(COLOUR, '')));
   const filter =
     (write) =>
     (...args) => {
-      if (!(typeof args[0] === 'string' && NOISE.some((re) => re.test(args[0])))) write.apply(console, args);
+      if (!isNoise(args[0])) write.apply(console, args);
     };
   console.warn = filter(warn);
   console.info = filter(info);

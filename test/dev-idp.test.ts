@@ -2,6 +2,9 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveDeviceCode, denyDeviceCode, type Idp, type Rotation, startIdp } from '../scripts/dev-idp.mjs';
+import { onTerminal } from './support/terminal.js';
+
+const repoRoot = new URL('..', import.meta.url).pathname;
 
 let idp: Idp;
 let cli: client.Configuration;
@@ -112,5 +115,17 @@ describe('dev IdP', () => {
     await idp.start();
     expect(idp.port).toBe(port);
     expect((await refresh(t.refresh_token!)).refresh_token).toBeTypeOf('string');
+  });
+});
+
+describe('node scripts/dev-idp.mjs, run by hand', () => {
+  it("on a terminal, starts without oidc-provider's warnings (no \"Node 20 is unsupported\")", async () => {
+    const idp = onTerminal('node scripts/dev-idp.mjs', { cwd: repoRoot });
+    await idp.printed('Ctrl-C');
+    expect(idp.output).toMatch(/http:\/\/127\.0\.0\.1:\d+/);
+    expect(await idp.interrupt()).toBe(0);
+    // On a terminal oidc-provider wraps each warning in colour codes; none may get through.
+    expect(idp.output).not.toContain('WARNING');
+    expect(idp.output).not.toContain('Unsupported runtime');
   });
 });
