@@ -1,24 +1,31 @@
 #!/usr/bin/env node
 // A real local OpenID provider (oidc-provider 9) on 127.0.0.1 for tests and the demo.
-// Import it (`startIdp`, `approveDeviceCode`, `denyDeviceCode`) or run it:
-//   node scripts/dev-idp.mjs [--port N] [--ttl SECONDS]
+// Import it (`startIdp`, `approveDeviceCode`, `denyDeviceCode`) or run it to try authd by hand:
+//   node scripts/dev-idp.mjs [--port N] [--ttl SECONDS]   (prints what to paste and how to log in)
 // Derived from the verified idp-demo.mjs in shared/research.
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { pathToFileURL } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 // oidc-provider prints a few fixed warnings that say nothing about a dev IdP: Node 20 is
 // "unsupported" (everything we use works), and the in-memory adapter and generated keys
 // are development-only (that is the point here). Drop exactly those lines, nothing else.
+// On a terminal it wraps each line in colour codes, so they are matched without them.
 const NOISE = [/^oidc-provider WARNING: (Unsupported runtime|a quick start development-only|quick start development-only)/];
+const COLOUR = /\x1b\[[\d;]*m/g;
 
 async function withoutNoise(fn) {
   const { warn, info } = console;
+  const isNoise = (line) => typeof line === 'string' && NOISE.some((re) => re.test(line.replace(COLOUR, '')));
   const filter =
     (write) =>
     (...args) => {
-      if (!(typeof args[0] === 'string' && NOISE.some((re) => re.test(args[0])))) write.apply(console, args);
+      if (!isNoise(args[0])) write.apply(console, args);
     };
   console.warn = filter(warn);
   console.info = filter(info);
@@ -102,7 +109,7 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
         scopes: ['openid', 'offline_access', 'api:read'],
         features: {
           devInteractions: { enabled: false }, // the middleware below plays the user
-          deviceFlow: { enabled: true, userCodeInputSource, userCodeConfirmSource, successSource },
+          deviceFlow: { enabled: true, ...devicePages(account) },
           clientCredentials: { enabled: true },
           // Same rules as the defaults; supplying them silences a "you SHOULD change" notice.
           introspection: {
@@ -298,21 +305,26 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
 }
 
 // Plain pages instead of the defaults, which print a "you SHOULD change" notice when first used.
-async function userCodeInputSource(ctx, form, _out, err) {
-  const msg = err ? `Could not continue (${err.name}).` : 'Enter the code displayed on your device.';
-  ctx.body = `<!DOCTYPE html><title>Sign-in</title><h1>Sign-in</h1><p>${msg}</p>${form}
+// They say who the user will be: there is no login page, the middleware above signs in `account`.
+function devicePages(account) {
+  return {
+    async userCodeInputSource(ctx, form, _out, err) {
+      const msg = err ? `Could not continue (${err.name}).` : 'Enter the code displayed on your device.';
+      ctx.body = `<!DOCTYPE html><title>Sign-in</title><h1>Sign-in</h1><p>${msg}</p>${form}
 <button type="submit" form="op.deviceInputForm">Continue</button>`;
-}
-
-async function userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
-  ctx.body = `<!DOCTYPE html><title>Confirm device</title><h1>Confirm device</h1>
-<p>Sign in to ${client.clientId} as the device showing <code>${userCode}</code>?</p>${form}
+    },
+    async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+      ctx.body = `<!DOCTYPE html><title>Confirm device</title><h1>Confirm device</h1>
+<p>Sign in to ${client.clientId} as the device showing <code>${userCode}</code>?</p>
+<p>This development provider has no passwords: Continue signs you in as <b>${account}</b>.</p>${form}
 <button autofocus type="submit" form="op.deviceConfirmForm">Continue</button>
 <button type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Abort</button>`;
-}
-
-async function successSource(ctx) {
-  ctx.body = '<!DOCTYPE html><title>Sign-in Success</title><h1>Sign-in Success</h1><p>You can close this page.</p>';
+    },
+    async successSource(ctx) {
+      ctx.body = `<!DOCTYPE html><title>Sign-in Success</title><h1>Sign-in Success</h1>
+<p>Signed in as ${account}. You can close this page.</p>`;
+    },
+  };
 }
 
 // Minimal cookie-jar browser: follows redirects by hand so cookies set on a 303 are kept.
@@ -367,12 +379,20 @@ export async function denyDeviceCode(verificationUriComplete) {
 }
 
 // ---------------------------------------------------------------- run directly
+// A provider for trying authd by hand, with a throwaway authd home set up for it, and the
+// steps of a login (which is not automatic: the user approves it in a browser).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, ttl: { type: 'string', default: '2' } } });
-  const idp = await startIdp({ port: Number(values.port), accessTokenTtl: Number(values.ttl) });
-  console.log(`dev IdP listening: ${idp.issuer}
-Every login is approved as "alice"; access tokens live ${values.ttl} s. Ctrl-C stops it.
-Paste into your authd config:
+  const account = 'alice';
+  const idp = await startIdp({ port: Number(values.port), accessTokenTtl: Number(values.ttl), account });
+  const authdBin = fileURLToPath(new URL('../bin', import.meta.url));
+  // Short: the daemon's socket goes in it, and a socket path must stay under 100 bytes.
+  const home = mkdtempSync(join(tmpdir(), 'authd-dev.'));
+  writeFileSync(
+    join(home, 'config.toml'),
+    `# Written by scripts/dev-idp.mjs, and removed with this directory when it stops.
+default_profile = "dev"
+store = "file"
 
 [profiles.dev]
 issuer = "${idp.issuer}"
@@ -380,11 +400,46 @@ client_id = "authd-cli"
 flow = "device"
 scopes = ["openid", "offline_access"]
 device_poll_interval = 1
-`);
+`,
+  );
+
+  let stopping = false;
   const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    // The daemon a login started in the throwaway home would outlive it; stop it first.
+    if (existsSync(join(home, 'run', 'authd.sock'))) {
+      const env = { ...process.env, AUTHD_HOME: home };
+      for (const k of Object.keys(env)) if (k.startsWith('AUTHD_') && k !== 'AUTHD_HOME') delete env[k];
+      await new Promise((resolve) => execFile(join(authdBin, 'authd'), ['daemon', 'stop'], { env }, resolve));
+    }
+    rmSync(home, { recursive: true, force: true });
     await idp.close();
     process.exit(0);
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  process.once('SIGHUP', shutdown);
+
+  const { port } = idp;
+  console.log(`dev IdP: a local OpenID provider at ${idp.issuer}, for trying authd by hand.
+Access tokens live ${values.ttl} s (--ttl SECONDS), so most \`authd get-token\` calls refresh.
+
+1. In another terminal, paste this line: a throwaway authd home, already set up for this
+   provider (profile "dev": ${join(home, 'config.toml')}), and this checkout's authd.
+
+   export AUTHD_HOME=${shellQuote(home)} PATH=${shellQuote(authdBin)}:"$PATH"
+
+2. Run \`authd login\`. It prints a one-time code and a URL, and waits for you to approve.
+3. Open the URL that ends in ?user_code=… in a browser on this machine (on a desktop authd
+   opens it for you; over SSH, forward the port first: ssh -L ${port}:127.0.0.1:${port} …).
+   Check that the page shows the code authd printed, and press Continue.
+4. There is no password: the dev IdP signs you in as "${account}" and says "Sign-in Success".
+5. \`authd login\` says "Logged in to dev as ${account}". Now try \`authd get-token\`, \`authd status\`.
+
+Ctrl-C here stops the provider, stops that authd's daemon and removes its home.`);
+}
+
+function shellQuote(s) {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
 }

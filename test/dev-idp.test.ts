@@ -1,7 +1,15 @@
 // The local OpenID provider that the other tests and the demo rely on.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveDeviceCode, denyDeviceCode, type Idp, type Rotation, startIdp } from '../scripts/dev-idp.mjs';
+import { sleep } from './support/harness.js';
+import { onTerminal } from './support/terminal.js';
+
+const repoRoot = new URL('..', import.meta.url).pathname;
 
 let idp: Idp;
 let cli: client.Configuration;
@@ -112,5 +120,69 @@ describe('dev IdP', () => {
     await idp.start();
     expect(idp.port).toBe(port);
     expect((await refresh(t.refresh_token!)).refresh_token).toBeTypeOf('string');
+  });
+});
+
+/** Dead, or a zombie nobody has reaped yet (the client that started the daemon has exited). */
+function isGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+describe('node scripts/dev-idp.mjs, run by hand', () => {
+  it("on a terminal, starts without oidc-provider's warnings (no \"Node 20 is unsupported\")", async () => {
+    const idp = onTerminal('node scripts/dev-idp.mjs', { cwd: repoRoot });
+    await idp.printed('Ctrl-C');
+    expect(idp.output).toMatch(/http:\/\/127\.0\.0\.1:\d+/);
+    expect(await idp.interrupt()).toBe(0);
+    // On a terminal oidc-provider wraps each warning in colour codes; none may get through.
+    expect(idp.output).not.toContain('WARNING');
+    expect(idp.output).not.toContain('Unsupported runtime');
+  });
+
+  it('prints one line to paste and the steps of a login; following them logs in as alice, and Ctrl-C cleans up', async () => {
+    const idp = spawn(process.execPath, ['scripts/dev-idp.mjs'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    let printed = '';
+    idp.stdout.setEncoding('utf8').on('data', (d: string) => (printed += d));
+    const exited = once(idp, 'exit');
+    try {
+      while (!printed.includes('Ctrl-C')) await once(idp.stdout, 'data');
+      for (const step of ['authd login', 'Continue', 'no password', '"alice"']) expect(printed).toContain(step);
+      const paste = /^\s*(export AUTHD_HOME=.*)$/m.exec(printed)?.[1];
+      expect(paste).toBeDefined();
+      const home = /AUTHD_HOME=(\S+)/.exec(paste!)![1]!;
+
+      // A shell where authd is not on PATH and no AUTHD_ variable is set: the pasted line does it all.
+      const env: NodeJS.ProcessEnv = { HOME: process.env.HOME, PATH: `${dirname(process.execPath)}:/usr/bin:/bin` };
+      const shell = (cmd: string) => spawn('sh', ['-c', `${paste}\n${cmd}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+
+      const login = shell('authd login');
+      let said = '';
+      login.stderr.setEncoding('utf8').on('data', (d: string) => (said += d));
+      const loggedIn = once(login, 'exit');
+      while (!/user_code=\S+/.test(said)) await once(login.stderr, 'data');
+      await approveDeviceCode(/open (\S+user_code=\S+)/.exec(said)![1]!); // what the browser does at step 3
+      expect(await loggedIn).toEqual([0, null]);
+      expect(said).toContain('Logged in to dev as alice');
+
+      const status = shell('authd status --json');
+      let json = '';
+      status.stdout.setEncoding('utf8').on('data', (d: string) => (json += d));
+      expect(await once(status, 'exit')).toEqual([0, null]);
+      const daemonPid = (JSON.parse(json) as { daemon: { pid: number } }).daemon.pid;
+
+      idp.kill('SIGINT');
+      expect(await exited).toEqual([0, null]);
+      expect(existsSync(home)).toBe(false);
+      // `daemon stop` returns once the socket is closed; the process ends just after.
+      for (const deadline = Date.now() + 5000; !isGone(daemonPid) && Date.now() < deadline; ) await sleep(10);
+      expect(isGone(daemonPid)).toBe(true);
+    } finally {
+      idp.kill('SIGKILL');
+    }
   });
 });
