@@ -139,7 +139,7 @@ function keysOf(v: unknown): string[] {
 
 describe('JSON output', () => {
   const status: Methods['status']['result'] = {
-    daemon: { pid: 7, version: '1', startedAt: 1, uptimeSeconds: 2, socket: '/s', store: 'file', configPath: '/c', storeWarning: 'w' },
+    daemon: { pid: 7, version: '1', startedAt: 1, uptimeSeconds: 2, socket: '/s', store: 'file', configPath: '/c', stateDir: '/st', storeWarning: 'w' },
     profiles: [{ profile: 'acme', flow: 'device', isDefault: true, loggedIn: true, refreshes: 1, loginPending: false, maskedToken: 'ab…cd' }],
     recent: [{ time: '2026-01-01T00:00:00Z', profile: 'acme', caller: { pid: 3, cmd: 'git' }, fingerprint: '0123' }],
   };
@@ -168,6 +168,12 @@ describe('JSON output', () => {
       ok: false,
       checks: [{ name: 'store', status: 'ok', detail: 'file', fix: null }, { name: 'provider acme', status: 'failed', detail: 'down', fix: 'wait' }],
     });
+  });
+
+  test('status shows the state directory, where the log is', async () => {
+    const r = await cli(['status'], answers);
+    expect(r.stdout).toMatch(/^state {4}\/st \(the log: authd\.log\)$/m);
+    expect(JSON.parse((await cli(['status', '--json'], answers)).stdout).daemon.state_dir).toBe('/st');
   });
 
   test('daemon status --json with no daemon says so, exit 5', async () => {

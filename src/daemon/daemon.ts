@@ -237,6 +237,7 @@ export class Daemon {
       socket: this.paths.socket,
       store: `${this.store.kind} (${this.store.location})`,
       configPath: this.paths.configFile,
+      stateDir: this.paths.stateDir,
     };
     const protection = describeProtection(this.protection);
     daemon.protection = protection.detail;

@@ -104,6 +104,8 @@ export interface StatusResult {
     store: string;
     storeWarning?: string;
     configPath: string;
+    /** Where the log and the file store live; absent from a daemon older than this field. */
+    stateDir?: string;
     configError?: string;
     /** What guards the socket and the process (peer uid checks, not dumpable, no core files). */
     protection?: string;

@@ -40,6 +40,7 @@ export function statusJson(s: StatusResult): unknown {
       store: d.store,
       store_warning: d.storeWarning ?? null,
       config_path: d.configPath,
+      state_dir: d.stateDir ?? null,
       config_error: d.configError ?? null,
       protection: d.protection ?? null,
       protection_warning: d.protectionWarning === true,
@@ -71,6 +72,7 @@ export function render(s: StatusResult): string {
   const now = Date.now() / 1000;
   let out = `daemon   running, pid ${d.pid}, up ${d.uptimeSeconds < 1 ? '0s' : formatDuration(d.uptimeSeconds)}, version ${d.version}\n`;
   out += `socket   ${d.socket}\nstore    ${d.store}\nconfig   ${d.configPath}\n`;
+  if (d.stateDir) out += `state    ${d.stateDir} (the log: authd.log)\n`;
   if (d.protection) out += `${d.protectionWarning ? 'warning  ' : 'security '}${printable(d.protection)}\n`;
   if (d.storeWarning) out += `warning  ${printable(d.storeWarning)}\n`;
   if (d.configError) out += `error    ${printable(d.configError)}\n`;
