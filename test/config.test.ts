@@ -2,7 +2,7 @@ import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isLoopbackUrl, loadConfig, parseConfig, setDefaultProfile } from '../src/daemon/config.js';
+import { isLoopbackUrl, loadConfig, parseConfig, setDefaultProfile } from '../src/daemon/config/index.js';
 import { AuthdError } from '../src/protocol/errors.js';
 
 const FILE = '/home/u/.config/authd/config.toml';
