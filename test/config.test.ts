@@ -150,6 +150,11 @@ describe('errors name the file, the line and the field', () => {
     expect(e.hint).toContain('refresh_ahead');
   });
 
+  it('two swapped letters count as one typo, as for commands and flags', () => {
+    const e = configError('[profiles.acme]\nclient_id = "x"\nflwo = "device"\n');
+    expect(e.message).toBe(`${FILE}:3: profiles.acme.flwo is not a known setting (did you mean flow?)`);
+  });
+
   it('an unknown top-level table is reported (profile instead of profiles)', () => {
     const e = configError('# c\n[profile.acme]\nissuer = "https://login.acme.com"\n');
     expect(e.message).toBe(`${FILE}:2: profile is not a known setting (did you mean profiles?)`);

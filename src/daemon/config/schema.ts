@@ -2,6 +2,7 @@
 // A config holds no secrets: client secrets and API keys live in the store or in an env var it names.
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse, TomlDate, TomlError, type TomlTableWithoutBigInt, type TomlValueWithoutBigInt } from 'smol-toml';
+import { closest } from '../../protocol/closest.js';
 import { AuthdError } from '../../protocol/errors.js';
 import { readTrustedFile } from '../../protocol/perms.js';
 import { PROFILE_NAME } from '../../protocol/types.js';
@@ -432,31 +433,4 @@ function typeName(v: TomlVal | undefined): string {
 export function show(s: string): string {
   const short = s.length > 60 ? `${s.slice(0, 57)}…` : s;
   return JSON.stringify(short);
-}
-
-/** The valid name closest to a typo, if it is close enough to be a plausible guess. */
-function closest(word: string, valid: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of valid) {
-    const d = editDistance(word.toLowerCase(), candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitute = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, substitute);
-    }
-    prev = cur;
-  }
-  return prev[b.length] ?? 0;
 }
