@@ -1,10 +1,8 @@
 // Changes to the config file that keep every other byte (comments, order, line endings): `authd use`
 // and `authd store migrate`. Each change is a text edit, checked by parsing its result (it must say
 // what was asked and hold the expected profiles) before the file is replaced.
-import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { AuthdError } from '../../protocol/errors.js';
+import { AtomicWriteError, writeFileAtomicSync } from '../atomic-write.js';
 import { type Config, parseConfig, readConfigText, type StoreChoice, show } from './schema.js';
 import { samePath, scanKeyLines } from './toml-keys.js';
 
@@ -30,7 +28,7 @@ export function setDefaultProfile(path: string, profile: string): void {
     profiles: config.profiles.keys(),
     byHand: `Edit the file by hand: default_profile = "${profile}" near the top, before the first [table].`,
   });
-  if (updated !== text) writeFileAtomic(path, updated);
+  if (updated !== text) writeConfig(path, updated);
 }
 
 /**
@@ -42,7 +40,7 @@ export function setStoreChoice(path: string, choice: StoreChoice): boolean {
   const text = readConfigText(path) ?? '';
   const config = parseConfig(text, path);
   if (config.store === choice && scanKeyLines(text).some((l) => !l.header && samePath(l.path, ['store']))) return false;
-  writeFileAtomic(path, checked(path, withTopLevel(text, 'store', choice), {
+  writeConfig(path, checked(path, withTopLevel(text, 'store', choice), {
     what: 'store',
     took: (c) => c.store === choice,
     profiles: config.profiles.keys(),
@@ -120,48 +118,13 @@ function lineStarts(text: string): number[] {
   return starts;
 }
 
-/** Temp file in the same directory, fsync, rename; keeps the file's mode. Follows a symlinked config. */
-function writeFileAtomic(path: string, data: string): void {
-  let target = path;
-  let mode = 0o600;
+/** Replaces the file atomically; through a symlinked config to its target, keeping the file's mode. */
+function writeConfig(path: string, text: string): void {
   try {
-    target = realpathSync(path);
-    mode = statSync(target).mode & 0o7777;
-  } catch {
-    // A file that vanished meanwhile is simply written anew.
-  }
-  const dir = dirname(target);
-  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      const buf = Buffer.from(data, 'utf8');
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fchmodSync(fd, mode);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, target);
+    writeFileAtomicSync(path, text, { followSymlink: true, syncDir: 'best-effort' });
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Already renamed or never created.
-    }
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new AuthdError('config_error', `cannot write the config file ${path} (${code})`,
-      `Check that you can write to ${dir}.`);
-  }
-  try {
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // Directory fsync is best-effort (not supported everywhere).
+    if (!(err instanceof AtomicWriteError)) throw err;
+    throw new AuthdError('config_error', `cannot write the config file ${path} (${err.code})`,
+      `Check that you can write to ${err.dir}.`);
   }
 }
