@@ -1,8 +1,9 @@
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isLoopbackUrl, loadConfig, parseConfig, setDefaultProfile } from '../src/daemon/config.js';
+import { isLoopbackUrl, loadConfig, parseConfig, setDefaultProfile } from '../src/daemon/config/index.js';
 import { AuthdError } from '../src/protocol/errors.js';
 
 const FILE = '/home/u/.config/authd/config.toml';
@@ -148,6 +149,11 @@ describe('errors name the file, the line and the field', () => {
     expect(e.message).toBe(`${FILE}:3: profiles.acme.isser is not a known setting (did you mean issuer?)`);
     expect(e.hint).toContain('issuer, device_authorization_endpoint, token_endpoint');
     expect(e.hint).toContain('refresh_ahead');
+  });
+
+  it('two swapped letters count as one typo, as for commands and flags', () => {
+    const e = configError('[profiles.acme]\nclient_id = "x"\nflwo = "device"\n');
+    expect(e.message).toBe(`${FILE}:3: profiles.acme.flwo is not a known setting (did you mean flow?)`);
   });
 
   it('an unknown top-level table is reported (profile instead of profiles)', () => {
@@ -447,6 +453,28 @@ describe('files', () => {
     setDefaultProfile(link, 'a');
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readFileSync(real, 'utf8')).toBe('default_profile = "a"\n[profiles.a]\nflow = "api_key"\n');
+  });
+
+  // Needs chattr and a filesystem with the immutable flag (ext4, xfs, btrfs); skipped elsewhere.
+  it('authd use that cannot write the config says why, naming the directory the file is really in, and changes nothing', (ctx) => {
+    const real = join(dir, 'dotfiles', 'authd.toml');
+    const link = join(dir, 'config.toml');
+    mkdirSync(join(dir, 'dotfiles'));
+    writeFileSync(real, DESIGN_EXAMPLE);
+    symlinkSync(real, link);
+    const chattr = (flag: string) => spawnSync('chattr', [flag, real], { stdio: 'ignore' }).status === 0;
+    if (!chattr('+i')) ctx.skip('chattr +i is not available here');
+    let e: AuthdError;
+    try {
+      e = thrown(() => setDefaultProfile(link, 'gh'));
+    } finally {
+      chattr('-i');
+    }
+    expect(e.code).toBe('config_error');
+    expect(e.message).toBe(`cannot write the config file ${link} (EPERM)`);
+    expect(e.hint).toBe(`Check that you can write to ${join(dir, 'dotfiles')}.`);
+    expect(readFileSync(real, 'utf8')).toBe(DESIGN_EXAMPLE);
+    expect(readdirSync(join(dir, 'dotfiles'))).toEqual(['authd.toml']);
   });
 
   it('authd use with an unknown profile changes nothing', () => {

@@ -1,7 +1,7 @@
 // --min-ttl: a caller that needs the token to live N more seconds gets one that does.
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import * as provider from '../src/daemon/idp.js';
-import type { ProfileConfig } from '../src/daemon/config.js';
+import type { ProfileConfig } from '../src/daemon/config/index.js';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { devProfile, Home, sleep } from './support/harness.js';
 

@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientSecretBasic, classify, ProviderError } from '../src/daemon/idp.js';
-import type { ProfileConfig } from '../src/daemon/config.js';
+import type { ProfileConfig } from '../src/daemon/config/index.js';
 import {
   type Answer, type Asker, judge, MAX_RETRY_AFTER_MS, type Observation, type ProviderRequest, parseRetryAfter, providerText,
   rowFor, TABLE, transportFailure,

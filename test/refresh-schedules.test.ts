@@ -6,7 +6,7 @@
 //   SCHEDULE_SEED=<seed> npx vitest run test/refresh-schedules.test.ts
 import { expect, test } from 'vitest';
 import { AuthdError } from '../src/protocol/index.js';
-import type { ProfileConfig } from '../src/daemon/config.js';
+import type { ProfileConfig } from '../src/daemon/config/index.js';
 import { prng } from './support/prng.js';
 import { Connection, makeWorld, profiles, type SlowStore, type World } from './support/schedule-world.js';
 

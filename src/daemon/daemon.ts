@@ -6,7 +6,7 @@ import {
   type TokenResult,
 } from '../protocol/index.js';
 import { checkPrivateFile } from '../protocol/perms.js';
-import { type Config, loadConfig, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config.js';
+import { type Config, loadConfig, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config/index.js';
 import { Audit, callerFrom } from './audit.js';
 import * as git from './git.js';
 import * as idp from './idp.js';

@@ -3,7 +3,7 @@
 import type { DeviceAuthorizationResponse } from 'openid-client';
 import { AuthdError, type DeviceCodeInfo, type LoginWaitResult, loginHint, printable } from '../protocol/index.js';
 import type { Clock } from './clock.js';
-import type { ProfileConfig } from './config.js';
+import type { ProfileConfig } from './config/index.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
 import { ProviderError } from './provider-answer.js';

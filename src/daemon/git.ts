@@ -2,7 +2,7 @@
 // semantics of git's own `store`/`cache` helpers for every other host.
 import { createHash } from 'node:crypto';
 import { AuthdError } from '../protocol/index.js';
-import { type Config, isLoopbackUrl, type ProfileConfig } from './config.js';
+import { type Config, isLoopbackUrl, type ProfileConfig } from './config/index.js';
 import type { GitEntry } from './store/types.js';
 
 export type { GitEntry };

@@ -2,8 +2,8 @@
 import { createHash, createPrivateKey } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { AuthdError, loginHint } from '../protocol/index.js';
-import type { ProfileConfig } from './config.js';
-import { isLoopbackUrl } from './config.js';
+import type { ProfileConfig } from './config/index.js';
+import { isLoopbackUrl } from './config/index.js';
 import {
   type Asker, endpointOf, judge, type Observation, ProviderError, type ProviderRequest, stableCode, transportFailure,
 } from './provider-answer.js';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import { loadPeerCred } from '../native/peercred.js';
 import { AuthdError, checkSocketPath, resolvePaths, SPAWN_MARKER } from '../protocol/index.js';
-import { loadConfig } from './config.js';
+import { loadConfig } from './config/index.js';
 import { Daemon, VERSION } from './daemon.js';
 import { leaveStartingDirectory, logWarnings, removePidFile, startupReport, writePidFile } from './daemon-process.js';
 import { openLog } from './log.js';

@@ -7,7 +7,7 @@ import { AuthdError, loginHint } from '../protocol/index.js';
 import { type AccessToken, accessToken, minTtlMs, refreshAheadDelay, remainingMs } from './access-token.js';
 import { Backoff } from './backoff.js';
 import { type Clock, type Timer, withDeadline } from './clock.js';
-import { identity, type ProfileConfig } from './config.js';
+import { identity, type ProfileConfig } from './config/index.js';
 import * as idp from './idp.js';
 import { failureKind } from './provider-answer.js';
 import { errText, type Logger } from './log.js';

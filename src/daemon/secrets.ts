@@ -2,7 +2,7 @@
 // the store (`authd secret set`), or a private key file. Memory only; never logged.
 import { readFileSync } from 'node:fs';
 import { AuthdError, type EnvSecrets } from '../protocol/index.js';
-import type { ProfileConfig } from './config.js';
+import type { ProfileConfig } from './config/index.js';
 import * as idp from './idp.js';
 import { checkPrivateFile } from '../protocol/perms.js';
 import type { Store } from './store/types.js';

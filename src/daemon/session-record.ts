@@ -3,7 +3,7 @@
 import { AuthdError } from '../protocol/index.js';
 import type { AccessToken } from './access-token.js';
 import type { Clock, Timer } from './clock.js';
-import type { ProfileConfig } from './config.js';
+import type { ProfileConfig } from './config/index.js';
 import { errText, type Logger } from './log.js';
 import type { Store, StoredSession } from './store/types.js';
 

@@ -6,7 +6,7 @@ import {
 } from '../protocol/index.js';
 import type { Audit } from './audit.js';
 import { type Clock, systemClock } from './clock.js';
-import { identity, type ProfileConfig } from './config.js';
+import { identity, type ProfileConfig } from './config/index.js';
 import { DeviceLogin, type Waiter } from './device-login.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';

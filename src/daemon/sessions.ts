@@ -1,6 +1,6 @@
 // The daemon's sessions: one per profile name for the daemon's lifetime. A config edit updates a
 // session, never replaces it, so no two sessions can ever hold (and refresh with) one refresh token.
-import type { ProfileConfig } from './config.js';
+import type { ProfileConfig } from './config/index.js';
 import { Session, type SessionDeps } from './session.js';
 
 export class Sessions {

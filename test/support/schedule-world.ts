@@ -4,7 +4,7 @@
 import { AuthdError } from '../../src/protocol/index.js';
 import { Audit } from '../../src/daemon/audit.js';
 import type { Clock, Timer } from '../../src/daemon/clock.js';
-import type { ProfileConfig } from '../../src/daemon/config.js';
+import type { ProfileConfig } from '../../src/daemon/config/index.js';
 import type { Waiter } from '../../src/daemon/device-login.js';
 import type * as idp from '../../src/daemon/idp.js';
 import { ProviderError } from '../../src/daemon/provider-answer.js';

@@ -2,23 +2,21 @@
 // change. The daemon is its only writer (single instance is enforced elsewhere), so the file is
 // read once at open and the in-memory map always equals what is on disk.
 // Error text names paths and errno codes only: the file holds tokens.
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AuthdError } from '../../protocol/errors.js';
 import { checkPrivateFile, ensurePrivateDir } from '../../protocol/perms.js';
 import { isRunning } from '../../protocol/process.js';
+import { tempFileWriter, writeFileAtomic } from '../atomic-write.js';
 import type { Store, StoredSession } from './types.js';
 
 type Entries = Map<string, StoredSession>;
 
-/** The temp files writeAtomically makes, and the pid of the daemon that made each. */
-const TEMP_FILE = /^credentials\.json\.tmp-(\d+)-[0-9a-f]{12}$/;
+const FILE = 'credentials.json';
 
 export async function openFileStore(stateDir: string): Promise<Store> {
   ensurePrivateDir(stateDir, 'state directory');
-  const path = join(stateDir, 'credentials.json');
+  const path = join(stateDir, FILE);
   await removeDeadTempFiles(stateDir);
   const loaded = await load(path);
   let entries = loaded.entries;
@@ -43,7 +41,7 @@ export async function openFileStore(stateDir: string): Promise<Store> {
       const copy = JSON.parse(JSON.stringify(value)) as StoredSession; // exactly what the file will hold
       return serialise(async () => {
         const next = new Map(entries).set(key, copy);
-        await writeAtomically(path, next);
+        await writeEntries(path, next);
         entries = next;
       });
     },
@@ -52,7 +50,7 @@ export async function openFileStore(stateDir: string): Promise<Store> {
         if (!entries.has(key)) return false;
         const next = new Map(entries);
         next.delete(key);
-        await writeAtomically(path, next);
+        await writeEntries(path, next);
         entries = next;
         return true;
       }),
@@ -95,8 +93,8 @@ async function removeDeadTempFiles(stateDir: string): Promise<void> {
     return; // load() reports an unreadable directory
   }
   for (const name of names) {
-    const writer = TEMP_FILE.exec(name)?.[1];
-    if (writer !== undefined && !isRunning(Number(writer))) await rm(join(stateDir, name), { force: true }).catch(() => undefined);
+    const writer = tempFileWriter(name, FILE);
+    if (writer !== undefined && !isRunning(writer)) await rm(join(stateDir, name), { force: true }).catch(() => undefined);
   }
 }
 
@@ -117,38 +115,13 @@ function parse(text: string): Entries | undefined {
   return entries;
 }
 
-/** Temp file (O_EXCL, 0600) → write → fsync → rename over the target → fsync the directory. */
-async function writeAtomically(path: string, entries: Entries): Promise<void> {
+/** The whole file, replaced atomically and durably (0600, the rename fsync'd) before the change counts. */
+async function writeEntries(path: string, entries: Entries): Promise<void> {
   const body = `${JSON.stringify({ v: 1, entries: Object.fromEntries(entries) }, null, 2)}\n`;
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  let tmpExists = false;
   try {
-    const file = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-    tmpExists = true;
-    try {
-      await file.chmod(0o600); // the umask may have narrowed it; make it exact
-      await file.writeFile(body);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, path);
-    tmpExists = false;
-    await syncDir(dirname(path));
+    await writeFileAtomic(path, body, { mode: 0o600 });
   } catch (err) {
-    if (tmpExists) await rm(tmp, { force: true }).catch(() => undefined);
     throw storeError(`Could not write the credentials file ${path}`, err);
-  }
-}
-
-/** Makes a rename durable. Windows cannot open a directory, and NTFS does not need it. */
-async function syncDir(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const handle = await open(dir, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

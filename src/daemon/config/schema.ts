@@ -1,12 +1,12 @@
-// The config file: parse, validate (errors name file, line and field), and `authd use P`.
+// What a config file may say: read, parse and validate it (errors name file, line and field).
 // A config holds no secrets: client secrets and API keys live in the store or in an env var it names.
-import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { parse, TomlDate, TomlError, type TomlTableWithoutBigInt, type TomlValueWithoutBigInt } from 'smol-toml';
-import { AuthdError } from '../protocol/errors.js';
-import { readTrustedFile } from '../protocol/perms.js';
-import { PROFILE_NAME } from '../protocol/types.js';
+import { closest } from '../../protocol/closest.js';
+import { AuthdError } from '../../protocol/errors.js';
+import { readTrustedFile } from '../../protocol/perms.js';
+import { PROFILE_NAME } from '../../protocol/types.js';
+import { dotted, type KeyLine, locate, scanKeyLines, tomlKey } from './toml-keys.js';
 
 export type Flow = 'device' | 'client_credentials' | 'api_key';
 export type StoreChoice = 'auto' | 'keyring' | 'file' | 'memory';
@@ -153,66 +153,16 @@ export function loadConfig(path: string): Config {
   return parseConfig(text, path);
 }
 
-/** `authd use P`: set the top-level default_profile, changing nothing else in the file. */
-export function setDefaultProfile(path: string, profile: string): void {
-  const text = readConfigText(path);
-  const noProfilesHint = `Create ${path} with a [profiles.NAME] table (issuer, client_id, flow), then run \`authd use NAME\`.`;
-  if (text === undefined) {
-    throw new AuthdError('config_error', `no profiles are configured (${path} does not exist)`, noProfilesHint);
-  }
-  const config = parseConfig(text, path);
-  if (config.profiles.size === 0) {
-    throw new AuthdError('config_error', `no profiles are configured in ${path}`, noProfilesHint);
-  }
-  if (!config.profiles.has(profile)) {
-    throw new AuthdError('unknown_profile', `there is no profile ${show(profile)} in ${path}`,
-      `Choose one of: ${[...config.profiles.keys()].join(', ')}.`);
-  }
-
-  const updated = rewriteTopLevel(path, text, config, 'default_profile', profile, (c) => c.defaultProfile === profile,
-    `Edit the file by hand: default_profile = "${profile}" near the top, before the first [table].`);
-  if (updated !== text) writeFileAtomic(path, updated);
-}
-
-/**
- * `authd store migrate`: writes `store = "<choice>"` (replacing the line, or adding it; creating the
- * file if there is none), so the next start finds the secrets where they now are. Returns whether
- * the file changed.
- */
-export function setStoreChoice(path: string, choice: StoreChoice): boolean {
-  const text = readConfigText(path) ?? '';
-  const config = parseConfig(text, path);
-  if (config.store === choice && scanKeyLines(text).some((l) => !l.header && samePath(l.path, ['store']))) return false;
-  writeFileAtomic(path, rewriteTopLevel(path, text, config, 'store', choice, (c) => c.store === choice,
-    `Edit the file by hand: store = "${choice}".`));
-  return true;
-}
-
-/**
- * The text with one top-level key set. Safety net for shapes the line edit does not understand
- * (multi-line strings and the like): the result must still parse, say what was asked (`took`) and
- * hold the same profiles.
- */
-function rewriteTopLevel(
-  path: string,
-  text: string,
-  config: Config,
-  key: 'default_profile' | 'store',
-  value: string,
-  took: (c: Config) => boolean,
-  byHand: string,
-): string {
-  const updated = withTopLevel(text, key, value);
-  let check: Config | undefined;
+/** The config's text (undefined: no file), once it is known that nobody else could have written it. */
+export function readConfigText(path: string): string | undefined {
   try {
-    check = parseConfig(updated, path);
-  } catch {
-    check = undefined;
+    return readTrustedFile(path, 'config file');
+  } catch (err) {
+    if (err instanceof AuthdError) throw new AuthdError('config_error', err.message, err.hint);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new AuthdError('config_error', `cannot read the config file ${path} (${code ?? 'unknown error'})`,
+      code === 'EACCES' ? `Make ${path} readable by you (chmod 600 ${path}).` : `Check that ${path} is a readable file.`);
   }
-  if (!check || !took(check) || !sameKeys(check.profiles, config.profiles)) {
-    throw new AuthdError('config_error', `could not update ${key} in ${path} without disturbing the rest of the file`, byHand);
-  }
-  return updated;
 }
 
 /** Loopback hosts (127.0.0.0/8, ::1, localhost): the only ones where plain http is allowed. */
@@ -480,260 +430,7 @@ function typeName(v: TomlVal | undefined): string {
 }
 
 /** A value quoted for an error message, shortened. Only ever called with non-secret values. */
-function show(s: string): string {
+export function show(s: string): string {
   const short = s.length > 60 ? `${s.slice(0, 57)}…` : s;
   return JSON.stringify(short);
-}
-
-function tomlKey(segment: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(segment) ? segment : JSON.stringify(segment);
-}
-
-function dotted(field: string[]): string {
-  return field.map(tomlKey).join('.');
-}
-
-function sameKeys(a: Map<string, unknown>, b: Map<string, unknown>): boolean {
-  return a.size === b.size && [...a.keys()].every((k) => b.has(k));
-}
-
-/** The valid name closest to a typo, if it is close enough to be a plausible guess. */
-function closest(word: string, valid: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of valid) {
-    const d = editDistance(word.toLowerCase(), candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitute = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, substitute);
-    }
-    prev = cur;
-  }
-  return prev[b.length] ?? 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Finding the line of a field. smol-toml reports no positions for values, so scan the text:
-// table headers set the current table; `key = …` lines (dotted or quoted keys too) name a field.
-
-interface KeyLine {
-  /** Full dotted path of the header or key, e.g. ['profiles', 'acme', 'flow']. */
-  path: string[];
-  /** 1-based line number. */
-  line: number;
-  header: boolean;
-  /** Offset in the line just after the `=` (key lines only). */
-  valueStart: number;
-}
-
-function scanKeyLines(text: string): KeyLine[] {
-  const out: KeyLine[] = [];
-  let table: string[] = [];
-  let inMultiline: '"""' | "'''" | undefined;
-  const lines = text.split('\n');
-  for (let n = 0; n < lines.length; n++) {
-    const raw = (lines[n] ?? '').replace(/\r$/, '');
-    if (inMultiline) {
-      if (countOf(raw, inMultiline) % 2 === 1) inMultiline = undefined;
-      continue;
-    }
-    const indent = raw.length - raw.replace(/^[\s\uFEFF]+/, '').length;
-    const first = raw[indent];
-    if (first === '[') {
-      const isArray = raw[indent + 1] === '[';
-      const parsed = parseKeyPath(raw, indent + (isArray ? 2 : 1));
-      if (parsed) {
-        const close = isArray ? ']]' : ']';
-        const after = raw.slice(parsed.end).trimStart();
-        if (after.startsWith(close) && /^\s*(#.*)?$/.test(after.slice(close.length))) {
-          table = parsed.segments;
-          out.push({ path: table, line: n + 1, header: true, valueStart: 0 });
-          continue;
-        }
-      }
-    }
-    const parsed = parseKeyPath(raw, indent);
-    if (parsed && raw[parsed.end] === '=') {
-      const valueStart = parsed.end + 1;
-      out.push({ path: [...table, ...parsed.segments], line: n + 1, header: false, valueStart });
-      const rest = raw.slice(valueStart);
-      for (const delim of ['"""', "'''"] as const) {
-        if (countOf(rest, delim) % 2 === 1) inMultiline = delim;
-      }
-    }
-  }
-  return out;
-}
-
-function countOf(s: string, needle: string): number {
-  return s.split(needle).length - 1;
-}
-
-/** Parses `a . "b c" . 'd'` from offset i; `end` is just past trailing whitespace. */
-function parseKeyPath(s: string, i: number): { segments: string[]; end: number } | undefined {
-  const segments: string[] = [];
-  for (;;) {
-    while (s[i] === ' ' || s[i] === '\t') i++;
-    const c = s[i];
-    if (c === '"') {
-      let j = i + 1;
-      while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
-      if (j >= s.length) return undefined;
-      const raw = s.slice(i, j + 1);
-      let decoded: string;
-      try {
-        decoded = JSON.parse(raw) as string;
-      } catch {
-        decoded = raw.slice(1, -1);
-      }
-      segments.push(decoded);
-      i = j + 1;
-    } else if (c === "'") {
-      const j = s.indexOf("'", i + 1);
-      if (j < 0) return undefined;
-      segments.push(s.slice(i + 1, j));
-      i = j + 1;
-    } else {
-      const m = /^[A-Za-z0-9_-]+/.exec(s.slice(i));
-      if (!m) return undefined;
-      segments.push(m[0]);
-      i += m[0].length;
-    }
-    while (s[i] === ' ' || s[i] === '\t') i++;
-    if (s[i] !== '.') return { segments, end: i };
-    i++;
-  }
-}
-
-function samePath(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((seg, i) => seg === b[i]);
-}
-
-function startsWith(path: string[], prefix: string[]): boolean {
-  return path.length >= prefix.length && prefix.every((seg, i) => seg === path[i]);
-}
-
-/**
- * The line of a field: where it is assigned; else (a table) its header or first key;
- * else the nearest enclosing table that appears in the file; else undefined.
- */
-function locate(lines: KeyLine[], field: string[]): number | undefined {
-  const exact = lines.find((l) => samePath(l.path, field));
-  if (exact) return exact.line;
-  const inside = lines.find((l) => startsWith(l.path, field));
-  if (inside) return inside.line;
-  for (let k = field.length - 1; k >= 1; k--) {
-    const prefix = field.slice(0, k);
-    const enclosing = lines.find((l) => samePath(l.path, prefix)) ?? lines.find((l) => startsWith(l.path, prefix));
-    if (enclosing) return enclosing.line;
-  }
-  return undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files
-
-/** The config's text (undefined: no file), once it is known that nobody else could have written it. */
-function readConfigText(path: string): string | undefined {
-  try {
-    return readTrustedFile(path, 'config file');
-  } catch (err) {
-    if (err instanceof AuthdError) throw new AuthdError('config_error', err.message, err.hint);
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new AuthdError('config_error', `cannot read the config file ${path} (${code ?? 'unknown error'})`,
-      code === 'EACCES' ? `Make ${path} readable by you (chmod 600 ${path}).` : `Check that ${path} is a readable file.`);
-  }
-}
-
-/** The new text with the top-level default_profile set to `profile`; every other byte unchanged. */
-function withTopLevel(text: string, key: 'default_profile' | 'store', plain: string): string {
-  const value = JSON.stringify(plain);
-  const existing = scanKeyLines(text).find((l) => !l.header && samePath(l.path, [key]));
-  const starts = lineStarts(text);
-
-  if (existing) {
-    const start = starts[existing.line - 1] ?? 0;
-    const nl = text.indexOf('\n', start);
-    const end = nl < 0 ? text.length : text[nl - 1] === '\r' ? nl - 1 : nl;
-    const line = text.slice(start, end);
-    const afterEq = line.slice(existing.valueStart);
-    const m = /^(\s*)("(?:[^"\\]|\\.)*"|'[^']*')(\s*(?:#.*)?)$/.exec(afterEq);
-    const rest = m ? `${m[1]}${value}${m[3]}` : ` ${value}`;
-    return text.slice(0, start) + line.slice(0, existing.valueStart) + rest + text.slice(end);
-  }
-
-  // Insert as the first line after the comment block at the top of the file (if any).
-  const eol = text.includes('\r\n') ? '\r\n' : '\n';
-  let at = text.startsWith('\uFEFF') ? 1 : 0;
-  while (at < text.length) {
-    const nl = text.indexOf('\n', at);
-    if (!text.slice(at, nl < 0 ? text.length : nl).trimStart().startsWith('#')) break;
-    at = nl < 0 ? text.length : nl + 1;
-  }
-  const needsBreak = at === text.length && at > 0 && !text.endsWith('\n');
-  return `${text.slice(0, at)}${needsBreak ? eol : ''}${key} = ${value}${eol}${text.slice(at)}`;
-}
-
-function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
-  return starts;
-}
-
-/** Temp file in the same directory, fsync, rename; keeps the file's mode. Follows a symlinked config. */
-function writeFileAtomic(path: string, data: string): void {
-  let target = path;
-  let mode = 0o600;
-  try {
-    target = realpathSync(path);
-    mode = statSync(target).mode & 0o7777;
-  } catch {
-    // A file that vanished meanwhile is simply written anew.
-  }
-  const dir = dirname(target);
-  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      const buf = Buffer.from(data, 'utf8');
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fchmodSync(fd, mode);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, target);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Already renamed or never created.
-    }
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new AuthdError('config_error', `cannot write the config file ${path} (${code})`,
-      `Check that you can write to ${dir}.`);
-  }
-  try {
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // Directory fsync is best-effort (not supported everywhere).
-  }
 }

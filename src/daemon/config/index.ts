@@ -1,0 +1,15 @@
+// The config file: what it may say and how it is checked (schema), and the edits authd makes to it
+// that keep the rest of the file (editor). A config holds no secrets.
+export {
+  type ClientAuth,
+  type Config,
+  type Flow,
+  type GitAuth,
+  identity,
+  isLoopbackUrl,
+  loadConfig,
+  parseConfig,
+  type ProfileConfig,
+  type StoreChoice,
+} from './schema.js';
+export { setDefaultProfile, setStoreChoice } from './editor.js';
