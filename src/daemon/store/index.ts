@@ -1,13 +1,13 @@
 // Picks the store backend: `store = "auto" | "keyring" | "file" | "memory"` (config or AUTHD_STORE).
 import { AuthdError } from '../../protocol/errors.js';
+import type { StoreChoice } from '../config/index.js';
 import { openFileStore } from './file.js';
 import { type KeyringOptions, OR_FILE, openKeyringStore } from './keyring.js';
 import { createMemoryStore } from './memory.js';
 import type { Store } from './types.js';
 
 export type { Store, StoredSession, StoreKind } from './types.js';
-
-export type StoreChoice = 'auto' | 'keyring' | 'file' | 'memory';
+export type { StoreChoice };
 
 /**
  * - `keyring`: the OS keychain, or a store_error saying why not (never a silent downgrade).
