@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { parseArgs } from '../src/client/args.js';
 import { execCredentialVersion, formatToken } from '../src/client/commands/get-token.js';
 import { AuthdError, EXIT_CODES, encodeFrame, LineDecoder, MAX_FRAME_BYTES, resolvePaths } from '../src/protocol/index.js';
+import { UntilRejected } from '../src/protocol/until-rejected.js';
 
 describe('framing', () => {
   test('frames split across chunks and several frames in one chunk come out whole and in order', () => {
@@ -129,4 +130,29 @@ test('the default home keeps the plain socket name; another HOME gets a hashed o
   expect(own.socket).toBe('/run/user/1/authd/authd.sock');
   const other = resolvePaths({ HOME: '/home/someone-else', XDG_RUNTIME_DIR: '/run/user/1' });
   expect(other.socket).toMatch(/^\/run\/user\/1\/authd\/authd\.[0-9a-f]{10}\.sock$/);
+});
+
+describe('UntilRejected (discovery, stored secrets, key files, the SDK connection)', () => {
+  test('callers share one success; after a failure the next call tries again', async () => {
+    const memo = new UntilRejected<number>();
+    let calls = 0;
+    const ok = () => Promise.resolve(++calls);
+    expect(await Promise.all([memo.get(ok), memo.get(ok)])).toEqual([1, 1]);
+    expect(await memo.get(ok)).toBe(1);
+    const failing = new UntilRejected<number>();
+    await expect(failing.get(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    expect(await failing.get(ok)).toBe(2);
+  });
+
+  test('a failure does not clear a value put in its place meanwhile', async () => {
+    const memo = new UntilRejected<string>();
+    let fail!: (e: Error) => void;
+    const first = memo.get(() => new Promise<string>((_, reject) => (fail = reject)));
+    memo.set(Promise.resolve('newer'));
+    fail(new Error('late'));
+    await expect(first).rejects.toThrow('late');
+    expect(await memo.get(() => Promise.resolve('made again'))).toBe('newer');
+    expect(await memo.take()).toBe('newer');
+    expect(memo.take()).toBeUndefined();
+  });
 });

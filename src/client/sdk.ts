@@ -1,5 +1,6 @@
 // The Node SDK: `import { getToken } from 'authd'`. One persistent connection, autostarting the daemon.
 import { type TokenResult, resolvePaths } from '../protocol/index.js';
+import { UntilRejected } from '../protocol/until-rejected.js';
 import { type Connection, connect } from './connection.js';
 import { bearerOnly, requestWithEnvSecret } from './token-requests.js';
 
@@ -19,7 +20,7 @@ export interface ClientOptions {
 
 /** A client with its own persistent connection (reconnects after the daemon restarts). */
 export class AuthdClient {
-  private conn: Promise<Connection> | undefined;
+  private readonly conn = new UntilRejected<Connection>();
   private readonly env: Record<string, string | undefined>;
 
   constructor(private readonly opts: ClientOptions = {}) {
@@ -28,17 +29,11 @@ export class AuthdClient {
 
   private connection(): Promise<Connection> {
     const start = this.opts.autostart === false ? 'never' : 'auto';
-    this.conn ??= connect({ env: this.env, start, paths: resolvePaths(this.env) }).then(
-      (c) => {
+    return this.conn.get(() =>
+      connect({ env: this.env, start, paths: resolvePaths(this.env) }).then((c) => {
         c.unref();
         return c;
-      },
-      (err: unknown) => {
-        this.conn = undefined;
-        throw err;
-      },
-    );
-    return this.conn;
+      }));
   }
 
   async getToken(opts: GetTokenOptions = {}): Promise<TokenResult> {
@@ -53,16 +48,16 @@ export class AuthdClient {
     } catch (err) {
       // One retry on a fresh connection if the daemon went away (restart, upgrade); not if it is there but silent.
       const e = err as { code?: string; data?: Record<string, string> };
-      if (e.code !== 'daemon_unreachable' || e.data?.reason === 'not_answering' || !this.conn) throw err;
-      this.close();
+      if (e.code !== 'daemon_unreachable' || e.data?.reason === 'not_answering') throw err;
+      const held = this.conn.take();
+      if (!held) throw err; // the connection itself failed: nothing to retry on
+      held.then((conn) => conn.close(), () => undefined);
       return bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env));
     }
   }
 
   close(): void {
-    const c = this.conn;
-    this.conn = undefined;
-    c?.then((conn) => conn.close(), () => undefined);
+    this.conn.take()?.then((conn) => conn.close(), () => undefined);
   }
 }
 

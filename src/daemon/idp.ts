@@ -2,6 +2,7 @@
 import { createHash, createPrivateKey } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { AuthdError, loginHint } from '../protocol/index.js';
+import { UntilRejected } from '../protocol/until-rejected.js';
 import type { ProfileConfig } from './config/index.js';
 import { isLoopbackUrl } from './config/index.js';
 import {
@@ -32,7 +33,7 @@ export interface DeviceAuthorization {
 /** How a confidential client proves itself: a shared secret, or a private key (private_key_jwt). */
 export type ClientCredential = { secret: string } | { privateKey: CryptoKey; id: string };
 
-const configurations = new Map<string, Promise<oidc.Configuration>>();
+const configurations = new Map<string, UntilRejected<oidc.Configuration>>();
 
 function configKey(p: ProfileConfig, cred: ClientCredential | undefined): string {
   // The credential is part of the client's identity here; only a hash of a secret is kept in the key.
@@ -45,13 +46,9 @@ function configKey(p: ProfileConfig, cred: ClientCredential | undefined): string
 /** Discovery (or explicit endpoints), cached per profile shape; a failed discovery is not cached. */
 export function configurationFor(p: ProfileConfig, cred?: ClientCredential): Promise<oidc.Configuration> {
   const key = configKey(p, cred);
-  let cfg = configurations.get(key);
-  if (!cfg) {
-    cfg = buildConfiguration(p, cred);
-    configurations.set(key, cfg);
-    cfg.catch(() => configurations.delete(key));
-  }
-  return cfg;
+  const cfg = configurations.get(key) ?? new UntilRejected<oidc.Configuration>();
+  configurations.set(key, cfg);
+  return cfg.get(() => buildConfiguration(p, cred));
 }
 
 function clientAuth(p: ProfileConfig, cred: ClientCredential | undefined): oidc.ClientAuth {

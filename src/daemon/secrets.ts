@@ -5,6 +5,7 @@ import { AuthdError, type EnvSecrets } from '../protocol/index.js';
 import type { ProfileConfig } from './config/index.js';
 import * as idp from './idp.js';
 import { checkPrivateFile } from '../protocol/perms.js';
+import { UntilRejected } from '../protocol/until-rejected.js';
 import type { Store } from './store/types.js';
 
 export function secretKey(profile: string): string {
@@ -15,8 +16,8 @@ export class SecretSource {
   /** A client secret from the caller's environment (client_secret_env): memory only. */
   private envSecret: string | undefined;
   /** The client secret, private key or API key kept in the store, read once. */
-  private stored: Promise<string | undefined> | undefined;
-  private privateKey: Promise<idp.ClientCredential> | undefined;
+  private readonly stored = new UntilRejected<string | undefined>();
+  private readonly privateKey = new UntilRejected<idp.ClientCredential>();
 
   constructor(
     private readonly profile: () => ProfileConfig,
@@ -39,14 +40,14 @@ export class SecretSource {
 
   /** `authd secret set` or `logout`: read the store again next time. */
   changed(): void {
-    this.stored = undefined;
-    this.privateKey = undefined;
+    this.stored.set(undefined);
+    this.privateKey.set(undefined);
   }
 
   /** Logged out: no stored secret is read until one is set again (its deletion may still be under way). */
   withdraw(): void {
-    this.stored = Promise.resolve(undefined);
-    this.privateKey = undefined;
+    this.stored.set(Promise.resolve(undefined));
+    this.privateKey.set(undefined);
   }
 
   reset(): void {
@@ -56,14 +57,7 @@ export class SecretSource {
 
   storedSecret(): Promise<string | undefined> {
     const name = this.profile().name;
-    this.stored ??= this.store.get(secretKey(name)).then(
-      (rec) => rec?.secret,
-      (err: unknown) => {
-        this.stored = undefined;
-        throw err;
-      },
-    );
-    return this.stored;
+    return this.stored.get(() => this.store.get(secretKey(name)).then((rec) => rec?.secret));
   }
 
   async apiKey(): Promise<string> {
@@ -78,11 +72,7 @@ export class SecretSource {
   async clientCredential(): Promise<idp.ClientCredential> {
     const p = this.profile();
     if (p.client_auth === 'private_key_jwt') {
-      this.privateKey ??= this.loadPrivateKey(p).catch((err: unknown) => {
-        this.privateKey = undefined;
-        throw err;
-      });
-      return this.privateKey;
+      return this.privateKey.get(() => this.loadPrivateKey(p));
     }
     if (this.envSecret) return { secret: this.envSecret };
     const stored = await this.storedSecret();
