@@ -198,6 +198,9 @@ describe('on the socket', () => {
       ['protocol version 2', '{"v":2,"id":11,"method":"ping"}', 11, 'bad_request'],
       ['no version', '{"id":12,"method":"ping"}', 12, 'bad_request'],
       ['version as a string', '{"v":"1","id":13,"method":"ping"}', 13, 'bad_request'],
+      ['a version of 5,000 characters', JSON.stringify({ v: 'v'.repeat(5000), id: 14, method: 'ping' }), 14, 'bad_request'],
+      ['a version nested 30,000 deep', `{"v":${'['.repeat(30_000)}${']'.repeat(30_000)},"id":15,"method":"ping"}`, 15, 'bad_request'],
+      ['a method nested 30,000 deep', `{"v":1,"id":16,"method":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, 16, 'unknown_method'],
       ['params as an array', '{"v":1,"id":20,"method":"getToken","params":["acme"]}', 20, 'bad_request'],
       ['params as a string', '{"v":1,"id":21,"method":"getToken","params":"acme"}', 21, 'bad_request'],
       ['params as a number', '{"v":1,"id":22,"method":"getToken","params":5}', 22, 'bad_request'],
@@ -257,6 +260,7 @@ describe('on the socket', () => {
     const names: unknown[] = [
       'frobnicate', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__',
       'isPrototypeOf', 'GETTOKEN', 'getToken ', '', 42, null, ['getToken'], { name: 'getToken' },
+      { toString: 1, valueOf: 1 }, // String() of it throws
     ];
     let id = 100;
     for (const method of names) {

@@ -107,12 +107,12 @@ function handleFrame(frame: string, handlers: Handlers, send: (r: Response) => v
   };
   if (id === null) return fail(new AuthdError('bad_request', 'request needs an "id" (a number or a short string)'));
   if (req.v !== PROTOCOL_VERSION) {
-    return fail(new AuthdError('bad_request', `unsupported protocol version ${JSON.stringify(req.v)}; this daemon speaks v${PROTOCOL_VERSION}`,
+    return fail(new AuthdError('bad_request', `unsupported protocol version ${shown(req.v)}; this daemon speaks v${PROTOCOL_VERSION}`,
       'restart the daemon after an upgrade: authd daemon stop'));
   }
   const method = req.method;
   if (typeof method !== 'string' || !Object.hasOwn(handlers, method)) {
-    return fail(new AuthdError('unknown_method', `unknown method ${JSON.stringify(String(method).slice(0, 64))}`));
+    return fail(new AuthdError('unknown_method', `unknown method ${shown(method)}`));
   }
   const params = req.params ?? {};
   if (typeof params !== 'object' || params === null || Array.isArray(params)) {
@@ -129,6 +129,16 @@ function handleFrame(frame: string, handlers: Handlers, send: (r: Response) => v
   } else {
     send({ id, result: out });
   }
+}
+
+/**
+ * A value from a request, for an error message. Never whole: JSON.stringify of an array nested
+ * 30,000 deep overflows the stack, and String() of {"toString":1} throws.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 64));
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return v === undefined ? '(none)' : `of type ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v}`;
 }
 
 function asAuthdError(err: unknown, log: Logger): AuthdError {
