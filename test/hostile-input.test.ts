@@ -198,6 +198,10 @@ describe('on the socket', () => {
       ['protocol version 2', '{"v":2,"id":11,"method":"ping"}', 11, 'bad_request'],
       ['no version', '{"id":12,"method":"ping"}', 12, 'bad_request'],
       ['version as a string', '{"v":"1","id":13,"method":"ping"}', 13, 'bad_request'],
+      ['a version of 5,000 characters', JSON.stringify({ v: 'v'.repeat(5000), id: 14, method: 'ping' }), 14, 'bad_request'],
+      ['a version nested 30,000 deep', `{"v":${'['.repeat(30_000)}${']'.repeat(30_000)},"id":15,"method":"ping"}`, 15, 'bad_request'],
+      ['a method nested 30,000 deep', `{"v":1,"id":16,"method":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, 16, 'unknown_method'],
+      ['a profile nested 30,000 deep', `{"v":1,"id":17,"method":"getToken","params":{"profile":${'['.repeat(30_000)}${']'.repeat(30_000)}}}`, 17, 'usage'],
       ['params as an array', '{"v":1,"id":20,"method":"getToken","params":["acme"]}', 20, 'bad_request'],
       ['params as a string', '{"v":1,"id":21,"method":"getToken","params":"acme"}', 21, 'bad_request'],
       ['params as a number', '{"v":1,"id":22,"method":"getToken","params":5}', 22, 'bad_request'],
@@ -215,6 +219,7 @@ describe('on the socket', () => {
       ['an array as profile', JSON.stringify(getToken(46, { profile: ['acme'] })), 46, 'usage'],
       ['a profile with a NUL', JSON.stringify(getToken(47, { profile: 'acme\u0000' })), 47, 'usage'],
       ['a profile that looks like a flag', JSON.stringify(getToken(48, { profile: '-rf' })), 48, 'usage'],
+      ['a profile String() cannot convert', JSON.stringify(getToken(49, { profile: { toString: 1, valueOf: 1 } })), 49, 'usage'],
       ['a profile nobody configured', JSON.stringify(getToken(50, { profile: 'nope' })), 50, 'unknown_profile'],
       ['a profile named constructor', JSON.stringify(getToken(51, { profile: 'constructor' })), 51, 'unknown_profile'],
       ['a profile named toString', JSON.stringify(getToken(52, { profile: 'toString' })), 52, 'unknown_profile'],
@@ -252,11 +257,73 @@ describe('on the socket', () => {
     await expectTokenOn(c, 99);
   });
 
+  test('each method answers wrongly typed params with an error naming the field, before doing anything', async () => {
+    const c = await client();
+    // Field errors are bad_request; a profile name or a store name is the user's word, so a usage error.
+    const cases: [string, Record<string, unknown>, string, string][] = [
+      ['getToken', { minTtl: '30' }, 'bad_request', '"minTtl"'],
+      ['getToken', { env: ['SECRET=x'] }, 'bad_request', '"env"'],
+      ['getToken', { env: { SECRET: 'x'.repeat(16_385) } }, 'bad_request', '"env"'],
+      ['getToken', { caller: 'me' }, 'bad_request', '"caller"'],
+      ['getToken', { caller: { pid: '1' } }, 'bad_request', '"caller.pid"'],
+      ['getToken', { caller: { cmd: 5 } }, 'bad_request', '"caller.cmd"'],
+      ['getToken', { profile: { toString: 1, valueOf: 1 } }, 'usage', '"profile"'],
+      ['loginStart', { env: 5 }, 'bad_request', '"env"'],
+      ['loginStart', { profile: 5 }, 'usage', '"profile"'],
+      ['loginWait', { profile: true }, 'usage', '"profile"'],
+      ['logout', { all: 1 }, 'bad_request', '"all"'],
+      ['logout', { profile: ['acme'] }, 'usage', '"profile"'],
+      ['use', { profile: 7 }, 'usage', '"profile"'],
+      ['gitCredential', { action: 1, attrs: [] }, 'bad_request', '"action"'],
+      ['gitCredential', { action: 'get', attrs: 'host=x' }, 'bad_request', '"attrs"'],
+      ['gitCredential', { action: 'get' }, 'bad_request', '"attrs"'],
+      ['gitCredential', { action: 'get', attrs: [['host', 'x'.repeat(16_385)]] }, 'bad_request', '"attrs"'],
+      ['gitCredential', { action: 'get', attrs: [], env: 'SECRET=x' }, 'bad_request', '"env"'],
+      ['gitCredential', { action: 'get', attrs: [], caller: [1] }, 'bad_request', '"caller"'],
+      ['secretSet', { profile: 'acme', value: 5 }, 'bad_request', '"value"'],
+      ['secretSet', { profile: 'acme' }, 'bad_request', '"value"'],
+      ['secretSet', { profile: 'acme', value: '' }, 'bad_request', '"value"'],
+      ['secretSet', { profile: 'acme', value: 'x'.repeat(3501) }, 'bad_request', '"value"'],
+      ['secretSet', { profile: 'acme', value: 'a\u0000b' }, 'bad_request', '"value"'],
+      ['storeMigrate', { to: 5 }, 'usage', '"to"'],
+    ];
+    // Methods without params still need params to be an object, if given.
+    for (const method of ['ping', 'status', 'profiles', 'doctor', 'gitHosts', 'shutdown', 'getToken', 'logout']) {
+      cases.push([method, [] as unknown as Record<string, unknown>, 'bad_request', '"params"']);
+    }
+    const wrong: string[] = [];
+    let id = 200;
+    for (const [method, params, code, field] of cases) {
+      const answer = await c.ask({ v: 1, id: ++id, method, params });
+      if (answer.error?.code !== code || !answer.error.message.includes(field)) {
+        wrong.push(`${method} ${JSON.stringify(params).slice(0, 60)}: expected ${code} naming ${field}, got ${JSON.stringify(answer).slice(0, 200)}`);
+        continue;
+      }
+      expectError(answer, id, code);
+    }
+    expect(wrong).toEqual([]);
+    // Nothing ran: no logout, no default changed, no secret stored, no shutdown.
+    expect(readFileSync(join(home.dir, 'config.toml'), 'utf8')).toBe(configBefore);
+    expect(home.storedSession('acme')?.refresh_token).toBeTypeOf('string');
+    await expectTokenOn(c, ++id);
+  });
+
+  test('fields a method does not know, prototype keys among them, are ignored', async () => {
+    const c = await client();
+    const line = '{"v":1,"id":9,"method":"getToken","params":{"__proto__":{"profile":"nope","minTtl":-1},'
+      + `"constructor":{"prototype":{"profile":"nope"}},"toString":1,"extra":"${'e'.repeat(30_000)}",`
+      + '"env":{"__proto__":"x","constructor":"y"},"caller":{"__proto__":{"pid":"x"},"cmd":"tool"}}}';
+    const answer = await c.ask(line);
+    expect(answer.error).toBeUndefined();
+    expect(answer.result).toMatchObject({ profile: 'acme', access_token: expect.any(String) });
+  });
+
   test('unknown methods, including the names of Object.prototype members, are answered unknown_method', async () => {
     const c = await client();
     const names: unknown[] = [
       'frobnicate', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__',
       'isPrototypeOf', 'GETTOKEN', 'getToken ', '', 42, null, ['getToken'], { name: 'getToken' },
+      { toString: 1, valueOf: 1 }, // String() of it throws
     ];
     let id = 100;
     for (const method of names) {

@@ -68,13 +68,3 @@ export class Audit {
     return this.recent.slice(-n);
   }
 }
-
-/** The caller as it says it is: a pid and a command name, checked for shape only. */
-export function callerFrom(v: unknown): CallerInfo | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const c = v as Record<string, unknown>;
-  const out: CallerInfo = {};
-  if (typeof c.pid === 'number' && Number.isInteger(c.pid) && c.pid > 0) out.pid = c.pid;
-  if (typeof c.cmd === 'string') out.cmd = c.cmd.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 120);
-  return out.pid === undefined && out.cmd === undefined ? undefined : out;
-}

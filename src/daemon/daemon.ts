@@ -1,18 +1,19 @@
 // The daemon's state: config, store, one session per profile, and the socket methods over them.
 import { statSync } from 'node:fs';
 import {
-  type AuthdPaths, AuthdError, BEARER_TOKEN, type DoctorCheck, type EnvSecrets, type GitAction, type GitCredentialResult,
-  type GitHostsResult, type Methods, PROFILE_NAME, type ProfileStatus, type SecretSetResult, type StoreMigrateResult,
-  type TokenResult,
+  type AuthdPaths, AuthdError, BEARER_TOKEN, type CallerInfo, type DoctorCheck, type EnvSecrets, type GitAction,
+  type GitCredentialResult, type GitHostsResult, type Methods, type ProfileStatus, type SecretSetResult,
+  type StoreMigrateResult, type TokenResult,
 } from '../protocol/index.js';
 import { checkPrivateFile } from '../protocol/perms.js';
+import { VERSION } from '../protocol/version.js';
 import { type Config, loadConfig, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config/index.js';
-import { Audit, callerFrom } from './audit.js';
+import { Audit } from './audit.js';
 import * as git from './git.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
 import { describeProtection, type Protection } from './peer.js';
-import type { Handlers } from './server.js';
+import type { Handlers, Params } from './methods.js';
 import type { Session } from './session.js';
 import { secretKey } from './secrets.js';
 import { Sessions } from './sessions.js';
@@ -21,11 +22,7 @@ import { migrate } from './store/migrate.js';
 import type { SwitchableStore } from './store/switchable.js';
 import type { StoredSession } from './store/types.js';
 
-declare const AUTHD_VERSION: string;
-export const VERSION = typeof AUTHD_VERSION === 'string' ? AUTHD_VERSION : '0.0.0-dev';
-
-/** Fits a 4096-bit RSA PEM key, and stays under keychain item limits. */
-const MAX_SECRET = 3500;
+export { VERSION };
 
 /** How long a stop waits for refreshes in flight to be answered and stored. */
 const STOP_WAIT_MS = 30_000;
@@ -85,9 +82,9 @@ export class Daemon {
     }
   }
 
-  private session(profileParam: unknown, force = true): Session {
+  private session(asked: string | undefined, force = true): Session {
     let cfg = this.currentConfig(force);
-    const name = resolveProfileName(cfg, profileParam);
+    const name = resolveProfileName(cfg, asked);
     const s = this.sessions.peek(name);
     if (s && cfg.profiles.has(name)) return s;
     if (!force) cfg = this.currentConfig(true);
@@ -102,19 +99,18 @@ export class Daemon {
   handlers(): Handlers {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
-      getToken: (params) =>
-        this.session(params.profile, false).getToken(optSeconds(params.minTtl, 'minTtl'), optEnv(params.env), callerFrom(params.caller)),
-      loginStart: (params, conn) => this.session(params.profile).loginStart(optEnv(params.env), conn),
-      loginWait: (params, conn) => this.session(params.profile).loginWait(conn),
-      logout: (params) => this.logout(params),
+      getToken: (p) => this.session(p.profile, false).getToken(p.minTtl, p.env, p.caller),
+      loginStart: (p, conn) => this.session(p.profile).loginStart(p.env, conn),
+      loginWait: (p, conn) => this.session(p.profile).loginWait(conn),
+      logout: (p) => this.logout(p),
       status: () => this.status(),
       profiles: () => this.profiles(),
-      use: (params) => this.use(params.profile),
+      use: (p) => this.use(p.profile),
       doctor: () => this.doctor(),
-      gitCredential: (params) => this.gitCredential(params),
+      gitCredential: (p) => this.gitCredential(p),
       gitHosts: () => this.gitHosts(),
-      secretSet: (params) => this.secretSet(params),
-      storeMigrate: (params) => this.storeMigrate(params.to),
+      secretSet: (p) => this.secretSet(p),
+      storeMigrate: (p) => this.storeMigrate(p.to),
       shutdown: () => {
         setImmediate(this.onShutdown);
         return { pid: process.pid };
@@ -122,14 +118,10 @@ export class Daemon {
     };
   }
 
-  private async gitCredential(params: Record<string, unknown>): Promise<GitCredentialResult> {
-    const action = params.action;
-    if (action !== 'get' && action !== 'store' && action !== 'erase') {
-      throw new AuthdError('bad_request', '"action" must be get, store or erase');
-    }
-    const req = git.parseRequest(params.attrs);
+  private async gitCredential({ action, attrs, env, caller }: Params<'gitCredential'>): Promise<GitCredentialResult> {
+    const req = git.requestFrom(attrs);
     const profile = git.profileForHost(this.currentConfig(), req);
-    if (profile) return this.gitOAuth(action, req, profile, optEnv(params.env), params.caller);
+    if (profile) return this.gitOAuth(action, req, profile, env, caller);
     // Storage for every other host: one operation at a time, as they read and rewrite several entries.
     const run = this.gitQueue.then(() => this.gitStorage(action, req));
     this.gitQueue = run.catch(() => undefined);
@@ -142,7 +134,7 @@ export class Daemon {
     req: git.GitRequest,
     profile: ProfileConfig,
     env: EnvSecrets | undefined,
-    caller: unknown,
+    caller: CallerInfo | undefined,
   ): Promise<GitCredentialResult> {
     const session = this.session(profile.name, false);
     if (action === 'store') return { attrs: [] };
@@ -152,7 +144,7 @@ export class Daemon {
     }
     let t: TokenResult;
     try {
-      t = await session.getToken(undefined, env, callerFrom(caller) ?? { cmd: 'git credential' });
+      t = await session.getToken(undefined, env, caller ?? { cmd: 'git credential' });
     } catch (err) {
       if (!(err instanceof AuthdError) || err.code === 'secret_required') throw err;
       const dead = err.code === 'login_required' || err.code === 'login_expired' || err.code === 'login_denied';
@@ -219,10 +211,9 @@ export class Daemon {
     return { configPath: cfg.path, hosts };
   }
 
-  private async logout(params: Record<string, unknown>): Promise<Methods['logout']['result']> {
-    if (params.all !== undefined && typeof params.all !== 'boolean') throw new AuthdError('bad_request', '"all" must be a boolean');
+  private async logout({ profile, all }: Params<'logout'>): Promise<Methods['logout']['result']> {
     const cfg = this.currentConfig(true);
-    const names = params.all ? [...cfg.profiles.keys()] : [resolveProfileName(cfg, params.profile)];
+    const names = all ? [...cfg.profiles.keys()] : [resolveProfileName(cfg, profile)];
     const profiles = [];
     for (const name of names) profiles.push({ profile: name, ...(await this.session(name).logout()) });
     return { profiles };
@@ -257,8 +248,7 @@ export class Daemon {
    * `authd store migrate --to T`: every secret into the other store, verified before anything is
    * deleted from the old one; requests wait meanwhile. The config follows where it names a store.
    */
-  private async storeMigrate(to: unknown): Promise<StoreMigrateResult> {
-    if (to !== 'keyring' && to !== 'file') throw new AuthdError('usage', '--to must be keyring or file');
+  private async storeMigrate(to: 'keyring' | 'file'): Promise<StoreMigrateResult> {
     if (process.env.AUTHD_STORE) {
       throw new AuthdError('usage', `AUTHD_STORE=${process.env.AUTHD_STORE.slice(0, 20)} pins this daemon's store`,
         'unset AUTHD_STORE (and restart the daemon: authd daemon stop), or change it instead of migrating');
@@ -283,16 +273,12 @@ export class Daemon {
   }
 
   /** `authd secret set P`: a client secret, private key or API key, from the client's stdin. */
-  private async secretSet(params: Record<string, unknown>): Promise<SecretSetResult> {
-    const session = this.session(params.profile);
+  private async secretSet({ profile, value }: Params<'secretSet'>): Promise<SecretSetResult> {
+    const session = this.session(profile);
     const p = session.profile;
     if (p.flow === 'device') {
       throw new AuthdError('usage', `profile ${p.name} uses the device flow; it has no secret to set`,
         'secrets are for client_credentials and api_key profiles; log in with `authd login`');
-    }
-    const value = params.value;
-    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_SECRET || value.includes('\0')) {
-      throw new AuthdError('bad_request', `a secret must be 1 to ${MAX_SECRET} characters without NUL bytes`);
     }
     if (p.flow === 'api_key' && !BEARER_TOKEN.test(value)) {
       throw new AuthdError('usage', 'an API key may hold only letters, digits, "-", ".", "_", "~", "+", "/" and "=" padding at its end (RFC 6750)',
@@ -323,9 +309,7 @@ export class Daemon {
     return r;
   }
 
-  private use(profile: unknown): { defaultProfile: string } {
-    const name = profileName(profile);
-    if (name === undefined) throw new AuthdError('usage', 'authd use needs a profile name', 'authd use NAME');
+  private use(name: string): { defaultProfile: string } {
     setDefaultProfile(this.paths.configFile, name);
     this.reloadConfig();
     return { defaultProfile: name };
@@ -401,17 +385,8 @@ function configStamp(path: string): string {
   }
 }
 
-function profileName(v: unknown): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || !PROFILE_NAME.test(v)) {
-    throw new AuthdError('usage', `invalid profile name ${JSON.stringify(String(v).slice(0, 70))}`,
-      'profile names use letters, digits, ".", "_" and "-"');
-  }
-  return v;
-}
-
-function resolveProfileName(cfg: Config, v: unknown): string {
-  const asked = profileName(v);
+/** The profile asked for (checked in methods.ts), else the config's default or only one. */
+function resolveProfileName(cfg: Config, asked: string | undefined): string {
   if (asked) return asked;
   if (cfg.defaultProfile) return cfg.defaultProfile;
   if (cfg.profiles.size === 1) return [...cfg.profiles.keys()][0]!;
@@ -419,23 +394,4 @@ function resolveProfileName(cfg: Config, v: unknown): string {
     throw new AuthdError('config_error', `no profiles are configured in ${cfg.path}`, 'add a [profiles.NAME] table (see the README)');
   }
   throw new AuthdError('usage', 'no profile given and no default_profile set', 'pass -p NAME, set AUTHD_PROFILE, or run `authd use NAME`');
-}
-
-function optSeconds(v: unknown, field: string): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 86_400) {
-    throw new AuthdError('bad_request', `"${field}" must be a number of seconds between 0 and 86400`);
-  }
-  return v;
-}
-
-function optEnv(v: unknown): EnvSecrets | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) throw new AuthdError('bad_request', '"env" must be an object of strings');
-  const out: EnvSecrets = {};
-  for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== 'string' || val.length > 16_384) throw new AuthdError('bad_request', '"env" values must be strings');
-    out[k] = val;
-  }
-  return out;
 }

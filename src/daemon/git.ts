@@ -1,7 +1,6 @@
 // git's credential protocol, the daemon's side: which profile answers for a host, and the storage
 // semantics of git's own `store`/`cache` helpers for every other host.
 import { createHash } from 'node:crypto';
-import { AuthdError } from '../protocol/index.js';
 import { type Config, isLoopbackUrl, type ProfileConfig } from './config/index.js';
 import type { GitEntry } from './store/types.js';
 
@@ -25,20 +24,11 @@ export interface GitRequest {
 }
 
 const FIELDS = ['protocol', 'host', 'path', 'username', 'password', 'credential', 'password_expiry_utc', 'oauth_refresh_token', 'ephemeral'] as const;
-const MAX_VALUE = 16 * 1024;
 
-/** Checks the pairs once, where they enter; unknown keys are ignored, as git's helpers do. */
-export function parseRequest(pairs: unknown): GitRequest {
-  if (!Array.isArray(pairs)) throw new AuthdError('bad_request', '"attrs" must be a list of [key, value] pairs');
+/** The request git's pairs (checked in methods.ts) describe; unknown keys are ignored, as git's helpers do. */
+export function requestFrom(pairs: Pairs): GitRequest {
   const req: GitRequest = { capabilities: new Set() };
-  for (const pair of pairs) {
-    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-      throw new AuthdError('bad_request', 'each credential attribute must be a [key, value] pair of strings');
-    }
-    const [key, value] = pair as [string, string];
-    if (value.length > MAX_VALUE || /[\0\n]/.test(value)) {
-      throw new AuthdError('bad_request', `credential attribute ${JSON.stringify(key.slice(0, 40))} is too long or holds a NUL or newline`);
-    }
+  for (const [key, value] of pairs) {
     if (key === 'capability[]') req.capabilities.add(value);
     else if ((FIELDS as readonly string[]).includes(key)) req[key as (typeof FIELDS)[number]] = value;
   }

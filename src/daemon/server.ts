@@ -1,12 +1,8 @@
 // The socket server: frames in, one validated request at a time to a handler, frames out.
 import type net from 'node:net';
-import {
-  AuthdError, encodeFrame, LineDecoder, type MethodName, type Methods, PROTOCOL_VERSION, type Response,
-} from '../protocol/index.js';
+import { AuthdError, encodeFrame, LineDecoder, type MethodName, PROTOCOL_VERSION, type Response } from '../protocol/index.js';
 import type { Logger } from './log.js';
-
-export type Handler<M extends MethodName> = (params: Record<string, unknown>, conn: ClientConnection) => Promise<Methods[M]['result']> | Methods[M]['result'];
-export type Handlers = { [M in MethodName]: Handler<M> };
+import { type Handlers, isMethod, PARAMS, type Result } from './methods.js';
 
 /** A partial frame that does not complete within this time is a slow or dead writer: drop it. */
 const PARTIAL_FRAME_TIMEOUT_MS = 10_000;
@@ -107,20 +103,18 @@ function handleFrame(frame: string, handlers: Handlers, send: (r: Response) => v
   };
   if (id === null) return fail(new AuthdError('bad_request', 'request needs an "id" (a number or a short string)'));
   if (req.v !== PROTOCOL_VERSION) {
-    return fail(new AuthdError('bad_request', `unsupported protocol version ${JSON.stringify(req.v)}; this daemon speaks v${PROTOCOL_VERSION}`,
+    return fail(new AuthdError('bad_request', `unsupported protocol version ${shown(req.v)}; this daemon speaks v${PROTOCOL_VERSION}`,
       'restart the daemon after an upgrade: authd daemon stop'));
   }
   const method = req.method;
-  if (typeof method !== 'string' || !Object.hasOwn(handlers, method)) {
-    return fail(new AuthdError('unknown_method', `unknown method ${JSON.stringify(String(method).slice(0, 64))}`));
-  }
+  if (!isMethod(method)) return fail(new AuthdError('unknown_method', `unknown method ${shown(method)}`));
   const params = req.params ?? {};
   if (typeof params !== 'object' || params === null || Array.isArray(params)) {
     return fail(new AuthdError('bad_request', '"params" must be a JSON object'));
   }
   let out: unknown;
   try {
-    out = handlers[method as MethodName](params as Record<string, unknown>, conn);
+    out = call(method, params as Record<string, unknown>, handlers, conn);
   } catch (err) {
     return fail(asAuthdError(err, log));
   }
@@ -129,6 +123,21 @@ function handleFrame(frame: string, handlers: Handlers, send: (r: Response) => v
   } else {
     send({ id, result: out });
   }
+}
+
+/** The method's params checked and typed (or a bad_request naming the field), then its handler. */
+function call<M extends MethodName>(method: M, params: Record<string, unknown>, handlers: Handlers, conn: ClientConnection): Promise<Result<M>> | Result<M> {
+  return handlers[method](PARAMS[method](params), conn);
+}
+
+/**
+ * A value from a request, for an error message. Never whole: JSON.stringify of an array nested
+ * 30,000 deep overflows the stack, and String() of {"toString":1} throws.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 64));
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return v === undefined ? '(none)' : `of type ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v}`;
 }
 
 function asAuthdError(err: unknown, log: Logger): AuthdError {

@@ -160,6 +160,7 @@ export interface GitHostsResult {
   hosts: { host: string; profile: string; username: string; auth: 'basic' | 'bearer' }[];
 }
 
+/** Every socket method's params and result: the daemon checks params against these once (daemon/methods.ts). */
 export interface Methods {
   ping: { params: Record<string, never>; result: PingResult };
   getToken: { params: GetTokenParams; result: TokenResult };
