@@ -1,7 +1,8 @@
 // `authd git setup` against real git: whatever order the user's global config is in, git asks authd
-// once for a mapped host, and the helper is written as `authd` when PATH finds this installation.
-// Counted by the one line authd prints when there is no session, so each run of authd by git shows.
-import { execFile } from 'node:child_process';
+// once for a mapped host; the helper is written as `authd` when PATH finds this installation; --undo
+// gives the config back. Counted by the one line authd prints when there is no session, so each run
+// of authd by git shows.
+import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -144,6 +145,47 @@ describe('the helper setup writes', () => {
     user.installOnPath();
     expect((await user.authd('git', 'setup')).code).toBe(0);
     expect(user.text()).not.toContain(HELPER);
+    expect(await user.authdRuns()).toBe(1);
+  });
+});
+
+describe('git setup --undo', () => {
+  const ORIGINAL = '[user]\n\tname = A\n\temail = a@example.com\n[credential "https://other.example"]\n\thelper = store\n[core]\n\tautocrlf = input\n';
+
+  test('after setup --all, gives back the config as it was, and says what it removed', async () => {
+    const user = new GitUser(ORIGINAL);
+    expect((await user.authd('git', 'setup')).code).toBe(0);
+    expect((await user.authd('git', 'setup', '--all')).code).toBe(0);
+    expect(user.text()).not.toBe(ORIGINAL);
+    const undo = await user.authd('git', 'setup', '--undo');
+    expect(undo.code).toBe(0);
+    expect(user.text()).toBe(ORIGINAL);
+    expect(undo.stderr).toContain(`✓ removed credential.helper = ${HELPER}\n`);
+    expect(undo.stderr).toContain('✓ removed credential.https://git.team.test.useHttpPath = true\n');
+    expect(undo.stderr).toContain('not restored');
+    expect(await user.authdRuns()).toBe(0);
+    expect((await user.authd('git', 'setup', '--undo')).stderr).toContain("nothing of authd's in your global git config to remove");
+  });
+
+  test('removes authd written as `authd` too, and keeps the reset when another helper is configured for the host', async () => {
+    const user = new GitUser(ORIGINAL);
+    user.installOnPath();
+    expect((await user.authd('git', 'setup')).code).toBe(0);
+    execFileSync('git', ['config', '--global', '--add', `credential.https://${HOST}.helper`, 'cache'], { env: { ...process.env, ...user.env } });
+    user.path = PLAIN_PATH;
+    const undo = await user.authd('git', 'setup', '--undo');
+    expect(undo.code).toBe(0);
+    expect(undo.stderr).toContain(`✓ removed credential.https://${HOST}.helper = authd\n`);
+    expect(user.text()).toContain(`[credential "https://${HOST}"]\n\thelper = \n\thelper = cache\n`);
+    expect(user.text()).not.toContain('authd');
+  });
+
+  test('with --host, leaves the other hosts and credential.helper alone', async () => {
+    const user = new GitUser(ORIGINAL);
+    await user.authd('git', 'setup', '--host', HOST, '--host', 'git.two.test');
+    const undo = await user.authd('git', 'setup', '--undo', '--host', 'git.two.test');
+    expect(undo.code).toBe(0);
+    expect(user.text()).not.toContain('git.two.test');
     expect(await user.authdRuns()).toBe(1);
   });
 });

@@ -12,13 +12,15 @@ export interface GitOptions {
   action: 'setup' | 'status';
   hosts: string[];
   all: boolean;
+  undo: boolean;
 }
 
 export const command: Command<GitOptions> = {
   name: 'git',
-  synopsis: 'git setup [--host HOST]… [--all] | status',
+  synopsis: 'git setup [--host HOST]… [--all] [--undo] | status',
   summary: 'make git ask authd for credentials; status shows the host map',
   help: `Usage: authd git setup [--host HOST]… [--all]
+       authd git setup --undo [--host HOST]… [--all]
        authd git status
 
 setup         writes your global git config so git asks authd for credentials: for each host in
@@ -30,9 +32,13 @@ setup         writes your global git config so git asks authd for credentials: f
               leaves exactly one authd for each host. The helper is written as \`authd\` when
               git-credential-authd on your PATH is this installation, else as this installation's
               absolute path. Running it again changes nothing.
+setup --undo  removes what setup wrote for those hosts: authd's helper entries, and the empty
+              value and useHttpPath when nothing else is left for the host; also credential.helper
+              when it is authd, unless --host is given without --all. Helpers that setup
+              replaced, such as store, are not restored.
 status        shows which hosts map to which profile, and the helpers git runs for each.
 `,
-  flags: { host: { value: true, multiple: true }, all: {}, ...HELP_FLAG },
+  flags: { host: { value: true, multiple: true }, all: {}, undo: {}, ...HELP_FLAG },
   parse(args) {
     const action = args.positionals[0];
     if ((action !== 'setup' && action !== 'status') || args.positionals.length !== 1) throw usage('git needs setup or status', 'git');
@@ -40,8 +46,8 @@ status        shows which hosts map to which profile, and the helpers git runs f
     for (const h of hosts) {
       if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(h)) throw usage(`--host ${h.slice(0, 40)} is not a host name (HOST or HOST:PORT)`, 'git');
     }
-    const opts = { action, hosts, all: args.flags.all === true } as const;
-    if (action === 'status' && (opts.hosts.length || opts.all)) throw usage('--host and --all are for git setup', 'git');
+    const opts = { action, hosts, all: args.flags.all === true, undo: args.flags.undo === true } as const;
+    if (action === 'status' && (opts.hosts.length || opts.all || opts.undo)) throw usage('--host, --all and --undo are for git setup', 'git');
     return opts;
   },
   run: async (opts, io, connect) => git(opts, io, await connect()),
@@ -87,6 +93,7 @@ async function git(opts: GitOptions, io: IO, conn: Requester): Promise<number> {
   const mapped = await conn.request('gitHosts', {});
   if (opts.action === 'status') return status(mapped, io);
   const hosts = opts.hosts.length ? opts.hosts : [...new Set(mapped.hosts.map((h) => h.host.split('/')[0]!))];
+  if (opts.undo) return undo(hosts, opts.all || opts.hosts.length === 0, mapped, io);
   if (hosts.length === 0 && !opts.all) {
     throw new AuthdError('usage', `no git_hosts in ${mapped.configPath} and no --host given`,
       'add git_hosts to a profile, or run `authd git setup --host HOST` (or --all for every host)');
@@ -138,6 +145,39 @@ async function git(opts: GitOptions, io: IO, conn: Requester): Promise<number> {
   return failed ? 1 : 0;
 }
 
+async function undo(hosts: string[], global: boolean, mapped: GitHostsResult, io: IO): Promise<number> {
+  const removed: string[] = [];
+  const unset = (key: string, values: string[]) => {
+    for (const v of new Set(values)) {
+      gitConfig(['--global', '--unset-all', key, exactly(v)], io);
+      removed.push(`${key} = ${v === '' ? '(the empty value)' : v}`);
+    }
+  };
+  for (const host of hosts) {
+    const before = removed.length;
+    const key = hostKey(host);
+    const values = getAll(key, io);
+    unset(key, values.filter(isAuthdHelper));
+    const rest = values.filter((v) => !isAuthdHelper(v));
+    if (rest.length && rest.every((v) => v === '')) unset(key, ['']);
+    const section = sectionEntries(`credential.https://${host}`, io);
+    const setPath = mapped.hosts.some((h) => h.host.startsWith(`${host}/`));
+    if (setPath && section.length === 1 && section[0]!.key === `credential.https://${host}.usehttppath` && section[0]!.value === 'true') {
+      unset(pathKey(host), ['true']);
+    }
+    if (removed.length > before) removeIfEmpty(`credential.https://${host}`, io);
+  }
+  if (global) {
+    const before = removed.length;
+    unset('credential.helper', getAll('credential.helper', io).filter(isAuthdHelper));
+    if (removed.length > before) removeIfEmpty('credential', io);
+  }
+  if (removed.length === 0) io.stderr.write("nothing of authd's in your global git config to remove\n");
+  for (const r of removed) io.stderr.write(`✓ removed ${r}\n`);
+  if (removed.length) io.stderr.write('helpers that `authd git setup` replaced (such as store) are not restored\n');
+  return 0;
+}
+
 function status(mapped: GitHostsResult, io: IO): number {
   let entries: ConfigEntry[] = [];
   try {
@@ -176,9 +216,9 @@ interface ConfigEntry {
   value: string;
 }
 
-/** The credential.* entries of the global config (included files too), in the order git reads them. */
-function credentialEntries(io: IO): ConfigEntry[] {
-  const out = gitConfig(['--global', '--includes', '--null', '--get-regexp', '^credential\\.'], io) ?? '';
+/** The credential.* entries of the global config, in the order git reads them (included files too, or not). */
+function credentialEntries(io: IO, includes = true): ConfigEntry[] {
+  const out = gitConfig(['--global', includes ? '--includes' : '--no-includes', '--null', '--get-regexp', '^credential\\.'], io) ?? '';
   const entries: ConfigEntry[] = [];
   for (const record of out.split('\0')) {
     const nl = record.indexOf('\n');
@@ -186,6 +226,16 @@ function credentialEntries(io: IO): ConfigEntry[] {
     if (nl > 0) entries.push({ key: record.slice(0, nl), value: record.slice(nl + 1) });
   }
   return entries;
+}
+
+/** The entries of one section of the global file itself (its URL exact), for what undo may remove. */
+function sectionEntries(section: string, io: IO): ConfigEntry[] {
+  const prefix = `${section}.`;
+  return credentialEntries(io, false).filter((e) => e.key.startsWith(prefix) && !e.key.slice(prefix.length).includes('.'));
+}
+
+function removeIfEmpty(section: string, io: IO): void {
+  if (sectionEntries(section, io).length === 0) gitConfig(['--global', '--remove-section', section], io, [128]);
 }
 
 function getAll(key: string, io: IO): string[] {
