@@ -1,7 +1,7 @@
 // `authd git setup` against real git: whatever order the user's global config is in, git asks authd
 // once for a mapped host; the helper is written as `authd` when PATH finds this installation; --undo
-// gives the config back. Counted by the one line authd prints when there is no session, so each run
-// of authd by git shows.
+// gives the config back; `git status --json` says what git runs. Counted by the one line authd prints
+// when there is no session, so each run of authd by git shows.
 import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -188,4 +188,21 @@ describe('git setup --undo', () => {
     expect(user.text()).not.toContain('git.two.test');
     expect(await user.authdRuns()).toBe(1);
   });
+});
+
+test('git status --json says, for each mapped host and for the others, which authd entry git runs', async () => {
+  const user = new GitUser();
+  const before = await user.authd('git', 'status', '--json');
+  expect(before.code).toBe(0);
+  expect(JSON.parse(before.stdout)).toEqual({
+    hosts: [
+      { host: HOST, profile: 'acme', username: 'oauth2', git_auth: 'basic', git_helper: null },
+      { host: 'git.team.test/team', profile: 'acme', username: 'oauth2', git_auth: 'basic', git_helper: null },
+    ],
+    other_hosts: { git_helper: null },
+  });
+  await user.authd('git', 'setup', '--all');
+  const after = JSON.parse((await user.authd('git', 'status', '--json')).stdout);
+  expect(after.hosts.map((h: { git_helper: unknown }) => h.git_helper)).toEqual([HELPER, HELPER]);
+  expect(after.other_hosts).toEqual({ git_helper: HELPER });
 });

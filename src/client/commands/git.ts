@@ -4,7 +4,7 @@ import { accessSync, constants, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuthdError, type GitHostsResult } from '../../protocol/index.js';
 import { usage } from '../args.js';
-import { type Command, HELP_FLAG, type Requester } from '../command.js';
+import { type Command, HELP_FLAG, JSON_FLAG, type Requester, writeJson } from '../command.js';
 import type { IO } from '../io.js';
 import { table } from './shared.js';
 
@@ -13,15 +13,16 @@ export interface GitOptions {
   hosts: string[];
   all: boolean;
   undo: boolean;
+  json: boolean;
 }
 
 export const command: Command<GitOptions> = {
   name: 'git',
-  synopsis: 'git setup [--host HOST]… [--all] [--undo] | status',
+  synopsis: 'git setup [--host HOST]… [--all] [--undo] | status [--json]',
   summary: 'make git ask authd for credentials; status shows the host map',
   help: `Usage: authd git setup [--host HOST]… [--all]
        authd git setup --undo [--host HOST]… [--all]
-       authd git status
+       authd git status [--json]
 
 setup         writes your global git config so git asks authd for credentials: for each host in
               the profiles' git_hosts (or each --host), credential.https://HOST.helper after an
@@ -37,8 +38,10 @@ setup --undo  removes what setup wrote for those hosts: authd's helper entries, 
               when it is authd, unless --host is given without --all. Helpers that setup
               replaced, such as store, are not restored.
 status        shows which hosts map to which profile, and the helpers git runs for each.
+  --json      {"hosts":[{"host","profile","username","git_auth","git_helper"}],"other_hosts":{"git_helper"}}
+              git_helper: the authd entry git runs for those hosts, or null when git does not ask authd
 `,
-  flags: { host: { value: true, multiple: true }, all: {}, undo: {}, ...HELP_FLAG },
+  flags: { host: { value: true, multiple: true }, all: {}, undo: {}, ...JSON_FLAG, ...HELP_FLAG },
   parse(args) {
     const action = args.positionals[0];
     if ((action !== 'setup' && action !== 'status') || args.positionals.length !== 1) throw usage('git needs setup or status', 'git');
@@ -46,8 +49,9 @@ status        shows which hosts map to which profile, and the helpers git runs f
     for (const h of hosts) {
       if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(h)) throw usage(`--host ${h.slice(0, 40)} is not a host name (HOST or HOST:PORT)`, 'git');
     }
-    const opts = { action, hosts, all: args.flags.all === true, undo: args.flags.undo === true } as const;
+    const opts = { action, hosts, all: args.flags.all === true, undo: args.flags.undo === true, json: args.flags.json === true } as const;
     if (action === 'status' && (opts.hosts.length || opts.all || opts.undo)) throw usage('--host, --all and --undo are for git setup', 'git');
+    if (action === 'setup' && opts.json) throw usage('--json is for git status', 'git');
     return opts;
   },
   run: async (opts, io, connect) => git(opts, io, await connect()),
@@ -91,7 +95,7 @@ export function isAuthdHelper(value: string): boolean {
 
 async function git(opts: GitOptions, io: IO, conn: Requester): Promise<number> {
   const mapped = await conn.request('gitHosts', {});
-  if (opts.action === 'status') return status(mapped, io);
+  if (opts.action === 'status') return status(mapped, opts.json, io);
   const hosts = opts.hosts.length ? opts.hosts : [...new Set(mapped.hosts.map((h) => h.host.split('/')[0]!))];
   if (opts.undo) return undo(hosts, opts.all || opts.hosts.length === 0, mapped, io);
   if (hosts.length === 0 && !opts.all) {
@@ -178,7 +182,7 @@ async function undo(hosts: string[], global: boolean, mapped: GitHostsResult, io
   return 0;
 }
 
-function status(mapped: GitHostsResult, io: IO): number {
+function status(mapped: GitHostsResult, json: boolean, io: IO): number {
   let entries: ConfigEntry[] = [];
   try {
     entries = credentialEntries(io);
@@ -191,6 +195,13 @@ function status(mapped: GitHostsResult, io: IO): number {
     return { ...h, helpers: effectiveHelpers(entries, host!, path.join('/')) };
   });
   const others = effectiveHelpers(entries, '');
+  if (json) {
+    writeJson(io, {
+      hosts: hosts.map((h) => ({ host: h.host, profile: h.profile, username: h.username, git_auth: h.auth ?? 'basic', git_helper: authdIn(h.helpers) })),
+      other_hosts: { git_helper: authdIn(others) },
+    });
+    return 0;
+  }
   if (mapped.hosts.length === 0) io.stdout.write(`no git_hosts in ${mapped.configPath}\n`);
   else {
     const rows = [['HOST', 'PROFILE', 'USERNAME', 'GIT AUTH', 'GIT HELPER']];
