@@ -1,9 +1,10 @@
 // `authd git setup|status`: point git at authd (like `gh auth setup-git`), and show the host map.
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuthdError } from '../../protocol/index.js';
+import { AuthdError, type GitHostsResult } from '../../protocol/index.js';
 import { usage } from '../args.js';
-import { type Command, HELP_FLAG, type Requester } from '../command.js';
+import { type Command, HELP_FLAG, JSON_FLAG, type Requester, writeJson } from '../command.js';
 import type { IO } from '../io.js';
 import { table } from './format.js';
 
@@ -11,22 +12,36 @@ export interface GitOptions {
   action: 'setup' | 'status';
   hosts: string[];
   all: boolean;
+  undo: boolean;
+  json: boolean;
 }
 
 export const command: Command<GitOptions> = {
   name: 'git',
-  synopsis: 'git setup [--all] | status',
+  synopsis: 'git setup [--host HOST]… [--all] [--undo] | status [--json]',
   summary: 'make git ask authd for credentials; status shows the host map',
   help: `Usage: authd git setup [--host HOST]… [--all]
-       authd git status
+       authd git setup --undo [--host HOST]… [--all]
+       authd git status [--json]
 
-setup   writes your global git config so git asks authd for credentials: for each host in the
-        profiles' git_hosts (or each --host), credential.https://HOST.helper; with --all also
-        credential.helper, so authd stores the credentials of every other host too (replacing
-        plaintext helpers such as git-credential-store).
-status  shows which hosts map to which profile, and whether git is set up for them.
+setup         writes your global git config so git asks authd for credentials: for each host in
+              the profiles' git_hosts (or each --host), credential.https://HOST.helper after an
+              empty value that keeps other helpers away from that host, as \`gh auth setup-git\`
+              does; with --all also credential.helper, so authd stores the credentials of every
+              other host too (replacing plaintext helpers such as git-credential-store). git runs
+              every matching helper in the order of the file, so setup reads that order back and
+              leaves exactly one authd for each host. The helper is written as \`authd\` when
+              git-credential-authd on your PATH is this installation, else as this installation's
+              absolute path. Running it again changes nothing.
+setup --undo  removes what setup wrote for those hosts: authd's helper entries, and the empty
+              value and useHttpPath when nothing else is left for the host; also credential.helper
+              when it is authd, unless --host is given without --all. Helpers that setup
+              replaced, such as store, are not restored.
+status        shows which hosts map to which profile, and the helpers git runs for each.
+  --json      {"hosts":[{"host","profile","username","git_auth","git_helper"}],"other_hosts":{"git_helper"}}
+              git_helper: the authd entry git runs for those hosts, or null when git does not ask authd
 `,
-  flags: { host: { value: true, multiple: true }, all: {}, ...HELP_FLAG },
+  flags: { host: { value: true, multiple: true }, all: {}, undo: {}, ...JSON_FLAG, ...HELP_FLAG },
   parse(args) {
     const action = args.positionals[0];
     if ((action !== 'setup' && action !== 'status') || args.positionals.length !== 1) throw usage('git needs setup or status', 'git');
@@ -34,65 +49,270 @@ status  shows which hosts map to which profile, and whether git is set up for th
     for (const h of hosts) {
       if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(h)) throw usage(`--host ${h.slice(0, 40)} is not a host name (HOST or HOST:PORT)`, 'git');
     }
-    return { action, hosts, all: args.flags.all === true };
+    const opts = { action, hosts, all: args.flags.all === true, undo: args.flags.undo === true, json: args.flags.json === true } as const;
+    if (action === 'status' && (opts.hosts.length || opts.all || opts.undo)) throw usage('--host, --all and --undo are for git setup', 'git');
+    if (action === 'setup' && opts.json) throw usage('--json is for git status', 'git');
+    return opts;
   },
   run: async (opts, io, connect) => git(opts, io, await connect()),
 };
 
-/** The helper git runs: this installation's launcher, by absolute path (npx and local installs are not on PATH). */
-export function helperCommand(): string {
-  return join(__dirname, '..', 'bin', 'git-credential-authd');
+const PROGRAM = 'git-credential-authd';
+
+/**
+ * The helper git runs: `authd` (git runs it as git-credential-authd from PATH, so it survives a
+ * switch of Node version) when that is this installation, else this installation's launcher by
+ * absolute path (npx and local installs are not on PATH).
+ */
+export function helperCommand(env: Record<string, string | undefined>): string {
+  const ours = join(__dirname, '..', 'bin', PROGRAM);
+  const found = onPath(PROGRAM, env.PATH);
+  try {
+    if (found && realpathSync(found) === realpathSync(ours)) return 'authd';
+  } catch {
+    // Ours or the one on PATH cannot be resolved: the absolute path is the safe choice.
+  }
+  return ours;
+}
+
+function onPath(name: string, path: string | undefined): string | undefined {
+  for (const dir of (path ?? '').split(':')) {
+    if (!dir.startsWith('/')) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** A helper entry that runs authd, in either form setup writes. */
+export function isAuthdHelper(value: string): boolean {
+  return value === 'authd' || value.endsWith(`/${PROGRAM}`);
 }
 
 async function git(opts: GitOptions, io: IO, conn: Requester): Promise<number> {
   const mapped = await conn.request('gitHosts', {});
-  if (opts.action === 'status') {
-    if (mapped.hosts.length === 0) io.stdout.write(`no git_hosts in ${mapped.configPath}\n`);
-    else {
-      const rows = [['HOST', 'PROFILE', 'USERNAME', 'GIT AUTH', 'GIT HELPER']];
-      for (const h of mapped.hosts) {
-        rows.push([h.host, h.profile, h.username, h.auth ?? 'basic', configuredHelper(h.host, io) ?? 'not set: run `authd git setup`']);
-      }
-      io.stdout.write(table(rows));
-    }
-    const global = gitConfig(['--global', '--get-all', 'credential.helper'], io);
-    io.stdout.write(`other hosts: ${global?.includes('authd') ? 'stored by authd' : 'not handled by authd (authd git setup --all)'}\n`);
-    return 0;
-  }
+  if (opts.action === 'status') return status(mapped, opts.json, io);
   const hosts = opts.hosts.length ? opts.hosts : [...new Set(mapped.hosts.map((h) => h.host.split('/')[0]!))];
+  if (opts.undo) return undo(hosts, opts.all || opts.hosts.length === 0, mapped, io);
   if (hosts.length === 0 && !opts.all) {
     throw new AuthdError('usage', `no git_hosts in ${mapped.configPath} and no --host given`,
       'add git_hosts to a profile, or run `authd git setup --host HOST` (or --all for every host)');
   }
-  const helper = helperCommand();
+  const helper = helperCommand(io.env);
   for (const host of hosts) {
-    const key = `credential.https://${host}.helper`;
+    const key = hostKey(host);
+    const values = getAll(key, io);
     // An empty value first resets helpers configured elsewhere for this host, as gh does.
-    gitConfig(['--global', '--replace-all', key, ''], io, true);
-    gitConfig(['--global', '--add', key, helper], io, true);
-    if (mapped.hosts.some((h) => h.host.startsWith(`${host}/`))) {
-      gitConfig(['--global', `credential.https://${host}.useHttpPath`, 'true'], io, true);
+    if (values[0] !== '' || values.length > 2 || (values.length === 2 && values[1] !== helper)) {
+      gitConfig(['--global', '--replace-all', key, ''], io);
+      gitConfig(['--global', '--add', key, helper], io);
     }
-    io.stderr.write(`✓ git uses authd for https://${host}\n`);
+    if (mapped.hosts.some((h) => h.host.startsWith(`${host}/`)) && gitConfig(['--global', '--get', pathKey(host)], io) !== 'true') {
+      gitConfig(['--global', pathKey(host), 'true'], io);
+    }
   }
+  const global = getAll('credential.helper', io);
   if (opts.all) {
-    gitConfig(['--global', '--replace-all', 'credential.helper', helper], io, true);
-    io.stderr.write('✓ git stores credentials for every other host in authd (credential.helper)\n');
+    if (global.length !== 1 || global[0] !== helper) gitConfig(['--global', '--replace-all', 'credential.helper', helper], io);
+  } else {
+    // authd written before in another form (an absolute path since moved) is brought up to date.
+    for (const old of new Set(global.filter((v) => isAuthdHelper(v) && v !== helper))) {
+      gitConfig(['--global', '--replace-all', 'credential.helper', helper, exactly(old)], io);
+    }
   }
+
+  // git collects every matching helper in file order, an empty value clearing the list, so where
+  // credential.helper sits decides whether authd runs once, twice or not at all for a host.
+  let failed = 0;
+  for (const host of hosts) {
+    let runs = authdRuns(host, io);
+    if (runs > 1) {
+      for (const v of new Set(getAll(hostKey(host), io).filter(isAuthdHelper))) gitConfig(['--global', '--unset-all', hostKey(host), exactly(v)], io);
+      runs = authdRuns(host, io);
+    }
+    if (runs === 0) {
+      gitConfig(['--global', '--add', hostKey(host), helper], io);
+      runs = authdRuns(host, io);
+    }
+    if (runs === 1) io.stderr.write(`✓ git uses authd for https://${host}\n`);
+    else {
+      failed++;
+      io.stderr.write(`! git would run authd ${runs === 0 ? 'not at all' : `${runs} times`} for https://${host}: entries later in your global git config`
+        + ` change the helpers for it (see \`git config --global --get-regexp '^credential\\.'\`)\n`);
+    }
+  }
+  if (opts.all) io.stderr.write('✓ git stores credentials for every other host in authd (credential.helper)\n');
+  return failed ? 1 : 0;
+}
+
+async function undo(hosts: string[], global: boolean, mapped: GitHostsResult, io: IO): Promise<number> {
+  const removed: string[] = [];
+  const unset = (key: string, values: string[]) => {
+    for (const v of new Set(values)) {
+      gitConfig(['--global', '--unset-all', key, exactly(v)], io);
+      removed.push(`${key} = ${v === '' ? '(the empty value)' : v}`);
+    }
+  };
+  for (const host of hosts) {
+    const before = removed.length;
+    const key = hostKey(host);
+    const values = getAll(key, io);
+    unset(key, values.filter(isAuthdHelper));
+    const rest = values.filter((v) => !isAuthdHelper(v));
+    if (rest.length && rest.every((v) => v === '')) unset(key, ['']);
+    const section = sectionEntries(`credential.https://${host}`, io);
+    const setPath = mapped.hosts.some((h) => h.host.startsWith(`${host}/`));
+    if (setPath && section.length === 1 && section[0]!.key === `credential.https://${host}.usehttppath` && section[0]!.value === 'true') {
+      unset(pathKey(host), ['true']);
+    }
+    if (removed.length > before) removeIfEmpty(`credential.https://${host}`, io);
+  }
+  if (global) {
+    const before = removed.length;
+    unset('credential.helper', getAll('credential.helper', io).filter(isAuthdHelper));
+    if (removed.length > before) removeIfEmpty('credential', io);
+  }
+  if (removed.length === 0) io.stderr.write("nothing of authd's in your global git config to remove\n");
+  for (const r of removed) io.stderr.write(`✓ removed ${r}\n`);
+  if (removed.length) io.stderr.write('helpers that `authd git setup` replaced (such as store) are not restored\n');
   return 0;
 }
 
-function configuredHelper(host: string, io: IO): string | undefined {
-  const values = gitConfig(['--get-urlmatch', 'credential.helper', `https://${host.split('/')[0]}/`], io);
-  return values?.split('\n').filter(Boolean).at(-1);
+function status(mapped: GitHostsResult, json: boolean, io: IO): number {
+  let entries: ConfigEntry[] = [];
+  try {
+    entries = credentialEntries(io);
+  } catch {
+    // No git: every host shows as not set up.
+  }
+  const authdIn = (helpers: string[]) => helpers.find(isAuthdHelper) ?? null;
+  const hosts = mapped.hosts.map((h) => {
+    const [host, ...path] = h.host.split('/');
+    return { ...h, helpers: effectiveHelpers(entries, host!, path.join('/')) };
+  });
+  const others = effectiveHelpers(entries, '');
+  if (json) {
+    writeJson(io, {
+      hosts: hosts.map((h) => ({ host: h.host, profile: h.profile, username: h.username, git_auth: h.auth ?? 'basic', git_helper: authdIn(h.helpers) })),
+      other_hosts: { git_helper: authdIn(others) },
+    });
+    return 0;
+  }
+  if (mapped.hosts.length === 0) io.stdout.write(`no git_hosts in ${mapped.configPath}\n`);
+  else {
+    const rows = [['HOST', 'PROFILE', 'USERNAME', 'GIT AUTH', 'GIT HELPER']];
+    for (const h of hosts) {
+      const shown = authdIn(h.helpers) ? h.helpers.join(', ') : `${h.helpers.length ? `${h.helpers.join(', ')}; ` : ''}not authd: run \`authd git setup\``;
+      rows.push([h.host, h.profile, h.username, h.auth ?? 'basic', shown]);
+    }
+    io.stdout.write(table(rows));
+  }
+  io.stdout.write(`other hosts: ${authdIn(others) ? 'stored by authd' : 'not handled by authd (authd git setup --all)'}\n`);
+  return 0;
 }
 
-function gitConfig(args: string[], io: IO, must = false): string | undefined {
-  try {
-    return execFileSync('git', ['config', ...args], { env: io.env as NodeJS.ProcessEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (err) {
-    if (!must) return undefined;
-    const e = err as { code?: string; stderr?: string };
-    throw new AuthdError('usage', e.code === 'ENOENT' ? 'git is not installed (or not on PATH)' : `git config failed: ${String(e.stderr ?? '').trim().slice(0, 200)}`);
+const hostKey = (host: string) => `credential.https://${host}.helper`;
+const pathKey = (host: string) => `credential.https://${host}.useHttpPath`;
+
+/** A value-pattern (POSIX extended regex) that matches this value and no other. */
+const exactly = (value: string) => `^${value.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}$`;
+
+interface ConfigEntry {
+  /** As git prints it: section and name lower case, the URL as written. */
+  key: string;
+  value: string;
+}
+
+/** The credential.* entries of the global config, in the order git reads them (included files too, or not). */
+function credentialEntries(io: IO, includes = true): ConfigEntry[] {
+  const out = gitConfig(['--global', includes ? '--includes' : '--no-includes', '--null', '--get-regexp', '^credential\\.'], io) ?? '';
+  const entries: ConfigEntry[] = [];
+  for (const record of out.split('\0')) {
+    const nl = record.indexOf('\n');
+    // A key without `= value` is an error to git's credential code; it is skipped here.
+    if (nl > 0) entries.push({ key: record.slice(0, nl), value: record.slice(nl + 1) });
   }
+  return entries;
+}
+
+/** The entries of one section of the global file itself (its URL exact), for what undo may remove. */
+function sectionEntries(section: string, io: IO): ConfigEntry[] {
+  const prefix = `${section}.`;
+  return credentialEntries(io, false).filter((e) => e.key.startsWith(prefix) && !e.key.slice(prefix.length).includes('.'));
+}
+
+function removeIfEmpty(section: string, io: IO): void {
+  if (sectionEntries(section, io).length === 0) gitConfig(['--global', '--remove-section', section], io, [128]);
+}
+
+function getAll(key: string, io: IO): string[] {
+  const out = gitConfig(['--global', '--null', '--get-all', key], io);
+  return out === undefined ? [] : out.split('\0').slice(0, -1);
+}
+
+/** How many times git runs authd for https://HOST/, from the global config. */
+function authdRuns(host: string, io: IO): number {
+  return effectiveHelpers(credentialEntries(io), host).filter(isAuthdHelper).length;
+}
+
+/**
+ * The helpers git runs for https://HOST/PATH, in order, as git's credential.c collects them: every
+ * credential.helper and every credential.URL.helper whose URL matches, in config order, an empty
+ * value emptying the list. An empty HOST: only credential.helper.
+ */
+export function effectiveHelpers(entries: ConfigEntry[], host: string, path = ''): string[] {
+  let helpers: string[] = [];
+  for (const { key, value } of entries) {
+    const dot = key.lastIndexOf('.');
+    if (key.slice(dot + 1).toLowerCase() !== 'helper' || !key.toLowerCase().startsWith('credential.')) continue;
+    const url = dot > 'credential'.length ? key.slice('credential.'.length, dot) : undefined;
+    if (url !== undefined && (!host || !urlMatches(url, host, path))) continue;
+    helpers = value === '' ? [] : [...helpers, value];
+  }
+  return helpers;
+}
+
+/** git's urlmatch for credential.URL.* against https://HOST/PATH (no user name in it). */
+function urlMatches(url: string, host: string, path: string): boolean {
+  const full = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(url);
+  if (!full) {
+    // No scheme: git matches it as a partial URL, field by field, exactly (host, then path).
+    const m = /^([^/?#]*)(.*)$/.exec(url)!;
+    if (m[1]!.includes('@')) return false;
+    const want = m[2]!.replace(/^[/]+|[/]+$/g, '');
+    return (m[1] === '' || m[1] === host) && (want === '' || want === path);
+  }
+  if (full[1]!.toLowerCase() !== 'https' || full[2]!.includes('@')) return false;
+  const [patHost, patPort] = splitPort(full[2]!);
+  const [urlHost, urlPort] = splitPort(host);
+  const patLabels = patHost.split('.');
+  const urlLabels = urlHost.split('.');
+  if (patLabels.length !== urlLabels.length || patLabels.some((l, i) => l !== '*' && l !== urlLabels[i])) return false;
+  if (patPort !== urlPort) return false;
+  const prefix = full[3]!.replace(/^\/+/, '');
+  if (prefix === '') return true;
+  return prefix.endsWith('/') ? `${path}/`.startsWith(prefix) : path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/** Host lower case, and the port without https' default. */
+function splitPort(hostPort: string): [string, string] {
+  const m = /^(.*?)(?::(\d*))?$/.exec(hostPort.toLowerCase())!;
+  const port = m[2] === undefined || m[2] === '' || Number(m[2]) === 443 ? '' : String(Number(m[2]));
+  return [m[1]!, port];
+}
+
+/** `git config ARGS` on the global config: its output, or undefined when there is nothing (exit 1, or an exit in `absent`). */
+function gitConfig(args: string[], io: IO, absent: number[] = []): string | undefined {
+  const r = spawnSync('git', ['config', ...args], { env: io.env as NodeJS.ProcessEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    throw new AuthdError('usage', code === 'ENOENT' ? 'git is not installed (or not on PATH)' : `git config failed: ${r.error.message.slice(0, 200)}`);
+  }
+  if (r.status === 0) return r.stdout.endsWith('\n') && !args.includes('--null') ? r.stdout.slice(0, -1) : r.stdout;
+  if (r.status === 1 || (r.status !== null && absent.includes(r.status))) return undefined;
+  throw new AuthdError('usage', `git config ${args.filter((a) => a.startsWith('--')).join(' ')} failed: ${r.stderr.trim().slice(0, 200)}`);
 }
