@@ -103,7 +103,9 @@ export class Session {
       }
       if (!fromCaller) this.secrets.forgetEnv();
       this.tokens.forget();
-      const t = await this.tokens.get(undefined);
+      const t = await this.tokens.get(undefined).catch((err: unknown) => {
+        throw idp.loginAgain(err, p);
+      });
       this.tokens.armRefreshAhead(t);
       return { profile: p.name, status: 'logged_in' };
     }
