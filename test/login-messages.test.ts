@@ -1,7 +1,15 @@
 // What `authd login` (and the commands around it) tell a user: a provider that cannot be reached,
-// named with the request, the URL and the cause.
+// named with the request, the URL and the cause; a browser that is opened only when one can be.
+import { chmodSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, expect, onTestFinished, test } from 'vitest';
+import type { Requester } from '../src/client/command.js';
+import type { IO } from '../src/client/io.js';
+import { main, reportError } from '../src/client/main.js';
+import { AuthdError, type MethodName, type Methods } from '../src/protocol/index.js';
 import { Home } from './support/harness.js';
 
 /** A port on 127.0.0.1 nobody listens on (it was free a moment ago). */
@@ -65,5 +73,76 @@ describe('a provider that cannot be reached', () => {
       expect(r.stderr).not.toContain('s3cr3t');
       expect(r.stderr).not.toMatch(/retries/);
     }
+  });
+});
+
+describe('opening a browser', () => {
+  type Answers = { [M in MethodName]?: (params: Methods[M]['params']) => Methods[M]['result'] };
+  const answers: Answers = {
+    loginStart: () => ({
+      profile: 'acme', status: 'pending',
+      device: { verification_uri: 'https://id.example.com/device', verification_uri_complete: 'https://id.example.com/device?user_code=ABCD-EFGH', user_code: 'ABCD-EFGH', expires_in: 600, joined: false },
+    }),
+    loginWait: () => ({ profile: 'acme', subject: 'alice' }),
+  };
+
+  /** `authd login` in-process, on a terminal (stderr is a TTY), with the environment given. */
+  async function loginOnTerminal(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+    let stderr = '';
+    const io: IO = {
+      stdout: { write: () => true },
+      stderr: { write: (s: string) => (stderr += s), isTTY: true },
+      stdin: Readable.from(['']),
+      env,
+    };
+    const daemon: Requester = {
+      request: async (method, params) => {
+        const answer = answers[method] as ((p: unknown) => unknown) | undefined;
+        if (!answer) throw new AuthdError('unknown_method', `no answer for ${method}`);
+        return answer(params) as never;
+      },
+      close: () => undefined,
+    };
+    let code: number;
+    try {
+      code = await main(['login'], io, { connect: async () => daemon });
+    } catch (err) {
+      code = reportError(err, io);
+    }
+    return { code, stderr };
+  }
+
+  function emptyDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'authd-path.'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  test.skipIf(process.platform !== 'linux')('with no xdg-open on PATH it does not claim to have opened the browser', async () => {
+    const r = await loginOnTerminal({ PATH: emptyDir(), DISPLAY: ':0', AUTHD_HOME: emptyDir() });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('one-time code: ABCD-EFGH');
+    expect(r.stderr).not.toMatch(/opening it in your browser|opened it/);
+    expect(r.stderr).toContain('  (could not open a browser: xdg-open is not installed)\n');
+  });
+
+  test.skipIf(process.platform !== 'linux')('with an xdg-open on PATH it says so, and the opener gets the URL', async () => {
+    const bin = emptyDir();
+    const opened = join(bin, 'opened');
+    writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$1" > "${opened}.tmp" && mv "${opened}.tmp" "${opened}"\n`);
+    chmodSync(join(bin, 'xdg-open'), 0o755);
+    const arrived = new Promise<void>((resolve) => {
+      const w = watch(bin, (_, name) => {
+        if (name === 'opened') {
+          w.close();
+          resolve();
+        }
+      });
+    });
+    const r = await loginOnTerminal({ PATH: `${bin}:/usr/bin:/bin`, DISPLAY: ':0', AUTHD_HOME: emptyDir() });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('  (opening it in your browser)\n');
+    await arrived;
+    expect(readFileSync(opened, 'utf8')).toBe('https://id.example.com/device?user_code=ABCD-EFGH');
   });
 });
