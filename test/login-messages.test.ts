@@ -1,5 +1,7 @@
 // What `authd login` (and the commands around it) tell a user: a provider that cannot be reached,
-// named with the request, the URL and the cause; a browser that is opened only when one can be.
+// named with the request, the URL and the cause; a login over an existing session; a browser that
+// is opened only when one can be.
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,7 +12,8 @@ import type { Requester } from '../src/client/command.js';
 import type { IO } from '../src/client/io.js';
 import { main, reportError } from '../src/client/main.js';
 import { AuthdError, type MethodName, type Methods } from '../src/protocol/index.js';
-import { Home } from './support/harness.js';
+import { approveDeviceCode, startIdp } from '../scripts/dev-idp.mjs';
+import { AUTHD, devProfile, Home } from './support/harness.js';
 
 /** A port on 127.0.0.1 nobody listens on (it was free a moment ago). */
 async function closedPort(): Promise<number> {
@@ -73,6 +76,58 @@ describe('a provider that cannot be reached', () => {
       expect(r.stderr).not.toContain('s3cr3t');
       expect(r.stderr).not.toMatch(/retries/);
     }
+  });
+});
+
+describe('logging in again', () => {
+  test('login over a session says who is logged in and that the new login replaces it; once approved the old one is revoked', async () => {
+    const idp = await startIdp({ accessTokenTtl: 600 });
+    onTestFinished(() => idp.close());
+    const home = homeWith({ acme: devProfile(idp) });
+    await home.login('acme');
+    const old = home.storedSession('acme')?.refresh_token as string;
+    expect((await idp.introspect(old)).active).toBe(true);
+
+    const child = spawn(AUTHD, ['login', '-p', 'acme'], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const approved = new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        const before = stderr;
+        stderr += d.toString();
+        const m = /open (http\S+user_code=\S+)/.exec(stderr);
+        if (m && !/open (http\S+user_code=\S+)/.test(before)) approveDeviceCode(m[1]!).then(resolve, reject);
+      });
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await approved;
+    expect(code).toBe(0);
+    expect(stderr.split('\n')[0]).toMatch(new RegExp(
+      '^Profile acme is logged in as alice \\(token valid for (9|10)m\\d\\ds\\)\\. Logging in again replaces that session once you approve; '
+      + 'the old one is then revoked \\(Ctrl-C keeps it\\)\\.$'));
+    expect(stderr).toContain('Logged in to acme as alice');
+
+    const now = home.storedSession('acme')?.refresh_token as string;
+    expect(now).not.toBe(old);
+    expect((await idp.introspect(now)).active).toBe(true);
+    await expect.poll(async () => (await idp.introspect(old)).active).toBe(false);
+
+    // --json says it too: the first login of a profile replaces nothing.
+    home.writeConfig({ acme: devProfile(idp), fresh: devProfile(idp) });
+    const events: Record<string, unknown>[] = [];
+    for (const profile of ['acme', 'fresh']) {
+      const json = spawn(AUTHD, ['login', '--json', '-p', profile], { env: home.env, stdio: ['ignore', 'pipe', 'ignore'] });
+      const first = await new Promise<Record<string, unknown>>((resolve) => {
+        let buf = '';
+        json.stdout.on('data', (d: Buffer) => {
+          buf += d.toString();
+          if (buf.includes('\n')) resolve(JSON.parse(buf.slice(0, buf.indexOf('\n'))) as Record<string, unknown>);
+        });
+      });
+      json.kill('SIGINT');
+      events.push(first);
+    }
+    expect(events[0]).toMatchObject({ event: 'device_code', replaces: { subject: 'alice', expires_at: expect.any(Number) } });
+    expect(events[1]).toMatchObject({ event: 'device_code', replaces: null });
   });
 });
 

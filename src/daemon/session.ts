@@ -109,7 +109,16 @@ export class Session {
       this.tokens.armRefreshAhead(t);
       return { profile: p.name, status: 'logged_in' };
     }
-    return { profile: p.name, status: 'pending', device: await this.login.start(waiter) };
+    const device = await this.login.start(waiter);
+    const r: LoginStartResult = { profile: p.name, status: 'pending', device };
+    // Said to the user: the session it has now is replaced (and revoked) once this login is approved.
+    const { loggedIn, token } = await this.tokens.state();
+    if (loggedIn) {
+      r.replaces = {};
+      if (this.tokens.subject) r.replaces.subject = this.tokens.subject;
+      if (token?.expires_at !== undefined) r.replaces.expires_at = Math.floor(token.expires_at / 1000);
+    }
+    return r;
   }
 
   private async approved(p: ProfileConfig, set: idp.TokenSet): Promise<LoginWaitResult> {

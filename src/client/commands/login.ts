@@ -1,7 +1,7 @@
 // `authd login`: the device flow on a terminal (code, QR, countdown) or as JSON events; client
 // credentials are verified by fetching a token.
 import { spawn } from 'node:child_process';
-import { type DeviceCodeInfo, printable } from '../../protocol/index.js';
+import { type DeviceCodeInfo, printable, type ReplacedSession } from '../../protocol/index.js';
 import { chosenProfile, type Command, type Requester, HELP_FLAG, JSON_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import type { IO } from '../io.js';
 import { formatDuration, requestWithEnvSecret } from './shared.js';
@@ -51,8 +51,10 @@ async function login(opts: LoginOptions, io: IO, conn: Requester): Promise<numbe
       user_code: d.user_code,
       expires_in: d.expires_in,
       joined: d.joined,
+      replaces: started.replaces ? { subject: started.replaces.subject ?? null, expires_at: started.replaces.expires_at ?? null } : null,
     })}\n`);
   } else {
+    if (started.replaces) io.stderr.write(`${replacing(profile, started.replaces)}\n`);
     await showCode(d, profile, opts.browser, io);
   }
   const stopCountdown = opts.json ? () => undefined : countdown(d.expires_in, io);
@@ -65,6 +67,14 @@ async function login(opts: LoginOptions, io: IO, conn: Requester): Promise<numbe
   } finally {
     stopCountdown(false);
   }
+}
+
+/** What a login does to the session the profile has: it stays until the new one is approved, which revokes it. */
+function replacing(profile: string, old: ReplacedSession): string {
+  const left = old.expires_at === undefined ? 0 : old.expires_at - Date.now() / 1000;
+  const who = old.subject ? ` as ${printable(old.subject)}` : '';
+  return `Profile ${profile} is logged in${who}${left > 0 ? ` (token valid for ${formatDuration(left)})` : ''}. `
+    + 'Logging in again replaces that session once you approve; the old one is then revoked (Ctrl-C keeps it).';
 }
 
 async function showCode(shown: DeviceCodeInfo, profile: string, browser: boolean, io: IO): Promise<void> {
