@@ -241,7 +241,8 @@ export class Daemon {
     const protection = describeProtection(this.protection);
     daemon.protection = protection.detail;
     if (!protection.ok) daemon.protectionWarning = true;
-    if (this.store.warning) daemon.storeWarning = this.store.warning;
+    // One line: the details and the fix are in `authd doctor`.
+    if (this.store.warning) daemon.storeWarning = this.store.summary ?? this.store.warning;
     const profiles: ProfileStatus[] = [];
     try {
       const cfg = this.currentConfig(true);
