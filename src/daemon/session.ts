@@ -121,6 +121,16 @@ export class Session {
     return r;
   }
 
+  /**
+   * `authd doctor`: a token as get-token would get it (the cached one, else from the provider), handed
+   * to nobody; throws what get-token would. Resolves with its expiry (Unix seconds), if it has one.
+   */
+  async check(): Promise<{ expires_at?: number }> {
+    const t = this.tokens.cached(undefined) ?? (await this.tokens.get(undefined));
+    if (!t.servable) throw unservable(this.profile);
+    return t.expires_at === undefined ? {} : { expires_at: Math.floor(t.expires_at / 1000) };
+  }
+
   private async approved(p: ProfileConfig, set: idp.TokenSet): Promise<LoginWaitResult> {
     await this.tokens.adoptLogin(p, set);
     const subject = this.tokens.subject;
