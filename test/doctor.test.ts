@@ -1,5 +1,6 @@
 // `authd doctor` against the real binary and a real provider: every profile, whether it can get a
-// token (or is logged out, or refused by the provider); `status` in short.
+// token (or is logged out, or refused by the provider), and a report even when the daemon cannot start.
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
 import { startIdp } from '../scripts/dev-idp.mjs';
@@ -84,6 +85,51 @@ test('doctor says a client_credentials secret from the environment is not checke
     '    fix: run `authd login -p ci` with SVC_SECRET set, or store the secret with `authd secret set ci`',
   ]);
   expect(idp.stats.clientCredentials).toBe(0);
+});
+
+test('when the daemon cannot start, doctor still reports: the directory at fault with its fix, and that the daemon did not start; exit 1', async () => {
+  const home = new Home();
+  onTestFinished(() => home.dispose());
+  home.writeConfig({});
+  const state = join(home.dir, 'state');
+  mkdirSync(state);
+  chmodSync(state, 0o755);
+
+  const r = await home.run(['doctor']);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toBe('');
+  expect(lines(r.stdout, 'config')).toEqual([`✓ config: ${join(home.dir, 'config.toml')} exists, and only you can change it`]);
+  expect(lines(r.stdout, 'state directory')).toEqual([
+    `✗ state directory: The state directory ${state} has mode 0755; it must not be accessible by group or others.`,
+    `    fix: run \`chmod 700 ${state}\``,
+  ]);
+  expect(lines(r.stdout, 'daemon')).toEqual([
+    '✗ daemon: could not start because of the state directory (above)', `    fix: run \`chmod 700 ${state}\``,
+  ]);
+
+  const json = JSON.parse((await home.run(['doctor', '--json'])).stdout) as { ok: boolean; checks: JsonCheck[] };
+  expect(json.ok).toBe(false);
+  expect(json.checks.map((c) => `${c.name} ${c.status}`)).toEqual([
+    'config ok', 'state directory failed', 'socket directory ok', 'credentials file ok', 'daemon failed',
+  ]);
+
+  // The fix works: doctor then reaches the daemon it starts.
+  chmodSync(state, 0o700);
+  const fixed = await home.run(['doctor']);
+  expect(fixed.stdout).toMatch(/^✓ daemon: running, pid \d+/);
+});
+
+test('a daemon that fails for a reason the client cannot see itself: doctor passes on what the daemon said', async () => {
+  const home = new Home();
+  onTestFinished(() => home.dispose());
+  const r = await home.run(['doctor'], { env: { AUTHD_STORE: 'vault' } });
+  expect(r.code).toBe(1);
+  expect(lines(r.stdout, 'config')).toEqual([
+    `✗ config: ${join(home.dir, 'config.toml')} does not exist`, '    fix: create it with at least one [profiles.NAME] table (see the README)',
+  ]);
+  expect(lines(r.stdout, 'daemon')).toEqual([
+    '✗ daemon: could not start: AUTHD_STORE names an unknown store "vault"', '    fix: use auto, keyring, file or memory',
+  ]);
 });
 
 test('without a keychain, status says so in one line and doctor gives the reason and the fix', async () => {
