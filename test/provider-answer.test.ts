@@ -157,9 +157,28 @@ describe('the classification table', () => {
     expect(transportFailure(TOKEN, happyEyeballs).failure).toBe('refused');
     // A message is not a code: nothing from it is shown or matched.
     expect(transportFailure(TOKEN, new TypeError('fetch failed: token abc.def.ghi rejected'))).toEqual({ endpoint: TOKEN, failure: 'other' });
-    expect(judge('refresh', unheard(errno('ENOTFOUND')), cli).message).toBe(`cannot resolve the provider's host name for the refresh request to ${TOKEN} (ENOTFOUND)`);
+    expect(judge('refresh', unheard(errno('ENOTFOUND')), cli).message)
+      .toBe(`cannot reach the provider for the refresh request to ${TOKEN}: the name login.example.com could not be resolved (ENOTFOUND)`);
     expect(judge('refresh', unheard(new DOMException('x', 'TimeoutError')), cli).message)
       .toBe(`the provider did not answer the refresh request to ${TOKEN} within 10 s`);
+  });
+
+  it('an unreachable provider: the request, the URL and the cause, and a hint that does not promise a retry', () => {
+    const cause = (failure: Parameters<typeof transportFailure>[1]) => judge('client credentials', unheard(failure), ci);
+    expect(cause(errno('ECONNREFUSED')).message).toBe(`cannot reach the provider for the client credentials request to ${TOKEN}: connection refused`);
+    expect(cause(errno('ECONNREFUSED')).hint).toBe('check that the provider is running at https://login.example.com, and the issuer URL of profile ci');
+    expect(cause(errno('CERT_HAS_EXPIRED')).message)
+      .toBe(`cannot reach the provider for the client credentials request to ${TOKEN}: TLS certificate error (CERT_HAS_EXPIRED)`);
+    expect(cause(errno('ERR_SSL_WRONG_VERSION_NUMBER')).message)
+      .toBe(`cannot reach the provider for the client credentials request to ${TOKEN}: TLS error (ERR_SSL_WRONG_VERSION_NUMBER)`);
+    expect(cause(errno('EHOSTUNREACH')).message).toBe(`cannot reach the provider for the client credentials request to ${TOKEN}: no route to login.example.com (EHOSTUNREACH)`);
+    // fetch refuses some ports before it connects, with no code: said in words, not left blank.
+    expect(cause(new TypeError('fetch failed', { cause: new Error('bad port') })).message)
+      .toBe(`cannot reach the provider for the client credentials request to ${TOKEN}: fetch does not connect to that port (a "bad port" in the Fetch standard)`);
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'CERT_HAS_EXPIRED', 'ETIMEDOUT', 'ENETUNREACH']) {
+      expect(cause(errno(code)).hint, code).not.toMatch(/retr/);
+    }
+    expect(judge('client credentials', says(503, 'temporarily_unavailable'), ci).hint).not.toMatch(/retr/);
   });
 });
 

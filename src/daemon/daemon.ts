@@ -233,7 +233,8 @@ export class Daemon {
     const protection = describeProtection(this.protection);
     daemon.protection = protection.detail;
     if (!protection.ok) daemon.protectionWarning = true;
-    if (this.store.warning) daemon.storeWarning = this.store.warning;
+    // One line: the details and the fix are in `authd doctor`.
+    if (this.store.warning) daemon.storeWarning = this.store.summary ?? this.store.warning;
     const profiles: ProfileStatus[] = [];
     try {
       const cfg = this.currentConfig(true);
@@ -337,18 +338,64 @@ export class Daemon {
       checks.push({ name: 'config', ok: false, detail: e.message, fix: e.hint ?? 'fix the config file' });
       return { checks };
     }
-    for (const p of cfg.profiles.values()) if (p.private_key_file) checks.push(privateKeyCheck(p.name, p.private_key_file));
-    await Promise.all([...cfg.profiles.values()].map(async (p) => {
-      if (p.flow === 'api_key') return;
+    // Every profile, in the config's order; the providers are asked in parallel.
+    const perProfile = await Promise.all([...cfg.profiles.values()].map((p) => this.profileChecks(p, p.name === cfg.defaultProfile)));
+    checks.push(...perProfile.flat());
+    return { checks };
+  }
+
+  /** `doctor`, one profile: its key file, that its provider answers, and that it can get a token (or why not). */
+  private async profileChecks(p: ProfileConfig, isDefault: boolean): Promise<DoctorCheck[]> {
+    const checks: DoctorCheck[] = [];
+    const name = `profile ${p.name}`;
+    if (p.private_key_file) checks.push(privateKeyCheck(p.name, p.private_key_file));
+    if (p.flow !== 'api_key') {
       try {
         const c = await idp.configurationFor(p);
-        checks.push({ name: `profile ${p.name}`, ok: true, detail: `provider reachable (${c.serverMetadata().issuer})` });
+        checks.push({ name, ok: true, detail: `provider reachable (${c.serverMetadata().issuer})` });
       } catch (err) {
         const e = idp.classify(err, p, 'discovery');
-        checks.push({ name: `profile ${p.name}`, ok: false, detail: e.message, fix: e.hint ?? 'check the issuer URL' });
+        checks.push({ name, ok: false, detail: e.message, fix: e.hint ?? 'check the issuer URL' });
+        return checks;
       }
-    }));
-    return { checks };
+    }
+    checks.push(await this.tokenCheck(p, isDefault));
+    return checks;
+  }
+
+  /**
+   * `doctor`: logged out (a warning, with how to log in), or a token as get-token would get one: a
+   * provider that refuses the client, or a session that has ended, fails here rather than at the next use.
+   */
+  private async tokenCheck(p: ProfileConfig, isDefault: boolean): Promise<DoctorCheck> {
+    const name = `profile ${p.name} login`;
+    const session = this.session(p.name);
+    const s = await session.status(isDefault);
+    if (s.loginPending) return { name, ok: false, warn: true, detail: 'a login is in progress', fix: `approve it, or run \`authd login -p ${p.name}\`` };
+    const login = `run \`authd login -p ${p.name}\``;
+    if (p.flow === 'device' && !s.loggedIn) return { name, ok: false, warn: true, detail: 'logged out', fix: login };
+    if (p.flow === 'api_key' && !s.loggedIn) {
+      return { name, ok: false, warn: true, detail: 'logged out: no API key is set', fix: `run \`authd secret set ${p.name} < key-file\`` };
+    }
+    try {
+      const t = await session.check();
+      const left = t.expires_at === undefined ? '' : ` (token valid for ${minutes(t.expires_at - Date.now() / 1000)})`;
+      const who = p.flow === 'device' ? `logged in${s.subject ? ` as ${s.subject}` : ''}`
+        : p.flow === 'api_key' ? 'API key set'
+        : `the provider issues tokens to client ${p.client_id}`;
+      return { name, ok: true, detail: `${who}${left}` };
+    } catch (err) {
+      const e = err instanceof AuthdError ? err : idp.classify(err, p, 'token');
+      // Not set up yet rather than broken: a secret this daemon has not been given, a session that ended.
+      if (e.code === 'secret_required') {
+        return { name, ok: false, warn: true, detail: `not checked: ${e.message}, and this daemon has not been given it`,
+          fix: `run \`authd login -p ${p.name}\` with ${p.client_secret_env} set, or store the secret with \`authd secret set ${p.name}\`` };
+      }
+      if (e.code === 'login_required' || e.code === 'login_expired') return { name, ok: false, warn: true, detail: `logged out: ${e.message}`, fix: e.hint ?? login };
+      const failed: DoctorCheck = { name, ok: false, detail: e.message };
+      if (e.hint) failed.fix = e.hint;
+      return failed;
+    }
   }
 
   /**
@@ -373,6 +420,11 @@ function privateKeyCheck(profile: string, file: string): DoctorCheck {
     const e = err instanceof AuthdError ? err : new AuthdError('config_error', `cannot check the private key file ${file}`);
     return { name, ok: false, detail: e.message, fix: e.hint ?? `run \`chmod 600 ${file}\`` };
   }
+}
+
+/** A token's time left, for `doctor`: "54m" (to the nearest minute), "40s". */
+function minutes(seconds: number): string {
+  return seconds >= 120 ? `${Math.round(seconds / 60)}m` : `${Math.max(0, Math.floor(seconds))}s`;
 }
 
 /** The config file's mtime and ctime: a `chmod` or `chown` (say, the fix for a refused config) changes only the ctime. */

@@ -154,12 +154,26 @@ function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponse
 }
 
 export async function startDeviceAuthorization(p: ProfileConfig): Promise<oidc.DeviceAuthorizationResponse> {
-  const cfg = await configurationFor(p);
-  if (!cfg.serverMetadata().device_authorization_endpoint) {
-    throw new AuthdError('config_error', `the provider of profile ${p.name} offers no device authorization endpoint`,
-      'set device_authorization_endpoint in the profile, or use a provider that supports the device flow');
+  try {
+    const cfg = await configurationFor(p);
+    if (!cfg.serverMetadata().device_authorization_endpoint) {
+      throw new AuthdError('config_error', `the provider of profile ${p.name} offers no device authorization endpoint`,
+        'set device_authorization_endpoint in the profile, or use a provider that supports the device flow');
+    }
+    return await ask(p, 'device authorization', undefined, () => oidc.initiateDeviceAuthorization(cfg, tokenParams(p)));
+  } catch (err) {
+    throw loginAgain(err, p);
   }
-  return ask(p, 'device authorization', undefined, () => oidc.initiateDeviceAuthorization(cfg, tokenParams(p)));
+}
+
+/**
+ * A login that failed because the provider could not be reached or could not serve it: nothing
+ * retries a login, so the hint ends with running it again.
+ */
+export function loginAgain(err: unknown, p: ProfileConfig, message?: string): unknown {
+  if (!(err instanceof ProviderError) || err.kind !== 'transient') return err;
+  const again = `run \`authd login -p ${p.name}\` again`;
+  return new ProviderError('transient', message ?? err.message, err.hint ? `${err.hint}; then ${again}` : again, err.status, err.retryAfterMs);
 }
 
 /**
@@ -177,7 +191,8 @@ export async function pollDevice(p: ProfileConfig, da: oidc.DeviceAuthorizationR
         toTokenSet(await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal }), Date.now()));
     } catch (err) {
       if (signal.aborted) {
-        throw failing ?? new AuthdError('login_expired', 'the login code expired before it was approved', loginHint(p.name));
+        if (failing) throw loginAgain(failing, p, `the login code expired while the provider failed: ${failing.message}`);
+        throw new AuthdError('login_expired', 'the login code expired before it was approved', loginHint(p.name));
       }
       if (!(err instanceof ProviderError && err.kind === 'transient')) throw err;
       failing = err;
@@ -285,12 +300,12 @@ export function classify(err: unknown, p: ProfileConfig, what: string): AuthdErr
   const endpoint = endpointOf(p.token_endpoint ?? p.issuer ?? '');
   if (code === 'OAUTH_TIMEOUT' || name === 'TimeoutError') {
     return new ProviderError('transient', `the provider did not answer the ${what} request to ${endpoint} within ${p.timeout} s`,
-      'check your network; authd retries by itself');
+      `check your network; if the provider is only slow, raise \`timeout\` in profile ${p.name}`);
   }
   const t = transportFailure(endpoint, err);
   if (t.failure !== 'other' || (err instanceof TypeError && code)) {
     return new ProviderError('transient', `cannot reach the provider for the ${what} request to ${endpoint}${code ? ` (${code})` : ''}`,
-      'check your network or the issuer URL; authd retries by itself');
+      `check your network, and the issuer URL of profile ${p.name}`);
   }
   return new ProviderError('protocol', `the ${what} request of profile ${p.name} failed${code ? ` (${code})` : ''}`);
 }

@@ -31,6 +31,8 @@ export interface TransportFailure {
   failure: TransportFailureKind;
   /** a stable code (errno, TLS or undici code), when there is one */
   code?: string;
+  /** what fetch said when it gives no code, from a fixed list (never its free text) */
+  reason?: string;
 }
 
 /** What happened on the wire for one request: an answer, a transport failure, or nothing was sent. */
@@ -179,7 +181,7 @@ export function judge(request: ProviderRequest, seen: Observation, who: Asker): 
       const wait = a.retryAfterMs ? Math.ceil(a.retryAfterMs / 1000) : 0;
       const what = a.status === 429 ? `the provider is limiting the rate of the ${req}` : `the provider could not serve the ${req}`;
       return new ProviderError('transient', `${what} (${heard}${wait ? `; it asks to wait ${wait} s` : ''})`,
-        wait ? 'authd asks again by itself once that time has passed' : 'authd retries by itself; try again shortly',
+        wait ? `try again in ${wait} s: authd does not ask that endpoint again before then` : 'the fault is at the provider: try again shortly',
         a.status, a.retryAfterMs);
     }
     case 'protocol':
@@ -219,36 +221,64 @@ function unusable(a: Answer): string {
   return '';
 }
 
+/**
+ * The provider was not heard: the request, the URL asked (origin + path) and what went wrong. The hint
+ * says what to check; whoever reports the error says what comes next (a login is run again, a caller
+ * asks again).
+ */
 function unheard(req: string, t: TransportFailure, who: Asker): ProviderError {
   const code = t.code ? ` (${t.code})` : '';
-  const at = `${req} to ${t.endpoint}`;
+  const cannot = `cannot reach the provider for the ${req} to ${t.endpoint}`;
+  const host = hostOf(t.endpoint);
   let message: string;
-  let hint = 'check your network; authd retries by itself';
+  let hint = `check your network, and the issuer URL of profile ${who.profile}`;
   switch (t.failure) {
     case 'timeout':
-      message = `the provider did not answer the ${at}${who.timeout ? ` within ${who.timeout} s` : ' in time'}`;
+      message = `the provider did not answer the ${req} to ${t.endpoint}${who.timeout ? ` within ${who.timeout} s` : ' in time'}`;
+      hint = `check your network; if the provider is only slow, raise \`timeout\` in profile ${who.profile}`;
       break;
     case 'refused':
-      message = `cannot reach the provider for the ${at} (connection refused)`;
+      message = `${cannot}: connection refused`;
+      hint = `check that the provider is running at ${originOf(t.endpoint)}, and the issuer URL of profile ${who.profile}`;
       break;
     case 'reset':
-      message = `the connection to the provider broke during the ${at}${code}`;
+      message = `the connection to the provider broke during the ${req} to ${t.endpoint}${code}`;
+      hint = 'check your network and any proxy between you and the provider';
       break;
     case 'dns':
-      message = `cannot resolve the provider's host name for the ${at}${code}`;
-      hint = 'check your network and the issuer URL; authd retries by itself';
+      message = `${cannot}: the name ${host} could not be resolved${code}`;
+      hint = `check that ${host} is spelled right in profile ${who.profile}, and your network and DNS`;
+      break;
+    case 'unreachable':
+      message = `${cannot}: no route to ${host}${code}`;
       break;
     case 'tls':
-      message = `the secure connection to the provider failed for the ${at}${code}`;
-      hint = 'check the system clock and any proxy between you and the provider; authd retries by itself';
+      message = `${cannot}: ${/^(ERR_TLS_CERT|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|INVALID_CA|CRL_)/.test(t.code ?? '') ? 'TLS certificate error' : 'TLS error'}${code}`;
+      hint = 'check the system clock, and any proxy between you and the provider (a private CA goes in NODE_EXTRA_CA_CERTS)';
       break;
     case 'aborted':
-      message = `the ${at} was cancelled`;
+      message = `the ${req} to ${t.endpoint} was cancelled`;
       break;
     default:
-      message = `cannot reach the provider for the ${at}${code}`;
+      message = `${cannot}${t.reason ? `: ${t.reason}` : code || ': no reason given'}`;
   }
   return new ProviderError('transient', message, hint);
+}
+
+function hostOf(endpoint: string): string {
+  try {
+    return new URL(endpoint).hostname;
+  } catch {
+    return 'the provider';
+  }
+}
+
+function originOf(endpoint: string): string {
+  try {
+    return new URL(endpoint).origin;
+  } catch {
+    return 'the issuer URL';
+  }
 }
 
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
@@ -265,7 +295,11 @@ export function transportFailure(endpoint: string, err: unknown): TransportFailu
   const code = stableCode(err);
   const t: TransportFailure = { endpoint, failure: 'other' };
   if (code) t.code = code;
-  if (!code) return t;
+  if (!code) {
+    // fetch refuses some ports outright (the Fetch standard's "bad ports": 1, 9, 25, 6000…), before connecting.
+    if (causeMessage(err) === 'bad port') t.reason = 'fetch does not connect to that port (a "bad port" in the Fetch standard)';
+    return t;
+  }
   if (TIMEOUT_CODES.has(code)) t.failure = 'timeout';
   else if (code === 'ECONNREFUSED') t.failure = 'refused';
   else if (RESET_CODES.has(code)) t.failure = 'reset';
@@ -273,6 +307,13 @@ export function transportFailure(endpoint: string, err: unknown): TransportFailu
   else if (UNREACHABLE_CODES.has(code)) t.failure = 'unreachable';
   else if (TLS_CODE.test(code)) t.failure = 'tls';
   return t;
+}
+
+/** The message of the error that caused a fetch failure (compared against fixed strings only). */
+function causeMessage(err: unknown): string | undefined {
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  const message = (cause as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : undefined;
 }
 
 /** The first stable code on an error or its causes (fetch puts the socket's error in `cause`). */

@@ -103,11 +103,32 @@ export class Session {
       }
       if (!fromCaller) this.secrets.forgetEnv();
       this.tokens.forget();
-      const t = await this.tokens.get(undefined);
+      const t = await this.tokens.get(undefined).catch((err: unknown) => {
+        throw idp.loginAgain(err, p);
+      });
       this.tokens.armRefreshAhead(t);
       return { profile: p.name, status: 'logged_in' };
     }
-    return { profile: p.name, status: 'pending', device: await this.login.start(waiter) };
+    const device = await this.login.start(waiter);
+    const r: LoginStartResult = { profile: p.name, status: 'pending', device };
+    // Said to the user: the session it has now is replaced (and revoked) once this login is approved.
+    const { loggedIn, token } = await this.tokens.state();
+    if (loggedIn) {
+      r.replaces = {};
+      if (this.tokens.subject) r.replaces.subject = this.tokens.subject;
+      if (token?.expires_at !== undefined) r.replaces.expires_at = Math.floor(token.expires_at / 1000);
+    }
+    return r;
+  }
+
+  /**
+   * `authd doctor`: a token as get-token would get it (the cached one, else from the provider), handed
+   * to nobody; throws what get-token would. Resolves with its expiry (Unix seconds), if it has one.
+   */
+  async check(): Promise<{ expires_at?: number }> {
+    const t = this.tokens.cached(undefined) ?? (await this.tokens.get(undefined));
+    if (!t.servable) throw unservable(this.profile);
+    return t.expires_at === undefined ? {} : { expires_at: Math.floor(t.expires_at / 1000) };
   }
 
   private async approved(p: ProfileConfig, set: idp.TokenSet): Promise<LoginWaitResult> {

@@ -41,8 +41,15 @@ export interface DeviceCodeInfo {
   joined: boolean;
 }
 
+/** The session a device login replaces once approved (the profile was logged in when it started). */
+export interface ReplacedSession {
+  subject?: string;
+  /** Unix seconds: when its current access token expires. */
+  expires_at?: number;
+}
+
 export type LoginStartResult =
-  | { profile: string; status: 'pending'; device: DeviceCodeInfo }
+  | { profile: string; status: 'pending'; device: DeviceCodeInfo; replaces?: ReplacedSession }
   | { profile: string; status: 'logged_in'; subject?: string };
 
 export interface LoginWaitResult {

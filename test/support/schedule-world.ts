@@ -223,12 +223,16 @@ export class SlowStore implements Store {
   }
 }
 
+/** A client connection, as the server's: a listener added after it closed is called at once. */
 export class Connection implements Waiter {
   private fns: (() => void)[] = [];
+  private closed = false;
   onClose(fn: () => void): void {
-    this.fns.push(fn);
+    if (this.closed) fn();
+    else this.fns.push(fn);
   }
   close(): void {
+    this.closed = true;
     for (const fn of this.fns.splice(0)) fn();
   }
 }

@@ -1,7 +1,7 @@
 // `authd login`: the device flow on a terminal (code, QR, countdown) or as JSON events; client
 // credentials are verified by fetching a token.
 import { spawn } from 'node:child_process';
-import { type DeviceCodeInfo, printable } from '../../protocol/index.js';
+import { type DeviceCodeInfo, printable, type ReplacedSession } from '../../protocol/index.js';
 import { chosenProfile, type Command, type Requester, HELP_FLAG, JSON_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import type { IO } from '../io.js';
 import { requestWithEnvSecret } from '../token-requests.js';
@@ -52,9 +52,11 @@ async function login(opts: LoginOptions, io: IO, conn: Requester): Promise<numbe
       user_code: d.user_code,
       expires_in: d.expires_in,
       joined: d.joined,
+      replaces: started.replaces ? { subject: started.replaces.subject ?? null, expires_at: started.replaces.expires_at ?? null } : null,
     })}\n`);
   } else {
-    showCode(d, profile, opts.browser, io);
+    if (started.replaces) io.stderr.write(`${replacing(profile, started.replaces)}\n`);
+    await showCode(d, profile, opts.browser, io);
   }
   const stopCountdown = opts.json ? () => undefined : countdown(d.expires_in, io);
   try {
@@ -68,7 +70,15 @@ async function login(opts: LoginOptions, io: IO, conn: Requester): Promise<numbe
   }
 }
 
-function showCode(shown: DeviceCodeInfo, profile: string, browser: boolean, io: IO): void {
+/** What a login does to the session the profile has: it stays until the new one is approved, which revokes it. */
+function replacing(profile: string, old: ReplacedSession): string {
+  const left = old.expires_at === undefined ? 0 : old.expires_at - Date.now() / 1000;
+  const who = old.subject ? ` as ${printable(old.subject)}` : '';
+  return `Profile ${profile} is logged in${who}${left > 0 ? ` (token valid for ${formatDuration(left)})` : ''}. `
+    + 'Logging in again replaces that session once you approve; the old one is then revoked (Ctrl-C keeps it).';
+}
+
+async function showCode(shown: DeviceCodeInfo, profile: string, browser: boolean, io: IO): Promise<void> {
   // The daemon checks these where they enter; a daemon from before that check did not.
   const d = { ...shown, user_code: printable(shown.user_code), verification_uri: printable(shown.verification_uri) };
   if (shown.verification_uri_complete) d.verification_uri_complete = printable(shown.verification_uri_complete);
@@ -80,8 +90,10 @@ function showCode(shown: DeviceCodeInfo, profile: string, browser: boolean, io: 
   ];
   io.stderr.write(`${lines.join('\n')}\n`);
   if (io.stderr.isTTY) io.stderr.write(qrCode(url));
-  if (browser && io.stderr.isTTY && /^https?:\/\/[^\s]+$/.test(url) && canOpenBrowser(io.env) && openBrowser(url)) {
-    io.stderr.write('  (opened it in your browser)\n');
+  if (browser && io.stderr.isTTY && /^https?:\/\/[^\s]+$/.test(url) && canOpenBrowser(io.env)) {
+    // Said only once the opener runs: a missing xdg-open is reported after spawn returns.
+    const opener = await openBrowser(url, io.env);
+    io.stderr.write(opener.started ? `  (opening it in your browser)\n` : `  (could not open a browser: ${opener.why})\n`);
   }
 }
 
@@ -100,18 +112,28 @@ function canOpenBrowser(env: IO['env']): boolean {
   return process.platform === 'darwin' || process.platform === 'win32' || Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
 }
 
-function openBrowser(url: string): boolean {
+/** Starts the platform's opener for `url`, detached; resolves once it runs, or with why it could not. */
+function openBrowser(url: string, env: IO['env']): Promise<{ started: true } | { started: false; why: string }> {
   const [cmd, args] = process.platform === 'darwin' ? ['open', [url]]
     : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url]]
     : ['xdg-open', [url]];
-  try {
-    const child = spawn(cmd, args as string[], { detached: true, stdio: 'ignore' });
-    child.on('error', () => undefined);
-    child.unref();
-    return true;
-  } catch {
-    return false;
-  }
+  return new Promise((resolve) => {
+    let child: ReturnType<typeof spawn>;
+    try {
+      // The user's environment: its PATH finds the opener, its DISPLAY the desktop.
+      child = spawn(cmd, args as string[], { detached: true, stdio: 'ignore', env });
+    } catch {
+      resolve({ started: false, why: `${cmd} could not be started` });
+      return;
+    }
+    child.once('spawn', () => {
+      child.unref();
+      resolve({ started: true });
+    });
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      resolve({ started: false, why: err.code === 'ENOENT' ? `${cmd} is not installed` : `${cmd} could not be started (${err.code ?? 'error'})` });
+    });
+  });
 }
 
 /** A live "time left" line on a terminal; nothing on a pipe. Returns a stopper. */

@@ -55,6 +55,7 @@ async function openAuto(stateDir: string, opts: KeyringOptions): Promise<Store> 
       `No usable keychain was found, so authd keeps its secrets in the file ${file.location}: ${why?.message ?? 'unknown error'} ` +
         `${fix}to silence this, set store = "file".`,
       file.warning,
+      'no keychain: secrets are in a 0600 file',
     );
   }
 
@@ -66,14 +67,19 @@ async function openAuto(stateDir: string, opts: KeyringOptions): Promise<Store> 
       `The file ${file.location} holds ${held.length} saved ${held.length === 1 ? 'entry' : 'entries'}, so authd keeps using it although the keychain (${keychain.location}) is available. ` +
         'Run `authd store migrate --to keyring` to move them into the keychain, or set store = "file" to silence this.',
       file.warning,
+      'a keychain is available, but secrets stay in a 0600 file until `authd store migrate --to keyring`',
     );
   }
   // A file store's own warning (a corrupt file kept aside) still matters when the keychain is used.
-  return file.warning ? withWarning(keychain, file.warning) : keychain;
+  return file.warning ? withWarning(keychain, file.warning, undefined, CORRUPT) : keychain;
 }
 
-/** The same store with `warning` set (after any warning it already had). */
-function withWarning(store: Store, warning: string, earlier?: string): Store {
+/** What the file store's own warning is about (it has no other). */
+const CORRUPT = 'the credentials file was corrupt and was set aside';
+
+/** The same store with `warning` set (after any warning it already had), and `summary`, its one line. */
+function withWarning(store: Store, warning: string, earlier: string | undefined, summary: string): Store {
   const text = earlier ? `${earlier} ${warning}` : warning;
-  return Object.freeze({ ...store, warning: text });
+  const line = earlier && summary !== CORRUPT ? `${summary}; ${CORRUPT}` : summary;
+  return Object.freeze({ ...store, warning: text, summary: `${line} (see \`authd doctor\`)` });
 }

@@ -20,6 +20,10 @@ export class SwitchableStore implements Store {
     return this.target.warning;
   }
 
+  get summary() {
+    return this.target.summary;
+  }
+
   get current(): Store {
     return this.target;
   }

@@ -38,6 +38,8 @@ export interface Store {
   readonly location: string;
   /** A problem found at open time that did not stop it, e.g. a corrupt file kept aside. */
   readonly warning: string | undefined;
+  /** `warning` in one line, for `authd status` (which sends the reader to `authd doctor` for the rest). */
+  readonly summary?: string;
   get(key: string): Promise<StoredSession | undefined>;
   /** Durable when it resolves. */
   put(key: string, value: StoredSession): Promise<void>;
