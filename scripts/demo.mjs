@@ -32,25 +32,6 @@ const green = paint('32;1');
 const say = (s = '') => process.stdout.write(`${s}\n`);
 const heading = (s) => say(`\n${bold(`▸ ${s}`)}`);
 
-// A CLI without authd: reads the saved refresh token, waits for "go" on stdin (so that all hold the
-// same one), refreshes it, saves the new one. As in test/race-without-authd.test.ts.
-const NAIVE_CLI = `
-import { readFileSync, writeFileSync } from 'node:fs';
-import * as client from 'openid-client';
-const { ISSUER, TOKEN_FILE } = process.env;
-const cli = await client.discovery(new URL(ISSUER), 'authd-cli', undefined, client.None(), {
-  execute: [client.allowInsecureRequests], timeout: 10 });
-const saved = JSON.parse(readFileSync(TOKEN_FILE, 'utf8'));
-console.log('ready');
-await new Promise((resolve) => process.stdin.once('data', resolve));
-try {
-  const t = await client.refreshTokenGrant(cli, saved.refresh_token);
-  writeFileSync(TOKEN_FILE, JSON.stringify({ access_token: t.access_token, refresh_token: t.refresh_token }));
-  console.log(JSON.stringify({ ok: true }));
-} catch (e) {
-  console.log(JSON.stringify({ ok: false, error: e.error ?? e.message }));
-}
-`;
 
 const idp = await startIdp({ accessTokenTtl: TTL });
 const home = mkdtempSync(join(tmpdir(), 'authd-demo.'));
@@ -79,7 +60,7 @@ async function withoutAuthd() {
   writeFileSync(tokenFile, JSON.stringify({ access_token, refresh_token }), { mode: 0o600 });
 
   const programs = Array.from({ length: CALLERS }, () => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', NAIVE_CLI], {
+    const child = spawn(process.execPath, [join(repoRoot, 'scripts', 'naive-cli.mjs')], {
       cwd: repoRoot, // so that the program finds openid-client
       env: { ...process.env, ISSUER: idp.issuer, TOKEN_FILE: tokenFile }, // paths, no tokens
       stdio: ['pipe', 'pipe', 'inherit'],

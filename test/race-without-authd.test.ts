@@ -13,28 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { approveDeviceCode, type Idp, startIdp } from '../scripts/dev-idp.mjs';
 
 const CLIS = 10;
-const repoRoot = fileURLToPath(new URL('..', import.meta.url)); // so the children resolve openid-client
-
-// A naive CLI: read the stored refresh token, refresh it, store the new one. It reads the file
-// and then waits for "go" on stdin so that all of them hold the same token when they refresh.
-const NAIVE_CLI = `
-import { readFileSync, writeFileSync } from 'node:fs';
-import * as client from 'openid-client';
-const { ISSUER, TOKEN_FILE } = process.env;
-const cli = await client.discovery(new URL(ISSUER), 'authd-cli', undefined, client.None(), {
-  execute: [client.allowInsecureRequests], timeout: 10 });
-const stored = JSON.parse(readFileSync(TOKEN_FILE, 'utf8'));
-console.log('ready');
-await new Promise((resolve) => process.stdin.once('data', resolve));
-try {
-  const t = await client.refreshTokenGrant(cli, stored.refresh_token);
-  writeFileSync(TOKEN_FILE, JSON.stringify({ refresh_token: t.refresh_token }));
-  console.log(JSON.stringify({ ok: true }));
-} catch (e) {
-  console.log(JSON.stringify({ ok: false, error: e.error ?? e.message }));
-  process.exitCode = 1;
-}
-`;
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 interface Outcome {
   ok: boolean;
@@ -54,7 +33,7 @@ afterAll(async () => {
 });
 
 function naiveCli(tokenFile: string) {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', NAIVE_CLI], {
+  const child = spawn(process.execPath, [join(repoRoot, 'scripts', 'naive-cli.mjs')], {
     cwd: repoRoot,
     env: { ...process.env, ISSUER: idp.issuer, TOKEN_FILE: tokenFile }, // tokens never go on argv
     stdio: ['pipe', 'pipe', 'inherit'],
