@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { parse, TomlDate, TomlError, type TomlTableWithoutBigInt, type TomlValueWithoutBigInt } from 'smol-toml';
 import { closest } from '../../protocol/closest.js';
 import { AuthdError } from '../../protocol/errors.js';
+import { isLoopbackUrl } from '../../protocol/loopback.js';
 import { readTrustedFile } from '../../protocol/perms.js';
 import { PROFILE_NAME } from '../../protocol/types.js';
 import { dotted, type KeyLine, locate, scanKeyLines, tomlKey } from './toml-keys.js';
@@ -165,14 +166,7 @@ export function readConfigText(path: string): string | undefined {
   }
 }
 
-/** Loopback hosts (127.0.0.0/8, ::1, localhost): the only ones where plain http is allowed. */
-export function isLoopbackUrl(url: URL): boolean {
-  const host = url.hostname.toLowerCase();
-  if (host === 'localhost') return true;
-  if (host === '[::1]' || host === '::1') return true;
-  // The URL parser normalises IPv4 (127.1, 0x7f.1, …) to dotted decimal.
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+export { isLoopbackUrl } from '../../protocol/loopback.js';
 
 // ---------------------------------------------------------------------------------------------
 // Validation
