@@ -73,6 +73,15 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
             redirect_uris: ['http://127.0.0.1/callback'],
           },
           {
+            // an installed app whose "secret" is not one (as Google's): device flow, the secret in the body
+            client_id: 'authd-installed',
+            client_secret: 'installed-not-secret',
+            token_endpoint_auth_method: 'client_secret_post',
+            grant_types: [DEVICE_GRANT, 'refresh_token'],
+            response_types: [],
+            redirect_uris: [],
+          },
+          {
             // oidc-provider accepts client_secret_post as well for a client_secret_basic client
             client_id: 'svc',
             client_secret: 'svc-secret',

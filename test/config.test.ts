@@ -334,6 +334,13 @@ describe('URLs', () => {
     expect(`${e.message} ${e.hint}`).not.toContain('s3cr3tpw');
   });
 
+  it('authorization_endpoint (browser login without discovery, GitHub) follows the URL rules', () => {
+    const gh = '[profiles.gh]\ndevice_authorization_endpoint = "https://github.com/login/device/code"\ntoken_endpoint = "https://github.com/login/oauth/access_token"\nclient_id = "Iv1"\n';
+    expect(parseConfig(`${gh}authorization_endpoint = "https://github.com/login/oauth/authorize"\n`, FILE).profiles.get('gh')?.authorization_endpoint)
+      .toBe('https://github.com/login/oauth/authorize');
+    expect(configError(`${gh}authorization_endpoint = "http://github.com/login/oauth/authorize"\n`).message).toContain('must use https');
+  });
+
   it('an issuer with a query is refused', () => {
     expect(configError(withIssuer('https://login.acme.com/?tenant=x')).message).toMatch(/issuer must not contain a query or fragment/);
   });
@@ -362,6 +369,20 @@ describe('secrets stay out of the config', () => {
       const e = configError(`[profiles.k]\nflow = "api_key"\n${key} = "topsecretvalue"\n`);
       expect(e.message).toMatch(/must not hold secrets/);
       expect(`${e.message} ${e.hint}`).not.toContain('topsecretvalue');
+    }
+  });
+
+  it("client_secret_public (an installed app's documented non-secret, Google's) is taken for a device profile", () => {
+    const c = parseConfig('[profiles.g]\nissuer = "https://accounts.google.com"\nclient_id = "1.apps.googleusercontent.com"\nclient_secret_public = "GOCSPX-abc"\n', FILE);
+    expect(c.profiles.get('g')?.client_secret_public).toBe('GOCSPX-abc');
+  });
+
+  it('client_secret_public is refused for a service identity, whose secret is a real one, without echoing it', () => {
+    for (const flow of ['client_credentials', 'api_key']) {
+      const e = configError(`[profiles.ci]\nissuer = "https://login.acme.com"\nclient_id = "bot"\nflow = "${flow}"\nclient_secret_public = "sk-live-123"\n`);
+      expect(e.message).toBe(`${FILE}:5: profiles.ci.client_secret_public is only for a client that logs a person in (device or browser login), not for the ${flow} flow`);
+      expect(e.hint).toContain('authd secret set ci');
+      expect(`${e.message} ${e.hint}`).not.toContain('sk-live');
     }
   });
 
@@ -504,4 +525,5 @@ describe('files', () => {
     expect(thrown(() => setDefaultProfile(path, 'a')).code).toBe('config_error');
     expect(readFileSync(path, 'utf8')).toBe(body);
   });
+
 });

@@ -40,7 +40,7 @@ function configKey(p: ProfileConfig, cred: ClientCredential | undefined): string
   const credId = cred === undefined ? null
     : 'secret' in cred ? createHash('sha256').update(cred.secret).digest('base64') : cred.id;
   return JSON.stringify([p.issuer, p.device_authorization_endpoint, p.token_endpoint, p.revocation_endpoint,
-    p.client_id, p.client_auth, p.timeout, credId]);
+    p.client_id, p.client_auth, p.client_secret_public, p.timeout, credId]);
 }
 
 /** Discovery (or explicit endpoints), cached per profile shape; a failed discovery is not cached. */
@@ -52,7 +52,8 @@ export function configurationFor(p: ProfileConfig, cred?: ClientCredential): Pro
 }
 
 function clientAuth(p: ProfileConfig, cred: ClientCredential | undefined): oidc.ClientAuth {
-  if (cred === undefined) return oidc.None();
+  // An installed app's documented non-secret goes in the body, as Google's token requests show it.
+  if (cred === undefined) return p.client_secret_public ? oidc.ClientSecretPost(p.client_secret_public) : oidc.None();
   if ('privateKey' in cred) return oidc.PrivateKeyJwt(cred.privateKey);
   return p.client_auth === 'client_secret_post' ? oidc.ClientSecretPost(cred.secret) : clientSecretBasic(cred.secret);
 }

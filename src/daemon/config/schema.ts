@@ -22,6 +22,8 @@ export interface ProfileConfig {
   device_authorization_endpoint?: string;
   token_endpoint?: string;
   revocation_endpoint?: string;
+  /** Where browser login sends the user, for a provider without discovery (GitHub). */
+  authorization_endpoint?: string;
   /** Required for device and client_credentials; '' allowed for api_key. */
   client_id: string;
   /** Default 'device'. */
@@ -41,6 +43,11 @@ export interface ProfileConfig {
   git_auth: GitAuth;
   /** The NAME of an environment variable holding the client secret, never the secret. */
   client_secret_env?: string;
+  /**
+   * An installed app's "client secret" that its provider documents as not secret (Google's desktop
+   * and TV clients), sent with each token request as the provider requires. Interactive flows only.
+   */
+  client_secret_public?: string;
   /** How a client_credentials client authenticates; default client_secret_basic. */
   client_auth: ClientAuth;
   /** private_key_jwt: a PKCS#8 PEM file (RSA or EC P-256), resolved against the config's directory. */
@@ -80,6 +87,7 @@ const PROFILE_KEYS = [
   'device_authorization_endpoint',
   'token_endpoint',
   'revocation_endpoint',
+  'authorization_endpoint',
   'client_id',
   'flow',
   'scopes',
@@ -88,6 +96,7 @@ const PROFILE_KEYS = [
   'git_username',
   'git_auth',
   'client_secret_env',
+  'client_secret_public',
   'client_auth',
   'private_key_file',
   'min_ttl',
@@ -96,7 +105,7 @@ const PROFILE_KEYS = [
   'refresh_ahead',
 ] as const;
 type ProfileKey = (typeof PROFILE_KEYS)[number];
-const URL_KEYS = ['issuer', 'device_authorization_endpoint', 'token_endpoint', 'revocation_endpoint'] as const;
+const URL_KEYS = ['issuer', 'device_authorization_endpoint', 'token_endpoint', 'revocation_endpoint', 'authorization_endpoint'] as const;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Keys that would hold a secret if someone wrote one into the config. */
@@ -299,6 +308,17 @@ class Validator {
           `Put the secret itself in that variable, or store it with \`authd secret set ${name}\` (it reads stdin).`);
       }
       p.client_secret_env = v;
+    }
+    if (has('client_secret_public')) {
+      const f = at('client_secret_public');
+      if (flow === 'client_credentials' || flow === 'api_key') {
+        // Not echoed: for a service identity this is presumably a real secret.
+        this.fail(f, `${dotted(f)} is only for a client that logs a person in (device or browser login), not for the ${flowName(flow)}`,
+          `It holds a value the provider documents as not secret (Google's installed-app clients); a ${flowName(flow)} secret is a real one: `
+            + `store it with \`authd secret set ${name}\` (it reads stdin), or name its variable with client_secret_env.`);
+      }
+      p.client_secret_public = this.string(f, get('client_secret_public'));
+      if (/[\x00-\x20\x7f]/.test(p.client_secret_public)) this.fail(f, `${dotted(f)} must not contain spaces or control characters`);
     }
     if (has('min_ttl')) p.min_ttl = this.number(at('min_ttl'), get('min_ttl'), 0, 86400);
     if (has('device_poll_interval')) {
