@@ -3,7 +3,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isLoopbackUrl, loadConfig, parseConfig, setDefaultProfile } from '../src/daemon/config/index.js';
+import { addProfile, isLoopbackUrl, loadConfig, parseConfig, removeProfile, setDefaultProfile } from '../src/daemon/config/index.js';
 import { AuthdError } from '../src/protocol/errors.js';
 
 const FILE = '/home/u/.config/authd/config.toml';
@@ -526,4 +526,51 @@ describe('files', () => {
     expect(readFileSync(path, 'utf8')).toBe(body);
   });
 
+  const SECTION = [{ comment: ['what it is', 'https://docs.example/page'] }, { comment: ['the client'], key: 'client_id', value: 'cli' },
+    { comment: [], key: 'issuer', value: 'https://login.example' }];
+
+  it('authd profile add appends the section after one blank line, keeping CRLF line endings and the file mode', () => {
+    const path = join(dir, 'config.toml');
+    const body = '# mine\r\n[profiles.a]\r\nflow = "api_key"\r\n';
+    writeFileSync(path, body);
+    chmodSync(path, 0o640);
+    const { created, section } = addProfile(path, 'new.one', SECTION, false);
+    expect(created).toBe(false);
+    expect(section).toBe('[profiles."new.one"]\r\n# what it is\r\n# https://docs.example/page\r\n# the client\r\nclient_id = "cli"\r\nissuer = "https://login.example"\r\n');
+    expect(readFileSync(path, 'utf8')).toBe(`${body}\r\n${section}`);
+    expect(statSync(path).mode & 0o777).toBe(0o640);
+    expect(loadConfig(path).profiles.get('new.one')).toMatchObject({ client_id: 'cli', issuer: 'https://login.example' });
+  });
+
+  it('authd profile add to a file without a final newline separates the section by a blank line', () => {
+    const path = join(dir, 'config.toml');
+    writeFileSync(path, '[profiles.a]\nflow = "api_key"');
+    addProfile(path, 'b', SECTION, false);
+    expect(readFileSync(path, 'utf8')).toMatch(/^\[profiles\.a\]\nflow = "api_key"\n\n\[profiles\.b\]\n/);
+  });
+
+  it('authd profile remove takes a section out of the middle, leaving the comments that lead into the next table', () => {
+    const path = join(dir, 'config.toml');
+    const keep = '# top\n\n[profiles.a]\nflow = "api_key"\n';
+    const rest = '\n# the CI bot\n[profiles.ci]   # service\nflow = "api_key"\n';
+    writeFileSync(path, `${keep}\n[profiles.b]\nflow = "api_key"\n#scopes = ["x"]\n${rest}`);
+    expect(removeProfile(path, 'b')).toEqual({ defaultCleared: false });
+    expect(readFileSync(path, 'utf8')).toBe(`${keep}${rest}`);
+  });
+
+  it('authd profile remove of the first table takes the blank lines after it too', () => {
+    const path = join(dir, 'config.toml');
+    writeFileSync(path, '[profiles.a]\nflow = "api_key"\n\n\n# b\n[profiles.b]\nflow = "api_key"\n');
+    removeProfile(path, 'a');
+    expect(readFileSync(path, 'utf8')).toBe('# b\n[profiles.b]\nflow = "api_key"\n');
+  });
+
+  it('authd profile remove refuses a profile written as an inline table, and changes nothing', () => {
+    const path = join(dir, 'config.toml');
+    const body = '[profiles]\na = { flow = "api_key" }\nb = { flow = "api_key" }\n';
+    writeFileSync(path, body);
+    const e = thrown(() => removeProfile(path, 'a'));
+    expect(e.message).toBe(`profile a is not written as a [profiles.a] table in ${path}, so authd cannot tell its lines apart`);
+    expect(readFileSync(path, 'utf8')).toBe(body);
+  });
 });

@@ -1,10 +1,14 @@
-// Changes to the config file that keep every other byte (comments, order, line endings): `authd use`
-// and `authd store migrate`. Each change is a text edit, checked by parsing its result (it must say
-// what was asked and hold the expected profiles) before the file is replaced.
+// Changes to the config file that keep every other byte (comments, order, line endings): `authd use`,
+// `authd profile add|remove` and `authd store migrate`. Each change is a text edit, checked by parsing
+// its result (it must say what was asked and hold the expected profiles) before the file is replaced.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { closest } from '../../protocol/closest.js';
 import { AuthdError } from '../../protocol/errors.js';
+import type { SectionLine } from '../../protocol/presets.js';
 import { AtomicWriteError, writeFileAtomicSync } from '../atomic-write.js';
 import { type Config, parseConfig, readConfigText, type StoreChoice, show } from './schema.js';
-import { samePath, scanKeyLines } from './toml-keys.js';
+import { samePath, scanKeyLines, tomlKey } from './toml-keys.js';
 
 /** `authd use P`: set the top-level default_profile, changing nothing else in the file. */
 export function setDefaultProfile(path: string, profile: string): void {
@@ -47,6 +51,121 @@ export function setStoreChoice(path: string, choice: StoreChoice): boolean {
     byHand: `Edit the file by hand: store = "${choice}".`,
   }));
   return true;
+}
+
+/**
+ * `authd profile add`: appends a [profiles.NAME] section (comment lines, then key = value lines),
+ * and with `makeDefault` sets default_profile. Creates the file (0600, its directory 0700) if there
+ * is none. Returns the section as written.
+ */
+export function addProfile(path: string, name: string, lines: SectionLine[], makeDefault: boolean): { created: boolean; section: string } {
+  const text = readConfigText(path);
+  const config = parseConfig(text ?? '', path);
+  if (config.profiles.has(name)) {
+    throw new AuthdError('usage', `there is already a profile ${show(name)} in ${path}`,
+      `choose another name, or remove it first with \`authd profile remove ${name}\``);
+  }
+  const before = text ?? '';
+  const eol = before.includes('\r\n') ? '\r\n' : '\n';
+  const body = [`[profiles.${tomlKey(name)}]`];
+  for (const l of lines) {
+    for (const c of l.comment) body.push(...wrap(c, 100).map((w) => `# ${w}`));
+    if (l.key !== undefined && l.value !== undefined) body.push(`${l.key} = ${tomlValue(l.value)}`);
+  }
+  const section = `${body.join(eol)}${eol}`;
+  // One blank line between the file's last line and the new table.
+  const gap = before === '' ? '' : before.endsWith('\n') ? eol : eol + eol;
+  let updated = before + gap + section;
+  if (makeDefault) updated = withTopLevel(updated, 'default_profile', name);
+  const kept = profilesJson(config);
+  checked(path, updated, {
+    what: `profile ${name}`,
+    took: (c) => c.profiles.has(name) && (!makeDefault || c.defaultProfile === name) && profilesJson(c, name) === kept,
+    profiles: [...config.profiles.keys(), name],
+    byHand: `Add the [profiles.${tomlKey(name)}] table at the end of ${path} by hand.`,
+  });
+  if (text === undefined) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeConfig(path, updated);
+  return { created: text === undefined, section };
+}
+
+/**
+ * `authd profile remove`: removes the [profiles.NAME] section — from its header to the next table,
+ * leaving comments directly above that table with it — and the blank lines before it; and
+ * default_profile if it names NAME. Returns whether default_profile went too.
+ */
+export function removeProfile(path: string, name: string): { defaultCleared: boolean } {
+  const text = readConfigText(path);
+  const config = parseConfig(text ?? '', path);
+  if (text === undefined || !config.profiles.has(name)) {
+    const names = [...config.profiles.keys()];
+    const guess = closest(name, names);
+    throw new AuthdError('unknown_profile', `there is no profile ${show(name)} in ${path}${guess ? ` (did you mean ${guess}?)` : ''}`,
+      names.length ? `profiles: ${names.join(', ')}` : 'there are no profiles to remove');
+  }
+  const byHand = `Remove the [profiles.${tomlKey(name)}] table and its lines from ${path} by hand.`;
+  const keyLines = scanKeyLines(text);
+  const header = keyLines.find((l) => l.header && samePath(l.path, ['profiles', name]));
+  if (!header) {
+    throw new AuthdError('config_error', `profile ${name} is not written as a [profiles.${tomlKey(name)}] table in ${path}, so authd cannot tell its lines apart`, byHand);
+  }
+  const lines = text.split('\n');
+  const next = keyLines.find((l) => l.header && l.line > header.line);
+  const isComment = (i: number) => /^\s*#/.test(lines[i] ?? '');
+  const isBlank = (i: number) => /^\s*$/.test(lines[i] ?? '');
+  // Lines (0-based) from `start` to before `end` go: the blank lines before the header, the header
+  // and what follows it up to the blank lines and comments that lead into the next table.
+  const h = header.line - 1;
+  let start = h;
+  while (start > 0 && isBlank(start - 1)) start--;
+  let end = next ? next.line - 1 : text.endsWith('\n') ? lines.length - 1 : lines.length;
+  if (next) {
+    while (end > h + 1 && isComment(end - 1)) end--;
+    const lead = end;
+    while (end > h + 1 && isBlank(end - 1)) end--;
+    // At the top of the file nothing comes before: the blank lines after it go as well.
+    if (start === 0) end = lead;
+  }
+  const starts = lineStarts(text);
+  let updated = text.slice(0, starts[start] ?? text.length) + text.slice(starts[end] ?? text.length);
+  const defaultCleared = config.defaultProfile === name;
+  if (defaultCleared) updated = withoutTopLevel(updated, 'default_profile');
+  const remaining = [...config.profiles.keys()].filter((n) => n !== name);
+  const kept = profilesJson(config, name);
+  checked(path, updated, {
+    what: `profile ${name}`,
+    took: (c) => !c.profiles.has(name) && c.defaultProfile === (defaultCleared ? undefined : config.defaultProfile) && profilesJson(c) === kept,
+    profiles: remaining,
+    byHand,
+  });
+  writeConfig(path, updated);
+  return { defaultCleared };
+}
+
+/** Every profile but `except`, as parsed: an edit must leave the others exactly as they were. */
+function profilesJson(config: Config, except?: string): string {
+  return JSON.stringify([...config.profiles.values()].filter((p) => p.name !== except));
+}
+
+/** `text` in lines of at most `width` characters, broken at spaces (a longer word keeps its own line). */
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  out.push(line);
+  return out;
+}
+
+/** A string or a list of strings as TOML writes it (JSON's escapes are TOML's). */
+function tomlValue(value: string | string[]): string {
+  return Array.isArray(value) ? `[${value.map((v) => JSON.stringify(v)).join(', ')}]` : JSON.stringify(value);
 }
 
 interface Expected {
@@ -110,6 +229,16 @@ function withTopLevel(text: string, key: 'default_profile' | 'store', plain: str
   }
   const needsBreak = at === text.length && at > 0 && !text.endsWith('\n');
   return `${text.slice(0, at)}${needsBreak ? eol : ''}${key} = ${value}${eol}${text.slice(at)}`;
+}
+
+/** The text without the top-level `key` line. */
+function withoutTopLevel(text: string, key: 'default_profile'): string {
+  const existing = scanKeyLines(text).find((l) => !l.header && samePath(l.path, [key]));
+  if (!existing) return text;
+  const starts = lineStarts(text);
+  const start = starts[existing.line - 1] ?? 0;
+  const nl = text.indexOf('\n', start);
+  return text.slice(0, start) + (nl < 0 ? '' : text.slice(nl + 1));
 }
 
 function lineStarts(text: string): number[] {

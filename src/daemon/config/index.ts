@@ -12,4 +12,4 @@ export {
   type ProfileConfig,
   type StoreChoice,
 } from './schema.js';
-export { setDefaultProfile, setStoreChoice } from './editor.js';
+export { addProfile, removeProfile, setDefaultProfile, setStoreChoice } from './editor.js';
