@@ -11,6 +11,7 @@ import { COMMANDS } from '../src/client/commands/index.js';
 import type { IO } from '../src/client/io.js';
 import { main, reportError, topLevelHelp } from '../src/client/main.js';
 import { AuthdError, type MethodName, type Methods } from '../src/protocol/index.js';
+import { PRESET_FLAGS, PRESETS } from '../src/protocol/presets.js';
 
 type Answers = { [M in MethodName]?: (params: Methods[M]['params']) => Methods[M]['result'] };
 
@@ -116,6 +117,15 @@ describe('global options before the command', () => {
 });
 
 describe('help from the command table', () => {
+  test('`authd profile --help` lists every preset with each of its flags', async () => {
+    const r = await cli(['profile', '--help']);
+    for (const p of PRESETS) {
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`  ${p.name} `));
+      expect(line, p.name).toBeDefined();
+      for (const option of Object.keys(p.options)) expect(line, `${p.name} ${option}`).toContain(`--${PRESET_FLAGS[option as keyof typeof PRESET_FLAGS].flag}`);
+    }
+  });
+
   test('the top-level help lists every command once, with each option its help names', () => {
     const help = topLevelHelp();
     for (const c of COMMANDS) expect(help).toContain(`  ${c.synopsis}`);
@@ -206,7 +216,10 @@ describe('authd exec', () => {
 describe('arguments are checked before the daemon is contacted', () => {
   test('every usage error leaves the daemon alone', async () => {
     for (const argv of [['get-token', '--format', 'xml'], ['get-token', 'extra'], ['login', 'x'], ['exec', '--env', '1X', '--', 'true'],
-      ['use', 'a', 'b'], ['use', 'bad name'], ['git', 'setup', '--host', 'a b'], ['daemon', 'start', '--force'], ['status', '--jsn']]) {
+      ['use', 'a', 'b'], ['use', 'bad name'], ['git', 'setup', '--host', 'a b'], ['daemon', 'start', '--force'], ['status', '--jsn'],
+      ['profile', 'add', 'w', '--provider', 'gitlba', '--client-id', 'x'], ['profile', 'add', 'w', '--provider', 'entra', '--client-id', 'x'],
+      ['profile', 'add', 'w', '--provider', 'github'], ['profile', 'add', 'bad name', '--provider', 'github', '--client-id', 'x'],
+      ['profile', 'remove', 'w', '--provider', 'github'], ['profile', 'list'], ['profile', 'remove']]) {
       const r = await cli(argv);
       expect(r.code, argv.join(' ')).toBe(2);
       expect(r.connected, argv.join(' ')).toBe(false);

@@ -7,7 +7,8 @@ import {
 } from '../protocol/index.js';
 import { checkPrivateFile } from '../protocol/perms.js';
 import { VERSION } from '../protocol/version.js';
-import { type Config, loadConfig, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config/index.js';
+import { resolvePreset } from '../protocol/presets.js';
+import { addProfile, type Config, loadConfig, type ProfileConfig, removeProfile, setDefaultProfile, setStoreChoice } from './config/index.js';
 import { Audit } from './audit.js';
 import * as git from './git.js';
 import * as idp from './idp.js';
@@ -106,6 +107,8 @@ export class Daemon {
       status: () => this.status(),
       profiles: () => this.profiles(),
       use: (p) => this.use(p.profile),
+      profileAdd: (p) => this.profileAdd(p),
+      profileRemove: (p) => this.profileRemove(p.profile),
       doctor: () => this.doctor(),
       gitCredential: (p) => this.gitCredential(p),
       gitHosts: () => this.gitHosts(),
@@ -314,6 +317,37 @@ export class Daemon {
     setDefaultProfile(this.paths.configFile, name);
     this.reloadConfig();
     return { defaultProfile: name };
+  }
+
+  /** `authd profile add`: the preset's section, checked again here (the client may be another version). */
+  private profileAdd({ profile, provider, options, makeDefault }: Params<'profileAdd'>): Methods['profileAdd']['result'] {
+    const { preset, lines, register } = resolvePreset(provider, options, profile);
+    const { created, section } = addProfile(this.paths.configFile, profile, lines, makeDefault === true);
+    this.reloadConfig();
+    this.log.info({ profile, provider: preset.name, created }, 'profile added');
+    return { profile, provider: preset.title, configPath: this.paths.configFile, created, section, madeDefault: makeDefault === true, register };
+  }
+
+  /**
+   * `authd profile remove`: refused while the profile holds a session or a stored secret, which
+   * nothing could revoke or delete once its profile is gone; `authd logout` does both.
+   */
+  private async profileRemove(name: string): Promise<Methods['profileRemove']['result']> {
+    const cfg = this.currentConfig(true);
+    if (cfg.profiles.has(name)) {
+      const live = this.sessions.peek(name);
+      const status = live ? await live.status(false) : undefined;
+      const held = status?.loggedIn || status?.loginPending
+        || (await this.store.get(name)) !== undefined || (await this.store.get(secretKey(name))) !== undefined;
+      if (held) {
+        throw new AuthdError('usage', `profile ${name} is logged in or holds a stored secret; removing it would leave that in the store`,
+          `run \`authd logout -p ${name}\` first (it revokes the session at the provider where it can), then \`authd profile remove ${name}\``);
+      }
+    }
+    const { defaultCleared } = removeProfile(this.paths.configFile, name);
+    this.reloadConfig();
+    this.log.info({ profile: name, defaultCleared }, 'profile removed');
+    return { profile: name, configPath: this.paths.configFile, defaultCleared };
   }
 
   private async doctor(): Promise<{ checks: DoctorCheck[] }> {

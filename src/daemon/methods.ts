@@ -2,7 +2,8 @@
 // type (protocol/types.ts `Methods`), and the handler that then gets them typed. server.ts runs the
 // check once, where a request enters; nothing behind it looks at raw params again.
 import {
-  AuthdError, type CallerInfo, type EnvSecrets, type GitAction, MAX_SECRET, type MethodName, type Methods, PROFILE_NAME,
+  AuthdError, type CallerInfo, type EnvSecrets, type GitAction, MAX_SECRET, type MethodName, type Methods, type PresetOptions,
+  PROFILE_NAME,
 } from '../protocol/index.js';
 import type { ClientConnection } from './server.js';
 
@@ -34,6 +35,13 @@ export const PARAMS: { [M in MethodName]: Validator<Params<M>> } = {
   status: none,
   profiles: none,
   use: (p) => ({ profile: profile(p.profile) ?? usage('a profile name is needed', 'authd use NAME') }),
+  profileAdd: (p) => ({
+    profile: profile(p.profile) ?? usage('a profile name is needed', 'authd profile add NAME --provider P'),
+    provider: text(p.provider, 'provider'),
+    options: presetOptions(p.options),
+    makeDefault: flag(p.makeDefault, 'makeDefault'),
+  }),
+  profileRemove: (p) => ({ profile: profile(p.profile) ?? usage('a profile name is needed', 'authd profile remove NAME') }),
   doctor: none,
   shutdown: none,
   gitCredential: (p) => ({
@@ -84,6 +92,31 @@ function flag(v: unknown, field: string): boolean | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'boolean') bad(`"${field}" must be true or false`);
   return v;
+}
+
+function text(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length > MAX_VALUE) bad(`"${field}" must be a string of at most ${MAX_VALUE} characters`);
+  return v;
+}
+
+/** The options' shape; what each may hold is the preset's to check (protocol/presets.ts). */
+function presetOptions(v: unknown): PresetOptions {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) bad('"options" must be an object');
+  const o = v as Record<string, unknown>;
+  const optional = (field: Exclude<keyof PresetOptions, 'gitHosts'>): string | undefined =>
+    o[field] === undefined || o[field] === null ? undefined : text(o[field], `options.${field}`);
+  const gitHosts = o.gitHosts === undefined || o.gitHosts === null ? undefined : o.gitHosts;
+  if (gitHosts !== undefined && (!Array.isArray(gitHosts) || gitHosts.length > 100 || gitHosts.some((h) => typeof h !== 'string' || h.length > 300))) {
+    bad('"options.gitHosts" must be a list of host names');
+  }
+  const out: PresetOptions = {};
+  for (const field of ['clientId', 'tenant', 'url', 'realm', 'issuer', 'audience', 'clientSecretPublic'] as const) {
+    const value = optional(field);
+    if (value !== undefined) out[field] = value;
+  }
+  if (gitHosts !== undefined) out.gitHosts = gitHosts as string[];
+  return out;
 }
 
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], message: string, code: 'bad_request' | 'usage' = 'bad_request'): T {

@@ -144,6 +144,48 @@ export interface DoctorCheck {
   fix?: string;
 }
 
+/** `authd profile add`'s options, by the preset that takes them (protocol/presets.ts). */
+export interface PresetOptions {
+  clientId?: string;
+  tenant?: string;
+  url?: string;
+  realm?: string;
+  issuer?: string;
+  audience?: string;
+  clientSecretPublic?: string;
+  gitHosts?: string[];
+}
+
+export interface ProfileAddParams {
+  profile: string;
+  /** A preset name: github, gitlab, entra, … */
+  provider: string;
+  options: PresetOptions;
+  /** Also make it the default profile. */
+  makeDefault?: boolean;
+}
+
+export interface ProfileAddResult {
+  profile: string;
+  /** The provider's name, e.g. GitHub. */
+  provider: string;
+  configPath: string;
+  /** The config file did not exist and was created. */
+  created: boolean;
+  /** The section as written. */
+  section: string;
+  madeDefault: boolean;
+  /** What to register or switch on at the provider. */
+  register: string[];
+}
+
+export interface ProfileRemoveResult {
+  profile: string;
+  configPath: string;
+  /** default_profile named it and was removed. */
+  defaultCleared: boolean;
+}
+
 export type GitAction = 'get' | 'store' | 'erase';
 
 export interface GitCredentialParams {
@@ -177,6 +219,8 @@ export interface Methods {
   status: { params: Record<string, never>; result: StatusResult };
   profiles: { params: Record<string, never>; result: ProfilesResult };
   use: { params: { profile: string }; result: { defaultProfile: string } };
+  profileAdd: { params: ProfileAddParams; result: ProfileAddResult };
+  profileRemove: { params: { profile: string }; result: ProfileRemoveResult };
   doctor: { params: Record<string, never>; result: { checks: DoctorCheck[] } };
   shutdown: { params: Record<string, never>; result: { pid: number } };
   gitCredential: { params: GitCredentialParams; result: GitCredentialResult };

@@ -9,6 +9,7 @@ import { command as git } from './git.js';
 import { command as gitCredential } from './git-credential.js';
 import { command as login } from './login.js';
 import { command as logout } from './logout.js';
+import { command as profile } from './profile.js';
 import { command as profiles } from './profiles.js';
 import { command as secret } from './secret.js';
 import { command as status } from './status.js';
@@ -17,5 +18,5 @@ import { command as use } from './use.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own options type
 export const COMMANDS: readonly Command<any>[] = [
-  login, getToken, exec, status, logout, profiles, use, secret, store, daemon, doctor, git, gitCredential,
+  login, getToken, exec, status, logout, profiles, profile, use, secret, store, daemon, doctor, git, gitCredential,
 ];
