@@ -104,18 +104,17 @@ function presetOptions(v: unknown): PresetOptions {
   if (v === undefined || v === null) return {};
   if (typeof v !== 'object' || Array.isArray(v)) bad('"options" must be an object');
   const o = v as Record<string, unknown>;
-  const optional = (field: Exclude<keyof PresetOptions, 'gitHosts'>): string | undefined =>
-    o[field] === undefined || o[field] === null ? undefined : text(o[field], `options.${field}`);
-  const gitHosts = o.gitHosts === undefined || o.gitHosts === null ? undefined : o.gitHosts;
-  if (gitHosts !== undefined && (!Array.isArray(gitHosts) || gitHosts.length > 100 || gitHosts.some((h) => typeof h !== 'string' || h.length > 300))) {
-    bad('"options.gitHosts" must be a list of host names');
-  }
   const out: PresetOptions = {};
   for (const field of ['clientId', 'tenant', 'url', 'realm', 'issuer', 'audience', 'clientSecretPublic'] as const) {
-    const value = optional(field);
-    if (value !== undefined) out[field] = value;
+    if (o[field] !== undefined && o[field] !== null) out[field] = text(o[field], `options.${field}`);
   }
-  if (gitHosts !== undefined) out.gitHosts = gitHosts as string[];
+  const hosts = o.gitHosts;
+  if (hosts !== undefined && hosts !== null) {
+    if (!Array.isArray(hosts) || hosts.length > 100 || hosts.some((h) => typeof h !== 'string' || h.length > 300)) {
+      bad('"options.gitHosts" must be a list of host names');
+    }
+    out.gitHosts = hosts as string[];
+  }
   return out;
 }
 
