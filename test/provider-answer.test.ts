@@ -58,6 +58,8 @@ const CASES: [string, ProviderRequest, Observation, Expected][] = [
   ['400 invalid_grant on a refresh', 'refresh', says(400, 'invalid_grant'), 'session_dead'],
   ['Auth0: 403 invalid_grant on a refresh', 'refresh', says(403, 'invalid_grant'), 'session_dead'],
   ['GitHub: 200 bad_refresh_token', 'refresh', says(200, 'bad_refresh_token'), 'session_dead'],
+  ['Entra: 400 interaction_required (MFA, Conditional Access) on a refresh', 'refresh', says(400, 'interaction_required'), 'session_dead'],
+  ['consent_required on a refresh, whatever the status', 'refresh', says(403, 'consent_required'), 'session_dead'],
   ['503 text/html from a reverse proxy', 'refresh', heard(503, { contentType: 'text/html' }), 'transient'],
   ['503 JSON', 'client credentials', heard(503, { contentType: 'application/json' }), 'transient'],
   ['502', 'refresh', heard(502), 'transient'],
