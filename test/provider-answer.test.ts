@@ -46,6 +46,9 @@ const CASES: [string, ProviderRequest, Observation, Expected][] = [
   ['GitHub: 200 device_flow_disabled', 'device login', says(200, 'device_flow_disabled'), 'client_refused'],
   ['Auth0: 403 authorization_pending', 'device login', says(403, 'authorization_pending'), 'transient'],
   ['Auth0: 429 slow_down', 'device login', says(429, 'slow_down'), 'transient'],
+  ['Google: 428 authorization_pending', 'device login', says(428, 'authorization_pending'), 'transient'],
+  ['Google: 403 slow_down', 'device login', says(403, 'slow_down'), 'transient'],
+  ['Google: 403 access_denied', 'device login', says(403, 'access_denied'), 'login_denied'],
   ['400 expired_token', 'device login', says(400, 'expired_token'), 'login_expired'],
   ['GitHub: 200 token_expired', 'device login', says(200, 'token_expired'), 'login_expired'],
   ['Auth0: invalid_grant after expired_token', 'device login', says(403, 'invalid_grant'), 'login_expired'],
@@ -55,6 +58,8 @@ const CASES: [string, ProviderRequest, Observation, Expected][] = [
   ['400 invalid_grant on a refresh', 'refresh', says(400, 'invalid_grant'), 'session_dead'],
   ['Auth0: 403 invalid_grant on a refresh', 'refresh', says(403, 'invalid_grant'), 'session_dead'],
   ['GitHub: 200 bad_refresh_token', 'refresh', says(200, 'bad_refresh_token'), 'session_dead'],
+  ['Entra: 400 interaction_required (MFA, Conditional Access) on a refresh', 'refresh', says(400, 'interaction_required'), 'session_dead'],
+  ['consent_required on a refresh, whatever the status', 'refresh', says(403, 'consent_required'), 'session_dead'],
   ['503 text/html from a reverse proxy', 'refresh', heard(503, { contentType: 'text/html' }), 'transient'],
   ['503 JSON', 'client credentials', heard(503, { contentType: 'application/json' }), 'transient'],
   ['502', 'refresh', heard(502), 'transient'],
@@ -306,6 +311,36 @@ describe('the customFetch seam', () => {
     expect(ex.seen).toMatchObject({ answer: { status: 200, error: 'authorization_pending' } });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'authorization_pending' });
+  });
+
+  it('notes each slow_down and the interval GitHub sends with it (form-encoded or JSON)', async () => {
+    answers.set('/sd', (_q, r) => r.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded' })
+      .end('error=slow_down&error_description=Too+many+requests&interval=10'));
+    const poll = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: 'dc-0123456789' });
+    const ex: Exchange = {};
+    for (let i = 0; i < 2; i++) {
+      await observing(ex, () => providerFetch(`${base}/sd`, { method: 'POST', body: poll, headers: {}, redirect: 'manual' }));
+    }
+    expect(ex).toMatchObject({ slowDowns: 2, interval: 10 });
+    const pending = await post('/c');
+    expect(pending.ex.slowDowns).toBeUndefined();
+  });
+
+  it('gives a device authorization answer that names the page verification_url (Google) a verification_uri', async () => {
+    const google = { device_code: 'dc', user_code: 'GQVQ-JKEC', verification_url: 'https://www.google.com/device', expires_in: 1800, interval: 5 };
+    answers.set('/device/code', (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(google)));
+    const { res } = await post('/device/code', new URLSearchParams({ client_id: 'tv', scope: 'email' }));
+    expect(await res.json()).toEqual({ ...google, verification_uri: 'https://www.google.com/device' });
+  });
+
+  it('asks for JSON on every request, also where openid-client sends no Accept (revocation)', async () => {
+    let accept: string | undefined;
+    answers.set('/revoke', (q, r) => {
+      accept = q.headers.accept;
+      r.writeHead(200).end();
+    });
+    await providerFetch(`${base}/revoke`, { method: 'POST', body: new URLSearchParams({ token: 'rt-0123456789' }), headers: {}, redirect: 'manual' });
+    expect(accept).toBe('application/json');
   });
 
   it('leaves a 200 token response alone, and an empty 400 empty', async () => {

@@ -187,10 +187,16 @@ export async function pollDevice(p: ProfileConfig, da: oidc.DeviceAuthorizationR
   const response = { ...da, interval: da.interval ?? p.device_poll_interval ?? 5 };
   let failing: ProviderError | undefined;
   for (;;) {
+    let polled: Exchange = {};
     try {
-      return await ask(p, 'device login', undefined, async () =>
-        toTokenSet(await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal }), Date.now()));
+      return await ask(p, 'device login', undefined, async (ex) => {
+        polled = ex;
+        return toTokenSet(await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal }), Date.now());
+      });
     } catch (err) {
+      // openid-client added 5 s per slow_down; polling again after a failure keeps them, "for this and all
+      // subsequent requests" (RFC 8628 §3.5), or the interval GitHub sent with the last one if that is longer.
+      response.interval = Math.max(response.interval + 5 * (polled.slowDowns ?? 0), polled.interval ?? 0);
       if (signal.aborted) {
         if (failing) throw loginAgain(failing, p, `the login code expired while the provider failed: ${failing.message}`);
         throw new AuthdError('login_expired', 'the login code expired before it was approved', loginHint(p.name));

@@ -81,6 +81,9 @@ interface Row {
   why: string;
 }
 
+/** A refresh answered with these needs the user at the provider's login page (Entra sends them from its token endpoint). */
+const INTERACTIVE = ['interaction_required', 'consent_required', 'login_required'];
+
 /** First match wins. Error codes come first: GitHub answers errors with HTTP 200, Auth0 with 403 and 429. */
 export const TABLE: readonly Row[] = [
   { transport: true, outcome: 'transient', why: 'the provider was not heard: nothing is known about the session or the client' },
@@ -99,6 +102,12 @@ export const TABLE: readonly Row[] = [
   },
   { requests: ['device login'], errors: ['access_denied', 'authorization_declined'], outcome: 'login_denied', why: 'the user said no' },
   { requests: ['refresh'], errors: ['invalid_grant', 'bad_refresh_token'], outcome: 'session_dead', why: 'the refresh token is dead, whatever the status' },
+  {
+    requests: ['refresh'],
+    errors: INTERACTIVE,
+    outcome: 'session_dead',
+    why: 'the provider wants the user at a login page (Entra: MFA or Conditional Access): no refresh will do, so none is sent again',
+  },
   { status: [408, 429, '5xx'], outcome: 'transient', why: 'overloaded, rate-limited or down for now (a proxy in front of a restarting provider)' },
   {
     requests: ['refresh'],
@@ -173,6 +182,11 @@ export function judge(request: ProviderRequest, seen: Observation, who: Asker): 
   const heard = `HTTP ${a.status}${a.error ? ` ${a.error}` : ''} from ${a.endpoint}${a.description ? `: ${a.description}` : ''}`;
   switch (outcome) {
     case 'session_dead':
+      if (a.error && INTERACTIVE.includes(a.error)) {
+        return new ProviderError('session_dead',
+          `profile ${who.profile} needs a new login: the provider refused the ${req} until you sign in interactively, e.g. for multi-factor authentication (${heard})`,
+          loginHint(who.profile), a.status);
+      }
       return new ProviderError('session_dead', `the session of profile ${who.profile} has ended: the provider refused the ${req} (${heard})`,
         loginHint(who.profile), a.status);
     case 'client_refused':

@@ -15,6 +15,9 @@ export interface Exchange {
   subject?: string;
   /** Our clock minus the provider's (its Date header), in ms, when the provider said. */
   skewMs?: number;
+  /** Device-login polls answered `slow_down`, and the `interval` the last one asked for, if it said (GitHub does). */
+  slowDowns?: number;
+  interval?: number;
 }
 
 /**
@@ -59,8 +62,10 @@ export async function providerFetch(url: string, options: CustomFetchOptions): P
   let res: Response;
   let body: Bytes | undefined;
   const refresh = options.body instanceof URLSearchParams && options.body.get('grant_type') === 'refresh_token';
+  // Always JSON: GitHub answers form-encoded unless asked (openid-client asks, but not on revocation).
+  const headers = options.headers?.accept ? options.headers : { ...options.headers, accept: 'application/json' };
   try {
-    res = await fetch(url, (refresh ? { ...options, signal: AbortSignal.timeout(REFRESH_PATIENCE_MS) } : options) as RequestInit);
+    res = await fetch(url, { ...options, headers, ...(refresh ? { signal: AbortSignal.timeout(REFRESH_PATIENCE_MS) } : {}) } as RequestInit);
     body = await readBounded(res);
   } catch (err) {
     ex.seen = { transport: transportFailure(endpoint, err) };
@@ -69,9 +74,15 @@ export async function providerFetch(url: string, options: CustomFetchOptions): P
   const date = Date.parse(res.headers.get('date') ?? '');
   if (!Number.isNaN(date)) ex.skewMs = Date.now() - date;
   if (refresh && res.ok && body) body = withoutIdToken(body, ex);
+  const grant = options.body instanceof URLSearchParams && options.body.has('grant_type');
+  if (options.method === 'POST' && !grant && res.ok && body) body = withVerificationUri(body);
   const fields = body && bodyFields(res.headers.get('content-type'), body);
   const answer = describe(endpoint, res, body === undefined, fields, sentValues(options));
   ex.seen = { answer };
+  if (answer.error === 'slow_down') {
+    ex.slowDowns = (ex.slowDowns ?? 0) + 1;
+    if (typeof fields?.interval === 'number' && fields.interval > 0 && fields.interval <= 3600) ex.interval = fields.interval;
+  }
   // GitHub answers a pending device login with HTTP 200 and an error: hand openid-client a 400, so it
   // treats it as the error it is (and keeps polling).
   const errorIn2xx = options.method === 'POST' && res.ok && answer.error !== undefined && fields?.access_token === undefined;
@@ -99,6 +110,24 @@ function withoutIdToken(body: Bytes, ex: Exchange): Bytes {
     // no usable claims: no subject
   }
   delete json.id_token;
+  return new Uint8Array(Buffer.from(JSON.stringify(json))) as Bytes;
+}
+
+/**
+ * A device authorization answer as RFC 8628 names its fields: Google calls the page `verification_url`
+ * (https://developers.google.com/identity/protocols/oauth2/limited-input-device, step 2), which
+ * openid-client would refuse as having no `verification_uri`.
+ */
+function withVerificationUri(body: Bytes): Bytes {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(Buffer.from(body).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return body;
+  }
+  if (!json || typeof json !== 'object' || typeof json.device_code !== 'string' || json.verification_uri !== undefined
+    || typeof json.verification_url !== 'string') return body;
+  json.verification_uri = json.verification_url;
   return new Uint8Array(Buffer.from(JSON.stringify(json))) as Bytes;
 }
 
@@ -164,6 +193,7 @@ interface BodyFields {
   error?: unknown;
   error_description?: unknown;
   access_token?: unknown;
+  interval?: unknown;
 }
 
 function describe(endpoint: string, res: Response, tooLarge: boolean, fields: BodyFields | undefined, sent: readonly string[]): Answer {
@@ -184,8 +214,9 @@ function bodyFields(contentType: string | null, body: Bytes): BodyFields | undef
   const text = Buffer.from(body).toString('utf8');
   if (mediaType(contentType) === 'application/x-www-form-urlencoded') {
     const form = new URLSearchParams(text);
+    const interval = Number(form.get('interval') ?? Number.NaN);
     return { error: form.get('error') ?? undefined, error_description: form.get('error_description') ?? undefined,
-      access_token: form.get('access_token') ?? undefined };
+      access_token: form.get('access_token') ?? undefined, interval: Number.isFinite(interval) ? interval : undefined };
   }
   if (!text.trimStart().startsWith('{')) return undefined;
   try {
