@@ -7,7 +7,7 @@ import {
 } from '../protocol/index.js';
 import { checkPrivateFile } from '../protocol/perms.js';
 import { VERSION } from '../protocol/version.js';
-import { type Config, loadConfig, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config/index.js';
+import { type Config, isInteractive, loadConfig, loginName, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config/index.js';
 import { Audit } from './audit.js';
 import * as git from './git.js';
 import * as idp from './idp.js';
@@ -276,8 +276,8 @@ export class Daemon {
   private async secretSet({ profile, value }: Params<'secretSet'>): Promise<SecretSetResult> {
     const session = this.session(profile);
     const p = session.profile;
-    if (p.flow === 'device') {
-      throw new AuthdError('usage', `profile ${p.name} uses the device flow; it has no secret to set`,
+    if (isInteractive(p.flow)) {
+      throw new AuthdError('usage', `profile ${p.name} uses ${loginName(p.flow)}; it has no secret to set`,
         'secrets are for client_credentials and api_key profiles; log in with `authd login`');
     }
     if (p.flow === 'api_key' && !BEARER_TOKEN.test(value)) {

@@ -6,7 +6,7 @@ import {
 } from '../protocol/index.js';
 import type { Audit } from './audit.js';
 import { type Clock, systemClock } from './clock.js';
-import { identity, type ProfileConfig } from './config/index.js';
+import { identity, isInteractive, type ProfileConfig } from './config/index.js';
 import { DeviceLogin, type Waiter } from './device-login.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
@@ -150,7 +150,7 @@ export class Session {
     try {
       stored = await this.tokens.removeStored();
       // A service identity's secret or API key goes too: logging out means this machine forgets it.
-      secretRemoved = p.flow !== 'device' && (await this.store.delete(secretKey(p.name)));
+      secretRemoved = !isInteractive(p.flow) && (await this.store.delete(secretKey(p.name)));
     } catch (err) {
       // Revoke all the same: a session the store still holds is then dead at the provider too.
       note = `could not delete it from the store: ${err instanceof AuthdError ? err.message : 'store error'}`;
