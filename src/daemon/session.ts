@@ -1,5 +1,6 @@
 // One session per profile for the daemon's lifetime: the socket methods over its token lifecycle
-// (refresh.ts), its secrets (secrets.ts) and its device login (device-login.ts).
+// (refresh.ts), its secrets (secrets.ts) and its login in progress (login-slot.ts) by device flow
+// (device-login.ts).
 import {
   AuthdError, type CallerInfo, type EnvSecrets, type LoginStartResult, type LoginWaitResult, loginHint, type ProfileStatus,
   type TokenResult,
@@ -7,8 +8,9 @@ import {
 import type { Audit } from './audit.js';
 import { type Clock, systemClock } from './clock.js';
 import { identity, isInteractive, type ProfileConfig } from './config/index.js';
-import { DeviceLogin, type Waiter } from './device-login.js';
+import { deviceLogin } from './device-login.js';
 import * as idp from './idp.js';
+import { type Begin, LoginSlot, type Waiter } from './login-slot.js';
 import type { Logger } from './log.js';
 import type { AccessToken } from './access-token.js';
 import { TokenLifecycle } from './refresh.js';
@@ -31,7 +33,8 @@ export function maskToken(token: string): string {
 export class Session {
   private readonly secrets: SecretSource;
   private readonly tokens: TokenLifecycle;
-  private readonly login: DeviceLogin;
+  private readonly login: LoginSlot;
+  private readonly deviceLogin: Begin;
   private readonly store: Store;
   private readonly log: Logger;
   private readonly audit: Audit;
@@ -46,7 +49,8 @@ export class Session {
     const current = () => this.profile;
     this.secrets = new SecretSource(current, this.store);
     this.tokens = new TokenLifecycle(current, { store: this.store, log: this.log, provider: this.provider, clock, secrets: this.secrets });
-    this.login = new DeviceLogin(current, { provider: this.provider, clock, log: this.log }, (p, set) => this.approved(p, set));
+    this.login = new LoginSlot(current, { clock, log: this.log }, (p, set) => this.approved(p, set));
+    this.deviceLogin = deviceLogin({ provider: this.provider, clock });
   }
 
   /** The hot path: a cached token is a field read and a comparison. */
@@ -107,7 +111,9 @@ export class Session {
       this.tokens.armRefreshAhead(t);
       return { profile: p.name, status: 'logged_in' };
     }
-    return { profile: p.name, status: 'pending', device: await this.login.start(waiter) };
+    const s = await this.login.start(waiter, this.deviceLogin);
+    if (s.info.flow !== 'device') throw new AuthdError('internal', `profile ${p.name} has a login in progress that is not a device flow`);
+    return { profile: p.name, status: 'pending', device: { ...s.info.device, expires_in: s.expires_in, joined: s.joined } };
   }
 
   private async approved(p: ProfileConfig, set: idp.TokenSet): Promise<LoginWaitResult> {
