@@ -9,6 +9,7 @@ import { checkPrivateFile } from '../protocol/perms.js';
 import { VERSION } from '../protocol/version.js';
 import { type Config, isInteractive, loadConfig, loginName, type ProfileConfig, setDefaultProfile, setStoreChoice } from './config/index.js';
 import { Audit } from './audit.js';
+import { browserLoginMs } from './browser-login.js';
 import * as git from './git.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
@@ -49,7 +50,7 @@ export class Daemon {
     private readonly protection: Protection = {},
   ) {
     this.audit = new Audit(log);
-    this.sessions = new Sessions({ store, log, audit: this.audit });
+    this.sessions = new Sessions({ store, log, audit: this.audit, browserLoginMs: browserLoginMs(process.env) });
     this.reloadConfig();
   }
 
@@ -100,7 +101,7 @@ export class Daemon {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
       getToken: (p) => this.session(p.profile, false).getToken(p.minTtl, p.env, p.caller),
-      loginStart: (p, conn) => this.session(p.profile).loginStart(p.env, conn),
+      loginStart: (p, conn) => this.session(p.profile).loginStart(p.env, conn, { flow: p.flow, browser: p.browser }),
       loginWait: (p, conn) => this.session(p.profile).loginWait(conn),
       logout: (p) => this.logout(p),
       status: () => this.status(),
