@@ -3,7 +3,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addProfile, isLoopbackUrl, loadConfig, parseConfig, removeProfile, setDefaultProfile } from '../src/daemon/config/index.js';
+import { addProfile, isLoopbackUrl, loadConfig, loopbackRedirect, parseConfig, removeProfile, setDefaultProfile } from '../src/daemon/config/index.js';
 import { AuthdError } from '../src/protocol/errors.js';
 
 const FILE = '/home/u/.config/authd/config.toml';
@@ -56,7 +56,7 @@ flow = "device"
 `;
 
 describe('parsing a valid config', () => {
-  it('defaults: device flow with openid offline_access', () => {
+  it('defaults: flow auto (browser or device flow) with openid offline_access', () => {
     const c = parseConfig('[profiles.acme]\nissuer = "https://login.acme.com"\nclient_id = "cli"\n', FILE);
     expect(c).toMatchObject({ path: FILE, exists: true, store: 'auto' });
     expect(c.defaultProfile).toBeUndefined();
@@ -64,7 +64,7 @@ describe('parsing a valid config', () => {
       name: 'acme',
       issuer: 'https://login.acme.com',
       client_id: 'cli',
-      flow: 'device',
+      flow: 'auto',
       scopes: ['openid', 'offline_access'],
       git_hosts: [],
       git_username: 'oauth2',
@@ -172,7 +172,7 @@ client_id = "cli"
 flow = "devise"
 `;
     const e = configError(text);
-    expect(e.message).toBe(`${FILE}:7: profiles.acme.flow must be one of device, client_credentials, api_key (got "devise")`);
+    expect(e.message).toBe(`${FILE}:7: profiles.acme.flow must be one of device, browser, auto, client_credentials, api_key (got "devise")`);
     expect(e.hint).toContain('device');
   });
 
@@ -269,7 +269,9 @@ flow = "nope"
 
   it('a device profile without client_id is refused', () => {
     const e = configError('[profiles.a]\nissuer = "https://a.example"\n');
-    expect(e.message).toBe(`${FILE}:1: profiles.a.client_id is required for the device flow`);
+    expect(e.message).toBe(`${FILE}:1: profiles.a.client_id is required for the device flow or browser login`);
+    expect(configError('[profiles.a]\nissuer = "https://a.example"\nflow = "device"\n').message)
+      .toBe(`${FILE}:1: profiles.a.client_id is required for the device flow`);
   });
 
   it('a device profile needs an issuer or both endpoints', () => {
@@ -352,6 +354,67 @@ describe('URLs', () => {
     for (const u of ['http://128.0.0.1', 'http://10.0.0.1', 'http://localhost.evil.com', 'http://127.0.0.1.nip.io', 'http://[::2]', 'http://example.com', 'http://0.0.0.0']) {
       expect(isLoopbackUrl(new URL(u)), u).toBe(false);
     }
+  });
+});
+
+describe('browser login settings', () => {
+  const browser = (lines: string): string => `[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\n${lines}`;
+
+  it('a browser profile takes an explicit authorization_endpoint and a loopback redirect_uri registered at the provider', () => {
+    const c = parseConfig(`[profiles.gh]
+client_id = "x"
+flow = "browser"
+authorization_endpoint = "https://github.com/login/oauth/authorize"
+token_endpoint = "https://github.com/login/oauth/access_token"
+redirect_uri = "http://127.0.0.1:8400/callback"
+`, FILE);
+    expect(c.profiles.get('gh')).toMatchObject({
+      flow: 'browser', authorization_endpoint: 'https://github.com/login/oauth/authorize', redirect_uri: 'http://127.0.0.1:8400/callback',
+      scopes: ['openid', 'offline_access'],
+    });
+    expect(parseConfig(browser('redirect_uri = "http://localhost:8400/"\n'), FILE).profiles.get('a')?.redirect_uri).toBe('http://localhost:8400/');
+  });
+
+  it('a redirect_uri names its host, the address listened on, its port if one was written (even :80), and its path', () => {
+    expect(loopbackRedirect('http://localhost:8400/')).toEqual({ host: 'localhost', listen: '127.0.0.1', port: 8400, path: '/' });
+    expect(loopbackRedirect('http://[::1]/cb')).toEqual({ host: '[::1]', listen: '::1', path: '/cb' });
+    expect(loopbackRedirect('http://127.0.0.1:80/cb')).toEqual({ host: '127.0.0.1', listen: '127.0.0.1', port: 80, path: '/cb' });
+    expect(loopbackRedirect('http://127.0.0.1')).toEqual({ host: '127.0.0.1', listen: '127.0.0.1', path: '/' });
+  });
+
+  it('a redirect_uri that is not plain http on a loopback address is refused, saying what is wrong', () => {
+    const cases: [string, string][] = [
+      ['https://127.0.0.1:8400/', 'it must be a plain http:// URL'],
+      ['http://example.com:8400/', 'its host must be 127.0.0.1, [::1] or localhost'],
+      ['http://127.0.0.2:8400/', 'its host must be 127.0.0.1, [::1] or localhost'],
+      ['http://0.0.0.0:8400/', 'its host must be 127.0.0.1, [::1] or localhost'],
+      ['http://127.0.0.1:8400/cb?x=1', 'it must not have a query or fragment'],
+      ['http://127.0.0.1:8400/cb#x', 'it must not have a query or fragment'],
+      ['http://127.0.0.1:0/', 'its port must be between 1 and 65535'],
+      ['http://me:pw@127.0.0.1:8400/', 'it must not contain a user name or password'],
+      ['127.0.0.1:8400', 'it must be a URL'],
+    ];
+    for (const [uri, why] of cases) {
+      const e = configError(browser(`flow = "browser"\nredirect_uri = ${JSON.stringify(uri)}\n`));
+      expect(e.message, uri).toMatch(new RegExp(`^${FILE}:5: profiles\\.a\\.redirect_uri is not a loopback redirect: `));
+      expect(e.message, uri).toContain(why);
+      expect(e.message).not.toContain('pw@');
+    }
+  });
+
+  it('redirect_uri is for browser logins only', () => {
+    const e = configError('[profiles.ci]\ntoken_endpoint = "https://a.example/token"\nclient_id = "x"\nflow = "client_credentials"\nredirect_uri = "http://127.0.0.1:8400/"\n');
+    expect(e.message).toBe(`${FILE}:5: profiles.ci.redirect_uri is only used by the browser login`);
+    expect(configError(browser('flow = "device"\nredirect_uri = "http://127.0.0.1:8400/"\n')).message).toMatch(/redirect_uri is only used by the browser login/);
+  });
+
+  it('without an issuer, a browser login needs authorization_endpoint and token_endpoint', () => {
+    expect(configError('[profiles.a]\nclient_id = "x"\nflow = "browser"\n').message)
+      .toBe(`${FILE}:1: profiles.a needs issuer, or both authorization_endpoint and token_endpoint, for the browser login`);
+    expect(configError('[profiles.a]\nclient_id = "x"\nauthorization_endpoint = "https://a.example/authorize"\n').message)
+      .toBe(`${FILE}:1: profiles.a has no issuer, so the browser login needs token_endpoint as well`);
+    const auto = parseConfig('[profiles.a]\nclient_id = "x"\nauthorization_endpoint = "https://a.example/authorize"\ntoken_endpoint = "https://a.example/token"\n', FILE);
+    expect(auto.profiles.get('a')).toMatchObject({ flow: 'auto', authorization_endpoint: 'https://a.example/authorize' });
   });
 });
 

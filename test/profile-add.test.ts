@@ -135,7 +135,7 @@ describe('each preset', () => {
       expect(parseConfig(text, configFile).profiles.get('work')).toMatchObject(c.settings);
 
       const listed = (await profilesJson()).profiles.find((p) => p.name === 'work');
-      expect(listed).toEqual({ name: 'work', flow: 'device', issuer: c.issuer, is_default: false });
+      expect(listed).toEqual({ name: 'work', flow: 'auto', issuer: c.issuer, is_default: false });
 
       const checks = await doctorChecks();
       expect(checks.get('config')).toMatchObject({ status: 'ok', detail: `${configFile}: 2 profile(s)` });
@@ -191,7 +191,7 @@ describe('profile add', () => {
       expect(statSync(file).mode & 0o777).toBe(0o600);
       expect(readFileSync(file, 'utf8')).toMatch(/^\[profiles\.gh\]\n/);
       const listed = await fresh.run(['profiles', '--json'], { env: { AUTHD_CONFIG: file } });
-      expect(JSON.parse(listed.stdout).profiles).toEqual([{ name: 'gh', flow: 'device', issuer: 'https://github.com/login/oauth/access_token', is_default: false }]);
+      expect(JSON.parse(listed.stdout).profiles).toEqual([{ name: 'gh', flow: 'auto', issuer: 'https://github.com/login/oauth/access_token', is_default: false }]);
     } finally {
       await fresh.dispose();
     }

@@ -8,8 +8,11 @@ import {
 import { checkPrivateFile } from '../protocol/perms.js';
 import { VERSION } from '../protocol/version.js';
 import { resolvePreset } from '../protocol/presets.js';
-import { addProfile, type Config, loadConfig, type ProfileConfig, removeProfile, setDefaultProfile, setStoreChoice } from './config/index.js';
+import {
+  addProfile, type Config, isInteractive, loadConfig, loginName, type ProfileConfig, removeProfile, setDefaultProfile, setStoreChoice,
+} from './config/index.js';
 import { Audit } from './audit.js';
+import { browserLoginMs } from './browser-login.js';
 import * as git from './git.js';
 import * as idp from './idp.js';
 import type { Logger } from './log.js';
@@ -50,7 +53,7 @@ export class Daemon {
     private readonly protection: Protection = {},
   ) {
     this.audit = new Audit(log);
-    this.sessions = new Sessions({ store, log, audit: this.audit });
+    this.sessions = new Sessions({ store, log, audit: this.audit, browserLoginMs: browserLoginMs(process.env) });
     this.reloadConfig();
   }
 
@@ -101,7 +104,7 @@ export class Daemon {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
       getToken: (p) => this.session(p.profile, false).getToken(p.minTtl, p.env, p.caller),
-      loginStart: (p, conn) => this.session(p.profile).loginStart(p.env, conn),
+      loginStart: (p, conn) => this.session(p.profile).loginStart(p.env, conn, { flow: p.flow, browser: p.browser }),
       loginWait: (p, conn) => this.session(p.profile).loginWait(conn),
       logout: (p) => this.logout(p),
       status: () => this.status(),
@@ -280,8 +283,8 @@ export class Daemon {
   private async secretSet({ profile, value }: Params<'secretSet'>): Promise<SecretSetResult> {
     const session = this.session(profile);
     const p = session.profile;
-    if (p.flow === 'device') {
-      throw new AuthdError('usage', `profile ${p.name} uses the device flow; it has no secret to set`,
+    if (isInteractive(p.flow)) {
+      throw new AuthdError('usage', `profile ${p.name} uses ${loginName(p.flow)}; it has no secret to set`,
         'secrets are for client_credentials and api_key profiles; log in with `authd login`');
     }
     if (p.flow === 'api_key' && !BEARER_TOKEN.test(value)) {
@@ -407,14 +410,14 @@ export class Daemon {
     const s = await session.status(isDefault);
     if (s.loginPending) return { name, ok: false, warn: true, detail: 'a login is in progress', fix: `approve it, or run \`authd login -p ${p.name}\`` };
     const login = `run \`authd login -p ${p.name}\``;
-    if (p.flow === 'device' && !s.loggedIn) return { name, ok: false, warn: true, detail: 'logged out', fix: login };
+    if (isInteractive(p.flow) && !s.loggedIn) return { name, ok: false, warn: true, detail: 'logged out', fix: login };
     if (p.flow === 'api_key' && !s.loggedIn) {
       return { name, ok: false, warn: true, detail: 'logged out: no API key is set', fix: `run \`authd secret set ${p.name} < key-file\`` };
     }
     try {
       const t = await session.check();
       const left = t.expires_at === undefined ? '' : ` (token valid for ${minutes(t.expires_at - Date.now() / 1000)})`;
-      const who = p.flow === 'device' ? `logged in${s.subject ? ` as ${s.subject}` : ''}`
+      const who = isInteractive(p.flow) ? `logged in${s.subject ? ` as ${s.subject}` : ''}`
         : p.flow === 'api_key' ? 'API key set'
         : `the provider issues tokens to client ${p.client_id}`;
       return { name, ok: true, detail: `${who}${left}` };

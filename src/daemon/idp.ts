@@ -39,8 +39,8 @@ function configKey(p: ProfileConfig, cred: ClientCredential | undefined): string
   // The credential is part of the client's identity here; only a hash of a secret is kept in the key.
   const credId = cred === undefined ? null
     : 'secret' in cred ? createHash('sha256').update(cred.secret).digest('base64') : cred.id;
-  return JSON.stringify([p.issuer, p.device_authorization_endpoint, p.token_endpoint, p.revocation_endpoint,
-    p.client_id, p.client_auth, p.client_secret_public, p.timeout, credId]);
+  return JSON.stringify([p.issuer, p.device_authorization_endpoint, p.authorization_endpoint, p.token_endpoint,
+    p.revocation_endpoint, p.client_id, p.client_auth, p.client_secret_public, p.timeout, credId]);
 }
 
 /** Discovery (or explicit endpoints), cached per profile shape; a failed discovery is not cached. */
@@ -78,7 +78,7 @@ async function buildConfiguration(p: ProfileConfig, cred: ClientCredential | und
   const auth = clientAuth(p, cred);
   const base = p.issuer ?? p.token_endpoint;
   if (!base) throw new AuthdError('config_error', `profile ${p.name} has no issuer or token_endpoint`);
-  const insecure = new URL(base).protocol === 'http:' && isLoopbackUrl(new URL(base));
+  const insecure = isInsecure(base);
   let cfg: oidc.Configuration;
   if (p.issuer && !p.token_endpoint) {
     const issuer = new URL(p.issuer);
@@ -92,6 +92,7 @@ async function buildConfiguration(p: ProfileConfig, cred: ClientCredential | und
       issuer: p.issuer ?? new URL(base).origin,
       token_endpoint: p.token_endpoint,
       device_authorization_endpoint: p.device_authorization_endpoint,
+      authorization_endpoint: p.authorization_endpoint,
       revocation_endpoint: p.revocation_endpoint,
     };
     cfg = new oidc.Configuration(metadata, p.client_id, undefined, auth);
@@ -100,6 +101,11 @@ async function buildConfiguration(p: ProfileConfig, cred: ClientCredential | und
   }
   cfg.timeout = p.timeout;
   return cfg;
+}
+
+/** Plain http is allowed to a loopback provider only (tests, a local IdP). */
+function isInsecure(base: string): boolean {
+  return new URL(base).protocol === 'http:' && isLoopbackUrl(new URL(base));
 }
 
 /**
@@ -209,6 +215,93 @@ export async function pollDevice(p: ProfileConfig, da: oidc.DeviceAuthorizationR
   }
 }
 
+/** Which interactive logins the provider offers this profile (discovery, or the endpoints in the config). */
+export async function loginEndpoints(p: ProfileConfig): Promise<{ browser: boolean; device: boolean }> {
+  const m = (await configurationFor(p)).serverMetadata();
+  return { browser: Boolean(p.authorization_endpoint ?? m.authorization_endpoint), device: Boolean(m.device_authorization_endpoint) };
+}
+
+/**
+ * A browser login's authorization request (RFC 6749 §4.1 + PKCE S256, RFC 7636): the URL to open,
+ * and what checks the redirect back. The verifier, state and nonce stay in the daemon.
+ */
+export interface CodeRequest {
+  url: URL;
+  redirectUri: string;
+  state: string;
+  /** Sent when the scopes ask for an ID token (openid); its `nonce` claim must match. */
+  nonce?: string;
+  verifier: string;
+  cfg: oidc.Configuration;
+}
+
+export async function authorizationRequest(p: ProfileConfig, redirectUri: string): Promise<CodeRequest> {
+  const cfg = await codeConfiguration(p);
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const params: Record<string, string> = {
+    ...tokenParams(p),
+    redirect_uri: redirectUri,
+    state,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  };
+  const req: CodeRequest = { url: new URL('about:blank'), redirectUri, state, verifier, cfg };
+  if (p.scopes.includes('openid')) req.nonce = params.nonce = oidc.randomNonce();
+  // OpenID Connect Core §11: a refresh token for offline_access needs the user's consent.
+  if (p.scopes.includes('offline_access')) params.prompt = 'consent';
+  req.url = oidc.buildAuthorizationUrl(cfg, params);
+  return req;
+}
+
+/**
+ * Trades the code in the redirect (`callback`: its query as the browser sent it) for tokens, with the
+ * PKCE verifier; openid-client checks state, iss, and the ID token (issuer, audience, nonce, and its
+ * signature against the provider's keys).
+ */
+export async function exchangeCode(p: ProfileConfig, req: CodeRequest, callback: URLSearchParams): Promise<TokenSet> {
+  // The redirect_uri sent again must be the one of the authorization request, byte for byte.
+  const current = new URL(req.redirectUri);
+  current.search = callback.toString();
+  return ask(p, 'code exchange', undefined, async (ex) => {
+    const sentAt = Date.now();
+    try {
+      const checks: oidc.AuthorizationCodeGrantChecks = { pkceCodeVerifier: req.verifier, expectedState: req.state };
+      if (req.nonce) checks.expectedNonce = req.nonce;
+      return toTokenSet(await oidc.authorizationCodeGrant(req.cfg, current, checks, p.audience ? { audience: p.audience } : undefined), sentAt);
+    } catch (err) {
+      // Checks of what came back rather than failures of a request: said as such, by their stable code.
+      const code = stableCode(err);
+      if (err instanceof oidc.ClientError && (!ex.seen || ('answer' in ex.seen && ex.seen.answer.status < 300))) {
+        throw new ProviderError('protocol', `the provider's answer to the browser login of profile ${p.name} failed authd's checks${code ? ` (${code})` : ''}`,
+          `check the issuer and client_id of profile ${p.name}`);
+      }
+      throw err;
+    }
+  });
+}
+
+/**
+ * The browser login's configuration: the profile's (discovered or explicit), its own
+ * authorization_endpoint if the config gives one, and ID token signatures checked against the
+ * provider's keys where it publishes them (jwks_uri).
+ */
+async function codeConfiguration(p: ProfileConfig): Promise<oidc.Configuration> {
+  const discovered = (await configurationFor(p)).serverMetadata();
+  const { supportsPKCE: _helper, ...plain } = discovered;
+  const metadata: oidc.ServerMetadata = { ...plain, authorization_endpoint: p.authorization_endpoint ?? discovered.authorization_endpoint };
+  if (!metadata.authorization_endpoint) {
+    throw new AuthdError('config_error', `the provider of profile ${p.name} offers no authorization endpoint, so it cannot log in in a browser`,
+      'set authorization_endpoint in the profile, or log in with `authd login --device`');
+  }
+  const cfg = new oidc.Configuration(metadata, p.client_id, undefined, oidc.None());
+  cfg[oidc.customFetch] = providerFetch;
+  if (isInsecure(p.issuer ?? p.token_endpoint ?? metadata.issuer)) oidc.allowInsecureRequests(cfg);
+  cfg.timeout = p.timeout;
+  if (metadata.jwks_uri) oidc.enableNonRepudiationChecks(cfg);
+  return cfg;
+}
+
 export async function refresh(p: ProfileConfig, refreshToken: string): Promise<TokenSet> {
   const cfg = await configurationFor(p);
   return ask(p, 'refresh', undefined, async (ex) => {
@@ -315,6 +408,14 @@ export function classify(err: unknown, p: ProfileConfig, what: string): AuthdErr
       `check your network, and the issuer URL of profile ${p.name}`);
   }
   return new ProviderError('protocol', `the ${what} request of profile ${p.name} failed${code ? ` (${code})` : ''}`);
+}
+
+/** What a browser login needs of a provider. */
+export interface BrowserProvider {
+  loginEndpoints: typeof loginEndpoints;
+  authorizationRequest: typeof authorizationRequest;
+  exchangeCode: typeof exchangeCode;
+  revoke: typeof revoke;
 }
 
 /** What the session code needs of a provider: this module in the daemon, a scripted fake in tests. */

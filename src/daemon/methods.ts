@@ -2,8 +2,8 @@
 // type (protocol/types.ts `Methods`), and the handler that then gets them typed. server.ts runs the
 // check once, where a request enters; nothing behind it looks at raw params again.
 import {
-  AuthdError, type CallerInfo, type EnvSecrets, type GitAction, MAX_SECRET, type MethodName, type Methods, type PresetOptions,
-  PROFILE_NAME,
+  AuthdError, type BrowserHint, type CallerInfo, type EnvSecrets, type GitAction, MAX_SECRET, type MethodName, type Methods,
+  type PresetOptions, PROFILE_NAME, printable,
 } from '../protocol/index.js';
 import type { ClientConnection } from './server.js';
 
@@ -23,13 +23,19 @@ export type Handlers = { [M in MethodName]: Handler<M> };
 const MAX_VALUE = 16 * 1024;
 const GIT_ACTIONS: readonly GitAction[] = ['get', 'store', 'erase'];
 const STORES = ['keyring', 'file'] as const;
+const LOGIN_FLOWS = ['browser', 'device'] as const;
 const NONE: Record<string, never> = Object.freeze({});
 
 /** Every method's params check. Unknown fields are ignored: a newer client may send more. */
 export const PARAMS: { [M in MethodName]: Validator<Params<M>> } = {
   ping: none,
   getToken: (p) => ({ profile: profile(p.profile), minTtl: seconds(p.minTtl, 'minTtl'), env: env(p.env), caller: caller(p.caller) }),
-  loginStart: (p) => ({ profile: profile(p.profile), env: env(p.env) }),
+  loginStart: (p) => ({
+    profile: profile(p.profile),
+    env: env(p.env),
+    flow: p.flow === undefined || p.flow === null ? undefined : oneOf(p.flow, LOGIN_FLOWS, '"flow" must be browser or device'),
+    browser: browserHint(p.browser),
+  }),
   loginWait: (p) => ({ profile: profile(p.profile) }),
   logout: (p) => ({ profile: profile(p.profile), all: flag(p.all, 'all') }),
   status: none,
@@ -156,6 +162,16 @@ function caller(v: unknown): CallerInfo | undefined {
   if (typeof c.pid === 'number' && Number.isInteger(c.pid) && c.pid > 0) out.pid = c.pid;
   if (typeof c.cmd === 'string') out.cmd = c.cmd.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 120);
   return out.pid === undefined && out.cmd === undefined ? undefined : out;
+}
+
+/** Whether the client can open a browser: its reason is shown to the user, so it is made one plain line. */
+function browserHint(v: unknown): BrowserHint | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) bad('"browser" must be an object');
+  const b = v as Record<string, unknown>;
+  if (typeof b.available !== 'boolean') bad('"browser.available" must be true or false');
+  if (typeof b.reason !== 'string') bad('"browser.reason" must be a string');
+  return { available: b.available, reason: printable(b.reason).trim().slice(0, 80) };
 }
 
 /** git's key=value lines: strings, and no value that could end a line or a C string on git's side. */

@@ -4,7 +4,7 @@
 import { AuthdError, CONTROLS, type ErrorCode, loginHint } from '../protocol/index.js';
 
 /** The requests authd makes. One answer means different things to different requests. */
-export type ProviderRequest = 'discovery' | 'device authorization' | 'device login' | 'refresh' | 'client credentials' | 'revocation';
+export type ProviderRequest = 'discovery' | 'device authorization' | 'device login' | 'code exchange' | 'refresh' | 'client credentials' | 'revocation';
 
 /** An HTTP answer as far as authd reads it: its status and headers, and its body's error code only. */
 export interface Answer {
@@ -116,7 +116,7 @@ export const TABLE: readonly Row[] = [
     why: 'the provider refused the refresh token; some answer a revoked session with no body at all',
   },
   {
-    requests: ['refresh', 'client credentials', 'device authorization', 'device login', 'revocation'],
+    requests: ['refresh', 'client credentials', 'device authorization', 'device login', 'code exchange', 'revocation'],
     status: [401, 403],
     outcome: 'client_refused',
     why: 'the client is not let in (often with an empty body); for revocation: public clients may not revoke',
@@ -161,6 +161,7 @@ const PHRASE: Record<ProviderRequest, string> = {
   discovery: 'discovery request',
   'device authorization': 'device authorization request',
   'device login': 'device login request',
+  'code exchange': 'code exchange request',
   refresh: 'refresh request',
   'client credentials': 'client credentials request',
   revocation: 'revocation request',

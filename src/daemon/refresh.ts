@@ -7,7 +7,7 @@ import { AuthdError, loginHint } from '../protocol/index.js';
 import { type AccessToken, accessToken, minTtlMs, refreshAheadDelay, remainingMs } from './access-token.js';
 import { Backoff } from './backoff.js';
 import { type Clock, type Timer, withDeadline } from './clock.js';
-import { identity, type ProfileConfig } from './config/index.js';
+import { identity, isInteractive, type ProfileConfig } from './config/index.js';
 import * as idp from './idp.js';
 import { failureKind } from './provider-answer.js';
 import { errText, type Logger } from './log.js';
@@ -78,7 +78,7 @@ export class TokenLifecycle {
       }
       let t: AccessToken | undefined;
       try {
-        t = await (this.profile().flow === 'device' ? this.patiently(this.startRefresh()) : this.startRefresh());
+        t = await (isInteractive(this.profile().flow) ? this.patiently(this.startRefresh()) : this.startRefresh());
       } catch (err) {
         // The provider is down or slow: a token that has not expired yet is still worth handing out.
         if (err instanceof AuthdError && err.code === 'idp_unreachable' && this.valid()) return this.token!;
@@ -113,7 +113,7 @@ export class TokenLifecycle {
   private async acquire(epoch: number, owner: number): Promise<AccessToken | undefined> {
     const p = this.profile();
     const started = this.deps.clock.now();
-    if (p.flow === 'device' && this.records.unsaved) {
+    if (isInteractive(p.flow) && this.records.unsaved) {
       // No new rotation before the last one is stored: it would be lost the same way.
       await this.saveUnsaved();
       if (epoch !== this.epoch || owner !== this.owner) return undefined;
@@ -156,7 +156,7 @@ export class TokenLifecycle {
   private onFailure(e: AuthdError, p: ProfileConfig, used: { rt?: string; secret?: string }, current: boolean): void {
     const kind = failureKind(e);
     const rt = used.rt;
-    if (kind === 'session_dead' && p.flow === 'device' && rt) {
+    if (kind === 'session_dead' && isInteractive(p.flow) && rt) {
       // The provider rejected the refresh token: the session is dead. Forget it, so nobody replays it.
       this.dead = rt;
       if (this.refreshToken === rt) this.forget();
@@ -182,7 +182,7 @@ export class TokenLifecycle {
   private async adopt(p: ProfileConfig, set: idp.TokenSet, owner: number, before: { rt?: string; subject?: string }): Promise<AccessToken | undefined> {
     const t = accessToken(set);
     const subject = set.subject ?? before.subject;
-    if (p.flow === 'device') {
+    if (isInteractive(p.flow)) {
       const rt = set.refresh_token ?? before.rt;
       // The old one is spent: from here on only the new one is ever presented, even if the write fails.
       if (identity(p) === identity(this.profile())) this.refreshToken = rt;
@@ -199,7 +199,7 @@ export class TokenLifecycle {
     // Another identity now: the record stays the old identity's, to resume if the edit is undone. (Undone
     // already: the store may have been read meanwhile, before this write; memory takes the new token.)
     if (identity(p) !== identity(this.profile())) return undefined;
-    if (p.flow === 'device') {
+    if (isInteractive(p.flow)) {
       const rt = set.refresh_token ?? before.rt;
       // Memory moved on during the write (the session died, or rotated again): that state stands.
       const now = this.refreshToken;
@@ -244,7 +244,7 @@ export class TokenLifecycle {
     const loading = (async () => {
       const epoch = this.epoch;
       const p = this.profile();
-      const stored = p.flow === 'device' ? await this.records.read() : undefined;
+      const stored = isInteractive(p.flow) ? await this.records.read() : undefined;
       if (epoch !== this.epoch) return;
       this.loaded = true;
       // A session the store has not taken yet (a full disk) is newer than what the store holds.

@@ -1,14 +1,17 @@
 // One session per profile for the daemon's lifetime: the socket methods over its token lifecycle
-// (refresh.ts), its secrets (secrets.ts) and its device login (device-login.ts).
+// (refresh.ts), its secrets (secrets.ts) and its login in progress (login-slot.ts): by device flow
+// (device-login.ts) or in a browser (browser-login.ts).
 import {
-  AuthdError, type CallerInfo, type EnvSecrets, type LoginStartResult, type LoginWaitResult, loginHint, type ProfileStatus,
-  type TokenResult,
+  AuthdError, type BrowserHint, type CallerInfo, type EnvSecrets, type LoginStartResult, type LoginWaitResult, loginHint,
+  type ProfileStatus, type TokenResult,
 } from '../protocol/index.js';
 import type { Audit } from './audit.js';
+import { BROWSER_LOGIN_MS, browserLogin } from './browser-login.js';
 import { type Clock, systemClock } from './clock.js';
-import { identity, type ProfileConfig } from './config/index.js';
-import { DeviceLogin, type Waiter } from './device-login.js';
+import { identity, isInteractive, type ProfileConfig } from './config/index.js';
+import { deviceLogin } from './device-login.js';
 import * as idp from './idp.js';
+import { type Begin, LoginSlot, type Waiter } from './login-slot.js';
 import type { Logger } from './log.js';
 import type { AccessToken } from './access-token.js';
 import { TokenLifecycle } from './refresh.js';
@@ -21,7 +24,16 @@ export interface SessionDeps {
   log: Logger;
   audit: Audit;
   provider?: idp.Provider;
+  browserProvider?: idp.BrowserProvider;
+  /** How long a browser login waits for the browser to come back (BROWSER_LOGIN_MS). */
+  browserLoginMs?: number;
   clock?: Clock;
+}
+
+/** What `authd login` asked for: a flow (--web, --device), and whether it can open a browser. */
+export interface LoginChoice {
+  flow?: 'browser' | 'device' | undefined;
+  browser?: BrowserHint | undefined;
 }
 
 export function maskToken(token: string): string {
@@ -31,7 +43,10 @@ export function maskToken(token: string): string {
 export class Session {
   private readonly secrets: SecretSource;
   private readonly tokens: TokenLifecycle;
-  private readonly login: DeviceLogin;
+  private readonly login: LoginSlot;
+  private readonly deviceLogin: Begin;
+  private readonly browserLogin: Begin;
+  private readonly browserProvider: idp.BrowserProvider;
   private readonly store: Store;
   private readonly log: Logger;
   private readonly audit: Audit;
@@ -46,7 +61,10 @@ export class Session {
     const current = () => this.profile;
     this.secrets = new SecretSource(current, this.store);
     this.tokens = new TokenLifecycle(current, { store: this.store, log: this.log, provider: this.provider, clock, secrets: this.secrets });
-    this.login = new DeviceLogin(current, { provider: this.provider, clock, log: this.log }, (p, set) => this.approved(p, set));
+    this.browserProvider = deps.browserProvider ?? idp;
+    this.login = new LoginSlot(current, { clock, log: this.log }, (p, set) => this.approved(p, set));
+    this.deviceLogin = deviceLogin({ provider: this.provider, clock });
+    this.browserLogin = browserLogin({ provider: this.browserProvider, clock, lifetimeMs: deps.browserLoginMs ?? BROWSER_LOGIN_MS });
   }
 
   /** The hot path: a cached token is a field read and a comparison. */
@@ -92,8 +110,12 @@ export class Session {
     this.tokens.forget();
   }
 
-  async loginStart(env: EnvSecrets | undefined, waiter?: Waiter): Promise<LoginStartResult> {
+  async loginStart(env: EnvSecrets | undefined, waiter?: Waiter, choice: LoginChoice = {}): Promise<LoginStartResult> {
     const p = this.profile;
+    if (!isInteractive(p.flow) && choice.flow) {
+      throw new AuthdError('usage', `profile ${p.name} uses the ${p.flow} flow: nobody logs in to it in a browser or with a code`,
+        'leave out --web and --device');
+    }
     if (p.flow === 'client_credentials' || p.flow === 'api_key') {
       // Verifies the caller's secret now, not one an earlier caller left in memory.
       const fromCaller = this.secrets.takeEnv(env);
@@ -109,8 +131,18 @@ export class Session {
       this.tokens.armRefreshAhead(t);
       return { profile: p.name, status: 'logged_in' };
     }
-    const device = await this.login.start(waiter);
-    const r: LoginStartResult = { profile: p.name, status: 'pending', device };
+    // Chosen only if no login is in progress; one that is is joined, whichever it is.
+    let reason: string | undefined;
+    const s = await this.login.start(waiter, async (prof, abort) => {
+      const chosen = await this.chooseLogin(prof, choice);
+      reason = chosen.reason;
+      return (chosen.flow === 'browser' ? this.browserLogin : this.deviceLogin)(prof, abort);
+    });
+    const { expires_in, joined } = s;
+    const r: LoginStartResult = s.info.flow === 'device'
+      ? { profile: p.name, status: 'pending', device: { ...s.info.device, expires_in, joined } }
+      : { profile: p.name, status: 'pending', browser: { ...s.info.browser, expires_in, joined } };
+    if (reason && !joined) r.reason = reason;
     // Said to the user: the session it has now is replaced (and revoked) once this login is approved.
     const { loggedIn, token } = await this.tokens.state();
     if (loggedIn) {
@@ -129,6 +161,26 @@ export class Session {
     const t = this.tokens.cached(undefined) ?? (await this.tokens.get(undefined));
     if (!t.servable) throw unservable(this.profile);
     return t.expires_at === undefined ? {} : { expires_at: Math.floor(t.expires_at / 1000) };
+  }
+
+  /**
+   * Browser or device flow, and why (said to the user). auto: the browser where the client can open
+   * one and the provider has an authorization endpoint; the device flow otherwise, unless the
+   * provider has none (the user then opens the URL on this machine themselves).
+   */
+  private async chooseLogin(p: ProfileConfig, choice: LoginChoice): Promise<{ flow: 'browser' | 'device'; reason: string }> {
+    if (choice.flow === 'browser') return { flow: 'browser', reason: '--web' };
+    if (choice.flow === 'device') return { flow: 'device', reason: '--device' };
+    if (p.flow === 'device' || p.flow === 'browser') return { flow: p.flow, reason: `flow = "${p.flow}" in the config` };
+    const hint = choice.browser;
+    // A client from before browser logins sends no hint, and shows only a device code.
+    if (!hint) return { flow: 'device', reason: 'no browser here' };
+    const offers = await this.browserProvider.loginEndpoints(p);
+    if (offers.browser && (hint.available || !offers.device)) {
+      return { flow: 'browser', reason: hint.available ? hint.reason : 'the provider has no device flow' };
+    }
+    if (hint.available) return { flow: 'device', reason: 'the provider has no authorization endpoint' };
+    return { flow: 'device', reason: hint.reason };
   }
 
   private async approved(p: ProfileConfig, set: idp.TokenSet): Promise<LoginWaitResult> {
@@ -171,7 +223,7 @@ export class Session {
     try {
       stored = await this.tokens.removeStored();
       // A service identity's secret or API key goes too: logging out means this machine forgets it.
-      secretRemoved = p.flow !== 'device' && (await this.store.delete(secretKey(p.name)));
+      secretRemoved = !isInteractive(p.flow) && (await this.store.delete(secretKey(p.name)));
     } catch (err) {
       // Revoke all the same: a session the store still holds is then dead at the provider too.
       note = `could not delete it from the store: ${err instanceof AuthdError ? err.message : 'store error'}`;

@@ -30,6 +30,16 @@ export interface TokenResult {
 export interface LoginParams {
   profile?: string;
   env?: EnvSecrets;
+  /** The login the user asked for (`--web`, `--device`); absent: as the profile's flow says. */
+  flow?: 'browser' | 'device';
+  /** What the client knows: can it open a browser here, and why (not). Absent (an older client): it cannot. */
+  browser?: BrowserHint;
+}
+
+export interface BrowserHint {
+  available: boolean;
+  /** A few words for the user, e.g. "a display is available", "no display: SSH session". */
+  reason: string;
 }
 
 export interface DeviceCodeInfo {
@@ -41,15 +51,29 @@ export interface DeviceCodeInfo {
   joined: boolean;
 }
 
-/** The session a device login replaces once approved (the profile was logged in when it started). */
+/** The session a login replaces once it completes (the profile was logged in when it started). */
 export interface ReplacedSession {
   subject?: string;
   /** Unix seconds: when its current access token expires. */
   expires_at?: number;
 }
 
+/** A browser login (authorization code + PKCE): the daemon listens on redirect_uri until it ends. */
+export interface BrowserLoginInfo {
+  /** The provider's authorization URL, to open in a browser on this machine. */
+  url: string;
+  /** Where the provider sends the browser back (a loopback address of this machine). */
+  redirect_uri: string;
+  /** Seconds until the daemon stops waiting for it. */
+  expires_in: number;
+  /** True when this login was already in progress and the caller joined it. */
+  joined: boolean;
+}
+
+/** `reason`: why this login and not the other, e.g. "no display: SSH session" (absent from older daemons). */
 export type LoginStartResult =
-  | { profile: string; status: 'pending'; device: DeviceCodeInfo; replaces?: ReplacedSession }
+  | { profile: string; status: 'pending'; device: DeviceCodeInfo; reason?: string; replaces?: ReplacedSession }
+  | { profile: string; status: 'pending'; browser: BrowserLoginInfo; reason?: string; replaces?: ReplacedSession }
   | { profile: string; status: 'logged_in'; subject?: string };
 
 export interface LoginWaitResult {

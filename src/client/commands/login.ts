@@ -1,7 +1,8 @@
 // `authd login`: the device flow on a terminal (code, QR, countdown) or as JSON events; client
 // credentials are verified by fetching a token.
 import { spawn } from 'node:child_process';
-import { type DeviceCodeInfo, printable, type ReplacedSession } from '../../protocol/index.js';
+import { type BrowserHint, type BrowserLoginInfo, type DeviceCodeInfo, printable, type ReplacedSession } from '../../protocol/index.js';
+import { usage } from '../args.js';
 import { chosenProfile, type Command, type Requester, HELP_FLAG, JSON_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import type { IO } from '../io.js';
 import { requestWithEnvSecret } from '../token-requests.js';
@@ -11,30 +12,41 @@ export interface LoginOptions {
   profile?: string;
   json: boolean;
   browser: boolean;
+  /** --web, --device: this login's flow, whatever the profile says. */
+  flow?: 'browser' | 'device';
 }
 
 export const command: Command<LoginOptions> = {
   name: 'login',
-  synopsis: 'login [--json] [--no-browser]',
-  summary: 'log in (device flow; client credentials are verified)',
-  help: `Usage: authd login [-p PROFILE] [--json] [--no-browser]
+  synopsis: 'login [--web|--device] [--json] [--no-browser]',
+  summary: 'log in (in a browser or with a one-time code; client credentials are verified)',
+  help: `Usage: authd login [-p PROFILE] [--web | --device] [--json] [--no-browser]
 
-Device flow: shows a URL and a one-time code, opens the browser where there is one, and waits
-until you approve. A second \`authd login\` for the same profile joins the login in progress.
-For client_credentials profiles, fetches a token to check the secret.
-  --json        one JSON object per line on stdout: {"event":"device_code",…} then {"event":"logged_in",…}
+With flow = "auto" (the default) you log in in your browser where authd can open one, and with a
+one-time code (device flow) otherwise, e.g. over SSH. Browser: authd opens the provider's page and
+waits for it to send the browser back to this machine. Device flow: shows a URL and a one-time
+code, opens the browser where there is one, and waits until you approve. A second \`authd login\`
+for the same profile joins the login in progress. For client_credentials profiles, fetches a
+token to check the secret.
+  --web         log in in a browser (on this machine), whatever the profile's flow
+  --device      log in with a one-time code, whatever the profile's flow
+  --json        one JSON object per line on stdout: {"event":"authorization_url",…} or
+                {"event":"device_code",…}, then {"event":"logged_in",…}
   --no-browser  do not open a browser
 `,
-  flags: { ...PROFILE_FLAG, ...JSON_FLAG, 'no-browser': {}, ...HELP_FLAG },
+  flags: { ...PROFILE_FLAG, ...JSON_FLAG, 'no-browser': {}, web: {}, device: {}, ...HELP_FLAG },
   parse(args, io) {
     noPositionals(args, 'login');
-    return { profile: chosenProfile(args, io, 'login'), json: args.flags.json === true, browser: args.flags['no-browser'] !== true };
+    const opts: LoginOptions = { profile: chosenProfile(args, io, 'login'), json: args.flags.json === true, browser: args.flags['no-browser'] !== true };
+    const flow = loginFlow(args.flags.web === true, args.flags.device === true);
+    if (flow) opts.flow = flow;
+    return opts;
   },
   run: async (opts, io, connect) => login(opts, io, await connect()),
 };
 
 async function login(opts: LoginOptions, io: IO, conn: Requester): Promise<number> {
-  const params = opts.profile ? { profile: opts.profile } : {};
+  const params = { ...(opts.profile ? { profile: opts.profile } : {}), ...loginChoice(opts, io) };
   const started = await requestWithEnvSecret(conn, 'loginStart', params, io.env);
   const profile = started.profile;
   if (started.status === 'logged_in') {
@@ -42,6 +54,7 @@ async function login(opts: LoginOptions, io: IO, conn: Requester): Promise<numbe
     else io.stderr.write(`✓ Verified the credentials of profile ${profile}\n`);
     return 0;
   }
+  if ('browser' in started) return browserLogin(started.browser, profile, started, opts, io, conn);
   const d = started.device;
   if (opts.json) {
     io.stdout.write(`${JSON.stringify({
@@ -56,7 +69,7 @@ async function login(opts: LoginOptions, io: IO, conn: Requester): Promise<numbe
     })}\n`);
   } else {
     if (started.replaces) io.stderr.write(`${replacing(profile, started.replaces)}\n`);
-    await showCode(d, profile, opts.browser, io);
+    await showCode(d, profile, opts.browser, io, started.reason);
   }
   const stopCountdown = opts.json ? () => undefined : countdown(d.expires_in, io);
   try {
@@ -78,13 +91,13 @@ function replacing(profile: string, old: ReplacedSession): string {
     + 'Logging in again replaces that session once you approve; the old one is then revoked (Ctrl-C keeps it).';
 }
 
-async function showCode(shown: DeviceCodeInfo, profile: string, browser: boolean, io: IO): Promise<void> {
+async function showCode(shown: DeviceCodeInfo, profile: string, browser: boolean, io: IO, reason?: string): Promise<void> {
   // The daemon checks these where they enter; a daemon from before that check did not.
   const d = { ...shown, user_code: printable(shown.user_code), verification_uri: printable(shown.verification_uri) };
   if (shown.verification_uri_complete) d.verification_uri_complete = printable(shown.verification_uri_complete);
   const url = d.verification_uri_complete ?? d.verification_uri;
   const lines = [
-    d.joined ? `A login for profile ${profile} is already in progress; joining it.` : `Logging in to profile ${profile}.`,
+    d.joined ? `A login for profile ${profile} is already in progress; joining it.` : startLine(profile, 'with a one-time code', reason),
     `! Your one-time code: ${d.user_code}`,
     `  Open ${d.verification_uri} and enter it${d.verification_uri_complete ? `, or open ${d.verification_uri_complete}` : ''}`,
   ];
@@ -94,6 +107,70 @@ async function showCode(shown: DeviceCodeInfo, profile: string, browser: boolean
     // Said only once the opener runs: a missing xdg-open is reported after spawn returns.
     const opener = await openBrowser(url, io.env);
     io.stderr.write(opener.started ? `  (opening it in your browser)\n` : `  (could not open a browser: ${opener.why})\n`);
+  }
+}
+
+/** --web or --device, not both. */
+function loginFlow(web: boolean, device: boolean): LoginOptions['flow'] {
+  if (web && device) throw usage('--web and --device cannot be used together', 'login');
+  return web ? 'browser' : device ? 'device' : undefined;
+}
+
+/** What loginStart is told: the flow asked for, and whether a browser can be opened here (and why not). */
+function loginChoice(opts: LoginOptions, io: IO): { flow?: 'browser' | 'device'; browser: BrowserHint } {
+  const choice: { flow?: 'browser' | 'device'; browser: BrowserHint } = { browser: browserHint(opts.browser, io.env) };
+  if (opts.flow) choice.flow = opts.flow;
+  return choice;
+}
+
+function browserHint(allowed: boolean, env: IO['env']): BrowserHint {
+  if (!allowed) return { available: false, reason: '--no-browser' };
+  if (canOpenBrowser(env)) return { available: true, reason: 'a display is available' };
+  const display = Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
+  if (env.AUTHD_NO_BROWSER === '1') return { available: false, reason: 'AUTHD_NO_BROWSER=1' };
+  if (env.SSH_CONNECTION) return { available: false, reason: display ? 'SSH session' : 'no display: SSH session' };
+  return { available: false, reason: 'no display' };
+}
+
+/** "Logging in to acme in your browser (a display is available)…"; an older daemon gives no reason. */
+function startLine(profile: string, how: string, reason: string | undefined): string {
+  return reason ? `Logging in to ${profile} ${how} (${printable(reason)})…` : `Logging in to profile ${profile}.`;
+}
+
+/**
+ * The browser login: the daemon listens for the provider's redirect; this opens the URL (where a
+ * browser can be opened) and waits. Nothing secret passes here: the code goes to the daemon.
+ */
+async function browserLogin(
+  b: BrowserLoginInfo, profile: string, started: { reason?: string; replaces?: ReplacedSession }, opts: LoginOptions, io: IO, conn: Requester,
+): Promise<number> {
+  const url = printable(b.url);
+  const web = /^https?:\/\/[^\s]+$/.test(url);
+  const opened = web && opts.browser && canOpenBrowser(io.env) ? (await openBrowser(url, io.env)).started : false;
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify({
+      event: 'authorization_url', profile, url: b.url, redirect_uri: b.redirect_uri, expires_in: b.expires_in, joined: b.joined,
+      replaces: started.replaces ? { subject: started.replaces.subject ?? null, expires_at: started.replaces.expires_at ?? null } : null,
+    })}\n`);
+  } else {
+    if (started.replaces) io.stderr.write(`${replacing(profile, started.replaces)}\n`);
+    const lines = [b.joined ? `A login for profile ${profile} is already in progress; joining it.` : startLine(profile, 'in your browser', started.reason)];
+    lines.push(opened ? '  If no browser window opens, open this URL:' : '  Open this URL in a browser on this machine:', `  ${url}`);
+    if (io.env.SSH_CONNECTION && URL.canParse(b.redirect_uri)) {
+      const port = new URL(b.redirect_uri).port;
+      lines.push(`  The provider sends the browser back to ${printable(b.redirect_uri)}: from another machine, forward that port first (ssh -L ${port}:127.0.0.1:${port} …).`);
+    }
+    io.stderr.write(`${lines.join('\n')}\n`);
+  }
+  const stopCountdown = opts.json ? () => undefined : countdown(b.expires_in, io);
+  try {
+    const done = await conn.request('loginWait', { profile });
+    stopCountdown(true);
+    if (opts.json) io.stdout.write(`${JSON.stringify({ event: 'logged_in', profile, subject: done.subject ?? null })}\n`);
+    else io.stderr.write(`✓ Logged in to ${profile}${done.subject ? ` as ${printable(done.subject)}` : ''}\n`);
+    return 0;
+  } finally {
+    stopCountdown(false);
   }
 }
 

@@ -9,7 +9,8 @@ import { readTrustedFile } from '../../protocol/perms.js';
 import { PROFILE_NAME } from '../../protocol/types.js';
 import { dotted, type KeyLine, locate, scanKeyLines, tomlKey } from './toml-keys.js';
 
-export type Flow = 'device' | 'client_credentials' | 'api_key';
+/** device, browser and auto are a person logging in (interactive); auto picks one of the two at each login. */
+export type Flow = 'device' | 'browser' | 'auto' | 'client_credentials' | 'api_key';
 export type StoreChoice = 'auto' | 'keyring' | 'file' | 'memory';
 export type ClientAuth = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 const CLIENT_AUTHS: readonly ClientAuth[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -20,15 +21,20 @@ export interface ProfileConfig {
   issuer?: string;
   /** Explicit endpoints (no discovery). */
   device_authorization_endpoint?: string;
+  /** The browser login's (GitHub has no discovery); overrides what discovery says. */
+  authorization_endpoint?: string;
   token_endpoint?: string;
   revocation_endpoint?: string;
-  /** Where browser login sends the user, for a provider without discovery (GitHub). */
-  authorization_endpoint?: string;
   /** Required for device and client_credentials; '' allowed for api_key. */
   client_id: string;
-  /** Default 'device'. */
+  /** Default 'auto'. */
   flow: Flow;
-  /** Default ['openid', 'offline_access'] for device, [] otherwise. */
+  /**
+   * The browser login's loopback redirect, as validated by loopbackRedirect (http, 127.0.0.1, [::1]
+   * or localhost). Default: http://127.0.0.1:<a free port>/callback.
+   */
+  redirect_uri?: string;
+  /** Default ['openid', 'offline_access'] for interactive flows, [] otherwise. */
   scopes: string[];
   audience?: string;
   /** Hosts (optionally host:port), lower-cased. Default []. */
@@ -64,7 +70,48 @@ export interface ProfileConfig {
 
 /** What makes a session: change any of these and a stored session no longer belongs to the profile. */
 export function identity(p: ProfileConfig): string {
-  return JSON.stringify([p.flow, p.issuer ?? p.token_endpoint, p.client_id]);
+  // How a person logs in (device, browser, auto) does not change whose session it is.
+  return JSON.stringify([isInteractive(p.flow) ? 'interactive' : p.flow, p.issuer ?? p.token_endpoint, p.client_id]);
+}
+
+/** A person logs in (device flow or browser), and the session is kept with its refresh token. */
+export function isInteractive(flow: Flow): flow is 'device' | 'browser' | 'auto' {
+  return flow === 'device' || flow === 'browser' || flow === 'auto';
+}
+
+/** Where the browser login listens for the provider's redirect. */
+export interface LoopbackRedirect {
+  /** As written in the URL: 127.0.0.1, [::1] or localhost. */
+  host: string;
+  /** The address the listener binds: loopback only. */
+  listen: '127.0.0.1' | '::1';
+  /** undefined: a free port, chosen when the login starts. */
+  port?: number;
+  /** The path, e.g. /callback. */
+  path: string;
+}
+
+const LOOPBACK_REDIRECT_HOSTS = ['127.0.0.1', '[::1]', 'localhost'];
+
+/**
+ * A redirect_uri for the browser login (RFC 8252 §7.3): plain http on a loopback host, optionally
+ * with a fixed port (for providers that require a registered one), no query or fragment. Returns
+ * what is wrong with it as a sentence, or the parts.
+ */
+export function loopbackRedirect(s: string): LoopbackRedirect | string {
+  if (!URL.canParse(s)) return 'it must be a URL such as http://127.0.0.1:8400/callback';
+  const u = new URL(s);
+  if (u.protocol !== 'http:') return 'it must be a plain http:// URL on this machine (the browser comes back to authd on a loopback address)';
+  if (u.username || u.password) return 'it must not contain a user name or password';
+  if (!LOOPBACK_REDIRECT_HOSTS.includes(u.hostname)) return 'its host must be 127.0.0.1, [::1] or localhost';
+  if (u.search || u.hash || s.includes('?') || s.includes('#')) return 'it must not have a query or fragment';
+  // The URL parser drops a default port (:80): read whether one was written from the text itself.
+  const written = /^http:\/\/(?:\[[^\]]*\]|[^/:]*):(\d+)/i.exec(s)?.[1];
+  const port = written === undefined ? undefined : Number(written);
+  if (port !== undefined && (port < 1 || port > 65535)) return 'its port must be between 1 and 65535, or left out for a free one';
+  const r: LoopbackRedirect = { host: u.hostname, listen: u.hostname === '[::1]' ? '::1' : '127.0.0.1', path: u.pathname };
+  if (port !== undefined) r.port = port;
+  return r;
 }
 
 export interface Config {
@@ -77,7 +124,7 @@ export interface Config {
   profiles: Map<string, ProfileConfig>;
 }
 
-const FLOWS: readonly Flow[] = ['device', 'client_credentials', 'api_key'];
+const FLOWS: readonly Flow[] = ['device', 'browser', 'auto', 'client_credentials', 'api_key'];
 export type GitAuth = 'basic' | 'bearer';
 const GIT_AUTHS: readonly GitAuth[] = ['basic', 'bearer'];
 const STORES: readonly StoreChoice[] = ['auto', 'keyring', 'file', 'memory'];
@@ -90,6 +137,7 @@ const PROFILE_KEYS = [
   'authorization_endpoint',
   'client_id',
   'flow',
+  'redirect_uri',
   'scopes',
   'audience',
   'git_hosts',
@@ -105,7 +153,7 @@ const PROFILE_KEYS = [
   'refresh_ahead',
 ] as const;
 type ProfileKey = (typeof PROFILE_KEYS)[number];
-const URL_KEYS = ['issuer', 'device_authorization_endpoint', 'token_endpoint', 'revocation_endpoint', 'authorization_endpoint'] as const;
+const URL_KEYS = ['issuer', 'device_authorization_endpoint', 'authorization_endpoint', 'token_endpoint', 'revocation_endpoint'] as const;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Keys that would hold a secret if someone wrote one into the config. */
@@ -251,12 +299,12 @@ class Validator {
     const has = (key: ProfileKey): boolean => Object.hasOwn(body, key);
     const get = (key: ProfileKey): TomlVal | undefined => body[key];
 
-    const flow: Flow = has('flow') ? this.oneOf(at('flow'), get('flow'), FLOWS) : 'device';
+    const flow: Flow = has('flow') ? this.oneOf(at('flow'), get('flow'), FLOWS) : 'auto';
     const p: ProfileConfig = {
       name,
       client_id: '',
       flow,
-      scopes: flow === 'device' ? ['openid', 'offline_access'] : [],
+      scopes: isInteractive(flow) ? ['openid', 'offline_access'] : [],
       git_hosts: [],
       git_username: DEFAULT_GIT_USERNAME,
       git_auth: 'basic',
@@ -331,18 +379,40 @@ class Validator {
       const file = this.string(at('private_key_file'), get('private_key_file'));
       p.private_key_file = isAbsolute(file) ? file : join(dirname(this.path), file);
     }
+    if (has('redirect_uri')) {
+      const f = at('redirect_uri');
+      const v = this.string(f, get('redirect_uri'));
+      const r = loopbackRedirect(v);
+      if (typeof r === 'string') {
+        // Not echoed when it holds a user:password part.
+        const credentials = URL.canParse(v) && (new URL(v).username || new URL(v).password);
+        this.fail(f, `${dotted(f)} is not a loopback redirect: ${r}${credentials ? '' : ` (got ${show(v)})`}`,
+          'Write it as the provider has it registered, e.g. http://127.0.0.1:8400/callback or http://localhost:8400/; leave it out for a free port.');
+      }
+      if (flow !== 'browser' && flow !== 'auto') {
+        this.fail(f, `${dotted(f)} is only used by the browser login`, 'Set flow = "browser" or "auto", or remove redirect_uri.');
+      }
+      p.redirect_uri = v;
+    }
     if (p.private_key_file && p.client_auth !== 'private_key_jwt') {
       this.fail(at('private_key_file'), `${dotted(at('private_key_file'))} is only used with client_auth = "private_key_jwt"`,
         'Set client_auth = "private_key_jwt", or remove private_key_file.');
     }
 
-    const endpointsHint = 'Set issuer = "https://…" for OpenID discovery, or give the endpoints explicitly.';
-    if (flow === 'device' && !p.issuer && !(p.device_authorization_endpoint && p.token_endpoint)) {
-      const missing = p.device_authorization_endpoint ? 'token_endpoint' : p.token_endpoint ? 'device_authorization_endpoint' : undefined;
-      this.fail(at(), missing
-        ? `${dotted(at())} has no issuer, so the device flow needs ${missing} as well`
-        : `${dotted(at())} needs issuer, or both device_authorization_endpoint and token_endpoint, for the device flow`,
-      endpointsHint);
+    const endpointsHint = 'Set issuer = "https://…" for OpenID discovery, or give the endpoints explicitly'
+      + (flow === 'auto' ? ' (authorization_endpoint and token_endpoint for a browser login).' : '.');
+    // auto without an authorization endpoint can only ever use the device flow: it is checked as one.
+    const checkedAs = flow === 'auto' ? (p.authorization_endpoint ? 'browser' : 'device') : flow;
+    if ((checkedAs === 'device' || checkedAs === 'browser') && !p.issuer) {
+      const loginEndpoint = checkedAs === 'device' ? 'device_authorization_endpoint' : 'authorization_endpoint';
+      const login = checkedAs === 'device' ? 'device flow' : 'browser login';
+      if (!(p[loginEndpoint] && p.token_endpoint)) {
+        const missing = p[loginEndpoint] ? 'token_endpoint' : p.token_endpoint ? loginEndpoint : undefined;
+        this.fail(at(), missing
+          ? `${dotted(at())} has no issuer, so the ${login} needs ${missing} as well`
+          : `${dotted(at())} needs issuer, or both ${loginEndpoint} and token_endpoint, for the ${login}`,
+        endpointsHint);
+      }
     }
     if (flow === 'client_credentials' && !p.issuer && !p.token_endpoint) {
       this.fail(at(), `${dotted(at())} needs issuer or token_endpoint for the client_credentials flow`, endpointsHint);
@@ -425,8 +495,16 @@ class Validator {
   }
 }
 
+/** "the device flow", "the browser login", …: how a profile logs in, for messages. */
+export function loginName(flow: Flow): string {
+  return `the ${flowName(flow)}`;
+}
+
 function flowName(flow: Flow): string {
-  return flow === 'device' ? 'device flow' : `${flow} flow`;
+  if (flow === 'device') return 'device flow';
+  if (flow === 'browser') return 'browser login';
+  if (flow === 'auto') return 'device flow or browser login';
+  return `${flow} flow`;
 }
 
 function quoteHint(field: string[]): string {
