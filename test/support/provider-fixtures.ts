@@ -157,8 +157,8 @@ const DIALECTS: Record<ProviderName, Dialect> = {
     issuerPath: '',
     lifetime: 3599,
     // `verification_url`, not `verification_uri`; no verification_uri_complete (GOOGLE_DEVICE, step 2).
-    // Google's polls also carry the client's (not secret) client_secret (step 4): not checked here, as a
-    // device profile has no way to send one yet.
+    // Google's polls also carry the client's (not secret) client_secret (step 4): not checked here;
+    // test/preset-logins.test.ts checks that the google preset's client_secret_public is sent.
     device: (origin, deviceCode, userCode) => ({
       device_code: deviceCode, user_code: userCode, verification_url: `${origin}/device`, expires_in: 1800,
     }),

@@ -1,0 +1,238 @@
+// Issue 12's "done when": each provider preset passes its fixture test, and what `profile add` writes
+// passes `authd doctor`. For each preset: the real `authd profile add NAME --provider P`, pointed at
+// the provider fixture (test/support/provider-fixtures.ts, which answers as the provider's pages
+// show); then doctor, a device login, get-token, a forced refresh under the provider's rotation
+// rules, and logout, each through the real binary, with nothing in the profile but what the preset
+// wrote. GitHub, Entra and Google presets write the provider's fixed origin: only that origin is
+// changed to the fixture's, every other line stays as the preset wrote it.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, type TestContext, test } from 'vitest';
+import { Home, type Result } from './support/harness.js';
+import { ProviderFixture, type ProviderName } from './support/provider-fixtures.js';
+
+interface Case {
+  provider: ProviderName;
+  title: string;
+  /** The fixture signs its ID tokens for this client (GitHub issues none). */
+  clientId: string;
+  /** The preset's options besides --client-id, pointed at the fixture where the preset takes a URL. */
+  options(f: ProviderFixture): string[];
+  /** The provider's fixed origin the preset writes, and the settings that hold it. */
+  fixed?: { origin: string; keys: string[] };
+  /** What the device authorization request must carry (from the preset's scopes and audience). */
+  deviceForm: Record<string, string>;
+  /** Google's installed-app "client secret", which it wants on each poll and refresh. */
+  publicSecret?: string;
+  /** Each refresh brings a new refresh token (GitHub, GitLab, Entra, Keycloak, Auth0), or the one authd has stays (Okta, Google). */
+  rotates: boolean;
+  /** The provider publishes a revocation endpoint (not GitHub, not Entra). */
+  revokes: boolean;
+  /** The host the preset's git_hosts names (after the rewrite), and the user name git gets. */
+  git?: { host(f: ProviderFixture): string; username: string };
+}
+
+const CASES: Case[] = [
+  {
+    provider: 'github', title: 'GitHub', clientId: 'Iv23liFixtureApp01', options: () => [],
+    fixed: { origin: 'https://github.com', keys: ['device_authorization_endpoint', 'token_endpoint', 'authorization_endpoint'] },
+    // A GitHub App's user token carries the app's permissions: scopes = [], so no scope is asked for.
+    deviceForm: { client_id: 'Iv23liFixtureApp01' },
+    rotates: true, revokes: false, git: { host: () => 'github.com', username: 'x-access-token' },
+  },
+  {
+    provider: 'entra', title: 'Microsoft Entra ID', clientId: 'entra-authd-cli',
+    // The tenant ID as the admin center may show it; the preset writes it as Entra's issuer does, in lower case.
+    options: () => ['--tenant', '9188040D-6C67-4C5B-B112-36A304B66DAD'],
+    fixed: { origin: 'https://login.microsoftonline.com', keys: ['issuer'] },
+    deviceForm: { client_id: 'entra-authd-cli', scope: 'openid offline_access https://graph.microsoft.com/.default' },
+    rotates: true, revokes: false,
+  },
+  {
+    provider: 'google', title: 'Google', clientId: 'google-authd-cli', options: () => ['--client-secret-public', 'GOCSPX-fixture-not-secret'],
+    fixed: { origin: 'https://accounts.google.com', keys: ['issuer'] },
+    deviceForm: { client_id: 'google-authd-cli', scope: 'openid email' },
+    publicSecret: 'GOCSPX-fixture-not-secret', rotates: false, revokes: true,
+  },
+  {
+    provider: 'okta', title: 'Okta', clientId: 'okta-authd-cli', options: (f) => ['--url', `${f.origin}/oauth2/default`],
+    deviceForm: { client_id: 'okta-authd-cli', scope: 'openid offline_access' },
+    rotates: false, revokes: true,
+  },
+  {
+    provider: 'auth0', title: 'Auth0', clientId: 'auth0-authd-cli', options: (f) => ['--url', f.origin, '--audience', 'https://api.acme.test'],
+    deviceForm: { client_id: 'auth0-authd-cli', scope: 'openid offline_access', audience: 'https://api.acme.test' },
+    rotates: true, revokes: true,
+  },
+  {
+    provider: 'keycloak', title: 'Keycloak', clientId: 'keycloak-authd-cli', options: (f) => ['--url', f.origin, '--realm', 'acme'],
+    deviceForm: { client_id: 'keycloak-authd-cli', scope: 'openid offline_access' },
+    rotates: true, revokes: true,
+  },
+  {
+    provider: 'gitlab', title: 'GitLab', clientId: 'gitlab-authd-cli', options: (f) => ['--url', f.origin],
+    deviceForm: { client_id: 'gitlab-authd-cli', scope: 'openid read_repository write_repository' },
+    rotates: true, revokes: true, git: { host: (f) => new URL(f.origin).host, username: 'oauth2' },
+  },
+];
+
+interface Setup {
+  fixture: ProviderFixture;
+  home: Home;
+  name: string;
+  configFile: string;
+}
+
+/** A provider fixture and an empty home (file store); both gone after the test, and no token they saw in a message or log. */
+async function setup(ctx: TestContext, c: Case): Promise<Setup> {
+  const fixture = await ProviderFixture.start(c.provider);
+  fixture.polls = ['authorization_pending', 'approve'];
+  const home = new Home('authd-pl.');
+  const configFile = join(home.dir, 'config.toml');
+  writeFileSync(configFile, 'store = "file"\n', { mode: 0o600 });
+  ctx.onTestFinished(async () => {
+    const texts = { stderr: home.stderrs.join('\n'), state: home.stateFilesText() };
+    await home.dispose();
+    await fixture.close();
+    for (const secret of fixture.issued) {
+      for (const [where, text] of Object.entries(texts)) if (text.includes(secret)) throw new Error(`${where} contains a token (${secret.slice(0, 6)}…)`);
+    }
+  });
+  return { fixture, home, name: `my-${c.provider}`, configFile };
+}
+
+/** `authd profile add` as a user runs it; for a preset with the provider's fixed origin, that origin then points at the fixture. */
+async function addProfile(ctx: TestContext, c: Case, s: Setup): Promise<void> {
+  const r = await s.home.run(['profile', 'add', s.name, '--provider', c.provider, '--client-id', c.clientId, ...c.options(s.fixture)]);
+  ctx.expect(r.stderr).toContain(`Then log in: authd login -p ${s.name}`);
+  ctx.expect(r.code).toBe(0);
+  if (!c.fixed) return;
+  const written = readFileSync(s.configFile, 'utf8');
+  const pointed = written.replaceAll(`"${c.fixed.origin}`, `"${s.fixture.origin}`);
+  // Only the settings that name the provider's origin change; every comment, scope and git setting stays.
+  const before = written.split('\n');
+  const after = pointed.split('\n');
+  const changed = before.flatMap((line, i) => (line === after[i] ? [] : [line.split(' = ')[0]]));
+  ctx.expect(changed).toEqual(c.fixed.keys);
+  writeFileSync(s.configFile, pointed);
+}
+
+interface Doctor {
+  code: number;
+  ok: boolean;
+  checks: Map<string, { status: string; detail: string }>;
+}
+
+async function doctor(s: Setup): Promise<Doctor> {
+  const r = await s.home.run(['doctor', '--json']);
+  const out = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; status: string; detail: string }[] };
+  return { code: r.code, ok: out.ok, checks: new Map(out.checks.map((ch) => [ch.name, ch])) };
+}
+
+function token(ctx: TestContext, r: Result): { access_token: string; expires_at: number } {
+  ctx.expect(r.stderr).toBe('');
+  ctx.expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as { access_token: string; expires_at: number };
+}
+
+/** get-token, made to refresh now: a --min-ttl just under the provider's documented lifetime. */
+function refreshNow(s: Setup): Promise<Result> {
+  return s.home.run(['get-token', '-p', s.name, '--min-ttl', String(s.fixture.lifetime - 1), '--format', 'json']);
+}
+
+function rotationText(c: Case): string {
+  return c.rotates ? 'to the new refresh token each time' : 'keeping the one refresh token';
+}
+
+describe.concurrent('a profile written by `authd profile add --provider P` works against P as P documents it', () => {
+  for (const c of CASES) {
+    const logout = c.revokes ? 'logs out revoking at the provider' : 'logs out saying the provider cannot revoke';
+    test.concurrent(`a profile added with --provider ${c.provider} passes doctor, logs in, refreshes (${rotationText(c)}) and ${logout}, against ${c.title}'s documented endpoints`, async (ctx) => {
+      const s = await setup(ctx, c);
+      const { fixture, home, name } = s;
+      await addProfile(ctx, c, s);
+
+      // doctor: the config is fine and the provider answers (its discovery document, where it has one).
+      const issuer = fixture.issuer ?? fixture.origin;
+      const d = await doctor(s);
+      ctx.expect(d.checks.get('config')).toMatchObject({ status: 'ok', detail: `${s.configFile}: 1 profile(s)` });
+      ctx.expect(d.checks.get(`profile ${name}`)).toMatchObject({ status: 'ok', detail: `provider reachable (${issuer})` });
+      ctx.expect(d.checks.get(`profile ${name} login`)).toMatchObject({ status: 'warning', detail: 'logged out' });
+      ctx.expect(d.ok).toBe(true);
+      ctx.expect(d.code).toBe(0);
+      if (fixture.issuer !== undefined) ctx.expect(fixture.requests.filter((r) => r.kind === 'discovery').length).toBeGreaterThan(0);
+
+      // Device login, approved at the provider after one "authorization_pending".
+      const l = await home.run(['login', '--json', '-p', name]);
+      ctx.expect(l.stderr).toBe('');
+      ctx.expect(l.code).toBe(0);
+      const events = l.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+      ctx.expect(events.map((e) => e.event)).toEqual(['device_code', 'logged_in']);
+      ctx.expect(events[0]!.verification_uri).toEqual(ctx.expect.stringContaining(`${fixture.origin}/`));
+      ctx.expect(events[1]).toEqual({ event: 'logged_in', profile: name, subject: fixture.issuer === undefined ? null : 'alice' });
+      ctx.expect(fixture.polled.map((p) => p.error)).toEqual(['authorization_pending', undefined]);
+      const asked = fixture.requests.find((r) => r.kind === 'device authorization')!;
+      // (Google's device authorization needs only client_id and scope; authd sends its public secret there too.)
+      const { client_secret: _, ...deviceForm } = asked.form;
+      ctx.expect(c.publicSecret ? deviceForm : asked.form).toEqual(c.deviceForm);
+
+      // get-token: the token the provider issued at login, with the provider's documented lifetime.
+      const t = token(ctx, await home.run(['get-token', '-p', name, '--format', 'json']));
+      ctx.expect(fixture.issued.has(t.access_token)).toBe(true);
+      ctx.expect(fixture.refreshes).toHaveLength(0);
+      ctx.expect(t.expires_at - Date.now() / 1000).toBeGreaterThan(fixture.lifetime - 10);
+      ctx.expect(t.expires_at - Date.now() / 1000).toBeLessThanOrEqual(fixture.lifetime);
+      const loggedIn = await doctor(s);
+      ctx.expect(loggedIn.checks.get(`profile ${name} login`)).toMatchObject({ status: 'ok', detail: ctx.expect.stringMatching(/^logged in/) });
+      ctx.expect(loggedIn.code).toBe(0);
+
+      // Two forced refreshes: each presents the refresh token the provider's rules leave valid.
+      const a = token(ctx, await refreshNow(s));
+      const b = token(ctx, await refreshNow(s));
+      ctx.expect(new Set([t.access_token, a.access_token, b.access_token]).size).toBe(3);
+      const [r1, r2] = fixture.refreshes;
+      ctx.expect(r1!.status).toBe(200);
+      ctx.expect(r2!.status).toBe(200);
+      ctx.expect(r1!.form).toMatchObject({ grant_type: 'refresh_token', client_id: c.clientId, refresh_token: fixture.loginRefreshToken });
+      const stored = home.storedSession(name)!.refresh_token;
+      if (c.rotates) {
+        ctx.expect(r2!.form.refresh_token).not.toBe(fixture.loginRefreshToken);
+        ctx.expect(stored).not.toBe(r2!.form.refresh_token);
+      } else {
+        ctx.expect(r2!.form.refresh_token).toBe(fixture.loginRefreshToken);
+        ctx.expect(stored).toBe(fixture.loginRefreshToken);
+      }
+      ctx.expect(fixture.reuses).toBe(0);
+      // Google wants its installed-app secret with each poll and refresh; nobody else gets a client secret.
+      for (const r of [...fixture.polled, ...fixture.refreshes]) {
+        if (c.publicSecret) ctx.expect(r.form.client_secret).toBe(c.publicSecret);
+        else ctx.expect(r.form).not.toHaveProperty('client_secret');
+      }
+
+      // git asks the preset's git host: the current token, under the user name the provider wants.
+      if (c.git) {
+        const g = await home.run(['git-credential', 'get'], { input: `protocol=https\nhost=${c.git.host(fixture)}\n\n` });
+        ctx.expect(g.stderr).toBe('');
+        ctx.expect(g.stdout).toContain(`username=${c.git.username}\npassword=${b.access_token}\n`);
+      }
+
+      // logout: revoked where the provider publishes a revocation endpoint, forgotten here either way.
+      const before = fixture.requests.length;
+      const out = await home.run(['logout', '-p', name]);
+      ctx.expect(out.code).toBe(0);
+      if (c.revokes) {
+        ctx.expect(out.stderr).toContain(`Logged out of ${name} (revoked at the provider)`);
+        const revoked = fixture.requests.filter((r) => r.kind === 'revocation');
+        ctx.expect(revoked.map((r) => [r.form.token, r.status])).toEqual([[stored, 200]]);
+      } else {
+        ctx.expect(out.stderr).toContain(`Logged out of ${name}`);
+        ctx.expect(out.stderr).toContain('the provider offers no revocation endpoint; the token stays valid there until it expires');
+        ctx.expect(fixture.requests.length).toBe(before);
+      }
+      ctx.expect(home.storedSession(name)).toBeUndefined();
+      const after = await home.run(['get-token', '-p', name]);
+      ctx.expect(after.code).toBe(3);
+      ctx.expect(after.stderr).toContain(`authd login -p ${name}`);
+    });
+  }
+});
