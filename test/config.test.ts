@@ -418,6 +418,35 @@ redirect_uri = "http://127.0.0.1:8400/callback"
   });
 });
 
+describe('refresh_with_scopes', () => {
+  const profile = (lines: string): string => `[profiles.a]\nissuer = "https://a.example"\nclient_id = "x"\n${lines}`;
+
+  it('is off unless a profile says so; then each refresh sends the profile\'s scopes', () => {
+    expect(parseConfig(profile(''), FILE).profiles.get('a')?.refresh_with_scopes).toBeUndefined();
+    expect(parseConfig(profile('refresh_with_scopes = true\n'), FILE).profiles.get('a')).toMatchObject({
+      refresh_with_scopes: true, scopes: ['openid', 'offline_access'],
+    });
+    expect(parseConfig(profile('refresh_with_scopes = false\n'), FILE).profiles.get('a')?.refresh_with_scopes).toBe(false);
+  });
+
+  it('is true or false, not a string or a list of scopes', () => {
+    const e = configError(profile('refresh_with_scopes = "true"\n'));
+    expect(e.message).toBe(`${FILE}:4: profiles.a.refresh_with_scopes must be true or false (got a string)`);
+    expect(e.hint).toBe('Write it without quotes: true or false.');
+    expect(configError(profile('refresh_with_scopes = ["openid"]\n')).message)
+      .toBe(`${FILE}:4: profiles.a.refresh_with_scopes must be true or false (got an array)`);
+    expect(configError(profile('refresh_with_scopes = 1\n')).message)
+      .toBe(`${FILE}:4: profiles.a.refresh_with_scopes must be true or false (got an integer)`);
+  });
+
+  it('is refused where there is no refresh token to refresh, or no scope to send', () => {
+    const ci = configError('[profiles.ci]\ntoken_endpoint = "https://a.example/token"\nclient_id = "x"\nflow = "client_credentials"\nrefresh_with_scopes = true\n');
+    expect(ci.message).toBe(`${FILE}:5: profiles.ci.refresh_with_scopes is only used when a person's login is refreshed (device or browser login), not by the client_credentials flow`);
+    const empty = configError(profile('scopes = []\nrefresh_with_scopes = true\n'));
+    expect(empty.message).toBe(`${FILE}:5: profiles.a.refresh_with_scopes is true, but scopes is empty: there are no scopes to send`);
+  });
+});
+
 describe('secrets stay out of the config', () => {
   it('a client_secret in the config is refused without echoing it', () => {
     const e = configError('[profiles.ci]\nissuer = "https://a.example"\nclient_id = "bot"\nflow = "client_credentials"\nclient_secret = "hunter2-hunter2"\n');

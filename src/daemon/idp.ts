@@ -306,12 +306,19 @@ export async function refresh(p: ProfileConfig, refreshToken: string): Promise<T
   const cfg = await configurationFor(p);
   return ask(p, 'refresh', undefined, async (ex) => {
     const sentAt = Date.now();
-    const set = toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, p.audience ? { audience: p.audience } : undefined), sentAt);
+    const set = toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, refreshParams(p)), sentAt);
     set.subject ??= ex.subject;
     const skew = skewText(ex);
     if (skew) set.clockSkew = skew;
     return set;
   });
+}
+
+/** The audience again, and the scopes where the profile says to send them (refresh_with_scopes). */
+function refreshParams(p: ProfileConfig): Record<string, string> | undefined {
+  const { scope, ...params } = tokenParams(p);
+  if (p.refresh_with_scopes && scope) params.scope = scope;
+  return Object.keys(params).length ? params : undefined;
 }
 
 /** "your clock is N s ahead of the provider", when it is off by 30 s or more (its Date header says). */

@@ -66,6 +66,11 @@ export interface ProfileConfig {
   timeout: number;
   /** Refresh in the background before expiry, default true. */
   refresh_ahead: boolean;
+  /**
+   * Send the profile's scopes with every refresh (Entra's refresh request carries them). Default
+   * false: RFC 6749 §6 lets a refresh leave them out, and some providers refuse a scope there.
+   */
+  refresh_with_scopes?: boolean;
 }
 
 /** What makes a session: change any of these and a stored session no longer belongs to the profile. */
@@ -151,6 +156,7 @@ const PROFILE_KEYS = [
   'device_poll_interval',
   'timeout',
   'refresh_ahead',
+  'refresh_with_scopes',
 ] as const;
 type ProfileKey = (typeof PROFILE_KEYS)[number];
 const URL_KEYS = ['issuer', 'device_authorization_endpoint', 'authorization_endpoint', 'token_endpoint', 'revocation_endpoint'] as const;
@@ -374,6 +380,19 @@ class Validator {
     }
     if (has('timeout')) p.timeout = this.number(at('timeout'), get('timeout'), 1, 300);
     if (has('refresh_ahead')) p.refresh_ahead = this.boolean(at('refresh_ahead'), get('refresh_ahead'));
+    if (has('refresh_with_scopes')) {
+      const f = at('refresh_with_scopes');
+      const send = this.boolean(f, get('refresh_with_scopes'));
+      if (send && !isInteractive(flow)) {
+        this.fail(f, `${dotted(f)} is only used when a person's login is refreshed (device or browser login), not by the ${flowName(flow)}`,
+          'Remove it: only a device or browser login has a refresh token to refresh.');
+      }
+      if (send && p.scopes.length === 0) {
+        this.fail(f, `${dotted(f)} is true, but scopes is empty: there are no scopes to send`,
+          'List the scopes the login asks for in scopes, or remove refresh_with_scopes.');
+      }
+      p.refresh_with_scopes = send;
+    }
     if (has('client_auth')) p.client_auth = this.oneOf(at('client_auth'), get('client_auth'), CLIENT_AUTHS);
     if (has('private_key_file')) {
       const file = this.string(at('private_key_file'), get('private_key_file'));
