@@ -22,6 +22,8 @@ interface Case {
   fixed?: { origin: string; keys: string[] };
   /** What the device authorization request must carry (from the preset's scopes and audience). */
   deviceForm: Record<string, string>;
+  /** The scopes each refresh asks for again (Entra's refresh request carries them); the others send none. */
+  refreshScope?: string;
   /** Google's installed-app "client secret", which it wants on each poll and refresh. */
   publicSecret?: string;
   /** Each refresh brings a new refresh token (GitHub, GitLab, Entra, Keycloak, Auth0), or the one authd has stays (Okta, Google). */
@@ -46,6 +48,7 @@ const CASES: Case[] = [
     options: () => ['--tenant', '9188040D-6C67-4C5B-B112-36A304B66DAD'],
     fixed: { origin: 'https://login.microsoftonline.com', keys: ['issuer'] },
     deviceForm: { client_id: 'entra-authd-cli', scope: 'openid offline_access https://graph.microsoft.com/.default' },
+    refreshScope: 'openid offline_access https://graph.microsoft.com/.default',
     rotates: true, revokes: false,
   },
   {
@@ -203,6 +206,11 @@ describe.concurrent('a profile written by `authd profile add --provider P` works
         ctx.expect(stored).toBe(fixture.loginRefreshToken);
       }
       ctx.expect(fixture.reuses).toBe(0);
+      // RFC 6749 §6 lets a refresh leave the scopes out, and only the Entra preset sends them.
+      for (const r of [r1!, r2!]) {
+        if (c.refreshScope) ctx.expect(r.form.scope).toBe(c.refreshScope);
+        else ctx.expect(r.form).not.toHaveProperty('scope');
+      }
       // Google wants its installed-app secret with each poll and refresh; nobody else gets a client secret.
       for (const r of [...fixture.polled, ...fixture.refreshes]) {
         if (c.publicSecret) ctx.expect(r.form.client_secret).toBe(c.publicSecret);

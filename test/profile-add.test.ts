@@ -58,7 +58,7 @@ device_poll_interval = 0.05
     {
       preset: 'entra', args: ['--client-id', '0d1e2f3a-0000-4000-8000-000000000001', '--tenant', TENANT.toUpperCase()],
       issuer: `https://login.microsoftonline.com/${TENANT}/v2.0`, local: false,
-      settings: { scopes: ['openid', 'offline_access', 'https://graph.microsoft.com/.default'], git_hosts: [] },
+      settings: { scopes: ['openid', 'offline_access', 'https://graph.microsoft.com/.default'], refresh_with_scopes: true, git_hosts: [] },
     },
     {
       preset: 'google', args: ['--client-id', '123-abc.apps.googleusercontent.com', '--client-secret-public', 'GOCSPX-not-secret'],

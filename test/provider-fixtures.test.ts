@@ -4,7 +4,7 @@
 // (or does not), logout, and the failures each provider documents in its own shape.
 import { spawn } from 'node:child_process';
 import { describe, type TestContext, test } from 'vitest';
-import { AUTHD, Home, type Result } from './support/harness.js';
+import { AUTHD, Home, type ProfileSpec, type Result } from './support/harness.js';
 import { type PollStep, ProviderFixture, type ProviderName } from './support/provider-fixtures.js';
 
 interface Setup {
@@ -13,12 +13,15 @@ interface Setup {
   name: ProviderName;
 }
 
+/** What a profile for the provider says besides its issuer and client: Entra wants the scopes again with each refresh. */
+const PROFILE: Partial<Record<ProviderName, ProfileSpec>> = { entra: { refresh_with_scopes: true } };
+
 /** A provider fixture and a home with one profile for it (named after the provider); both gone after the test. */
 async function setup(ctx: TestContext, name: ProviderName, polls: PollStep[] = ['approve']): Promise<Setup> {
   const fixture = await ProviderFixture.start(name);
   fixture.polls = polls;
   const home = new Home('authd-f.');
-  home.writeConfig({ [name]: fixture.profile() }, { default_profile: name, store: 'file' });
+  home.writeConfig({ [name]: fixture.profile(PROFILE[name]) }, { default_profile: name, store: 'file' });
   ctx.onTestFinished(async () => {
     const texts = { stderr: home.stderrs.join('\n'), state: home.stateFilesText() };
     await home.dispose();
@@ -218,6 +221,29 @@ describe.concurrent('Microsoft Entra ID (v2.0: /{tenant}/v2.0 discovery, /device
     ctx.expect(r1!.form.refresh_token).toBe(s.fixture.loginRefreshToken);
     ctx.expect(r2!.form.refresh_token).not.toBe(s.fixture.loginRefreshToken);
     ctx.expect(r2!.form).not.toHaveProperty('client_secret');
+    ctx.expect([r1!.form.scope, r2!.form.scope]).toEqual(['openid offline_access', 'openid offline_access']);
+  });
+
+  test.concurrent('an Entra profile without refresh_with_scopes has its refresh refused (invalid_request, AADSTS900144: no scope): the session ends', async (ctx) => {
+    const s = await setup(ctx, 'entra');
+    s.home.writeConfig({ entra: s.fixture.profile() }, { default_profile: 'entra', store: 'file' });
+    await loggedIn(ctx, s);
+    const r = await refreshNow(s);
+    ctx.expect(s.fixture.refreshes[0]!.form).not.toHaveProperty('scope');
+    await sessionEnded(ctx, s, r, `HTTP 400 invalid_request from ${s.fixture.origin}/9188040d-6c67-4c5b-b112-36a304b66dad/oauth2/v2.0/token: AADSTS900144: The request body must contain the following parameter: 'scope'.`);
+  });
+
+  test.concurrent('a scope added to an Entra profile after login is refused on refresh (invalid_scope, AADSTS70011): the session ends, so the next login asks for it', async (ctx) => {
+    const s = await setup(ctx, 'entra');
+    await loggedIn(ctx, s);
+    const mail = 'https://graph.microsoft.com/Mail.Read';
+    s.home.writeConfig({ entra: s.fixture.profile({ ...PROFILE.entra, scopes: ['openid', 'offline_access', mail] }) }, { default_profile: 'entra', store: 'file' });
+    const r = await refreshNow(s);
+    ctx.expect(s.fixture.refreshes[0]!.form.scope).toBe(`openid offline_access ${mail}`);
+    await sessionEnded(ctx, s, r, `HTTP 400 invalid_scope from ${s.fixture.origin}/9188040d-6c67-4c5b-b112-36a304b66dad/oauth2/v2.0/token: AADSTS70011: The provided value for the input parameter 'scope' is not valid.`);
+    await loggedIn(ctx, s);
+    ctx.expect(s.fixture.requests.filter((q) => q.kind === 'device authorization').at(-1)!.form.scope).toBe(`openid offline_access ${mail}`);
+    token(ctx, await refreshNow(s));
   });
 
   for (const aadsts of [70008, 700082]) {

@@ -16,12 +16,12 @@ export type PresetOption = keyof PresetOptions;
 export interface SectionLine {
   comment: string[];
   key?: string;
-  value?: string | string[];
+  value?: string | string[] | boolean;
 }
 
 interface SettingSpec {
   key: string;
-  value: string | readonly string[];
+  value: string | readonly string[] | boolean;
   /** What the line is, in a sentence. */
   why?: string;
   /** The provider's page that says so. */
@@ -74,6 +74,7 @@ const ENTRA_OIDC = 'https://learn.microsoft.com/entra/identity-platform/v2-proto
 const ENTRA_DEVICE = 'https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code';
 const ENTRA_REFRESH = 'https://learn.microsoft.com/entra/identity-platform/refresh-tokens';
 const ENTRA_SCOPES = 'https://learn.microsoft.com/entra/identity-platform/scopes-oidc';
+const ENTRA_REFRESH_REQUEST = 'https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token';
 const ENTRA_REPLY_URL = 'https://learn.microsoft.com/entra/identity-platform/reply-url';
 const GOOGLE_OAUTH = 'https://developers.google.com/identity/protocols/oauth2';
 const GOOGLE_DISCOVERY = 'https://developers.google.com/identity/openid-connect/openid-connect#discovery';
@@ -161,6 +162,7 @@ export const PRESETS: readonly Preset[] = [
       { key: 'issuer', value: 'https://login.microsoftonline.com/{tenant}/v2.0', why: 'The v2.0 endpoints of your tenant, by OpenID discovery.', doc: ENTRA_OIDC },
       { key: 'client_id', value: '{clientId}', why: 'The Application (client) ID of the app registration.', doc: ENTRA_DEVICE },
       { key: 'scopes', value: ['openid', 'offline_access', '{audience}/.default'], why: 'offline_access: Entra issues refresh tokens only when asked. {audience}/.default: the permissions the app has on that resource (one resource per token; .default cannot be mixed with named scopes).', doc: ENTRA_SCOPES },
+      { key: 'refresh_with_scopes', value: true, why: "Each refresh sends these scopes again, as Entra's refresh request does: they must be the ones asked for at login, or fewer, and name the resource the new token is for.", doc: ENTRA_REFRESH_REQUEST },
       { key: 'git_hosts', value: ['{gitHosts}'], why: 'git asks this profile for these hosts (after `authd git setup`).' },
     ],
     register: [
@@ -345,7 +347,7 @@ export function resolvePreset(provider: string, given: PresetOptions, profile: s
     ...preset.about.map((a) => ({ comment: [a.text, a.doc] })),
   ];
   for (const s of preset.settings) {
-    const value = fill(s.value, vars);
+    const value = typeof s.value === 'boolean' ? s.value : fill(s.value, vars);
     if (value === undefined) continue;
     const comment: string[] = [];
     if (s.why) comment.push(fill(s.why, vars) ?? s.why);

@@ -58,6 +58,11 @@ interface Dialect {
   deadRefresh: string;
   /** the answer to an RFC 7009 revocation */
   revoked?: Reply;
+  /**
+   * The error a refresh gets for the scopes it asks for (`scope`, undefined when not sent), given
+   * those its login asked for (undefined for a refresh token the provider does not know); none: fine.
+   */
+  refreshScope?(scope: string | undefined, login: readonly string[] | undefined): { code: string; detail: ErrorDetail } | undefined;
 }
 
 export interface ErrorDetail {
@@ -150,6 +155,19 @@ const DIALECTS: Record<ProviderName, Dialect> = {
     // "Refresh tokens aren't revoked when used to acquire new access tokens." https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
     rotation: 'kept',
     deadRefresh: 'invalid_grant',
+    // Microsoft's refresh request carries `scope`: "The scopes requested in this leg must be equivalent to or a
+    // subset of the scopes requested in the original authorization_code request leg" (the page above). Older copies
+    // of the page mark it required, the current one optional, without saying which token a refresh without it
+    // gets; Entra refuses some ("the scope parameter is not specified", AADSTS90023, as a user reports at
+    // https://learn.microsoft.com/en-us/answers/questions/1822191/how-to-fix-aadsts90023-the-request-is-not-valid-th).
+    // The fixture keeps the stricter rule. Answers: a missing parameter's AADSTS900144 (ENTRA_ERRORS); a scope
+    // beyond the login's, the refresh error the page shows (invalid_scope, AADSTS70011).
+    refreshScope: (scope, login) => {
+      if (!scope) return { code: 'invalid_request', detail: { aadsts: 900144, description: "The request body must contain the following parameter: 'scope'." } };
+      const beyond = scope.split(' ').filter((s) => s && login && !login.includes(s));
+      if (beyond.length === 0) return undefined;
+      return { code: 'invalid_scope', detail: { aadsts: 70011, description: `The provided value for the input parameter 'scope' is not valid. The scope ${beyond.join(' ')} is not valid.` } };
+    },
     // No revocation endpoint (https://learn.microsoft.com/graph/api/user-revokesigninsessions is all there is).
   },
   google: {
@@ -371,6 +389,8 @@ interface Device {
   /** seconds, as the provider currently demands */
   interval: number;
   done: boolean;
+  /** the scopes the login asked for */
+  scopes: string[];
 }
 
 interface RefreshToken {
@@ -413,6 +433,8 @@ export class ProviderFixture {
   private readonly dialect: Dialect;
   private readonly devices = new Map<string, Device>();
   private readonly refreshTokens = new Map<string, RefreshToken>();
+  /** The scopes each login (a family of refresh tokens) asked for. */
+  private readonly loginScopes = new Map<number, string[]>();
   private families = 0;
   /** The refresh token of the last login. */
   loginRefreshToken: string | undefined;
@@ -523,7 +545,8 @@ export class ProviderFixture {
       const deviceCode = randomBytes(20).toString('hex');
       const userCode = `${randomBytes(2).toString('hex').toUpperCase()}-${randomBytes(2).toString('hex').toUpperCase()}`;
       const interval = this.opts.interval ?? 1;
-      this.devices.set(deviceCode, { steps: [...this.polls], last: Date.now(), interval, done: false });
+      const scopes = (form.scope ?? '').split(' ').filter(Boolean);
+      this.devices.set(deviceCode, { steps: [...this.polls], last: Date.now(), interval, done: false, scopes });
       send(200, { ...this.dialect.device(this.origin, deviceCode, userCode), interval });
       return;
     }
@@ -541,7 +564,9 @@ export class ProviderFixture {
           send(r.status, r.body);
           return;
         }
-        const r = this.redeem(form.refresh_token ?? '');
+        const family = this.refreshTokens.get(form.refresh_token ?? '')?.family;
+        const refused = this.dialect.refreshScope?.(form.scope, family === undefined ? undefined : this.loginScopes.get(family));
+        const r = refused ? this.dialect.error(refused.code, refused.detail) : this.redeem(form.refresh_token ?? '');
         send(r.status, r.body);
         return;
       }
@@ -586,6 +611,7 @@ export class ProviderFixture {
       device.done = true;
       const t = this.issue(false);
       this.loginRefreshToken = t.refreshToken;
+      if (t.refreshToken) this.loginScopes.set(this.refreshTokens.get(t.refreshToken)!.family, device.scopes);
       send(200, this.dialect.token(t));
       return;
     }

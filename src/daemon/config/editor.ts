@@ -163,8 +163,8 @@ function wrap(text: string, width: number): string[] {
   return out;
 }
 
-/** A string or a list of strings as TOML writes it (JSON's escapes are TOML's). */
-function tomlValue(value: string | string[]): string {
+/** A string, a list of strings or a boolean as TOML writes it (JSON's escapes are TOML's). */
+function tomlValue(value: string | string[] | boolean): string {
   return Array.isArray(value) ? `[${value.map((v) => JSON.stringify(v)).join(', ')}]` : JSON.stringify(value);
 }
 
