@@ -5,13 +5,15 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { expect, onTestFinished, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { devProfile, type Home, sleep } from './support/harness.js';
-import { Hold, providerAndHome } from './support/provider-behaviour.js';
+import { Hold, type OnFinished, providerAndHome } from './support/provider-behaviour.js';
 
-function setup(ttl: number, extra: Record<string, string | number | boolean> = {}) {
+// Each test has its own provider and home, and mostly waits (for a token to expire, for a daemon to
+// stop): they run side by side, each cleaning up with its own context's onTestFinished.
+function setup(finished: OnFinished, ttl: number, extra: Record<string, string | number | boolean> = {}) {
   return providerAndHome({ accessTokenTtl: ttl }, (idp) => ({ acme: devProfile(idp, { refresh_ahead: false, ...extra }) }),
-    { default_profile: 'acme' });
+    { default_profile: 'acme' }, finished);
 }
 
 async function status(home: Home): Promise<{ loggedIn: boolean; lastError?: string }> {
@@ -25,8 +27,8 @@ async function status(home: Home): Promise<{ loggedIn: boolean; lastError?: stri
 const STOPS = 20;
 const LANES = 4;
 
-test(`${STOPS} graceful stops, each while a refresh is at the provider, lose no session`, { timeout: 120_000 }, async () => {
-  const lanes = await Promise.all(Array.from({ length: LANES }, () => setup(1)));
+test.concurrent(`${STOPS} graceful stops, each while a refresh is at the provider, lose no session`, { timeout: 120_000 }, async ({ onTestFinished }) => {
+  const lanes = await Promise.all(Array.from({ length: LANES }, () => setup(onTestFinished, 1)));
   await Promise.all(lanes.map(async ({ idp, provider, home }, lane) => {
     await home.login();
     for (let round = 0; round < STOPS / LANES; round++) {
@@ -53,8 +55,8 @@ test(`${STOPS} graceful stops, each while a refresh is at the provider, lose no 
   }));
 });
 
-test('SIGTERM while a refresh is at the provider: the daemon stores the rotated token before it exits', async () => {
-  const { idp, provider, home } = await setup(1);
+test.concurrent('SIGTERM while a refresh is at the provider: the daemon stores the rotated token before it exits', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup(onTestFinished, 1);
   await home.login();
   await sleep(1100);
   const pid = home.daemonPid()!;
@@ -72,8 +74,8 @@ test('SIGTERM while a refresh is at the provider: the daemon stores the rotated 
   expect(idp.stats.reuseDetected).toBe(0);
 });
 
-test('a provider slower than the profile timeout: callers get exit 4 meanwhile, and its late answer is kept, not replayed', async () => {
-  const { idp, provider, home } = await setup(2, { timeout: 1 });
+test.concurrent('a provider slower than the profile timeout: callers get exit 4 meanwhile, and its late answer is kept, not replayed', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup(onTestFinished, 2, { timeout: 1 });
   await home.login();
   await sleep(2100);
   const answer = new Hold({ after: 'answer' });
@@ -99,8 +101,8 @@ function libfaketime(): string {
   throw new Error('libfaketime is not installed (apt-get install faketime; .ci/run does)');
 }
 
-test('a daemon whose clock is 120 s ahead of the provider keeps the session, and says the clock is off', async () => {
-  const { idp, home } = await setup(2);
+test.concurrent('a daemon whose clock is 120 s ahead of the provider keeps the session, and says the clock is off', async ({ onTestFinished }) => {
+  const { idp, home } = await setup(onTestFinished, 2);
   await home.login();
   await home.stop();
   // The same daemon, 120 s in the future: the provider's ID tokens look expired to it.
@@ -123,8 +125,8 @@ test('a daemon whose clock is 120 s ahead of the provider keeps the session, and
   expect((await status(home)).lastError).toMatch(/your clock is 1[12]\d s ahead of the provider/);
 });
 
-test('a full disk: the rotated session is kept in memory, not refreshed again, and saved when there is room', async () => {
-  const { idp, home } = await setup(1);
+test.concurrent('a full disk: the rotated session is kept in memory, not refreshed again, and saved when there is room', async ({ onTestFinished }) => {
+  const { idp, home } = await setup(onTestFinished, 1);
   // The state directory on a 128 KiB tmpfs of its own, which the test fills.
   mkdirSync(home.stateDir, { recursive: true, mode: 0o700 });
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128k,mode=0700', 'tmpfs', home.stateDir]);
