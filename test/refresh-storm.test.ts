@@ -18,7 +18,10 @@ afterAll(async () => {
   await idp?.close();
 });
 
-test('fifty parallel get-token calls at the moment the token expires cause exactly one refresh', async () => {
+// The first four tests run side by side: the last three have a provider and a home of their own, and
+// all four mostly wait (for a token to expire, for a refresh ahead of it). The rest use the shared
+// home after them.
+test.concurrent('fifty parallel get-token calls at the moment the token expires cause exactly one refresh', async () => {
   const pid = home.daemonPid();
   expect(pid).toBeTypeOf('number');
   const before = { ...idp.stats };
@@ -40,6 +43,61 @@ test('fifty parallel get-token calls at the moment the token expires cause exact
   expect(after.refreshes - before.refreshes).toBe(1);
   expect(after.revokedGrants - before.revokedGrants).toBe(0);
   expect(after.reuseDetected).toBe(0);
+});
+
+test.concurrent('a token in use is refreshed in the background before it expires, so the next caller does not wait', async () => {
+  // 8 s tokens: served down to 2 s left (a quarter), refreshed ahead at 4 s left (another quarter).
+  const slow = await startIdp({ accessTokenTtl: 8 });
+  const ahead = new Home();
+  try {
+    ahead.writeConfig({ acme: devProfile(slow) }, { default_profile: 'acme' });
+    await ahead.login();
+    const first = JSON.parse((await ahead.run(['get-token', '--format', 'json'])).stdout) as { access_token: string; expires_at: number };
+    const before = slow.stats.refreshes;
+    // Wait until about 2.5 s are left: past the refresh-ahead point, before callers would have to wait.
+    await sleep(first.expires_at * 1000 - Date.now() - 2500);
+    expect(slow.stats.refreshes - before).toBe(1);
+    const second = JSON.parse((await ahead.run(['get-token', '--format', 'json'])).stdout) as { access_token: string };
+    expect(second.access_token).not.toBe(first.access_token);
+    expect(slow.stats.refreshes - before).toBe(1);
+  } finally {
+    await ahead.dispose();
+    await slow.close();
+  }
+});
+
+test.concurrent('an idle session is not refreshed in the background', async () => {
+  const own = await startIdp({ accessTokenTtl: 2 });
+  const idle = new Home();
+  try {
+    idle.writeConfig({ acme: devProfile(own) }, { default_profile: 'acme' });
+    await idle.login();
+    const before = own.stats.refreshes;
+    await sleep(2500);
+    expect(own.stats.refreshes - before).toBe(0);
+  } finally {
+    await idle.dispose();
+    await own.close();
+  }
+});
+
+test.concurrent('asking for more time than a token ever has does not refresh on every call', async () => {
+  // 20 s tokens: however slow this machine is, six calls take less than half of that.
+  const own = await startIdp({ accessTokenTtl: 20 });
+  const greedy = new Home();
+  try {
+    greedy.writeConfig({ acme: devProfile(own) }, { default_profile: 'acme' });
+    await greedy.login();
+    const before = own.stats.refreshes;
+    const results = [];
+    for (let i = 0; i < 6; i++) results.push(await greedy.run(['get-token', '--min-ttl', '3600']));
+    for (const r of results) expect(r.code).toBe(0);
+    // A refresh each time the token passes half its life (at most once here), not one per call.
+    expect(own.stats.refreshes - before).toBeLessThanOrEqual(1);
+  } finally {
+    await greedy.dispose();
+    await own.close();
+  }
 });
 
 test('a token past its expiry is never handed out: the next call refreshes it', async () => {
@@ -67,47 +125,4 @@ test('no token issued by the provider appears in the log, status or any stderr',
   });
   expect(leaks).toEqual([]);
   expect(idp.issued.size).toBeGreaterThan(3);
-});
-
-test('a token in use is refreshed in the background before it expires, so the next caller does not wait', async () => {
-  // 8 s tokens: served down to 2 s left (a quarter), refreshed ahead at 4 s left (another quarter).
-  const slow = await startIdp({ accessTokenTtl: 8 });
-  const ahead = new Home();
-  try {
-    ahead.writeConfig({ acme: devProfile(slow) }, { default_profile: 'acme' });
-    await ahead.login();
-    const first = JSON.parse((await ahead.run(['get-token', '--format', 'json'])).stdout) as { access_token: string; expires_at: number };
-    const before = slow.stats.refreshes;
-    // Wait until about 2.5 s are left: past the refresh-ahead point, before callers would have to wait.
-    await sleep(first.expires_at * 1000 - Date.now() - 2500);
-    expect(slow.stats.refreshes - before).toBe(1);
-    const second = JSON.parse((await ahead.run(['get-token', '--format', 'json'])).stdout) as { access_token: string };
-    expect(second.access_token).not.toBe(first.access_token);
-    expect(slow.stats.refreshes - before).toBe(1);
-  } finally {
-    await ahead.dispose();
-    await slow.close();
-  }
-});
-
-test('an idle session is not refreshed in the background', async () => {
-  const idle = new Home();
-  try {
-    idle.writeConfig({ acme: devProfile(idp) }, { default_profile: 'acme' });
-    await idle.login();
-    const before = idp.stats.refreshes;
-    await sleep(2500);
-    expect(idp.stats.refreshes - before).toBe(0);
-  } finally {
-    await idle.dispose();
-  }
-});
-
-test('asking for more time than a token ever has does not refresh on every call', async () => {
-  const before = idp.stats.refreshes;
-  const results = [];
-  for (let i = 0; i < 6; i++) results.push(await home.run(['get-token', '--min-ttl', '3600']));
-  for (const r of results) expect(r.code).toBe(0);
-  // A refresh each time a 2 s token passes half its life (at most twice here), not one per call.
-  expect(idp.stats.refreshes - before).toBeLessThanOrEqual(2);
 });
