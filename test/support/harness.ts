@@ -146,7 +146,8 @@ export function readEvents(child: ChildProcess, onEvent: (ev: Record<string, unk
         pending.push(Promise.resolve(onEvent(ev)));
       }
     });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the last lines can still be on their way through the pipe when the process exits.
+    child.on('close', (code) => {
       Promise.all(pending).then(() => {
         if (code !== 0) reject(new Error(`exit ${code}: ${stderr}`));
         else resolvePromise(events);
