@@ -104,7 +104,8 @@ test('a token past its expiry is never handed out: the next call refreshes it', 
   const first = await home.run(['get-token', '--format', 'json']);
   expect(first.code).toBe(0);
   const a = JSON.parse(first.stdout) as { access_token: string; expires_at: number };
-  await sleep(a.expires_at * 1000 - Date.now() + 100);
+  // expires_at is in whole seconds, rounded down: a second later the token has expired for certain.
+  await sleep((a.expires_at + 1) * 1000 - Date.now() + 100);
   const second = await home.run(['get-token', '--format', 'json']);
   const b = JSON.parse(second.stdout) as { access_token: string; expires_at: number };
   expect(b.access_token).not.toBe(a.access_token);
