@@ -247,10 +247,10 @@ test('a client killed together with the daemon it was starting leaves a start-up
 //
 // Replay a run's kill schedule with AUTHD_CRASH_SEED=<seed> (printed on failure);
 // AUTHD_CRASH_KILLS=<n> sets how many kills. Default 50 under AUTHD_THOROUGH=1, as CI runs it (.ci/run);
-// 15 otherwise: every kill is a round of six busy callers and a daemon start or two, 50 of them take
+// 10 otherwise: every kill is a round of six busy callers and a daemon start or two, 50 of them take
 // ~40 s of CPU, and the checks after each kill are the same whatever the count.
 
-const KILLS = Number(process.env.AUTHD_CRASH_KILLS || rounds(50, 15));
+const KILLS = Number(process.env.AUTHD_CRASH_KILLS || rounds(50, 10));
 const SEED = Number(process.env.AUTHD_CRASH_SEED || Math.floor(Math.random() * 2 ** 32));
 const CLI_LANES = 4;
 const SDK_LANES = 2;
