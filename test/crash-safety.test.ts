@@ -10,6 +10,7 @@ import { expect, onTestFailed, onTestFinished, test } from 'vitest';
 import type { AuthdClient as SdkClient } from '../src/client/sdk.js';
 import { type Idp, type Rotation, startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, devProfile, findLeaks, Home, type Result, sleep } from './support/harness.js';
+import { isGone } from './support/procs.js';
 import { prng } from './support/prng.js';
 import { rounds } from './support/thorough.js';
 
@@ -31,16 +32,6 @@ function daemonsOf(home: Home): number[] {
   return pids;
 }
 
-function isGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // A killed Node's main thread turns zombie before its other threads have exited, and until the
-    // last one has, its files (the listening socket) stay open: a client can still connect to it.
-    return stat[stat.lastIndexOf(')') + 2] === 'Z' && readdirSync(`/proc/${pid}/task`).length <= 1;
-  } catch {
-    return true;
-  }
-}
 
 /** SIGKILLs and waits for the deaths, polling /proc: there is no event for a process we did not start. */
 async function killAll(pids: number[]): Promise<void> {

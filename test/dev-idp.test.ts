@@ -1,12 +1,13 @@
 // The local OpenID provider that the other tests and the demo rely on.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveDeviceCode, denyDeviceCode, type Idp, type Rotation, startIdp } from '../scripts/dev-idp.mjs';
 import { sleep } from './support/harness.js';
+import { isGone } from './support/procs.js';
 import { onTerminal } from './support/terminal.js';
 
 const repoRoot = new URL('..', import.meta.url).pathname;
@@ -123,15 +124,6 @@ describe('dev IdP', () => {
   });
 });
 
-/** Dead, or a zombie nobody has reaped yet (the client that started the daemon has exited). */
-function isGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] === 'Z';
-  } catch {
-    return true;
-  }
-}
 
 describe('node scripts/dev-idp.mjs, run by hand', () => {
   it("on a terminal, starts without oidc-provider's warnings (no \"Node 20 is unsupported\")", async () => {

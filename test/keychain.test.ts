@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { approveDeviceCode, type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { devProfile, Home, type ProfileSpec, readEvents, type Result } from './support/harness.js';
 import { type KeyringSession, secretTool, startKeyring, stopAllKeyrings } from './support/keyring-session.js';
-import { allCmdlines, processes } from './support/procs.js';
+import { allCmdlines, isGone, processes } from './support/procs.js';
 
 const GIT_HELPER = resolve(__dirname, '../bin/git-credential-authd');
 /** The dev provider's confidential client `svc` has this secret. */
@@ -79,7 +79,7 @@ class KeychainHome extends Home {
     this.daemonPid();
     await this.stop();
     for (const pid of this.daemons) {
-      if (!(await until(() => gone(pid)))) process.kill(pid, 'SIGKILL');
+      if (!(await until(() => isGone(pid)))) process.kill(pid, 'SIGKILL');
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -165,13 +165,6 @@ function lastStart(home: Home): Record<string, unknown> | undefined {
 }
 
 /** True once the process is gone (or a zombie nobody reaped yet). */
-function gone(pid: number): boolean {
-  try {
-    return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^\d+ \(.*\)/, ''));
-  } catch {
-    return true;
-  }
-}
 
 async function until(check: () => boolean, ms = 5000): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -187,7 +180,7 @@ async function until(check: () => boolean, ms = 5000): Promise<boolean> {
 function helpersOf(k: KeyringSession): number[] {
   const bus = `DBUS_SESSION_BUS_ADDRESS=${k.env.DBUS_SESSION_BUS_ADDRESS}`;
   return processes()
-    .filter((p) => p.cmdline.includes('--input-type=commonjs') && p.environ().includes(bus) && !gone(p.pid))
+    .filter((p) => p.cmdline.includes('--input-type=commonjs') && p.environ().includes(bus) && !isGone(p.pid))
     .map((p) => p.pid);
 }
 
@@ -271,7 +264,7 @@ for (const store of ['keyring', 'auto'] as const) {
       const refreshes = idp.stats.refreshes;
 
       process.kill(first, 'SIGTERM');
-      expect(await until(() => gone(first))).toBe(true);
+      expect(await until(() => isGone(first))).toBe(true);
       expect(await until(() => helpersOf(keychain).length === 0)).toBe(true);
 
       const r = await home.run(['get-token']);
@@ -293,7 +286,7 @@ for (const store of ['keyring', 'auto'] as const) {
       expect(helpersOf(keychain).length).toBeGreaterThan(0);
       const refreshes = idp.stats.refreshes;
       process.kill(killed, 'SIGKILL');
-      expect(await until(() => gone(killed))).toBe(true);
+      expect(await until(() => isGone(killed))).toBe(true);
       expect(await until(() => helpersOf(keychain).length === 0)).toBe(true);
 
       const r = await home.run(['get-token']);
@@ -313,7 +306,7 @@ for (const store of ['keyring', 'auto'] as const) {
       expect((await home.run(['get-token'])).code).toBe(0);
       // Scanned while the daemon and its keychain helper run.
       const pid = home.daemonPid()!;
-      expect(gone(pid)).toBe(false);
+      expect(isGone(pid)).toBe(false);
       expect(helpersOf(keychain).length).toBeGreaterThan(0);
       const argv = allCmdlines();
       const status = await home.run(['status']);
@@ -385,7 +378,7 @@ describe('client secrets, API keys and git credentials with store = "keyring"', 
 
   test('none of them is in any file under the state dir, the log, status, stderr, or any process argv', async () => {
     expect((await home.run(['get-token', '-p', 'ci'])).code).toBe(0);
-    expect(gone(home.daemonPid()!)).toBe(false);
+    expect(isGone(home.daemonPid()!)).toBe(false);
     expect(helpersOf(keychain).length).toBeGreaterThan(0);
     const argv = allCmdlines();
     const status = await home.run(['status']);
@@ -671,7 +664,7 @@ describe('authd store migrate', () => {
 
     const pid = home.daemonPid()!;
     process.kill(pid, 'SIGTERM');
-    expect(await until(() => gone(pid))).toBe(true);
+    expect(await until(() => isGone(pid))).toBe(true);
     const again = await home.run(['get-token']);
     expect(again.stderr).toBe('');
     expect(again.code).toBe(0);
@@ -714,7 +707,7 @@ describe('authd store migrate', () => {
 
   test('no secret of the migration is in the log, status, stderr, or any process argv', async () => {
     expect((await home.run(['get-token'])).code).toBe(0);
-    expect(gone(home.daemonPid()!)).toBe(false);
+    expect(isGone(home.daemonPid()!)).toBe(false);
     const argv = allCmdlines();
     const status = await home.run(['status']);
     expect(leaks({ argv, status: status.stdout, stderr: home.stderrs.join('\n'), log: home.logText() })).toEqual([]);

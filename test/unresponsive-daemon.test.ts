@@ -2,11 +2,12 @@
 // accepts connections for it, so without a limit every client waited forever. Clients now give up
 // with exit 5 and say how to replace it; `authd daemon stop --force` does.
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import type { AuthdClient as SdkClient } from '../src/client/sdk.js';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { devProfile, Home } from './support/harness.js';
+import { isGone } from './support/procs.js';
 import { Hold, type OnFinished, ProviderBehaviour } from './support/provider-behaviour.js';
 
 const { AuthdClient } = createRequire(import.meta.url)('../dist/sdk.cjs') as { AuthdClient: typeof SdkClient };
@@ -36,15 +37,6 @@ async function loggedIn(onTestFinished: OnFinished): Promise<{ idp: Idp; home: H
   return { idp, home, pid };
 }
 
-/** Dead, or a zombie nobody has reaped yet (the daemon's parent, the client that started it, has exited). */
-function isGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] === 'Z';
-  } catch {
-    return true;
-  }
-}
 
 function within<T>(ms: number, p: Promise<T>): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms))]);

@@ -38,3 +38,17 @@ export function processes(): Proc[] {
 export function allCmdlines(): string {
   return processes().map((p) => p.cmdline.replaceAll('\0', ' ')).join('\n');
 }
+
+/**
+ * Dead, or a zombie nobody has reaped yet (its parent, say the client that started a daemon, has
+ * exited) with every thread gone: a killed Node's main thread turns zombie before its other threads
+ * have exited, and until the last one has, its files (a listening socket) stay open.
+ */
+export function isGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z' && readdirSync(`/proc/${pid}/task`).length <= 1;
+  } catch {
+    return true;
+  }
+}

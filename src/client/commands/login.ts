@@ -71,16 +71,7 @@ async function login(opts: LoginOptions, io: IO, conn: Requester): Promise<numbe
     if (started.replaces) io.stderr.write(`${replacing(profile, started.replaces)}\n`);
     await showCode(d, profile, opts.browser, io, started.reason);
   }
-  const stopCountdown = opts.json ? () => undefined : countdown(d.expires_in, io);
-  try {
-    const done = await conn.request('loginWait', { profile });
-    stopCountdown(true);
-    if (opts.json) io.stdout.write(`${JSON.stringify({ event: 'logged_in', profile, subject: done.subject ?? null })}\n`);
-    else io.stderr.write(`✓ Logged in to ${profile}${done.subject ? ` as ${printable(done.subject)}` : ''}\n`);
-    return 0;
-  } finally {
-    stopCountdown(false);
-  }
+  return awaitLogin(profile, d.expires_in, opts, io, conn);
 }
 
 /** What a login does to the session the profile has: it stays until the new one is approved, which revokes it. */
@@ -162,7 +153,12 @@ async function browserLogin(
     }
     io.stderr.write(`${lines.join('\n')}\n`);
   }
-  const stopCountdown = opts.json ? () => undefined : countdown(b.expires_in, io);
+  return awaitLogin(profile, b.expires_in, opts, io, conn);
+}
+
+/** Either flow's end: waits for the daemon to say the login completed (a countdown on a terminal), and says who logged in. */
+async function awaitLogin(profile: string, expiresIn: number, opts: LoginOptions, io: IO, conn: Requester): Promise<number> {
+  const stopCountdown = opts.json ? () => undefined : countdown(expiresIn, io);
   try {
     const done = await conn.request('loginWait', { profile });
     stopCountdown(true);
