@@ -57,6 +57,7 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env: Record<stri
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
         done({ code, stdout, stderr, ms: Date.now() - started });
       });
+    child.stdin?.on('error', () => undefined); // EPIPE from a command that exits without reading its input
     child.stdin?.end(opts.input ?? '');
   });
 }

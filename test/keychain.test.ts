@@ -117,6 +117,7 @@ class KeychainHome extends Home {
         this.stderrs.push(stderr);
         done({ code: code ?? 1, stdout, stderr });
       });
+      child.stdin.on('error', () => undefined); // EPIPE from a helper that exits without reading its input
       child.stdin.end(input);
     });
   }

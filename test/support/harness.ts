@@ -69,6 +69,8 @@ export class Home {
           const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
           done({ code, stdout, stderr });
         });
+      // A command may exit before it reads its input (a usage error, a kill): EPIPE then is no error of the test's.
+      child.stdin?.on('error', () => undefined);
       child.stdin?.end(opts.input ?? '');
     });
   }

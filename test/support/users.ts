@@ -45,6 +45,7 @@ export function runAs(user: User, cmd: string, args: string[], opts: { env: Reco
         done({ code, stdout, stderr });
       });
     child.stdin?.on('error', () => undefined); // a command that exits without reading its input
+    child.stdin?.on('error', () => undefined); // EPIPE from a command that exits without reading its input
     child.stdin?.end(opts.input ?? '');
   });
 }
