@@ -949,7 +949,17 @@ int main(int argc, char **argv) {
   struct ucred uc;
   socklen_t uclen = sizeof uc;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &uclen) != 0 || uclen != sizeof uc) fallback("peer credentials");
-  if (uc.uid != getuid() && uc.uid != 0) fallback("peer uid");
+  if (uc.uid != getuid() && uc.uid != 0) {
+    /* Refused here, as trust.ts checkDaemonPeer words it, rather than letting Node connect to it again. */
+    for (const char *c = sock; *c; c++)
+      if (*c < 0x20 || *c > 0x7e) fallback("peer uid"); /* printable() would rewrite it: Node says it */
+    fprintf(stderr,
+            "authd: the process at %s runs as uid %lu, not as you (uid %lu): refusing to talk to it\n"
+            "  another user may be posing as your authd daemon; have root remove that socket, or set AUTHD_SOCKET to a path "
+            "in a directory only you can use\n",
+            sock, (unsigned long)uc.uid, (unsigned long)getuid());
+    return 5; /* daemon_unreachable */
+  }
 
   const char *w = req.p;
   size_t left = req.len;

@@ -32,7 +32,8 @@ export class Home {
 
   get env(): Record<string, string> {
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('AUTHD_')) env[k] = v;
+    // AUTHD_NATIVE passes: the whole suite runs with the native client (the default) and without it (AUTHD_NATIVE=0).
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (!k.startsWith('AUTHD_') || k === 'AUTHD_NATIVE')) env[k] = v;
     env.AUTHD_HOME = this.dir;
     return env;
   }
