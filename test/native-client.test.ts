@@ -26,6 +26,7 @@ function run(cmd: string, args: string[], env: Record<string, string>): Promise<
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       done({ code, stdout, stderr });
     });
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end();
   });
 }

@@ -67,6 +67,8 @@ export class Home {
           const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
           done({ code, stdout, stderr });
         });
+      // A command that does not read its input (the native get-token client) may be gone before it is written.
+      child.stdin?.on('error', () => undefined);
       child.stdin?.end(opts.input ?? '');
     });
   }
