@@ -166,7 +166,7 @@ describe('against a real daemon, the native client and the Node client print the
     ['a positional argument', ['get-token', 'extra']],
     ['an unknown option', ['get-token', '--min_ttl', '5']],
     ['a value missing', ['get-token', '--format']],
-    ['another command', ['status']],
+    ['another command', ['help', 'get-token']],
     ['--version', ['--version']],
     ['a version of ExecCredential authd does not speak', ['get-token', '-f', 'exec-credential'],
       { KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1alpha1"}' }],
