@@ -131,7 +131,7 @@ test('the Node SDK does not start a daemon at an AUTHD_SOCKET that is not answer
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
     });
-    child.on('exit', (code) => resolve({ code, stdout }));
+    child.on('close', (code) => resolve({ code, stdout })); // 'close': after the last of stdout
   });
   expect(out.code).toBe(1);
   expect(JSON.parse(out.stdout)).toEqual({ code: 'daemon_unreachable', message: `the authd agent at ${socket} is not answering` });

@@ -35,7 +35,9 @@ function git(args: string[], cwd = work, h = home): Promise<Result> {
 }
 
 beforeAll(async () => {
-  idp = await startIdp({ accessTokenTtl: 2 });
+  // 3 s tokens, handed out only while 2.5 s are left (min_ttl): git asks once and uses the token for
+  // every request of a clone, which on a busy machine took longer than the 0.5 s the default leaves.
+  idp = await startIdp({ accessTokenTtl: 3 });
   home = new Home();
   work = join(home.dir, 'work');
   mkdirSync(join(home.dir, 'userhome'), { recursive: true });
@@ -53,7 +55,7 @@ beforeAll(async () => {
   expect((await git(['clone', '-q', '--bare', seed, join(root, 'repo.git')], home.dir)).code).toBe(0);
 
   const hostPort = server.url.replace('http://', '');
-  home.writeConfig({ git: devProfile(idp, { git_hosts: [hostPort], git_username: 'oauth2' }) }, { default_profile: 'git' });
+  home.writeConfig({ git: devProfile(idp, { git_hosts: [hostPort], git_username: 'oauth2', min_ttl: 2.5 }) }, { default_profile: 'git' });
   await home.login();
 });
 
@@ -70,7 +72,7 @@ test('git clone, fetch after the token expired, and push all authenticate with t
   expect(server.usernames.at(-1)).toBe('oauth2');
   const first = server.tokens.at(-1)!;
 
-  await sleep(2500);
+  await sleep(3500);
   const refreshesBefore = idp.stats.refreshes;
   const fetch = await git(['fetch', '-q'], join(work, 'repo'));
   expect(fetch.code).toBe(0);
@@ -145,8 +147,8 @@ test('by default even a git that announces capability authtype gets a username a
 
 test('with git_auth = "bearer", a git that announces capability authtype gets a Bearer credential marked ephemeral', async () => {
   const hostPort = server.url.slice(7);
-  home.writeConfig({ git: devProfile(idp, { git_hosts: [hostPort], git_username: 'oauth2', git_auth: 'bearer' }) }, { default_profile: 'git' });
-  onTestFinished(() => home.writeConfig({ git: devProfile(idp, { git_hosts: [hostPort], git_username: 'oauth2' }) }, { default_profile: 'git' }));
+  home.writeConfig({ git: devProfile(idp, { git_hosts: [hostPort], git_username: 'oauth2', git_auth: 'bearer', min_ttl: 2.5 }) }, { default_profile: 'git' });
+  onTestFinished(() => home.writeConfig({ git: devProfile(idp, { git_hosts: [hostPort], git_username: 'oauth2', min_ttl: 2.5 }) }, { default_profile: 'git' }));
   await sleep(20); // a new mtime for the config
   expect((await home.run(['git', 'status'])).stdout).toMatch(/\sbearer\s/);
   const r = await home.run(['git-credential', 'get'], {
@@ -163,7 +165,7 @@ test('with git_auth = "bearer", a git that announces capability authtype gets a 
 
 test('a dead session gives git nothing and the user one line saying how to log in', async () => {
   await idp.revokeGrantsFor('alice');
-  await sleep(2100);
+  await sleep(3100);
   const r = await home.run(['git-credential', 'get'], { input: `protocol=http\nhost=${server.url.slice(7)}\n\n` });
   expect(r.code).toBe(0);
   expect(r.stdout).toBe('');

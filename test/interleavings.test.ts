@@ -4,12 +4,23 @@
 import { expect, test } from 'vitest';
 import type { Idp } from '../scripts/dev-idp.mjs';
 import { devProfile, type Home, type ProfileSpec, type Result, sleep } from './support/harness.js';
-import { Hold, providerAndHome } from './support/provider-behaviour.js';
+import { Hold, type OnFinished, providerAndHome } from './support/provider-behaviour.js';
 
 const withSecret = { env: { SVC_SECRET: 'svc-secret' } };
 
-function setup(profiles: (idp: Idp) => Record<string, ProfileSpec>) {
-  return providerAndHome({ accessTokenTtl: 2 }, profiles, { default_profile: 'acme' });
+// Each test has its own provider and home, and mostly waits for a token to expire: they run side by
+// side, each cleaning up with its own context's onTestFinished.
+function setup(profiles: (idp: Idp) => Record<string, ProfileSpec>, finished: OnFinished) {
+  return providerAndHome({ accessTokenTtl: 2 }, profiles, { default_profile: 'acme' }, finished);
+}
+
+/**
+ * acme serves a token to its last second and refreshes only on demand: on a busy machine a 2 s token
+ * handed to the first caller could otherwise be short of the default min_ttl (0.5 s) by the time the
+ * second is answered, and a second refresh, allowed, would look like the defect.
+ */
+function acmeProfile(idp: Idp, extra: ProfileSpec = {}): ProfileSpec {
+  return devProfile(idp, { min_ttl: 0, refresh_ahead: false, ...extra });
 }
 
 function ciProfile(idp: Idp): ProfileSpec {
@@ -17,8 +28,8 @@ function ciProfile(idp: Idp): ProfileSpec {
 }
 
 /** A logged-in acme whose access token has expired, and a hold on the next refresh. */
-async function expiredSession() {
-  const f = await setup((idp) => ({ acme: devProfile(idp), ci: ciProfile(idp) }));
+async function expiredSession(finished: OnFinished) {
+  const f = await setup((idp) => ({ acme: acmeProfile(idp), ci: ciProfile(idp) }), finished);
   await f.home.login();
   await sleep(2100);
   const refresh = new Hold();
@@ -39,13 +50,13 @@ async function expectStillLoggedIn(home: Home, idp: Idp): Promise<void> {
   expect(idp.stats.reuseDetected).toBe(0);
 }
 
-test('editing a profile while its refresh is in flight keeps the session: one refresh, no reuse', async () => {
-  const { idp, provider, home, refresh } = await expiredSession();
+test.concurrent('editing a profile while its refresh is in flight keeps the session: one refresh, no reuse', async ({ onTestFinished }) => {
+  const { idp, provider, home, refresh } = await expiredSession(onTestFinished);
   const before = idp.stats.refreshes;
   const first = home.run(['get-token']);
   await refresh.arrived();
   // Same issuer and client; a new setting. The daemon sees the edit at the next command.
-  home.writeConfig({ acme: devProfile(idp, { device_authorization_endpoint: `${idp.issuer}/device/auth` }), ci: ciProfile(idp) },
+  home.writeConfig({ acme: acmeProfile(idp, { device_authorization_endpoint: `${idp.issuer}/device/auth` }), ci: ciProfile(idp) },
     { default_profile: 'acme' });
   expect((await home.run(['status'])).code).toBe(0);
   const second = home.run(['get-token']);
@@ -59,14 +70,14 @@ test('editing a profile while its refresh is in flight keeps the session: one re
   await expectStillLoggedIn(home, idp);
 });
 
-test('commenting a profile out and back in while its refresh is in flight keeps the session', async () => {
-  const { idp, home, refresh } = await expiredSession();
+test.concurrent('commenting a profile out and back in while its refresh is in flight keeps the session', async ({ onTestFinished }) => {
+  const { idp, home, refresh } = await expiredSession(onTestFinished);
   const first = home.run(['get-token']);
   await refresh.arrived();
   home.writeConfig({ ci: ciProfile(idp) });
   expect((await home.run(['status'])).code).toBe(0);
   await sleep(20); // a new mtime for the next write
-  home.writeConfig({ acme: devProfile(idp), ci: ciProfile(idp) }, { default_profile: 'acme' });
+  home.writeConfig({ acme: acmeProfile(idp), ci: ciProfile(idp) }, { default_profile: 'acme' });
   expect((await home.run(['status'])).code).toBe(0);
   const second = home.run(['get-token']);
   await settleOrWait(second);
@@ -75,8 +86,8 @@ test('commenting a profile out and back in while its refresh is in flight keeps 
   await expectStillLoggedIn(home, idp);
 });
 
-test('a refresh racing authd logout does not write the session back', async () => {
-  const { provider, home } = await expiredSession();
+test.concurrent('a refresh racing authd logout does not write the session back', async ({ onTestFinished }) => {
+  const { provider, home } = await expiredSession(onTestFinished);
   // The provider rotates at once; its answer reaches the daemon only after logout has finished.
   const refresh = new Hold({ after: 'answer' });
   provider.set('token', refresh.behaviour, 1);
@@ -100,8 +111,8 @@ test('a refresh racing authd logout does not write the session back', async () =
   expect((await home.run(['get-token'])).code).toBe(3);
 });
 
-test('authd secret set while a client_credentials get-token is in flight: the get-token still gets a token', async () => {
-  const { provider, home } = await setup((idp) => ({ acme: devProfile(idp), ci: ciProfile(idp) }));
+test.concurrent('authd secret set while a client_credentials get-token is in flight: the get-token still gets a token', async ({ onTestFinished }) => {
+  const { provider, home } = await setup((idp) => ({ acme: acmeProfile(idp), ci: ciProfile(idp) }), onTestFinished);
   const hold = new Hold();
   provider.set('token', hold.behaviour, 1);
   const get = home.run(['get-token', '-p', 'ci'], withSecret);
@@ -114,8 +125,8 @@ test('authd secret set while a client_credentials get-token is in flight: the ge
   expect(r.code).toBe(0);
 });
 
-test('authd login -p ci while a client_credentials get-token is in flight: both succeed, nobody is told to log in', async () => {
-  const { provider, home } = await setup((idp) => ({ acme: devProfile(idp), ci: ciProfile(idp) }));
+test.concurrent('authd login -p ci while a client_credentials get-token is in flight: both succeed, nobody is told to log in', async ({ onTestFinished }) => {
+  const { provider, home } = await setup((idp) => ({ acme: acmeProfile(idp), ci: ciProfile(idp) }), onTestFinished);
   const hold = new Hold();
   provider.set('token', hold.behaviour, 1);
   const get = home.run(['get-token', '-p', 'ci'], withSecret);

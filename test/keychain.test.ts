@@ -113,7 +113,7 @@ class KeychainHome extends Home {
       child.stderr.on('data', (d: Buffer) => {
         stderr += d.toString();
       });
-      child.on('exit', (code) => {
+      child.on('close', (code) => { // 'close', not 'exit': after the last of stdout and stderr
         this.stderrs.push(stderr);
         done({ code: code ?? 1, stdout, stderr });
       });

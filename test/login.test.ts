@@ -128,7 +128,7 @@ test('the Node SDK gets a token over one persistent connection', async () => {
     child.stdout.on('data', (d: Buffer) => {
       s += d.toString();
     });
-    child.on('exit', (code) => (code === 0 ? resolve(s) : reject(new Error(`sdk exited ${code}`))));
+    child.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`sdk exited ${code}`)))); // after the last of stdout
   });
   expect(JSON.parse(out)).toEqual({ a: 'acme', b: 'other', same: false });
 });

@@ -7,14 +7,17 @@ import { expect, test } from 'vitest';
 import type { Idp, StartIdpOptions } from '../scripts/dev-idp.mjs';
 import { devProfile, findLeaks, type Home, type ProfileSpec, type Result, sleep } from './support/harness.js';
 import {
-  answer, type Behaviour, emptyBody, hang, htmlPage, json, providerAndHome, type ProviderFixture, refusePublicClients, reset, strictBasic,
+  answer, type Behaviour, emptyBody, hang, htmlPage, json, type OnFinished, providerAndHome, type ProviderFixture, refusePublicClients, reset,
+  strictBasic,
 } from './support/provider-behaviour.js';
 
 const SECRET = 'svc-secret';
 const withSecret = { env: { SVC_SECRET: SECRET } };
 
-const setup = (opts: StartIdpOptions, profiles: (idp: Idp) => Record<string, ProfileSpec>): Promise<ProviderFixture> =>
-  providerAndHome(opts, profiles);
+// Every test has a provider and a home of its own, and mostly waits (for a token to expire, for a
+// back-off to pass): they run side by side, each cleaning up with its own context's onTestFinished.
+const setup = (opts: StartIdpOptions, profiles: (idp: Idp) => Record<string, ProfileSpec>, finished: OnFinished): Promise<ProviderFixture> =>
+  providerAndHome(opts, profiles, {}, finished);
 
 function ciProfile(idp: Idp, extra: ProfileSpec = {}): ProfileSpec {
   return { issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', scopes: ['api:read'], client_secret_env: 'SVC_SECRET', ...extra };
@@ -67,9 +70,9 @@ const serviceUnavailable: [string, Behaviour][] = [
 ];
 
 for (const [what, behaviour] of serviceUnavailable) {
-  test(`while the token endpoint answers 503 with ${what}, a still-valid token is served; once it expires get-token exits 4 naming HTTP 503 and the endpoint; then it recovers by itself`, async () => {
+  test.concurrent(`while the token endpoint answers 503 with ${what}, a still-valid token is served; once it expires get-token exits 4 naming HTTP 503 and the endpoint; then it recovers by itself`, async ({ onTestFinished }) => {
     // 6 s tokens, refreshed when under 4 s are left: a token can be due for refresh yet still valid.
-    const { idp, provider, home } = await setup({ accessTokenTtl: 6 }, (i) => ({ acme: devProfile(i, { min_ttl: 4, refresh_ahead: false }) }));
+    const { idp, provider, home } = await setup({ accessTokenTtl: 6 }, (i) => ({ acme: devProfile(i, { min_ttl: 4, refresh_ahead: false }) }), onTestFinished);
     await home.login('acme');
     const first = await tokenJson(home);
     const before = provider.seen.token; // the login's polls
@@ -99,8 +102,8 @@ for (const [what, behaviour] of serviceUnavailable) {
   });
 }
 
-test('six get-token calls while the provider answers 503 with Retry-After send one request to it, and each exits 4', async () => {
-  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }));
+test.concurrent('six get-token calls while the provider answers 503 with Retry-After send one request to it, and each exits 4', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }), onTestFinished);
   provider.set('token', htmlPage(503, { 'retry-after': '30' }));
   for (let i = 0; i < 6; i++) {
     const r = await home.run(['get-token', '-p', 'ci'], withSecret);
@@ -112,8 +115,8 @@ test('six get-token calls while the provider answers 503 with Retry-After send o
   expect(provider.seen.token).toBe(1);
 });
 
-test('after a 429 with Retry-After: 2 no request reaches the provider for 2 s, and then the token comes', async () => {
-  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }));
+test.concurrent('after a 429 with Retry-After: 2 no request reaches the provider for 2 s, and then the token comes', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }), onTestFinished);
   provider.set('token', json(429, { error: 'rate_limited' }, { 'retry-after': '2' }), 1);
   const limited = await home.run(['get-token', '-p', 'ci'], withSecret);
   expect(limited.code).toBe(4);
@@ -136,8 +139,8 @@ test('after a 429 with Retry-After: 2 no request reaches the provider for 2 s, a
 });
 
 for (const status of [400, 401]) {
-  test(`a refresh answered with HTTP ${status} and an empty body ends the session: exit 3 with the login hint, status says logged out, and the dead refresh token is not sent again`, async () => {
-    const { idp, provider, home } = await setup({ accessTokenTtl: 3 }, (i) => ({ acme: devProfile(i, { refresh_ahead: false }) }));
+  test.concurrent(`a refresh answered with HTTP ${status} and an empty body ends the session: exit 3 with the login hint, status says logged out, and the dead refresh token is not sent again`, async ({ onTestFinished }) => {
+    const { idp, provider, home } = await setup({ accessTokenTtl: 3 }, (i) => ({ acme: devProfile(i, { refresh_ahead: false }) }), onTestFinished);
     await home.login('acme');
     const first = await tokenJson(home);
     const before = provider.seen.token; // the login's polls
@@ -161,8 +164,8 @@ for (const status of [400, 401]) {
   });
 }
 
-test('a refresh refused with invalid_client is the client being refused, not the session: exit 1, and the session is kept', async () => {
-  const { idp, provider, home } = await setup({ accessTokenTtl: 3 }, (i) => ({ acme: devProfile(i, { refresh_ahead: false }) }));
+test.concurrent('a refresh refused with invalid_client is the client being refused, not the session: exit 1, and the session is kept', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup({ accessTokenTtl: 3 }, (i) => ({ acme: devProfile(i, { refresh_ahead: false }) }), onTestFinished);
   await home.login('acme');
   const first = await tokenJson(home);
   provider.set('token', json(401, { error: 'invalid_client', error_description: 'client is disabled' }), 1);
@@ -182,10 +185,10 @@ test('a refresh refused with invalid_client is the client being refused, not the
   expect(idp.stats.deviceGrants).toBe(1);
 });
 
-test('client build-bot, with dashes in its id and secret, gets a token from a provider that decodes Basic credentials as RFC 6749 says', async () => {
+test.concurrent('client build-bot, with dashes in its id and secret, gets a token from a provider that decodes Basic credentials as RFC 6749 says', async ({ onTestFinished }) => {
   const { idp, provider, home } = await setup({}, (i) => ({
     bot: { issuer: i.issuer, client_id: 'build-bot', flow: 'client_credentials', scopes: ['api:read'], client_secret_env: 'BOT_SECRET' },
-  }));
+  }), onTestFinished);
   provider.set('token', strictBasic);
   const r = await home.run(['get-token', '-p', 'bot'], { env: { BOT_SECRET: 'bot-secret-123' } });
   expect(r.stderr).toBe('');
@@ -196,8 +199,8 @@ test('client build-bot, with dashes in its id and secret, gets a token from a pr
 });
 
 for (const status of [401, 403]) {
-  test(`HTTP ${status} with an empty body to a client credentials request says the provider refused the client credentials of profile ci, and the secret is asked for again`, async () => {
-    const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }));
+  test.concurrent(`HTTP ${status} with an empty body to a client credentials request says the provider refused the client credentials of profile ci, and the secret is asked for again`, async ({ onTestFinished }) => {
+    const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }), onTestFinished);
     provider.set('token', emptyBody(status));
     const r = await home.run(['get-token', '-p', 'ci'], withSecret);
     expect(r.code).toBe(1);
@@ -215,8 +218,8 @@ for (const status of [401, 403]) {
   });
 }
 
-test('a service profile keeps its secret through a 503 outage, so logout afterwards still revokes its token', async () => {
-  const { idp, provider, home } = await setup({ accessTokenTtl: 2 }, (i) => ({ ci: ciProfile(i, { refresh_ahead: false }) }));
+test.concurrent('a service profile keeps its secret through a 503 outage, so logout afterwards still revokes its token', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup({ accessTokenTtl: 2 }, (i) => ({ ci: ciProfile(i, { refresh_ahead: false }) }), onTestFinished);
   const first = await home.run(['get-token', '-p', 'ci', '--format', 'json'], withSecret);
   expect(first.code).toBe(0);
   const token = (JSON.parse(first.stdout) as { access_token: string; expires_at: number });
@@ -234,8 +237,8 @@ test('a service profile keeps its secret through a 503 outage, so logout afterwa
   expect((await idp.introspect(token.access_token)).active).toBe(false);
 });
 
-test('logout, when the provider does not let public clients revoke, says so with the status and endpoint and still forgets the session here', async () => {
-  const { idp, provider, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }));
+test.concurrent('logout, when the provider does not let public clients revoke, says so with the status and endpoint and still forgets the session here', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }), onTestFinished);
   await home.login('acme');
   provider.set('revocation', refusePublicClients);
 
@@ -252,8 +255,8 @@ test('logout, when the provider does not let public clients revoke, says so with
   expect(findLeaks(idp, { stderr: home.stderrs.join('\n'), log: home.stateFilesText() })).toEqual([]);
 });
 
-test('when discovery fails with 503, get-token exits 4 naming the discovery document; it works once the provider is back', async () => {
-  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }));
+test.concurrent('when discovery fails with 503, get-token exits 4 naming the discovery document; it works once the provider is back', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }), onTestFinished);
   provider.set('discovery', htmlPage(503));
   const r = await home.run(['get-token', '-p', 'ci'], withSecret);
   expect(r.code).toBe(4);
@@ -263,8 +266,8 @@ test('when discovery fails with 503, get-token exits 4 naming the discovery docu
   expect((await untilItWorks(home, ['get-token', '-p', 'ci'], withSecret)).code).toBe(0);
 });
 
-test('a token endpoint that never answers: get-token exits 4 after the profile timeout, naming the endpoint', async () => {
-  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i, { timeout: 1 }) }));
+test.concurrent('a token endpoint that never answers: get-token exits 4 after the profile timeout, naming the endpoint', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i, { timeout: 1 }) }), onTestFinished);
   expect((await home.run(['daemon', 'start'])).code).toBe(0);
   provider.set('token', hang);
   const started = Date.now();
@@ -275,8 +278,8 @@ test('a token endpoint that never answers: get-token exits 4 after the profile t
   expect(r.stderr).toContain(`did not answer the client credentials request to ${idp.issuer}/token within 1 s`);
 });
 
-test('a connection reset by the token endpoint: get-token exits 4 saying the connection broke', async () => {
-  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }));
+test.concurrent('a connection reset by the token endpoint: get-token exits 4 saying the connection broke', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }), onTestFinished);
   provider.set('token', reset);
   const r = await home.run(['get-token', '-p', 'ci'], withSecret);
   expect(r.code).toBe(4);
@@ -284,8 +287,8 @@ test('a connection reset by the token endpoint: get-token exits 4 saying the con
   expect(r.stderr).toContain(`the connection to the provider broke during the client credentials request to ${idp.issuer}/token`);
 });
 
-test('a device login goes on through a provider hiccup: two polls answered 502, then the approval logs in', async () => {
-  const { idp, provider, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }));
+test.concurrent('a device login goes on through a provider hiccup: two polls answered 502, then the approval logs in', async ({ onTestFinished }) => {
+  const { idp, provider, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }), onTestFinished);
   provider.set('token', htmlPage(502), 2);
   const done = await home.login('acme');
   expect(done.subject).toBe('alice');
@@ -293,9 +296,9 @@ test('a device login goes on through a provider hiccup: two polls answered 502, 
   expect((await home.run(['get-token'])).code).toBe(0);
 });
 
-test('hostile answers (huge bodies, garbage JSON, control characters and echoed secrets in error texts) give one bounded line', async () => {
+test.concurrent('hostile answers (huge bodies, garbage JSON, control characters and echoed secrets in error texts) give one bounded line', async ({ onTestFinished }) => {
   // One profile per answer: after an unusable answer a profile backs off before it asks again.
-  const { provider, home } = await setup({}, (i) => Object.fromEntries(Array.from({ length: 7 }, (_, n) => [`ci${n}`, ciProfile(i)])));
+  const { provider, home } = await setup({}, (i) => Object.fromEntries(Array.from({ length: 7 }, (_, n) => [`ci${n}`, ciProfile(i)])), onTestFinished);
   const huge = 'x'.repeat(5 << 20);
   const hostile: [string, Behaviour, RegExp][] = [
     ['a 5 MiB error page', answer(400, { 'content-type': 'text/html' }, huge), /HTTP 400 from .*more than 1 MiB/],
@@ -321,8 +324,8 @@ test('hostile answers (huge bodies, garbage JSON, control characters and echoed 
   }
 });
 
-test('a 300 MB answer from the token endpoint is read no further than 1 MiB: exit 1 saying so, and the daemon stays small', async () => {
-  const { provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }));
+test.concurrent('a 300 MB answer from the token endpoint is read no further than 1 MiB: exit 1 saying so, and the daemon stays small', async ({ onTestFinished }) => {
+  const { provider, home } = await setup({}, (i) => ({ ci: ciProfile(i) }), onTestFinished);
   let sent = 0;
   const huge: Behaviour = (req, res) => {
     req.resume();

@@ -2,9 +2,10 @@
 // logs out, the daemon dies, two logins race. Each test has its own provider and its own home.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { expect, onTestFinished, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { approveDeviceCode, type Idp, type StartIdpOptions, startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, devProfile, findLeaks, Home, type ProfileSpec, readEvents, type Result, sleep } from './support/harness.js';
+import type { OnFinished } from './support/provider-behaviour.js';
 
 interface TokenJson {
   access_token: string;
@@ -18,10 +19,12 @@ interface StatusJson {
   profiles: { profile: string; logged_in: boolean; login_pending: boolean; last_error?: string }[];
 }
 
-async function setup(opts: StartIdpOptions, profiles: (idp: Idp) => Record<string, ProfileSpec>): Promise<{ idp: Idp; home: Home }> {
+// Each test has its own provider and home, and most of them wait (for a token to expire, for a
+// daemon to go): they run side by side, each cleaning up with its own context's onTestFinished.
+async function setup(opts: StartIdpOptions, profiles: (idp: Idp) => Record<string, ProfileSpec>, finished: OnFinished): Promise<{ idp: Idp; home: Home }> {
   const idp = await startIdp(opts);
   const home = new Home();
-  onTestFinished(async () => {
+  finished(async () => {
     await home.dispose();
     await idp.close();
   });
@@ -79,9 +82,9 @@ function expectCleanError(r: Result): void {
   expect(r.stderr).not.toMatch(/Error:|TypeError|undefined/);
 }
 
-test('while the provider is down a still-valid token is served; once it expires get-token exits 4; when the provider is back it recovers by itself', async () => {
+test.concurrent('while the provider is down a still-valid token is served; once it expires get-token exits 4; when the provider is back it recovers by itself', async ({ onTestFinished }) => {
   // 6 s tokens, refreshed when under 4 s are left: a token can be due for refresh yet still valid.
-  const { idp, home } = await setup({ accessTokenTtl: 6 }, (i) => ({ acme: devProfile(i, { min_ttl: 4, refresh_ahead: false }) }));
+  const { idp, home } = await setup({ accessTokenTtl: 6 }, (i) => ({ acme: devProfile(i, { min_ttl: 4, refresh_ahead: false }) }), onTestFinished);
   await home.login();
   const first = await tokenJson(home);
   const before = { ...idp.stats };
@@ -122,8 +125,8 @@ test('while the provider is down a still-valid token is served; once it expires 
   expect(findLeaks(idp, { stderr: home.stderrs.join('\n'), log: home.stateFilesText() })).toEqual([]);
 });
 
-test('a session revoked at the provider makes get-token exit 3 telling the user to log in again; a new login recovers', async () => {
-  const { idp, home } = await setup({ accessTokenTtl: 3 }, (i) => ({ acme: devProfile(i) }));
+test.concurrent('a session revoked at the provider makes get-token exit 3 telling the user to log in again; a new login recovers', async ({ onTestFinished }) => {
+  const { idp, home } = await setup({ accessTokenTtl: 3 }, (i) => ({ acme: devProfile(i) }), onTestFinished);
   await home.login();
   const first = await tokenJson(home);
   expect(await idp.revokeGrantsFor('alice')).toBeGreaterThan(0);
@@ -155,8 +158,8 @@ test('a session revoked at the provider makes get-token exit 3 telling the user 
   expect(findLeaks(idp, { stderr: home.stderrs.join('\n'), log: home.stateFilesText() })).toEqual([]);
 });
 
-test('logout revokes the refresh token at the provider, removes it from the store, and get-token then exits 3', async () => {
-  const { idp, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }));
+test.concurrent('logout revokes the refresh token at the provider, removes it from the store, and get-token then exits 3', async ({ onTestFinished }) => {
+  const { idp, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }), onTestFinished);
   await home.login();
   expect((await home.run(['get-token'])).code).toBe(0);
   const rt = home.storedSession('acme')?.refresh_token;
@@ -177,8 +180,8 @@ test('logout revokes the refresh token at the provider, removes it from the stor
   expect((await statusOf(home, 'acme')).logged_in).toBe(false);
 });
 
-test('logout --all logs out of every profile and revokes each session', async () => {
-  const { idp, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i), beta: devProfile(i) }));
+test.concurrent('logout --all logs out of every profile and revokes each session', async ({ onTestFinished }) => {
+  const { idp, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i), beta: devProfile(i) }), onTestFinished);
   await home.login('acme');
   await home.login('beta');
   const rts = ['acme', 'beta'].map((p) => String(home.storedSession(p)?.refresh_token));
@@ -195,8 +198,8 @@ test('logout --all logs out of every profile and revokes each session', async ()
   expect((await home.run(['get-token', '-p', 'beta'])).code).toBe(3);
 });
 
-test('logout when not logged in says so and exits 0', async () => {
-  const { home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i), beta: devProfile(i) }));
+test.concurrent('logout when not logged in says so and exits 0', async ({ onTestFinished }) => {
+  const { home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i), beta: devProfile(i) }), onTestFinished);
   const one = await home.run(['logout', '-p', 'acme']);
   expect(one.code).toBe(0);
   expect(one.stdout).toBe('');
@@ -208,8 +211,10 @@ test('logout when not logged in says so and exits 0', async () => {
 });
 
 for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-  test(`after the daemon is stopped with ${signal}, get-token starts a new one that continues the session from the store`, async () => {
-    const { idp, home } = await setup({ accessTokenTtl: 4 }, (i) => ({ acme: devProfile(i) }));
+  test.concurrent(`after the daemon is stopped with ${signal}, get-token starts a new one that continues the session from the store`, async ({ onTestFinished }) => {
+    // No refresh ahead: on a busy machine it came due (2 s in) just as the kill did, and a kill while the
+    // provider's answer to a refresh is on its way loses the session (the known window; crash-safety).
+    const { idp, home } = await setup({ accessTokenTtl: 4 }, (i) => ({ acme: devProfile(i, { refresh_ahead: false }) }), onTestFinished);
     await home.login();
     const first = await tokenJson(home);
     const pid = home.daemonPid();
@@ -237,8 +242,8 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
   });
 }
 
-test('daemon status exits 5 and prints the socket path when not running; daemon start and stop control it', async () => {
-  const { home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }));
+test.concurrent('daemon status exits 5 and prints the socket path when not running; daemon start and stop control it', async ({ onTestFinished }) => {
+  const { home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }), onTestFinished);
   const none = await home.run(['daemon', 'status']);
   expect(none.code).toBe(5);
   expect(none.stdout).toContain(home.socket);
@@ -271,8 +276,8 @@ test('daemon status exits 5 and prints the socket path when not running; daemon 
   expect((await home.run(['daemon', 'status'])).code).toBe(5);
 });
 
-test('two logins started at once for the same profile show the same code, and one approval logs both in', async () => {
-  const { idp, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }));
+test.concurrent('two logins started at once for the same profile show the same code, and one approval logs both in', async ({ onTestFinished }) => {
+  const { idp, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }), onTestFinished);
   expect((await home.run(['daemon', 'start'])).code).toBe(0);
   const before = idp.stats.deviceGrants;
 
@@ -301,8 +306,8 @@ test('two logins started at once for the same profile show the same code, and on
   expect((await home.run(['get-token'])).code).toBe(0);
 });
 
-test('get-token never starts a login: not logged in, it exits 3 at once and nothing is pending', async () => {
-  const { idp, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }));
+test.concurrent('get-token never starts a login: not logged in, it exits 3 at once and nothing is pending', async ({ onTestFinished }) => {
+  const { idp, home } = await setup({ accessTokenTtl: 30 }, (i) => ({ acme: devProfile(i) }), onTestFinished);
   expect((await home.run(['daemon', 'start'])).code).toBe(0);
   const before = { ...idp.stats };
   const started = Date.now();

@@ -3,18 +3,20 @@
 // with exit 5 and say how to replace it; `authd daemon stop --force` does.
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
-import { expect, onTestFinished, test } from 'vitest';
+import { expect, test } from 'vitest';
 import type { AuthdClient as SdkClient } from '../src/client/sdk.js';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { devProfile, Home } from './support/harness.js';
-import { Hold, ProviderBehaviour } from './support/provider-behaviour.js';
+import { Hold, type OnFinished, ProviderBehaviour } from './support/provider-behaviour.js';
 
 const { AuthdClient } = createRequire(import.meta.url)('../dist/sdk.cjs') as { AuthdClient: typeof SdkClient };
 
 /** Clients give up on a silent daemon after 1 s here (10 s by default). */
 const PATIENCE = { AUTHD_NOT_ANSWERING_MS: '1000' };
 
-async function loggedIn(): Promise<{ idp: Idp; home: Home; pid: number }> {
+// Each test has its own provider and home, and waits out a client's patience: they run side by side,
+// each cleaning up with its own context's onTestFinished.
+async function loggedIn(onTestFinished: OnFinished): Promise<{ idp: Idp; home: Home; pid: number }> {
   const idp = await startIdp({ accessTokenTtl: 600 });
   const home = new Home();
   home.writeConfig({ acme: devProfile(idp) }, { default_profile: 'acme', store: 'file' });
@@ -48,8 +50,8 @@ function within<T>(ms: number, p: Promise<T>): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms))]);
 }
 
-test('with the daemon stopped (SIGSTOP), get-token exits 5 saying it is not answering and how to replace it, instead of hanging', async () => {
-  const { home, pid } = await loggedIn();
+test.concurrent('with the daemon stopped (SIGSTOP), get-token exits 5 saying it is not answering and how to replace it, instead of hanging', async ({ onTestFinished }) => {
+  const { home, pid } = await loggedIn(onTestFinished);
   process.kill(pid, 'SIGSTOP');
   const started = Date.now();
   const r = await home.run(['get-token'], { env: PATIENCE, timeoutMs: 15_000 });
@@ -58,23 +60,27 @@ test('with the daemon stopped (SIGSTOP), get-token exits 5 saying it is not answ
   expect(r.code).toBe(5);
   expect(Date.now() - started).toBeLessThan(8000);
 
-  // The same for the other ways in: git's helper, the SDK, `daemon status` and a plain `daemon stop`.
-  const git = await home.run(['git-credential', 'get'], { env: PATIENCE, input: 'protocol=https\nhost=example.com\n\n', timeoutMs: 15_000 });
+  // The same for the other ways in, all at once (each waits out its own patience): git's helper, the
+  // SDK, `daemon status` and a plain `daemon stop`.
+  const sdk = new AuthdClient({ env: { ...home.env, ...PATIENCE } });
+  const [git, sdkSaid, status, stop] = await Promise.all([
+    home.run(['git-credential', 'get'], { env: PATIENCE, input: 'protocol=https\nhost=example.com\n\n', timeoutMs: 15_000 }),
+    within(10_000, sdk.getToken()).then(() => undefined, (err: unknown) => err),
+    home.run(['daemon', 'status'], { env: PATIENCE, timeoutMs: 15_000 }),
+    home.run(['daemon', 'stop'], { env: PATIENCE, timeoutMs: 15_000 }),
+  ]);
+  sdk.close();
   expect(git.code).toBe(5);
   expect(git.stderr).toContain('is not answering');
-  const sdk = new AuthdClient({ env: { ...home.env, ...PATIENCE } });
-  await expect(within(10_000, sdk.getToken())).rejects.toMatchObject({ code: 'daemon_unreachable', message: expect.stringContaining('is not answering') });
-  sdk.close();
-  const status = await home.run(['daemon', 'status'], { env: PATIENCE, timeoutMs: 15_000 });
+  expect(sdkSaid).toMatchObject({ code: 'daemon_unreachable', message: expect.stringContaining('is not answering') });
   expect(status.stdout).toMatch(/^not answering/);
   expect(status.code).toBe(5);
-  const stop = await home.run(['daemon', 'stop'], { env: PATIENCE, timeoutMs: 15_000 });
   expect(stop.stderr).toContain('authd daemon stop --force');
   expect(stop.code).toBe(5);
 });
 
-test('`authd daemon stop --force` kills a daemon that does not answer, and the next command gets a token from a new one, still logged in', async () => {
-  const { idp, home, pid } = await loggedIn();
+test.concurrent('`authd daemon stop --force` kills a daemon that does not answer, and the next command gets a token from a new one, still logged in', async ({ onTestFinished }) => {
+  const { idp, home, pid } = await loggedIn(onTestFinished);
   process.kill(pid, 'SIGSTOP');
   const r = await home.run(['daemon', 'stop', '--force'], { timeoutMs: 15_000 });
   expect(r.stderr).toBe(`authd daemon killed (pid ${pid}): it was not answering; the next command starts a new one\n`);
@@ -91,8 +97,8 @@ test('`authd daemon stop --force` kills a daemon that does not answer, and the n
   expect(idp.stats.reuseDetected).toBe(0);
 });
 
-test('`authd daemon stop --force` stops a daemon that answers the ordinary way, and says so when none runs', async () => {
-  const { home, pid } = await loggedIn();
+test.concurrent('`authd daemon stop --force` stops a daemon that answers the ordinary way, and says so when none runs', async ({ onTestFinished }) => {
+  const { home, pid } = await loggedIn(onTestFinished);
   const r = await home.run(['daemon', 'stop', '--force']);
   expect(r.stderr).toBe(`authd daemon stopped (pid ${pid})\n`);
   expect(home.logText()).toContain('"why":"shutdown request"');
@@ -101,7 +107,7 @@ test('`authd daemon stop --force` stops a daemon that answers the ordinary way, 
   expect(again.code).toBe(0);
 });
 
-test('a daemon that is slow because the provider is slow is not mistaken for one that does not answer', async () => {
+test.concurrent('a daemon that is slow because the provider is slow is not mistaken for one that does not answer', async ({ onTestFinished }) => {
   const idp = await startIdp();
   const home = new Home();
   onTestFinished(async () => {

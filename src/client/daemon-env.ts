@@ -16,9 +16,10 @@ const KEEP = new Set([
   // requests to the provider: trusted CAs, proxies (honoured by Node's fetch with NODE_USE_ENV_PROXY)
   'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_USE_ENV_PROXY',
   'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
-  // authd's settings the daemon reads (AUTHD_IDLE_TIMEOUT_MS, AUTHD_BROWSER_LOGIN_MS: for tests)
+  // authd's settings the daemon reads (AUTHD_IDLE_TIMEOUT_MS, AUTHD_BROWSER_LOGIN_MS and AUTHD_TEST_*:
+  // shorter waits for tests, bounded where they are read; never a secret)
   'AUTHD_HOME', 'AUTHD_CONFIG', 'AUTHD_SOCKET', 'AUTHD_STORE', 'AUTHD_LOG_LEVEL', 'AUTHD_IDLE_TIMEOUT_MS',
-  'AUTHD_BROWSER_LOGIN_MS',
+  'AUTHD_BROWSER_LOGIN_MS', 'AUTHD_TEST_PARTIAL_FRAME_MS',
 ]);
 
 /** Windows needs these to run Node at all (SystemRoot for sockets and randomness); names are case-insensitive there. */

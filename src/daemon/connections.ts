@@ -5,7 +5,7 @@
 // waits minutes): busy ones are never closed here. The SDK reconnects by itself after a close.
 import type net from 'node:net';
 import type { Logger } from './log.js';
-import { type ConnectionActivity, MAX_CONNECTIONS } from './server.js';
+import { type ConnectionActivity, MAX_CONNECTIONS, PARTIAL_FRAME_TIMEOUT_MS } from './server.js';
 
 export const IDLE_TIMEOUT_MS = 5 * 60_000;
 
@@ -13,6 +13,16 @@ export const IDLE_TIMEOUT_MS = 5 * 60_000;
 export function idleTimeoutMs(env: Record<string, string | undefined>): number {
   const ms = Number(env.AUTHD_IDLE_TIMEOUT_MS);
   return Number.isFinite(ms) && ms > 0 ? ms : IDLE_TIMEOUT_MS;
+}
+
+/**
+ * AUTHD_TEST_PARTIAL_FRAME_MS (for tests, so they need not wait 10 s for a half-written frame to be
+ * dropped), else PARTIAL_FRAME_TIMEOUT_MS. It can only shorten the wait, to no less than 100 ms: never
+ * let a slow writer hold a connection longer.
+ */
+export function partialFrameMs(env: Record<string, string | undefined>): number {
+  const ms = Number(env.AUTHD_TEST_PARTIAL_FRAME_MS);
+  return Number.isFinite(ms) && ms > 0 ? Math.min(Math.max(ms, 100), PARTIAL_FRAME_TIMEOUT_MS) : PARTIAL_FRAME_TIMEOUT_MS;
 }
 
 interface Entry extends ConnectionActivity {

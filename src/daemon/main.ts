@@ -12,7 +12,7 @@ import { leaveStartingDirectory, logWarnings, removePidFile, startupReport, writ
 import { openLog } from './log.js';
 import { peerGate, protectProcess } from './peer.js';
 import { ensurePrivateDir } from '../protocol/perms.js';
-import { ConnectionTable, idleTimeoutMs } from './connections.js';
+import { ConnectionTable, idleTimeoutMs, partialFrameMs } from './connections.js';
 import { serveConnection } from './server.js';
 import { openStore, type StoreChoice } from './store/index.js';
 import { SwitchableStore } from './store/switchable.js';
@@ -72,7 +72,8 @@ async function main(): Promise<number> {
   const daemon = new Daemon(paths, store, log, () => void shutdown('shutdown request'), protection);
   const handlers = daemon.handlers();
   const connections = new ConnectionTable(log, idleTimeoutMs(process.env));
-  accept = (socket) => serveConnection(socket, handlers, log, connections.add(socket));
+  const frameMs = partialFrameMs(process.env);
+  accept = (socket) => serveConnection(socket, handlers, log, connections.add(socket), frameMs);
   for (const socket of early.splice(0)) accept(socket);
 
   process.on('uncaughtException', (err) => {

@@ -5,7 +5,7 @@ import type { Logger } from './log.js';
 import { type Handlers, isMethod, PARAMS, type Result } from './methods.js';
 
 /** A partial frame that does not complete within this time is a slow or dead writer: drop it. */
-const PARTIAL_FRAME_TIMEOUT_MS = 10_000;
+export const PARTIAL_FRAME_TIMEOUT_MS = 10_000;
 /** A client that stops reading its answers is dropped rather than buffered for. */
 const MAX_UNREAD_BYTES = 1024 * 1024;
 export const MAX_CONNECTIONS = 4096;
@@ -32,7 +32,9 @@ export class ClientConnection {
   }
 }
 
-export function serveConnection(socket: net.Socket, handlers: Handlers, log: Logger, activity?: ConnectionActivity): void {
+export function serveConnection(
+  socket: net.Socket, handlers: Handlers, log: Logger, activity?: ConnectionActivity, partialFrameMs = PARTIAL_FRAME_TIMEOUT_MS,
+): void {
   const decoder = new LineDecoder();
   const conn = new ClientConnection();
   let partialTimer: NodeJS.Timeout | undefined;
@@ -71,7 +73,7 @@ export function serveConnection(socket: net.Socket, handlers: Handlers, log: Log
       partialTimer = setTimeout(() => {
         log.warn('dropped a connection that left a frame unfinished');
         socket.destroy();
-      }, PARTIAL_FRAME_TIMEOUT_MS);
+      }, partialFrameMs);
       partialTimer.unref();
     } else if (decoder.pending === 0 && partialTimer) {
       clearTimeout(partialTimer);

@@ -34,6 +34,9 @@ export class Home {
     const env: Record<string, string> = {};
     // AUTHD_NATIVE passes: the whole suite runs with the native client (the default) and without it (AUTHD_NATIVE=0).
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (!k.startsWith('AUTHD_') || k === 'AUTHD_NATIVE')) env[k] = v;
+    // The providers here are plain http on 127.0.0.1: no CA bundle is needed, and parsing one (a
+    // machine's NODE_EXTRA_CA_CERTS) costs every daemon start ~40 ms. A test about it sets it itself.
+    delete env.NODE_EXTRA_CA_CERTS;
     env.AUTHD_HOME = this.dir;
     return env;
   }
@@ -149,7 +152,8 @@ export function readEvents(child: ChildProcess, onEvent: (ev: Record<string, unk
         pending.push(Promise.resolve(onEvent(ev)));
       }
     });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the last lines can still be on their way through the pipe when the process exits.
+    child.on('close', (code) => {
       Promise.all(pending).then(() => {
         if (code !== 0) reject(new Error(`exit ${code}: ${stderr}`));
         else resolvePromise(events);

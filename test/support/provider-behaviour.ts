@@ -167,16 +167,20 @@ export interface ProviderFixture {
   home: Home;
 }
 
+/** Registers clean-up for the end of the test: a concurrent test passes its context's own `onTestFinished`. */
+export type OnFinished = (fn: () => Promise<void> | void) => void;
+
 /** A real provider whose answers the test can change, and a home configured for it; both gone after the test. */
 export async function providerAndHome(
   opts: StartIdpOptions,
   profiles: (idp: Idp) => Record<string, ProfileSpec>,
   top: ProfileSpec = {},
+  finished: OnFinished = onTestFinished,
 ): Promise<ProviderFixture> {
   const idp = await startIdp(opts);
   const provider = new ProviderBehaviour(idp);
   const home = new Home();
-  onTestFinished(async () => {
+  finished(async () => {
     await home.dispose();
     await idp.close();
   });
