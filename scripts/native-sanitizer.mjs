@@ -88,6 +88,7 @@ async function nativeClient() {
     [ok({ access_token: 'tok', token_type: 'Bearer', expires_at: 0, profile: 'p' }), ['get-token', '-f', 'exec-credential'], 0,
       '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok","expirationTimestamp":"1970-01-01T00:00:00Z"}}\n'],
     [`${JSON.stringify({ id: 1, error: { code: 'login_required', message: 'x' } })}\n`, ['get-token'], 99, ''],
+    [`${JSON.stringify({ id: 1, error: { code: 'secret_required', message: 'x', data: { env: 'X' } } })}\n`, ['get-token'], 99, ''],
     ['{"id":1,"result":{"access_token":"t",\n', ['get-token'], 99, ''],
     ['{"id":1,"result":{"access_token":"\\ud800","token_type":"B","profile":"p"}}\n', ['get-token'], 99, ''],
     [`{"id":1,"result":{"access_token":"${'a'.repeat(70_000)}","token_type":"B","profile":"p"}}\n`, ['get-token'], 99, ''],

@@ -269,6 +269,45 @@ describe('against a fake daemon', () => {
     });
   }
 
+  test('an error answer is printed as the daemon gave it, without asking the daemon again', async () => {
+    // Asked twice, this daemon would answer other words: as one whose refused refresh ended the session.
+    const error = (message: string) => `${JSON.stringify({ v: 1, id: 1, error: { code: 'login_required', message, hint: 'run `authd login -p p`' } })}\n`;
+    answer = () => (requests.length === 1 ? error('first') : error('second'));
+    requests.length = 0;
+    const node = await run(AUTHD, ['get-token', '-p', 'p'], { ...env(), AUTHD_NATIVE: '0' });
+    expect(node).toEqual({ code: 3, stdout: '', stderr: 'authd: first\n  run `authd login -p p`\n' });
+    expect(requests).toHaveLength(1);
+    requests.length = 0;
+    const native = await run(AUTHD, ['get-token', '-p', 'p'], env());
+    expect(native).toEqual(node);
+    expect(requests).toHaveLength(1);
+    requests.length = 0;
+    const p = await run(probe, ['get-token', '-p', 'p'], env());
+    expect(p.code).toBe(99);
+    expect(p.stderr).toContain('fallback: error answer');
+    expect(p.stderr).toContain(`answer: {"code":"login_required","message":"first"`);
+  });
+
+  test('secret_required is handed over bare: the Node client asks again itself, as it would alone', async () => {
+    answer = () => `${JSON.stringify({ v: 1, id: 1, error: { code: 'secret_required', message: 'needs a secret', data: { env: 'NOT_IN_ANY_CONFIG' } } })}\n`;
+    const { node, native, probe: p } = await both(['get-token']);
+    expect(node.code).toBe(2);
+    expect(native).toEqual(node);
+    expect(p.stderr).toContain('fallback: secret_required');
+    expect(p.stderr).not.toContain('answer:');
+    expect(requests).toHaveLength(4); // Node alone 1, native 1 + the Node it hands to 1, probe 1
+  });
+
+  test('a malformed AUTHD_NATIVE_ANSWER is ignored: the Node client asks the daemon', async () => {
+    answer = () => ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' });
+    for (const bad of ['{"code":', '"login_required"', 'null', '[1]']) {
+      requests.length = 0;
+      const r = await run(AUTHD, ['get-token'], { ...env(), AUTHD_NATIVE: '0', AUTHD_NATIVE_ANSWER: bad });
+      expect(r).toEqual({ code: 0, stdout: 'tok\n', stderr: '' });
+      expect(requests).toHaveLength(1);
+    }
+  });
+
   test('a daemon that accepts and says nothing: the Node client reports it', async () => {
     answer = () => undefined;
     const { node, probe: p } = await both(['get-token']);

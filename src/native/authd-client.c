@@ -8,7 +8,14 @@
  * daemon (autostart is the Node client's), an error answer of any kind, an answer it cannot parse,
  * over 64 KiB or late, a socket it does not trust -- goes to the Node client, `node dist/authd.cjs`,
  * by execv with the same argv, environment and unread stdin, so what the user sees is the Node
- * client's, byte for byte. A get-token is a read: being asked twice is harmless.
+ * client's, byte for byte.
+ *
+ * A get-token is not idempotent on errors: the request that was refused may have ended the session
+ * (a provider refusing the refresh), so asking again would get other words ("not logged in"). An
+ * error answer is therefore handed to Node in AUTHD_NATIVE_ANSWER (the error object's JSON text, as
+ * received; error answers carry no secrets), and Node prints it without asking the daemon again.
+ * Only secret_required is handed over bare: nothing happened yet, and Node must ask again with the
+ * secret from the caller's environment.
  *
  * Like the Node client it sends no environment value (client_secret_env is answered by Node after a
  * secret_required answer), and it refuses a socket whose directory someone else owns or can enter,
@@ -45,11 +52,14 @@
 
 static char **g_argv;
 static int g_argc;
+/* The daemon's error answer (the error object's JSON text) for the Node client, or NULL. */
+static const char *g_answer;
 
 #ifdef AUTHD_TEST_FALLBACK
 /* Sanitizer and fuzz builds: say that the Node client would run, and stop there. */
 _Noreturn static void fallback(const char *why) {
   fprintf(stderr, "authd-native: fallback: %s\n", why);
+  if (g_answer) fprintf(stderr, "authd-native: answer: %s\n", g_answer);
   exit(99);
 }
 #else
@@ -78,6 +88,11 @@ _Noreturn static void fallback(const char *why) {
       fputs("authd: cannot set up the environment for the Node client\n", stderr);
       exit(1);
     }
+  }
+  /* src/client/commands/get-token.ts reads it (and removes it) instead of asking the daemon again. */
+  if (g_answer && setenv("AUTHD_NATIVE_ANSWER", g_answer, 1) != 0) {
+    fputs("authd: cannot set up the environment for the Node client\n", stderr);
+    exit(1);
   }
   char **args = calloc((size_t)g_argc + 2, sizeof *args);
   if (!args) exit(1);
@@ -454,6 +469,61 @@ static int parse_answer(const char *frame, size_t n, struct token *t) {
   if (r != 0 || (seen & 6) != 6) return 0; /* the daemon sends {id, result}; a "v" must say 1 */
   ws(&j);
   return j.p == j.end;
+}
+
+/* The members of an error object, j at its '{': 1 if well formed, with *secret set if any "code" is
+   "secret_required" (JSON.parse keeps the last of repeated members: any one counts). */
+static int parse_error(struct json *j, int *secret) {
+  char keyspace[16], codespace[32];
+  struct buf key = {keyspace, 0, sizeof keyspace, 0};
+  int first = 1, r;
+  if (j->p >= j->end || *j->p != '{') return 0;
+  j->p++;
+  while ((r = json_member(j, &first, &key)) == 1) {
+    if (!key.overflow && key_is(&key, "code") && j->p < j->end && *j->p == '"') {
+      struct buf code = {codespace, 0, sizeof codespace, 0};
+      if (!json_string(j, &code)) return 0;
+      if (!code.overflow && key_is(&code, "secret_required")) *secret = 1;
+    } else if (!json_skip(j, 2)) {
+      return 0;
+    }
+  }
+  return r == 0;
+}
+
+/* 1: an error answer to request 1, {"id":1,"error":{...}} ("v":1 allowed), with the error object's
+   text in *err, *err_len and *secret set for secret_required. 0: anything else. */
+static int parse_error_answer(const char *frame, size_t n, const char **err, size_t *err_len, int *secret) {
+  struct json j = {frame, frame + n};
+  char keyspace[16];
+  struct buf key = {keyspace, 0, sizeof keyspace, 0};
+  int first = 1, r, seen = 0;
+  *err = NULL;
+  *err_len = 0;
+  *secret = 0;
+  ws(&j);
+  if (j.p >= j.end || *j.p != '{') return 0;
+  j.p++;
+  while ((r = json_member(&j, &first, &key)) == 1) {
+    int bit = key.overflow ? 0 : key_is(&key, "v") ? 1 : key_is(&key, "id") ? 2 : key_is(&key, "error") ? 4 : 0;
+    if (bit & seen) return 0;
+    seen |= bit;
+    if (bit == 1 || bit == 2) {
+      int integer = 0;
+      uint64_t v = 0;
+      if (!json_number(&j, &integer, &v) || !integer || v != 1) return 0;
+    } else if (bit == 4) {
+      const char *start = j.p;
+      if (!parse_error(&j, secret)) return 0;
+      *err = start;
+      *err_len = (size_t)(j.p - start);
+    } else if (!json_skip(&j, 1)) {
+      return 0;
+    }
+  }
+  if (r != 0 || (seen & 6) != 6) return 0;
+  ws(&j);
+  return j.p == j.end && *err_len > 0 && !memchr(*err, '\0', *err_len);
 }
 
 /* RFC 6750 b64token, as src/protocol/text.ts BEARER_TOKEN: [A-Za-z0-9-._~+/]+=* */
@@ -992,7 +1062,17 @@ int main(int argc, char **argv) {
   close(fd);
   size_t flen = (size_t)(nl - frame);
   if (flen > MAX_FRAME) fallback("answer too large");
-  if (!parse_answer(frame, flen, &answer)) fallback("answer");
+  if (!parse_answer(frame, flen, &answer)) {
+    const char *err;
+    size_t err_len;
+    int secret;
+    if (!parse_error_answer(frame, flen, &err, &err_len, &secret)) fallback("answer");
+    if (secret) fallback("secret_required"); /* Node asks again, with the secret: nothing happened yet */
+    memmove(frame, err, err_len); /* within the frame, so under the 64 KiB bound */
+    frame[err_len] = '\0';
+    g_answer = frame;
+    fallback("error answer");
+  }
 
   struct buf out = {output, 0, sizeof output, 0};
   if (!format_token(&answer, rq.format, rq.exec_version, &out)) fallback("token");

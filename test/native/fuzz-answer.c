@@ -1,6 +1,6 @@
 /*
  * A seeded mutation loop over the native client's parsers (src/native/authd-client.c): the daemon's
- * answer and KUBERNETES_EXEC_INFO. Built with AddressSanitizer and UndefinedBehaviorSanitizer by
+ * answer (a token, or an error handed to Node) and KUBERNETES_EXEC_INFO. Built with AddressSanitizer and UndefinedBehaviorSanitizer by
  * scripts/native-sanitizer.mjs and run for a bounded time; a sanitizer report, or an answer accepted
  * whose printed token is not one bearer token on one line, fails it.
  *
@@ -27,6 +27,7 @@ static const char *const SEEDS[] = {
   "{\"v\":1,\"id\":1,\"result\":{\"profile\":\"x\\ty\",\"token_type\":\"dP\\u00f6\\ud83d\\ude00\\\"\",\"access_token\":\"t\",\"expires_at\":null}}",
   " {\"result\" : {\"extra\":[1,-2.5e+3,{\"a\":[true,false,null]}],\"token_type\":\"DPoP\",\"access_token\":\"t\",\"profile\":\"p\"}, \"id\":1}\r",
   "{\"id\":1,\"error\":{\"code\":\"login_required\",\"message\":\"log in\",\"data\":{\"env\":\"X\"}}}",
+  "{\"v\":1,\"error\":{\"code\":\"secret_required\",\"message\":\"m\",\"hint\":\"h\\n\",\"code\":\"x\"},\"id\":1}",
   "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"spec\":{\"interactive\":false}}",
   "{\"apiVersion\":\"\\u0063lient.authentication.k8s.io/v1\",\"apiVersion\":7}",
   "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
@@ -83,7 +84,7 @@ int main(int argc, char **argv) {
     fputs("usage: fuzz-answer SECONDS SEED\n", stderr);
     return 2;
   }
-  (void)fallback, (void)g_argv, (void)g_argc;
+  (void)fallback, (void)g_argv, (void)g_argc, (void)g_answer;
   double seconds = atof(argv[1]);
   rng = strtoull(argv[2], NULL, 10) | 1;
   long long end = now_ms_fuzz(seconds);
@@ -113,6 +114,18 @@ int main(int argc, char **argv) {
           fprintf(stderr, "a token that is not a bearer token was printed\n");
           return 1;
         }
+      }
+    }
+    const char *err;
+    size_t err_len;
+    int secret;
+    if (parse_error_answer(frame_copy, n, &err, &err_len, &secret)) {
+      /* What goes into AUTHD_NATIVE_ANSWER: one JSON object, inside the frame, no NUL (the frame, cut at
+         its first line break, holds none; here JSON whitespace may). */
+      if (err < frame_copy || err + err_len > frame_copy + n || err_len < 2 || err[0] != '{' || err[err_len - 1] != '}' ||
+          memchr(err, '\0', err_len)) {
+        fprintf(stderr, "an error answer's object is not one object\n");
+        return 1;
       }
     }
     free(frame_copy);
