@@ -2,7 +2,7 @@
 // and the daemon as its own ESM entry that loads its dependencies from node_modules.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
-import { buildNative } from './build-native.mjs';
+import { buildClient, buildNative } from './build-native.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = {
@@ -41,3 +41,7 @@ await Promise.all([
 // directory checks only, and says so.
 const why = buildNative();
 if (why) process.stderr.write(`authd: built without peer-credential checks: ${why}; install a C compiler and Node's headers, then rebuild\n`);
+
+// The native fast path of `authd get-token` (dist/authd-native); without it bin/authd starts Node.
+const slow = buildClient();
+if (slow && process.platform === 'linux') process.stderr.write(`authd: built without the native get-token client: ${slow}; authd works, starting Node for every command\n`);

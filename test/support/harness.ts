@@ -32,7 +32,8 @@ export class Home {
 
   get env(): Record<string, string> {
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('AUTHD_')) env[k] = v;
+    // AUTHD_NATIVE passes: the whole suite runs with the native client (the default) and without it (AUTHD_NATIVE=0).
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (!k.startsWith('AUTHD_') || k === 'AUTHD_NATIVE')) env[k] = v;
     // The providers here are plain http on 127.0.0.1: no CA bundle is needed, and parsing one (a
     // machine's NODE_EXTRA_CA_CERTS) costs every daemon start ~40 ms. A test about it sets it itself.
     delete env.NODE_EXTRA_CA_CERTS;
@@ -69,7 +70,8 @@ export class Home {
           const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
           done({ code, stdout, stderr });
         });
-      // A command may exit before it reads its input (a usage error, a kill): EPIPE then is no error of the test's.
+      // A command may exit before it reads its input (a usage error, a kill, the native get-token
+      // client, which reads none): EPIPE then is no error of the test's.
       child.stdin?.on('error', () => undefined);
       child.stdin?.end(opts.input ?? '');
     });

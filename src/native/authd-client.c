@@ -1,0 +1,1082 @@
+/*
+ * The native fast path of `authd get-token` (issue 13): the same request over the same socket as the
+ * Node client (src/client/commands/get-token.ts), printed the same way, in about a millisecond.
+ * C11 and libc only; built by scripts/build-native.mjs into dist/authd-native, which bin/authd runs
+ * when it is there.
+ *
+ * It handles only what it fully understands. Everything else -- any other command or argument, no
+ * daemon (autostart is the Node client's), an error answer of any kind, an answer it cannot parse,
+ * over 64 KiB or late, a socket it does not trust -- goes to the Node client, `node dist/authd.cjs`,
+ * by execv with the same argv, environment and unread stdin, so what the user sees is the Node
+ * client's, byte for byte.
+ *
+ * A get-token is not idempotent on errors: the request that was refused may have ended the session
+ * (a provider refusing the refresh), so asking again would get other words ("not logged in"). An
+ * error answer is therefore handed to Node in AUTHD_NATIVE_ANSWER (the error object's JSON text, as
+ * received; error answers carry no secrets), and Node prints it without asking the daemon again.
+ * Only secret_required is handed over bare: nothing happened yet, and Node must ask again with the
+ * secret from the caller's environment.
+ *
+ * Like the Node client it sends no environment value (client_secret_env is answered by Node after a
+ * secret_required answer), and it refuses a socket whose directory someone else owns or can enter,
+ * or whose daemon runs as another user (SO_PEERCRED), before it sends anything.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef AUTHD_VERSION
+#define AUTHD_VERSION "0"
+#endif
+
+#define MAX_FRAME (64 * 1024)     /* src/protocol/framing.ts MAX_FRAME_BYTES */
+#define MAX_SOCKET_PATH 100       /* src/protocol/paths.ts MAX_SOCKET_PATH */
+#define NOT_ANSWERING_MS 10000    /* src/client/answer-watchdog.ts NOT_ANSWERING_MS */
+#define PATH_CAP 4096
+#define MAX_DEPTH 64
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Fallback: the Node client, as bin/authd starts it.                                              */
+
+static char **g_argv;
+static int g_argc;
+/* The daemon's error answer (the error object's JSON text) for the Node client, or NULL. */
+static const char *g_answer;
+
+#ifdef AUTHD_TEST_FALLBACK
+/* Sanitizer and fuzz builds: say that the Node client would run, and stop there. */
+_Noreturn static void fallback(const char *why) {
+  fprintf(stderr, "authd-native: fallback: %s\n", why);
+  if (g_answer) fprintf(stderr, "authd-native: answer: %s\n", g_answer);
+  exit(99);
+}
+#else
+_Noreturn static void fallback(const char *why) {
+  (void)why;
+  char self[PATH_CAP];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0 || (size_t)n >= sizeof self - 1) {
+    size_t len = strlen(g_argv[0]);
+    if (len >= sizeof self - 1 || !strchr(g_argv[0], '/')) {
+      fputs("authd: cannot find the Node client (dist/authd.cjs) beside authd-native\n", stderr);
+      exit(1);
+    }
+    memcpy(self, g_argv[0], len + 1);
+    n = (ssize_t)len;
+  }
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  char script[PATH_CAP + 16];
+  snprintf(script, sizeof script, "%.*s/authd.cjs", (int)(slash ? slash - self : 1), slash ? self : ".");
+  /* The client does no TLS: it starts Node without parsing NODE_EXTRA_CA_CERTS's bundle (~80 ms);
+     the daemon and `authd exec` children get it back from AUTHD_NODE_EXTRA_CA_CERTS (io.ts userEnv). */
+  const char *ca = getenv("NODE_EXTRA_CA_CERTS");
+  if (ca) {
+    if (setenv("AUTHD_NODE_EXTRA_CA_CERTS", ca, 1) != 0 || unsetenv("NODE_EXTRA_CA_CERTS") != 0) {
+      fputs("authd: cannot set up the environment for the Node client\n", stderr);
+      exit(1);
+    }
+  }
+  /* src/client/commands/get-token.ts reads it (and removes it) instead of asking the daemon again. */
+  if (g_answer && setenv("AUTHD_NATIVE_ANSWER", g_answer, 1) != 0) {
+    fputs("authd: cannot set up the environment for the Node client\n", stderr);
+    exit(1);
+  }
+  char **args = calloc((size_t)g_argc + 2, sizeof *args);
+  if (!args) exit(1);
+  args[0] = "node";
+  args[1] = script;
+  for (int i = 1; i < g_argc; i++) args[i + 1] = g_argv[i];
+  args[g_argc + 1] = NULL;
+  execvp("node", args);
+  fprintf(stderr, "authd: cannot run node: %s\n", strerror(errno));
+  exit(127);
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Bytes and text.                                                                                  */
+
+struct buf {
+  char *p;
+  size_t len, cap;
+  int overflow;
+};
+
+static void put(struct buf *b, const char *s, size_t n) {
+  if (b->overflow || n > b->cap - b->len) {
+    b->overflow = 1;
+    return;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+}
+
+static void puts_(struct buf *b, const char *s) { put(b, s, strlen(s)); }
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid; *cp gets its code point. */
+static size_t utf8_one(const unsigned char *s, size_t n, uint32_t *cp) {
+  unsigned c = s[0];
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  size_t len;
+  uint32_t v, min;
+  if (c >= 0xc2 && c <= 0xdf) len = 2, v = c & 0x1f, min = 0x80;
+  else if (c >= 0xe0 && c <= 0xef) len = 3, v = c & 0x0f, min = 0x800;
+  else if (c >= 0xf0 && c <= 0xf4) len = 4, v = c & 0x07, min = 0x10000;
+  else return 0;
+  if (n < len) return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    v = (v << 6) | (s[i] & 0x3f);
+  }
+  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+  *cp = v;
+  return len;
+}
+
+static int valid_utf8(const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  uint32_t cp;
+  for (size_t i = 0; i < n;) {
+    size_t k = utf8_one(u + i, n - i, &cp);
+    if (!k) return 0;
+    i += k;
+  }
+  return 1;
+}
+
+static void put_utf8(struct buf *b, uint32_t cp) {
+  char t[4];
+  size_t n;
+  if (cp < 0x80) t[0] = (char)cp, n = 1;
+  else if (cp < 0x800) t[0] = (char)(0xc0 | (cp >> 6)), t[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+  else if (cp < 0x10000)
+    t[0] = (char)(0xe0 | (cp >> 12)), t[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), t[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
+  else
+    t[0] = (char)(0xf0 | (cp >> 18)), t[1] = (char)(0x80 | ((cp >> 12) & 0x3f)), t[2] = (char)(0x80 | ((cp >> 6) & 0x3f)),
+    t[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+  put(b, t, n);
+}
+
+/* A string as JSON.stringify writes it (valid UTF-8 in, no lone surrogates possible). */
+static void put_json_string(struct buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  put(b, "\"", 1);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    switch (c) {
+      case '"': put(b, "\\\"", 2); break;
+      case '\\': put(b, "\\\\", 2); break;
+      case '\b': put(b, "\\b", 2); break;
+      case '\f': put(b, "\\f", 2); break;
+      case '\n': put(b, "\\n", 2); break;
+      case '\r': put(b, "\\r", 2); break;
+      case '\t': put(b, "\\t", 2); break;
+      default:
+        if (c < 0x20) {
+          char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+          put(b, e, 6);
+        } else {
+          put(b, (const char *)&s[i], 1);
+        }
+    }
+  }
+  put(b, "\"", 1);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* A strict JSON reader for exactly what is needed; anything it doubts is a failure (-> fallback).  */
+
+struct json {
+  const char *p, *end;
+};
+
+static void ws(struct json *j) {
+  while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static int hex4(const char *p, uint32_t *v) {
+  uint32_t r = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    r <<= 4;
+    if (c >= '0' && c <= '9') r |= (uint32_t)(c - '0');
+    else if (c >= 'a' && c <= 'f') r |= (uint32_t)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') r |= (uint32_t)(c - 'A' + 10);
+    else return 0;
+  }
+  *v = r;
+  return 1;
+}
+
+/* A string, decoded to UTF-8 into out (NULL: only checked). A lone surrogate fails: JSON.stringify
+   would write it back escaped, which this reader does not reproduce. */
+static int json_string(struct json *j, struct buf *out) {
+  if (j->p >= j->end || *j->p != '"') return 0;
+  j->p++;
+  for (;;) {
+    if (j->p >= j->end) return 0;
+    unsigned char c = (unsigned char)*j->p;
+    if (c == '"') {
+      j->p++;
+      return !(out && out->overflow);
+    }
+    if (c < 0x20) return 0;
+    if (c == '\\') {
+      if (j->end - j->p < 2) return 0;
+      char e = j->p[1];
+      j->p += 2;
+      char lit = 0;
+      switch (e) {
+        case '"': lit = '"'; break;
+        case '\\': lit = '\\'; break;
+        case '/': lit = '/'; break;
+        case 'b': lit = '\b'; break;
+        case 'f': lit = '\f'; break;
+        case 'n': lit = '\n'; break;
+        case 'r': lit = '\r'; break;
+        case 't': lit = '\t'; break;
+        case 'u': {
+          uint32_t cp, lo;
+          if (j->end - j->p < 4 || !hex4(j->p, &cp)) return 0;
+          j->p += 4;
+          if (cp >= 0xdc00 && cp <= 0xdfff) return 0;
+          if (cp >= 0xd800 && cp <= 0xdbff) {
+            if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || !hex4(j->p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff) return 0;
+            j->p += 6;
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+          }
+          if (out) put_utf8(out, cp);
+          continue;
+        }
+        default: return 0;
+      }
+      if (out) put(out, &lit, 1);
+      continue;
+    }
+    uint32_t cp;
+    size_t k = utf8_one((const unsigned char *)j->p, (size_t)(j->end - j->p), &cp);
+    if (!k) return 0;
+    if (out) put(out, j->p, k);
+    j->p += k;
+  }
+}
+
+/* A number as JSON's grammar has it. *integer: an integer in [0, 2^53) written plainly, with its value. */
+static int json_number(struct json *j, int *integer, uint64_t *value) {
+  const char *s = j->p;
+  int plain = 1;
+  uint64_t v = 0;
+  if (j->p < j->end && *j->p == '-') j->p++, plain = 0;
+  if (j->p >= j->end) return 0;
+  if (*j->p == '0') {
+    j->p++;
+  } else if (*j->p >= '1' && *j->p <= '9') {
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+      if (v > (UINT64_C(1) << 53) / 10) plain = 0;
+      else v = v * 10 + (uint64_t)(*j->p - '0');
+      j->p++;
+    }
+  } else {
+    return 0;
+  }
+  if (j->p < j->end && *j->p == '.') {
+    plain = 0;
+    j->p++;
+    if (j->p >= j->end || *j->p < '0' || *j->p > '9') return 0;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+  }
+  if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+    plain = 0;
+    j->p++;
+    if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+    if (j->p >= j->end || *j->p < '0' || *j->p > '9') return 0;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+  }
+  if (v >= (UINT64_C(1) << 53)) plain = 0;
+  if (integer) *integer = plain && j->p > s;
+  if (value) *value = v;
+  return 1;
+}
+
+static int json_literal(struct json *j, const char *lit) {
+  size_t n = strlen(lit);
+  if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0) return 0;
+  j->p += n;
+  return 1;
+}
+
+static int json_skip(struct json *j, int depth) {
+  if (depth > MAX_DEPTH) return 0;
+  ws(j);
+  if (j->p >= j->end) return 0;
+  char c = *j->p;
+  if (c == '"') return json_string(j, NULL);
+  if (c == 't') return json_literal(j, "true");
+  if (c == 'f') return json_literal(j, "false");
+  if (c == 'n') return json_literal(j, "null");
+  if (c == '-' || (c >= '0' && c <= '9')) return json_number(j, NULL, NULL);
+  if (c != '{' && c != '[') return 0;
+  char close = c == '{' ? '}' : ']';
+  j->p++;
+  ws(j);
+  if (j->p < j->end && *j->p == close) {
+    j->p++;
+    return 1;
+  }
+  for (;;) {
+    if (c == '{') {
+      ws(j);
+      if (!json_string(j, NULL)) return 0;
+      ws(j);
+      if (j->p >= j->end || *j->p != ':') return 0;
+      j->p++;
+    }
+    if (!json_skip(j, depth + 1)) return 0;
+    ws(j);
+    if (j->p >= j->end) return 0;
+    if (*j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (*j->p != close) return 0;
+    j->p++;
+    return 1;
+  }
+}
+
+/* Iterates an object's members: call with *first = 1; returns 1 with the key in key (decoded), 0 at
+   the end, -1 on a syntax error. The value is next (j->p is past the ':'). */
+static int json_member(struct json *j, int *first, struct buf *key) {
+  ws(j);
+  if (j->p >= j->end) return -1;
+  if (*first) {
+    *first = 0;
+    if (*j->p == '}') {
+      j->p++;
+      return 0;
+    }
+  } else {
+    if (*j->p == '}') {
+      j->p++;
+      return 0;
+    }
+    if (*j->p != ',') return -1;
+    j->p++;
+    ws(j);
+  }
+  key->len = 0;
+  key->overflow = 0;
+  if (!json_string(j, key)) return -1;
+  ws(j);
+  if (j->p >= j->end || *j->p != ':') return -1;
+  j->p++;
+  ws(j);
+  return 1;
+}
+
+static int key_is(const struct buf *k, const char *name) { return k->len == strlen(name) && memcmp(k->p, name, k->len) == 0; }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The answer: {"id":1,"result":{"access_token","token_type","expires_at","profile"}}, "v":1 allowed */
+
+struct token {
+  char access_token[MAX_FRAME], token_type[MAX_FRAME], profile[MAX_FRAME];
+  size_t access_len, type_len, profile_len;
+  int has_expiry, expiry_null;
+  uint64_t expires_at;
+};
+
+static int string_into(struct json *j, char *dst, size_t *len) {
+  struct buf b = {dst, 0, MAX_FRAME, 0};
+  if (!json_string(j, &b)) return 0;
+  *len = b.len;
+  return 1;
+}
+
+static int parse_result(struct json *j, struct token *t) {
+  char keyspace[64];
+  struct buf key = {keyspace, 0, sizeof keyspace, 0};
+  int first = 1, r, seen = 0;
+  if (j->p >= j->end || *j->p != '{') return 0;
+  j->p++;
+  while ((r = json_member(j, &first, &key)) == 1) {
+    int bit = key_is(&key, "access_token") ? 1 : key_is(&key, "token_type") ? 2 : key_is(&key, "expires_at") ? 4
+      : key_is(&key, "profile") ? 8 : 0;
+    if (key.overflow) bit = 0;
+    if (bit & seen) return 0; /* a repeated member: JSON.parse takes the last, this reader doubts */
+    seen |= bit;
+    if (bit == 1 && !string_into(j, t->access_token, &t->access_len)) return 0;
+    if (bit == 2 && !string_into(j, t->token_type, &t->type_len)) return 0;
+    if (bit == 8 && !string_into(j, t->profile, &t->profile_len)) return 0;
+    if (bit == 4) {
+      t->has_expiry = 1;
+      if (j->p < j->end && *j->p == 'n') {
+        if (!json_literal(j, "null")) return 0;
+        t->expiry_null = 1;
+      } else {
+        int integer = 0;
+        if (!json_number(j, &integer, &t->expires_at) || !integer) return 0;
+      }
+    }
+    if (bit == 0 && !json_skip(j, 1)) return 0;
+  }
+  return r == 0 && (seen & 11) == 11;
+}
+
+/* 1: a token answer to request 1, in t. 0: anything else (an error answer, another id, doubt). */
+static int parse_answer(const char *frame, size_t n, struct token *t) {
+  struct json j = {frame, frame + n};
+  char keyspace[16];
+  struct buf key = {keyspace, 0, sizeof keyspace, 0};
+  int first = 1, r, seen = 0;
+  t->access_len = t->type_len = t->profile_len = 0;
+  t->has_expiry = t->expiry_null = 0;
+  t->expires_at = 0;
+  ws(&j);
+  if (j.p >= j.end || *j.p != '{') return 0;
+  j.p++;
+  while ((r = json_member(&j, &first, &key)) == 1) {
+    int bit = key.overflow ? 0 : key_is(&key, "v") ? 1 : key_is(&key, "id") ? 2 : key_is(&key, "result") ? 4 : 0;
+    if (!key.overflow && key_is(&key, "error")) return 0;
+    if (bit & seen) return 0;
+    seen |= bit;
+    if (bit == 1 || bit == 2) {
+      int integer = 0;
+      uint64_t v = 0;
+      if (!json_number(&j, &integer, &v) || !integer || v != 1) return 0;
+    } else if (bit == 4) {
+      if (!parse_result(&j, t)) return 0;
+    } else if (!json_skip(&j, 1)) {
+      return 0;
+    }
+  }
+  if (r != 0 || (seen & 6) != 6) return 0; /* the daemon sends {id, result}; a "v" must say 1 */
+  ws(&j);
+  return j.p == j.end;
+}
+
+/* The members of an error object, j at its '{': 1 if well formed, with *secret set if any "code" is
+   "secret_required" (JSON.parse keeps the last of repeated members: any one counts). */
+static int parse_error(struct json *j, int *secret) {
+  char keyspace[16], codespace[32];
+  struct buf key = {keyspace, 0, sizeof keyspace, 0};
+  int first = 1, r;
+  if (j->p >= j->end || *j->p != '{') return 0;
+  j->p++;
+  while ((r = json_member(j, &first, &key)) == 1) {
+    if (!key.overflow && key_is(&key, "code") && j->p < j->end && *j->p == '"') {
+      struct buf code = {codespace, 0, sizeof codespace, 0};
+      if (!json_string(j, &code)) return 0;
+      if (!code.overflow && key_is(&code, "secret_required")) *secret = 1;
+    } else if (!json_skip(j, 2)) {
+      return 0;
+    }
+  }
+  return r == 0;
+}
+
+/* 1: an error answer to request 1, {"id":1,"error":{...}} ("v":1 allowed), with the error object's
+   text in *err, *err_len and *secret set for secret_required. 0: anything else. */
+static int parse_error_answer(const char *frame, size_t n, const char **err, size_t *err_len, int *secret) {
+  struct json j = {frame, frame + n};
+  char keyspace[16];
+  struct buf key = {keyspace, 0, sizeof keyspace, 0};
+  int first = 1, r, seen = 0;
+  *err = NULL;
+  *err_len = 0;
+  *secret = 0;
+  ws(&j);
+  if (j.p >= j.end || *j.p != '{') return 0;
+  j.p++;
+  while ((r = json_member(&j, &first, &key)) == 1) {
+    int bit = key.overflow ? 0 : key_is(&key, "v") ? 1 : key_is(&key, "id") ? 2 : key_is(&key, "error") ? 4 : 0;
+    if (bit & seen) return 0;
+    seen |= bit;
+    if (bit == 1 || bit == 2) {
+      int integer = 0;
+      uint64_t v = 0;
+      if (!json_number(&j, &integer, &v) || !integer || v != 1) return 0;
+    } else if (bit == 4) {
+      const char *start = j.p;
+      if (!parse_error(&j, secret)) return 0;
+      *err = start;
+      *err_len = (size_t)(j.p - start);
+    } else if (!json_skip(&j, 1)) {
+      return 0;
+    }
+  }
+  if (r != 0 || (seen & 6) != 6) return 0;
+  ws(&j);
+  return j.p == j.end && *err_len > 0 && !memchr(*err, '\0', *err_len);
+}
+
+/* RFC 6750 b64token, as src/protocol/text.ts BEARER_TOKEN: [A-Za-z0-9-._~+/]+=* */
+static int bearer_token(const char *s, size_t n) {
+  size_t i = 0;
+  for (; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c && strchr("-._~+/", c)))) break;
+  }
+  if (i == 0) return 0;
+  for (; i < n; i++)
+    if (s[i] != '=') return 0;
+  return 1;
+}
+
+enum format { F_TOKEN, F_JSON, F_HEADER, F_EXEC };
+static const char *const EXEC_V1 = "client.authentication.k8s.io/v1";
+static const char *const EXEC_V1BETA1 = "client.authentication.k8s.io/v1beta1";
+
+/* What formatToken (get-token.ts) prints; 0 when this client would not print the same. */
+static int format_token(const struct token *t, enum format f, const char *exec_version, struct buf *out) {
+  if (!bearer_token(t->access_token, t->access_len)) return 0;
+  switch (f) {
+    case F_TOKEN:
+      put(out, t->access_token, t->access_len);
+      break;
+    case F_HEADER: {
+      int dpop = t->type_len == 4;
+      for (size_t i = 0; dpop && i < 4; i++) dpop = (t->token_type[i] | 0x20) == "dpop"[i];
+      puts_(out, dpop ? "Authorization: DPoP " : "Authorization: Bearer ");
+      put(out, t->access_token, t->access_len);
+      break;
+    }
+    case F_JSON: {
+      char num[32];
+      puts_(out, "{\"access_token\":");
+      put_json_string(out, t->access_token, t->access_len);
+      puts_(out, ",\"token_type\":");
+      put_json_string(out, t->token_type, t->type_len);
+      puts_(out, ",\"expires_at\":");
+      if (t->has_expiry && !t->expiry_null) snprintf(num, sizeof num, "%llu", (unsigned long long)t->expires_at);
+      else snprintf(num, sizeof num, "null");
+      puts_(out, num);
+      puts_(out, ",\"profile\":");
+      put_json_string(out, t->profile, t->profile_len);
+      puts_(out, "}");
+      break;
+    }
+    case F_EXEC: {
+      puts_(out, "{\"apiVersion\":");
+      put_json_string(out, exec_version, strlen(exec_version));
+      puts_(out, ",\"kind\":\"ExecCredential\",\"status\":{\"token\":");
+      put_json_string(out, t->access_token, t->access_len);
+      if (t->has_expiry) {
+        /* new Date(null * 1000) is 1970: not this client's business. Years past 9999 print as +0YYYYY. */
+        if (t->expiry_null || t->expires_at > UINT64_C(253402300799)) return 0;
+        time_t secs = (time_t)t->expires_at;
+        struct tm tm;
+        char ts[40];
+        if (!gmtime_r(&secs, &tm)) return 0;
+        snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec);
+        puts_(out, ",\"expirationTimestamp\":");
+        put_json_string(out, ts, strlen(ts));
+      }
+      puts_(out, "}}");
+      break;
+    }
+  }
+  puts_(out, "\n");
+  return !out->overflow;
+}
+
+/* The ExecCredential version kubectl asks for in KUBERNETES_EXEC_INFO (get-token.ts
+   execCredentialVersion); NULL where the Node client should decide (refusals, doubt). */
+static const char *exec_version(const char *info) {
+  if (!info || !*info) return EXEC_V1;
+  size_t n = strlen(info);
+  struct json j = {info, info + n};
+  static char valspace[256];
+  char keyspace[16];
+  struct buf key = {keyspace, 0, sizeof keyspace, 0};
+  struct buf val = {valspace, 0, sizeof valspace, 0};
+  const char *asked = NULL; /* NULL: no string apiVersion */
+  size_t asked_len = 0;
+  ws(&j);
+  if (j.p < j.end && *j.p == '{') {
+    int first = 1, r;
+    j.p++;
+    while ((r = json_member(&j, &first, &key)) == 1) {
+      if (!key.overflow && key_is(&key, "apiVersion")) {
+        asked = NULL;
+        if (j.p < j.end && *j.p == '"') {
+          val.len = 0;
+          val.overflow = 0;
+          if (!json_string(&j, &val)) return NULL; /* too long for a known version, or doubt */
+          asked = valspace;
+          asked_len = val.len;
+        } else if (!json_skip(&j, 1)) {
+          return NULL;
+        }
+      } else if (!json_skip(&j, 1)) {
+        return NULL;
+      }
+    }
+    if (r != 0) return NULL;
+  } else if (!json_skip(&j, 0)) {
+    return NULL;
+  }
+  ws(&j);
+  if (j.p != j.end) return NULL;
+  if (!asked || asked_len == 0) return EXEC_V1;
+  if (asked_len == strlen(EXEC_V1) && memcmp(asked, EXEC_V1, asked_len) == 0) return EXEC_V1;
+  if (asked_len == strlen(EXEC_V1BETA1) && memcmp(asked, EXEC_V1BETA1, asked_len) == 0) return EXEC_V1BETA1;
+  return NULL;
+}
+
+#ifndef AUTHD_NO_MAIN
+/* ---------------------------------------------------------------------------------------------- */
+/* Arguments, as main.ts globalOptions + args.ts parseArgs + get-token.ts parse accept them.       */
+
+struct request {
+  const char *profile; /* NULL: the daemon's default */
+  enum format format;
+  const char *exec_version;
+  char min_ttl[32]; /* canonical number, "" when not given */
+};
+
+/* PROFILE_NAME: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ */
+static int profile_name(const char *s) {
+  size_t n = strlen(s);
+  if (n < 1 || n > 64) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    int alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || !strchr("._-", c))) return 0;
+  }
+  return 1;
+}
+
+/* --min-ttl: /^\d+(\.\d+)?$/ and at most 86400, written as JSON.stringify(Number(s)) would. */
+static int min_ttl(const char *s, char *out, size_t cap) {
+  const char *dot = strchr(s, '.');
+  size_t ilen = dot ? (size_t)(dot - s) : strlen(s);
+  if (ilen == 0) return 0;
+  for (size_t i = 0; i < ilen; i++)
+    if (s[i] < '0' || s[i] > '9') return 0;
+  size_t flen = 0;
+  if (dot) {
+    flen = strlen(dot + 1);
+    if (flen == 0) return 0;
+    for (size_t i = 0; i < flen; i++)
+      if (dot[1 + i] < '0' || dot[1 + i] > '9') return 0;
+    while (flen > 0 && dot[flen] == '0') flen--; /* trailing zeros of the fraction */
+  }
+  while (ilen > 1 && *s == '0') s++, ilen--;
+  if (ilen > 5) return 0;
+  long whole = strtol(s, NULL, 10);
+  if (whole > 86400 || (whole == 86400 && flen > 0)) return 0;
+  /* Under 1e-6 JavaScript writes an exponent: leave such numbers to the Node client. */
+  if (flen > 6) return 0;
+  if (flen) snprintf(out, cap, "%ld.%.*s", whole, (int)flen, dot + 1);
+  else snprintf(out, cap, "%ld", whole);
+  return 1;
+}
+
+static int parse_args(int argc, char **argv, struct request *rq) {
+  const char *profile = NULL, *format = NULL, *ttl = NULL;
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-p") || !strcmp(a, "--profile")) {
+      if (++i >= argc) return 0;
+      profile = argv[i];
+    } else if (!strncmp(a, "--profile=", 10)) {
+      profile = a + 10;
+    } else if (a[0] == '-') {
+      return 0; /* --help, --version, unknown options */
+    } else {
+      break;
+    }
+  }
+  if (i >= argc || strcmp(argv[i], "get-token") != 0) return 0;
+  for (i++; i < argc; i++) {
+    const char *a = argv[i], *value = NULL, **slot = NULL;
+    if (a[0] == '-' && a[1] == '-' && a[2]) {
+      const char *name = a + 2, *eq = strchr(name, '=');
+      size_t len = eq ? (size_t)(eq - name) : strlen(name);
+      if (len == 7 && !strncmp(name, "profile", 7)) slot = &profile;
+      else if (len == 7 && !strncmp(name, "min-ttl", 7)) slot = &ttl;
+      else if (len == 6 && !strncmp(name, "format", 6)) slot = &format;
+      else return 0; /* --help, --, unknown */
+      if (eq) value = eq + 1;
+    } else if (a[0] == '-' && a[1] && !a[2]) {
+      if (a[1] == 'p') slot = &profile;
+      else if (a[1] == 'f') slot = &format;
+      else return 0;
+    } else {
+      return 0; /* a positional, "-", "--" */
+    }
+    if (!value) {
+      if (++i >= argc) return 0;
+      value = argv[i];
+    }
+    *slot = value;
+  }
+  if (!profile) {
+    const char *env = getenv("AUTHD_PROFILE");
+    if (env && *env) profile = env;
+  }
+  if (profile && !profile_name(profile)) return 0;
+  rq->profile = profile;
+  if (!format || !strcmp(format, "token")) rq->format = F_TOKEN;
+  else if (!strcmp(format, "json")) rq->format = F_JSON;
+  else if (!strcmp(format, "header")) rq->format = F_HEADER;
+  else if (!strcmp(format, "exec-credential")) rq->format = F_EXEC;
+  else return 0;
+  rq->exec_version = EXEC_V1;
+  if (rq->format == F_EXEC) {
+    const char *info = getenv("KUBERNETES_EXEC_INFO");
+    if (info && !valid_utf8(info, strlen(info))) return 0;
+    rq->exec_version = exec_version(info);
+    if (!rq->exec_version) return 0;
+  }
+  rq->min_ttl[0] = '\0';
+  if (ttl && !min_ttl(ttl, rq->min_ttl, sizeof rq->min_ttl)) return 0;
+  return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The socket path, as src/protocol/paths.ts resolvePaths (tested against it: test/native-client). */
+
+/* path.posix.normalize(a + "/" + b), empty parts left out as path.join does. */
+static int join(const char *a, const char *b, char *out, size_t cap) {
+  char raw[PATH_CAP * 2 + 2];
+  size_t la = strlen(a), lb = strlen(b);
+  if (la + lb + 2 > sizeof raw) return 0;
+  size_t n = 0;
+  if (la) memcpy(raw, a, la), n = la;
+  if (la && lb) raw[n++] = '/';
+  if (lb) memcpy(raw + n, b, lb), n += lb;
+  raw[n] = '\0';
+  if (n == 0) {
+    if (cap < 2) return 0;
+    strcpy(out, ".");
+    return 1;
+  }
+  int absolute = raw[0] == '/', trailing = raw[n - 1] == '/';
+  /* segments kept: start offsets into raw, and lengths */
+  static size_t seg_at[PATH_CAP], seg_len[PATH_CAP];
+  size_t segs = 0;
+  for (size_t i = 0; i < n;) {
+    while (i < n && raw[i] == '/') i++;
+    size_t s = i;
+    while (i < n && raw[i] != '/') i++;
+    size_t len = i - s;
+    if (len == 0 || (len == 1 && raw[s] == '.')) continue;
+    if (len == 2 && raw[s] == '.' && raw[s + 1] == '.') {
+      if (segs > 0 && !(seg_len[segs - 1] == 2 && raw[seg_at[segs - 1]] == '.' && raw[seg_at[segs - 1] + 1] == '.')) {
+        segs--;
+        continue;
+      }
+      if (absolute) continue;
+    }
+    if (segs >= PATH_CAP) return 0;
+    seg_at[segs] = s, seg_len[segs] = len, segs++;
+  }
+  struct buf o = {out, 0, cap - 1, 0};
+  if (absolute) put(&o, "/", 1);
+  for (size_t k = 0; k < segs; k++) {
+    if (k) put(&o, "/", 1);
+    put(&o, raw + seg_at[k], seg_len[k]);
+  }
+  if (segs == 0 && !absolute) puts_(&o, trailing ? "./" : ".");
+  else if (segs > 0 && trailing) put(&o, "/", 1);
+  if (o.overflow) return 0;
+  out[o.len] = '\0';
+  return 1;
+}
+
+static const char *nonempty(const char *name) {
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
+}
+
+/* shortHash: two FNV-1a variants over UTF-16 code units; the first 10 hex digits. */
+static int short_hash(const char *s, char out[11]) {
+  uint32_t a = 0x811c9dc5u, b = 0x01000193u ^ 0x5bd1e995u;
+  const unsigned char *u = (const unsigned char *)s;
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n;) {
+    uint32_t cp, units[2];
+    size_t k = utf8_one(u + i, n - i, &cp), nu = 1;
+    if (!k) return 0;
+    i += k;
+    if (cp >= 0x10000) {
+      units[0] = 0xd800 + ((cp - 0x10000) >> 10), units[1] = 0xdc00 + ((cp - 0x10000) & 0x3ff), nu = 2;
+    } else {
+      units[0] = cp;
+    }
+    for (size_t q = 0; q < nu; q++) {
+      a = (a ^ units[q]) * 0x01000193u;
+      b = (b ^ units[q]) * (0x01000193u ^ 0x2c9277b5u);
+    }
+  }
+  char full[17];
+  snprintf(full, sizeof full, "%08x%08x", a, b);
+  memcpy(out, full, 10);
+  out[10] = '\0';
+  return 1;
+}
+
+/* The socket and, for the trust check, its directory as path.dirname gives it. 0: leave it to Node. */
+static int socket_path(char *sock, char *dir, size_t cap) {
+  const char *explicit_ = nonempty("AUTHD_SOCKET");
+  char state[PATH_CAP], tmp[PATH_CAP], sockdir[PATH_CAP];
+  if (explicit_) {
+    if (strlen(explicit_) >= cap) return 0;
+    strcpy(sock, explicit_);
+  } else {
+    const char *home = nonempty("AUTHD_HOME");
+    if (home) {
+      if (!join(home, "run", sockdir, sizeof sockdir) || !join(sockdir, "authd.sock", sock, cap)) return 0;
+    } else {
+      /* The account's home from the password database (passwdHome), not $HOME: what may differ. */
+      struct passwd pw, *found = NULL;
+      char pwbuf[4096];
+      if (getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &found) != 0 || !found || !pw.pw_dir || !*pw.pw_dir) return 0;
+      /* os.homedir(): $HOME when set, even empty (libuv), else the password database. */
+      const char *user_home = getenv("HOME");
+      if (!user_home) user_home = pw.pw_dir;
+      const char *xdg_state = nonempty("XDG_STATE_HOME");
+      if (xdg_state) {
+        if (!join(xdg_state, "authd", state, sizeof state)) return 0;
+      } else if (!join(user_home, ".local/state", tmp, sizeof tmp) || !join(tmp, "authd", state, sizeof state)) {
+        return 0;
+      }
+      const char *runtime = nonempty("XDG_RUNTIME_DIR");
+      if (runtime) {
+        if (!join(runtime, "authd", sockdir, sizeof sockdir)) return 0;
+      } else {
+        const char *t = nonempty("TMPDIR");
+        if (!t) t = getenv("TMP") && *getenv("TMP") ? getenv("TMP") : getenv("TEMP") && *getenv("TEMP") ? getenv("TEMP") : "/tmp";
+        char name[32];
+        snprintf(name, sizeof name, "authd-%lu", (unsigned long)getuid());
+        if (!join(t, name, sockdir, sizeof sockdir)) return 0;
+      }
+      char def[PATH_CAP];
+      if (!join(pw.pw_dir, ".local/state", tmp, sizeof tmp) || !join(tmp, "authd", def, sizeof def)) return 0;
+      char name[40] = "authd.sock", hash[11];
+      if (strcmp(state, def) != 0) {
+        if (!short_hash(state, hash)) return 0;
+        snprintf(name, sizeof name, "authd.%s.sock", hash);
+      }
+      if (!join(sockdir, name, sock, cap)) return 0;
+    }
+  }
+  size_t n = strlen(sock);
+  if (n == 0 || n > MAX_SOCKET_PATH || !valid_utf8(sock, n)) return 0; /* Node reports the limit */
+  /* path.posix.dirname */
+  int root = sock[0] == '/';
+  ssize_t end = -1;
+  int matched = 1;
+  for (ssize_t i = (ssize_t)n - 1; i >= 1; i--) {
+    if (sock[i] == '/') {
+      if (!matched) {
+        end = i;
+        break;
+      }
+    } else {
+      matched = 0;
+    }
+  }
+  if (end == -1) strcpy(dir, root ? "/" : ".");
+  else if (root && end == 1) strcpy(dir, "//");
+  else memcpy(dir, sock, (size_t)end), dir[end] = '\0';
+  return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return 0;
+    p += w, n -= (size_t)w;
+  }
+  return 1;
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* callerInfo (io.ts): the parent's pid and /proc/PPID/comm, trimmed, else "authd get-token". */
+static int caller_cmd(pid_t ppid, char *out, size_t cap) {
+  char path[64], raw[256];
+  snprintf(path, sizeof path, "/proc/%ld/comm", (long)ppid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = -1;
+  if (fd >= 0) {
+    n = read(fd, raw, sizeof raw - 1);
+    close(fd);
+  }
+  if (n < 0) n = 0;
+  size_t s = 0, e = (size_t)n;
+  while (s < e && strchr(" \t\n\v\f\r", raw[s]) && raw[s]) s++;
+  while (e > s && strchr(" \t\n\v\f\r", raw[e - 1]) && raw[e - 1]) e--;
+  /* String.prototype.trim also strips Unicode spaces: leave a name that might end in one to Node. */
+  if (e > s && (((unsigned char)raw[s]) >= 0x80 || ((unsigned char)raw[e - 1]) >= 0x80)) return 0;
+  if (!valid_utf8(raw + s, e - s) || memchr(raw + s, '\0', e - s)) return 0;
+  if (e == s) {
+    snprintf(out, cap, "authd get-token");
+    return 1;
+  }
+  if (e - s >= cap) return 0;
+  memcpy(out, raw + s, e - s);
+  out[e - s] = '\0';
+  return 1;
+}
+
+static struct token answer;
+static char frame[MAX_FRAME + 1];
+static char output[4 * MAX_FRAME + 512];
+
+int main(int argc, char **argv) {
+  g_argc = argc;
+  g_argv = argv;
+  const char *native = getenv("AUTHD_NATIVE");
+  if (native && !strcmp(native, "probe")) {
+    printf("authd-native %s\n", AUTHD_VERSION);
+    return 0;
+  }
+  if (native && !strcmp(native, "paths")) { /* for the shared path vectors (test/native-client.test.ts) */
+    char s[PATH_CAP], d[PATH_CAP];
+    if (!socket_path(s, d, sizeof s)) return 3;
+    printf("%s\n%s\n", s, d);
+    return 0;
+  }
+  if (native && !strcmp(native, "0")) fallback("AUTHD_NATIVE=0");
+  struct request rq;
+  if (!parse_args(argc, argv, &rq)) fallback("arguments");
+
+  long long patience = NOT_ANSWERING_MS;
+  const char *p = getenv("AUTHD_NOT_ANSWERING_MS");
+  if (p && *p) {
+    if (strlen(p) > 9 || strspn(p, "0123456789") != strlen(p) || (patience = atoll(p)) <= 0) fallback("AUTHD_NOT_ANSWERING_MS");
+  }
+
+  char sock[PATH_CAP], dir[PATH_CAP];
+  if (!socket_path(sock, dir, sizeof sock)) fallback("socket path");
+
+  /* trust.ts checkSocketDir: a private directory of ours; a missing one means nothing listens. */
+  struct stat st;
+  if (lstat(dir, &st) != 0) fallback("socket directory");
+  if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077) != 0) fallback("socket directory not private");
+
+  pid_t ppid = getppid();
+  char cmd[256];
+  if (!caller_cmd(ppid, cmd, sizeof cmd)) fallback("caller");
+
+  struct buf req = {output, 0, sizeof output, 0};
+  char num[32];
+  puts_(&req, "{\"v\":1,\"id\":1,\"method\":\"getToken\",\"params\":{\"caller\":{\"pid\":");
+  snprintf(num, sizeof num, "%ld", (long)ppid);
+  puts_(&req, num);
+  puts_(&req, ",\"cmd\":");
+  put_json_string(&req, cmd, strlen(cmd));
+  puts_(&req, "}");
+  if (rq.profile) {
+    puts_(&req, ",\"profile\":");
+    put_json_string(&req, rq.profile, strlen(rq.profile));
+  }
+  if (rq.min_ttl[0]) {
+    puts_(&req, ",\"minTtl\":");
+    puts_(&req, rq.min_ttl);
+  }
+  puts_(&req, "}}\n");
+  if (req.overflow) fallback("request");
+
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fallback("socket");
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, sock, strlen(sock) + 1);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) fallback("connect"); /* not running: Node starts it */
+
+  /* trust.ts checkDaemonPeer: the daemon runs as us, or as root. */
+  struct ucred uc;
+  socklen_t uclen = sizeof uc;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &uclen) != 0 || uclen != sizeof uc) fallback("peer credentials");
+  if (uc.uid != getuid() && uc.uid != 0) {
+    /* Refused here, as trust.ts checkDaemonPeer words it, rather than letting Node connect to it again. */
+    for (const char *c = sock; *c; c++)
+      if (*c < 0x20 || *c > 0x7e) fallback("peer uid"); /* printable() would rewrite it: Node says it */
+    fprintf(stderr,
+            "authd: the process at %s runs as uid %lu, not as you (uid %lu): refusing to talk to it\n"
+            "  another user may be posing as your authd daemon; have root remove that socket, or set AUTHD_SOCKET to a path "
+            "in a directory only you can use\n",
+            sock, (unsigned long)uc.uid, (unsigned long)getuid());
+    return 5; /* daemon_unreachable */
+  }
+
+  const char *w = req.p;
+  size_t left = req.len;
+  while (left > 0) {
+    ssize_t k = send(fd, w, left, MSG_NOSIGNAL);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) fallback("send");
+    w += k, left -= (size_t)k;
+  }
+
+  /* One line, at most 64 KiB, within half the patience (the Node client pings then; here, Node takes over). */
+  size_t got = 0;
+  char *nl = NULL;
+  long long deadline = now_ms() + patience / 2;
+  while (!nl) {
+    long long wait = deadline - now_ms();
+    if (wait <= 0) fallback("no answer");
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int r = poll(&pfd, 1, (int)(wait > 1000000 ? 1000000 : wait));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    if (got >= MAX_FRAME + 1) fallback("answer too large");
+    ssize_t k = read(fd, frame + got, MAX_FRAME + 1 - got);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) fallback("connection closed");
+    nl = memchr(frame + got, '\n', (size_t)k);
+    got += (size_t)k;
+    if (!nl && got > MAX_FRAME) fallback("answer too large");
+  }
+  close(fd);
+  size_t flen = (size_t)(nl - frame);
+  if (flen > MAX_FRAME) fallback("answer too large");
+  if (!parse_answer(frame, flen, &answer)) {
+    const char *err;
+    size_t err_len;
+    int secret;
+    if (!parse_error_answer(frame, flen, &err, &err_len, &secret)) fallback("answer");
+    if (secret) fallback("secret_required"); /* Node asks again, with the secret: nothing happened yet */
+    memmove(frame, err, err_len); /* within the frame, so under the 64 KiB bound */
+    frame[err_len] = '\0';
+    g_answer = frame;
+    fallback("error answer");
+  }
+
+  struct buf out = {output, 0, sizeof output, 0};
+  if (!format_token(&answer, rq.format, rq.exec_version, &out)) fallback("token");
+  if (!write_all(1, out.p, out.len)) return 1;
+  return 0;
+}
+#endif

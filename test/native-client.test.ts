@@ -1,0 +1,339 @@
+// The native fast path of `authd get-token` (dist/authd-native, issue 13) is invisible to the user:
+// the same stdout, stderr and exit code as the Node client (AUTHD_NATIVE=0), byte for byte, for
+// every format, flag and error; it finds the same socket as src/protocol/paths.ts; and it answers
+// by itself where it should (a test build says when it would hand over to Node).
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
+import { checkSocketPath, resolvePaths } from '../src/protocol/paths.js';
+import { AUTHD, devProfile, Home, type Result } from './support/harness.js';
+
+const NATIVE = resolve(__dirname, '../dist/authd-native');
+const SOURCE = resolve(__dirname, '../src/native/authd-client.c');
+const V1BETA1 = 'client.authentication.k8s.io/v1beta1';
+
+let scratch: string;
+/** The client built to exit 99 where it would hand over to Node, saying why on stderr. */
+let probe: string;
+
+function run(cmd: string, args: string[], env: Record<string, string>): Promise<Result> {
+  return new Promise((done) => {
+    const child = execFile(cmd, args, { env, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      done({ code, stdout, stderr });
+    });
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end();
+  });
+}
+
+beforeAll(() => {
+  if (!existsSync(NATIVE)) throw new Error('dist/authd-native was not built: `npm run build` needs a C compiler');
+  scratch = mkdtempSync(join(tmpdir(), 'authd-nt.'));
+  probe = join(scratch, 'authd-native-probe');
+  execFileSync('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', '-O1', '-DAUTHD_TEST_FALLBACK', SOURCE, '-o', probe]);
+});
+
+afterAll(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('the socket path is the one src/protocol/paths.ts resolves', () => {
+  const me = userInfo();
+  const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: me.homedir };
+  const cases: Record<string, Record<string, string>> = {
+    'no settings (TMPDIR unset, /tmp)': {},
+    'XDG_RUNTIME_DIR': { XDG_RUNTIME_DIR: '/run/user/4242' },
+    'XDG_RUNTIME_DIR with trailing slash and dots': { XDG_RUNTIME_DIR: '/run//user/./x/../4242/' },
+    'XDG_RUNTIME_DIR empty, TMPDIR set': { XDG_RUNTIME_DIR: '', TMPDIR: '/var/tmp/' },
+    'TMPDIR empty, TMP set': { TMPDIR: '', TMP: '/tmp/tmp-var' },
+    'TMPDIR and TMP empty, TEMP set': { TMPDIR: '', TMP: '', TEMP: 'relative/temp' },
+    'AUTHD_HOME absolute': { AUTHD_HOME: '/srv/authd-home' },
+    'AUTHD_HOME relative with ..': { AUTHD_HOME: 'a/../../b//c/' },
+    'AUTHD_HOME "."': { AUTHD_HOME: '.' },
+    'AUTHD_SOCKET explicit': { AUTHD_SOCKET: '/tmp/x/y/agent.sock', AUTHD_HOME: '/ignored' },
+    'AUTHD_SOCKET relative': { AUTHD_SOCKET: 'agent.sock' },
+    'AUTHD_SOCKET at the root': { AUTHD_SOCKET: '/agent.sock' },
+    'AUTHD_SOCKET with a doubled root': { AUTHD_SOCKET: '//agent.sock' },
+    'another HOME: hashed name': { HOME: '/home/elsewhere' },
+    'HOME empty: the password database': { HOME: '' },
+    'XDG_STATE_HOME: hashed name': { XDG_STATE_HOME: '/state/here', XDG_RUNTIME_DIR: '/run/user/1' },
+    'XDG_STATE_HOME naming the default state dir': { XDG_STATE_HOME: join(me.homedir, '.local/state') },
+    'XDG_STATE_HOME relative': { XDG_STATE_HOME: 'st' },
+    'a non-ASCII state dir (UTF-16 hash)': { XDG_STATE_HOME: '/home/zoë/état', TMPDIR: '/tmp' },
+    'an astral state dir (surrogate pairs)': { HOME: '/home/\u{1F600}x' },
+    'a socket path over 100 bytes': { AUTHD_HOME: `/tmp/${'d'.repeat(100)}` },
+  };
+  for (const [name, vars] of Object.entries(cases)) {
+    test(name, () => {
+      const env: Record<string, string> = { ...base, ...vars };
+      // resolvePaths reads os.tmpdir() and os.homedir() from process.env: give it the same environment.
+      const saved = { ...process.env };
+      let expected: string | undefined;
+      try {
+        for (const k of Object.keys(process.env)) delete process.env[k];
+        Object.assign(process.env, env);
+        const paths = resolvePaths(process.env);
+        try {
+          checkSocketPath(paths);
+          expected = paths.socket;
+        } catch {
+          expected = undefined; // refused (too long): the native client must leave it to Node
+        }
+      } finally {
+        for (const k of Object.keys(process.env)) delete process.env[k];
+        Object.assign(process.env, saved);
+      }
+      let got: string | undefined;
+      try {
+        got = execFileSync(NATIVE, [], { env: { ...env, AUTHD_NATIVE: 'paths' }, encoding: 'utf8' }).split('\n')[0];
+      } catch (err) {
+        expect((err as { status: number }).status).toBe(3);
+      }
+      expect(got).toBe(expected);
+    });
+  }
+});
+
+describe('against a real daemon, the native client and the Node client print the same', () => {
+  let idp: Idp;
+  let home: Home;
+
+  beforeAll(async () => {
+    idp = await startIdp({ accessTokenTtl: 3600 });
+    home = new Home('authd-nc.');
+    home.writeConfig({ acme: devProfile(idp), other: devProfile(idp), never: devProfile(idp) }, { default_profile: 'acme' });
+    await home.login('acme');
+    await home.login('other');
+  });
+
+  afterAll(async () => {
+    await home?.dispose();
+    await idp?.close();
+  });
+
+  /** Runs both clients through bin/authd and the probe build; returns the probe's fallback reason (undefined: it answered). */
+  async function same(args: string[], extra: Record<string, string> = {}): Promise<{ result: Result; handedOver?: string }> {
+    const env = { ...home.env, ...extra };
+    const node = await run(AUTHD, args, { ...env, AUTHD_NATIVE: '0' });
+    const native = await run(AUTHD, args, env);
+    expect(native).toEqual(node);
+    const p = await run(probe, args, env);
+    if (p.code === 99) return { result: node, handedOver: /fallback: (.*)/.exec(p.stderr)?.[1] };
+    expect(p).toEqual(node);
+    return { result: node };
+  }
+
+  const handled: [string, string[], Record<string, string>?][] = [
+    ['the default profile, as a bare token', ['get-token']],
+    ['--format json', ['get-token', '--format', 'json']],
+    ['--format=header', ['get-token', '--format=header']],
+    ['-f exec-credential (v1)', ['get-token', '-f', 'exec-credential']],
+    ['exec-credential in the version KUBERNETES_EXEC_INFO names', ['get-token', '--format', 'exec-credential'],
+      { KUBERNETES_EXEC_INFO: JSON.stringify({ kind: 'ExecCredential', apiVersion: V1BETA1, spec: { interactive: false } }) }],
+    ['exec-credential with unreadable KUBERNETES_EXEC_INFO (v1)', ['get-token', '--format', 'exec-credential'], { KUBERNETES_EXEC_INFO: '[1,2]' }],
+    ['-p before the command', ['-p', 'other', 'get-token']],
+    ['--profile= after the command overrides the one before', ['--profile=acme', 'get-token', '--profile=other', '-f', 'json']],
+    ['AUTHD_PROFILE', ['get-token', '--format', 'json'], { AUTHD_PROFILE: 'other' }],
+    ['-p wins over AUTHD_PROFILE', ['get-token', '-p', 'acme', '--format', 'json'], { AUTHD_PROFILE: 'other' }],
+    ['--min-ttl 60', ['get-token', '--min-ttl', '60']],
+    ['--min-ttl=0', ['get-token', '--min-ttl=0']],
+    ['--min-ttl 007.50 (sent as 7.5)', ['get-token', '--min-ttl', '007.50', '--format', 'json']],
+    ['NODE_EXTRA_CA_CERTS set', ['get-token'], { NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' }],
+  ];
+  for (const [name, args, env] of handled) {
+    test(`${name}: answered by the native client, as Node answers`, async () => {
+      const { result, handedOver } = await same(args, env);
+      expect(result.code).toBe(0);
+      expect(result.stdout).not.toBe('');
+      expect(handedOver).toBeUndefined();
+    });
+  }
+
+  const leftToNode: [string, string[], Record<string, string>?][] = [
+    ['a profile that is not logged in (login required, exit 3)', ['get-token', '-p', 'never']],
+    ['an unknown profile (exit 2)', ['get-token', '-p', 'nosuch']],
+    ['an invalid profile name', ['get-token', '-p', '../x']],
+    ['an unknown format', ['get-token', '--format', 'yaml']],
+    ['--min-ttl out of range', ['get-token', '--min-ttl', '86401']],
+    ['--min-ttl not a number', ['get-token', '--min-ttl', '1e3']],
+    ['--help', ['get-token', '--help']],
+    ['-h before the command', ['-h', 'get-token']],
+    ['a positional argument', ['get-token', 'extra']],
+    ['an unknown option', ['get-token', '--min_ttl', '5']],
+    ['a value missing', ['get-token', '--format']],
+    ['another command', ['help', 'get-token']],
+    ['--version', ['--version']],
+    ['a version of ExecCredential authd does not speak', ['get-token', '-f', 'exec-credential'],
+      { KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1alpha1"}' }],
+  ];
+  for (const [name, args, env] of leftToNode) {
+    test(`${name}: left to the Node client, same output`, async () => {
+      const { handedOver } = await same(args, env);
+      expect(handedOver).toBeDefined();
+    });
+  }
+
+  test('a dead daemon is started by the Node client, and both print the same token', async () => {
+    await home.stop();
+    const node = await run(AUTHD, ['get-token', '-f', 'json'], { ...home.env, AUTHD_NATIVE: '0' });
+    await home.stop();
+    const p = await run(probe, ['get-token'], home.env);
+    expect(p.stderr).toMatch(/fallback: (connect|socket directory)/);
+    const native = await run(AUTHD, ['get-token', '-f', 'json'], home.env);
+    expect(native).toEqual(node);
+    expect(native.code).toBe(0);
+  });
+});
+
+describe('against a fake daemon', () => {
+  let dir: string;
+  let server: net.Server;
+  let answer: (req: string) => string | Buffer | undefined;
+  const requests: string[] = [];
+
+  beforeAll(async () => {
+    dir = join(scratch, 'fake');
+    mkdirSync(dir, { mode: 0o700 });
+    server = net.createServer((sock) => {
+      let buf = '';
+      sock.on('data', (d) => {
+        buf += d;
+        for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (!line.includes('"getToken"')) continue;
+          requests.push(line);
+          const a = answer(line);
+          if (a !== undefined) sock.write(a);
+        }
+      });
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(join(dir, 's.sock'), r));
+  });
+
+  afterAll(() => server?.close());
+
+  const env = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: userInfo().homedir, AUTHD_SOCKET: join(dir, 's.sock'),
+    AUTHD_NOT_ANSWERING_MS: '600' });
+  const ok = (result: Record<string, unknown>) => `${JSON.stringify({ v: 1, id: 1, result })}\n`;
+
+  async function both(args: string[]): Promise<{ node: Result; native: Result; probe: Result }> {
+    requests.length = 0;
+    const node = await run(AUTHD, args, { ...env(), AUTHD_NATIVE: '0' });
+    const native = await run(AUTHD, args, env());
+    const p = await run(probe, args, env());
+    expect(native).toEqual(node);
+    return { node, native, probe: p };
+  }
+
+  test('the request is the Node client\'s, byte for byte, and carries no environment value', async () => {
+    answer = () => ok({ access_token: 'tok', token_type: 'Bearer', expires_at: 1900000000, profile: 'p' });
+    const { probe: p } = await both(['get-token', '-p', 'p', '--min-ttl', '30.0']);
+    expect(p.code).toBe(0);
+    expect(requests).toHaveLength(3);
+    expect(requests[1]).toBe(requests[0]);
+    expect(requests[2]).toBe(requests[0]);
+    expect(JSON.parse(requests[0]!).params).toEqual({ caller: { pid: process.pid, cmd: expect.any(String) }, profile: 'p', minTtl: 30 });
+  });
+
+  const answers: [string, string | Buffer, boolean][] = [
+    ['escapes and non-ASCII in token_type and profile', ok({ access_token: 'a-b_c.d~e+f/g==', token_type: 'dP\u00f6\u0001"\\\u{1F600}', profile: 'x\ty' }), true],
+    ['DPoP in any case', ok({ access_token: 'tok', token_type: 'dpop', expires_at: 0, profile: 'p' }), true],
+    ['no expiry', ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' }), true],
+    ['members in another order, unknown members, whitespace', ' {"result" : {"profile":"p","extra":[1,{"a":null}],"token_type":"Bearer","access_token":"t"}, "id":1,"v":1, "x":true}\r\n', true],
+    ['\\u escapes in keys', '{"v":1,"id":1,"result":{"\\u0061ccess_token":"t","token_type":"B","profile":"p"}}\n', true],
+    ['an error answer', `${JSON.stringify({ v: 1, id: 1, error: { code: 'login_required', message: 'log in first', hint: 'run `authd login`' } })}\n`, false],
+    ['a token that is not a bearer token', ok({ access_token: 'to\u001bken', token_type: 'Bearer', profile: 'p' }), false],
+    ['a repeated member', '{"v":1,"id":1,"result":{"access_token":"a","access_token":"b","token_type":"B","profile":"p"}}\n', false],
+    ['an expiry with a fraction', ok({ access_token: 'tok', token_type: 'Bearer', expires_at: 1.5, profile: 'p' }), false],
+    ['an answer to another request, then silence', `${JSON.stringify({ v: 1, id: 7, result: {} })}\n`, false],
+    ['malformed JSON, then silence', '{"v":1,"id":1,"result":{"access_token":"t",}}\n', false],
+    ['a lone surrogate', '{"v":1,"id":1,"result":{"access_token":"t","token_type":"\\ud800","profile":"p"}}\n', false],
+    ['invalid UTF-8', Buffer.from('{"v":1,"id":1,"result":{"access_token":"t","token_type":"\xff","profile":"p"}}\n', 'latin1'), false],
+    ['an answer over 64 KiB', ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', pad: 'x'.repeat(70_000) }), false],
+  ];
+  for (const [name, line, native] of answers) {
+    test(`${name}: ${native ? 'printed by the native client' : 'left to the Node client'}, as Node prints it`, async () => {
+      answer = () => line;
+      for (const format of ['token', 'json', 'header', 'exec-credential']) {
+        const { probe: p, node } = await both(['get-token', '--format', format]);
+        if (native) expect(p).toEqual(node);
+        else expect(p.code).toBe(99);
+      }
+    });
+  }
+
+  test('an error answer is printed as the daemon gave it, without asking the daemon again', async () => {
+    // Asked twice, this daemon would answer other words: as one whose refused refresh ended the session.
+    const error = (message: string) => `${JSON.stringify({ v: 1, id: 1, error: { code: 'login_required', message, hint: 'run `authd login -p p`' } })}\n`;
+    answer = () => (requests.length === 1 ? error('first') : error('second'));
+    requests.length = 0;
+    const node = await run(AUTHD, ['get-token', '-p', 'p'], { ...env(), AUTHD_NATIVE: '0' });
+    expect(node).toEqual({ code: 3, stdout: '', stderr: 'authd: first\n  run `authd login -p p`\n' });
+    expect(requests).toHaveLength(1);
+    requests.length = 0;
+    const native = await run(AUTHD, ['get-token', '-p', 'p'], env());
+    expect(native).toEqual(node);
+    expect(requests).toHaveLength(1);
+    requests.length = 0;
+    const p = await run(probe, ['get-token', '-p', 'p'], env());
+    expect(p.code).toBe(99);
+    expect(p.stderr).toContain('fallback: error answer');
+    expect(p.stderr).toContain(`answer: {"code":"login_required","message":"first"`);
+  });
+
+  test('secret_required is handed over bare: the Node client asks again itself, as it would alone', async () => {
+    answer = () => `${JSON.stringify({ v: 1, id: 1, error: { code: 'secret_required', message: 'needs a secret', data: { env: 'NOT_IN_ANY_CONFIG' } } })}\n`;
+    const { node, native, probe: p } = await both(['get-token']);
+    expect(node.code).toBe(2);
+    expect(native).toEqual(node);
+    expect(p.stderr).toContain('fallback: secret_required');
+    expect(p.stderr).not.toContain('answer:');
+    expect(requests).toHaveLength(4); // Node alone 1, native 1 + the Node it hands to 1, probe 1
+  });
+
+  test('a malformed AUTHD_NATIVE_ANSWER is ignored: the Node client asks the daemon', async () => {
+    answer = () => ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' });
+    for (const bad of ['{"code":', '"login_required"', 'null', '[1]']) {
+      requests.length = 0;
+      const r = await run(AUTHD, ['get-token'], { ...env(), AUTHD_NATIVE: '0', AUTHD_NATIVE_ANSWER: bad });
+      expect(r).toEqual({ code: 0, stdout: 'tok\n', stderr: '' });
+      expect(requests).toHaveLength(1);
+    }
+  });
+
+  test('a daemon that accepts and says nothing: the Node client reports it', async () => {
+    answer = () => undefined;
+    const { node, probe: p } = await both(['get-token']);
+    expect(node.code).toBe(5);
+    expect(p.stderr).toContain('fallback: no answer');
+  });
+
+  test('an explicit AUTHD_SOCKET where nothing listens: the same error', async () => {
+    const gone = { ...env(), AUTHD_SOCKET: join(dir, 'none.sock') };
+    const node = await run(AUTHD, ['get-token'], { ...gone, AUTHD_NATIVE: '0' });
+    const native = await run(AUTHD, ['get-token'], gone);
+    expect(native).toEqual(node);
+    expect(node.code).toBe(5);
+  });
+
+  test('a socket directory others can enter is refused before anything is sent', async () => {
+    answer = () => ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' });
+    chmodSync(dir, 0o755);
+    try {
+      const { node, probe: p } = await both(['get-token']);
+      expect(node.code).not.toBe(0);
+      expect(node.stderr).toMatch(/refusing to connect/);
+      expect(p.stderr).toContain('fallback: socket directory not private');
+      expect(requests).toHaveLength(0);
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+  });
+});
