@@ -31,10 +31,13 @@ const LANES = 4;
 
 test.concurrent(`${STOPS} graceful stops, each while a refresh is at the provider, lose no session`, { timeout: 120_000 }, async ({ onTestFinished }) => {
   const lanes = await Promise.all(Array.from({ length: LANES }, () => setup(onTestFinished, 1)));
-  await Promise.all(lanes.map(async ({ idp, provider, home }, lane) => {
+  // One lane failing stops the others at their next round, and the test waits for them all: a lane
+  // still running when the homes are cleaned up would start a daemon in a home that is gone.
+  let failed = false;
+  const ran = await Promise.allSettled(lanes.map(async ({ idp, provider, home }, lane) => {
     try {
       await home.login();
-      for (let round = 0; round < STOPS / LANES; round++) {
+      for (let round = 0; round < STOPS / LANES && !failed; round++) {
         const where = `lane ${lane}, round ${round}`;
         await sleep(1100); // the token has expired: the next get-token refreshes
         const answer = new Hold({ after: 'answer' });
@@ -49,6 +52,7 @@ test.concurrent(`${STOPS} graceful stops, each while a refresh is at the provide
         expect(r.stderr, where).toBe('');
         expect(r.code, where).toBe(0);
       }
+      if (failed) return;
       // And after all that, the session is alive and nothing was ever presented twice.
       await sleep(1100);
       const last = await home.run(['get-token']);
@@ -56,6 +60,7 @@ test.concurrent(`${STOPS} graceful stops, each while a refresh is at the provide
       expect(idp.stats.reuseDetected, `lane ${lane}`).toBe(0);
       expect(idp.stats.revokedGrants, `lane ${lane}`).toBe(0);
     } catch (err) {
+      failed = true;
       // What the lane's daemons did, and which refresh token each refresh presented (numbered, never
       // the token itself): enough to tell a daemon that died mid-refresh from one that read a stale store.
       const seen = new Map<string, number>();
@@ -65,6 +70,8 @@ test.concurrent(`${STOPS} graceful stops, each while a refresh is at the provide
       throw err;
     }
   }));
+  const failure = ran.find((r) => r.status === 'rejected');
+  if (failure) throw failure.reason;
 });
 
 test.concurrent('SIGTERM while a refresh is at the provider: the daemon stores the rotated token before it exits', async ({ onTestFinished }) => {
