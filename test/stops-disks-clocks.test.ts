@@ -31,30 +31,47 @@ const LANES = 4;
 
 test.concurrent(`${STOPS} graceful stops, each while a refresh is at the provider, lose no session`, { timeout: 120_000 }, async ({ onTestFinished }) => {
   const lanes = await Promise.all(Array.from({ length: LANES }, () => setup(onTestFinished, 1)));
-  await Promise.all(lanes.map(async ({ idp, provider, home }, lane) => {
-    await home.login();
-    for (let round = 0; round < STOPS / LANES; round++) {
-      const where = `lane ${lane}, round ${round}`;
-      await sleep(1100); // the token has expired: the next get-token refreshes
-      const answer = new Hold({ after: 'answer' });
-      provider.set('token', answer.behaviour, 1);
-      const get = home.run(['get-token']);
-      await answer.arrived(); // the provider has rotated; its answer is on its way back
-      const stop = home.run(['daemon', 'stop']); // it returns once the daemon is gone
-      await sleep(400); // longer than a daemon that does not wait takes to exit
-      answer.release();
-      expect((await stop).code, where).toBe(0);
-      const r = await get;
-      expect(r.stderr, where).toBe('');
-      expect(r.code, where).toBe(0);
+  // One lane failing stops the others at their next round, and the test waits for them all: a lane
+  // still running when the homes are cleaned up would start a daemon in a home that is gone.
+  let failed = false;
+  const ran = await Promise.allSettled(lanes.map(async ({ idp, provider, home }, lane) => {
+    try {
+      await home.login();
+      for (let round = 0; round < STOPS / LANES && !failed; round++) {
+        const where = `lane ${lane}, round ${round}`;
+        await sleep(1100); // the token has expired: the next get-token refreshes
+        const answer = new Hold({ after: 'answer' });
+        provider.set('token', answer.behaviour, 1);
+        const get = home.run(['get-token']);
+        await answer.arrived(); // the provider has rotated; its answer is on its way back
+        const stop = home.run(['daemon', 'stop']); // it returns once the daemon is gone
+        await sleep(400); // longer than a daemon that does not wait takes to exit
+        answer.release();
+        expect((await stop).code, where).toBe(0);
+        const r = await get;
+        expect(r.stderr, where).toBe('');
+        expect(r.code, where).toBe(0);
+      }
+      if (failed) return;
+      // And after all that, the session is alive and nothing was ever presented twice.
+      await sleep(1100);
+      const last = await home.run(['get-token']);
+      expect(last.code, `lane ${lane}`).toBe(0);
+      expect(idp.stats.reuseDetected, `lane ${lane}`).toBe(0);
+      expect(idp.stats.revokedGrants, `lane ${lane}`).toBe(0);
+    } catch (err) {
+      failed = true;
+      // What the lane's daemons did, and which refresh token each refresh presented (numbered, never
+      // the token itself): enough to tell a daemon that died mid-refresh from one that read a stale store.
+      const seen = new Map<string, number>();
+      const n = (t: string | undefined) => (t === undefined ? '-' : (seen.get(t) ?? seen.set(t, seen.size + 1).get(t)));
+      const answers = idp.rotations.map((r) => `${r.received}→${r.at} ${r.grantType} presented ${n(r.presented)} issued ${n(r.issued)} ${r.error ?? ''}`);
+      console.error(`lane ${lane}: the daemon log\n${home.logText()}the provider's token answers\n${answers.join('\n')}`);
+      throw err;
     }
-    // And after all that, the session is alive and nothing was ever presented twice.
-    await sleep(1100);
-    const last = await home.run(['get-token']);
-    expect(last.code, `lane ${lane}`).toBe(0);
-    expect(idp.stats.reuseDetected, `lane ${lane}`).toBe(0);
-    expect(idp.stats.revokedGrants, `lane ${lane}`).toBe(0);
   }));
+  const failure = ran.find((r) => r.status === 'rejected');
+  if (failure) throw failure.reason;
 });
 
 test.concurrent('SIGTERM while a refresh is at the provider: the daemon stores the rotated token before it exits', async ({ onTestFinished }) => {
