@@ -93,14 +93,8 @@ async function setup(ctx: TestContext, c: Case): Promise<Setup> {
   const home = new Home('authd-pl.');
   const configFile = join(home.dir, 'config.toml');
   writeFileSync(configFile, 'store = "file"\n', { mode: 0o600 });
-  ctx.onTestFinished(async () => {
-    const texts = { stderr: home.stderrs.join('\n'), state: home.stateFilesText() };
-    await home.dispose();
-    await fixture.close();
-    for (const secret of fixture.issued) {
-      for (const [where, text] of Object.entries(texts)) if (text.includes(secret)) throw new Error(`${where} contains a token (${secret.slice(0, 6)}…)`);
-    }
-  });
+  // Nothing the provider issued ever reaches a message or the state directory.
+  ctx.onTestFinished(() => fixture.closeWith(home));
   return { fixture, home, name: `my-${c.provider}`, configFile };
 }
 

@@ -12,7 +12,7 @@ import { createSign, generateKeyPairSync, type KeyObject, randomBytes } from 'no
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ProfileSpec } from './harness.js';
+import type { Home, ProfileSpec } from './harness.js';
 
 export type ProviderName = 'github' | 'entra' | 'google' | 'okta' | 'auth0' | 'keycloak' | 'gitlab';
 
@@ -500,6 +500,16 @@ export class ProviderFixture {
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** A test's end: the home and this fixture go, and nothing this fixture issued may be in home's messages or state. */
+  async closeWith(home: Home): Promise<void> {
+    const texts = { stderr: home.stderrs.join('\n'), state: home.stateFilesText() };
+    await home.dispose();
+    await this.close();
+    for (const secret of this.issued) {
+      for (const [where, text] of Object.entries(texts)) if (text.includes(secret)) throw new Error(`${where} contains a token (${secret.slice(0, 6)}…)`);
+    }
   }
 
   private url(path: string): string {
