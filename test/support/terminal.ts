@@ -1,7 +1,10 @@
 // Runs a command on a real pseudo-terminal, as a user at a terminal would see it: util-linux
 // `script -qfec CMD /dev/null` gives the command a pty for stdin, stdout and stderr (so isTTY is
 // true and libraries colour their output) and copies everything it prints to our pipe; what we
-// write to its stdin is typed at that terminal.
+// write to its stdin is typed at that terminal. script runs the command with $SHELL -c (or /bin/sh
+// when SHELL is unset); dash does not exec a lone command, so a Ctrl-C would kill the shell around
+// it and script would report 130 whatever the command did. The command is therefore exec'd, with
+// SHELL pinned to /bin/sh, so the exit code is the command's own in any environment.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
@@ -17,7 +20,8 @@ export interface OnTerminal {
 }
 
 export function onTerminal(command: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): OnTerminal {
-  const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const env = { ...(opts.env ?? process.env), SHELL: '/bin/sh' };
+  const child = spawn('script', ['-qfec', `exec ${command}`, '/dev/null'], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   const waiters = new Set<() => void>();
   const onData = (d: Buffer) => {
