@@ -31,15 +31,11 @@ export { VERSION };
 /** How long a stop waits for refreshes in flight to be answered and stored. */
 const STOP_WAIT_MS = 30_000;
 
-/** How often the config file's mtime is looked at, at most. */
-const CONFIG_CHECK_MS = 1000;
-
 export class Daemon {
   private config: Config | undefined;
   private configError: AuthdError | undefined;
   /** When the config last changed, as far as the daemon knows (see configStamp). */
   private configStamp = '';
-  private configCheckedAt = 0;
   private readonly sessions: Sessions;
   private gitQueue: Promise<unknown> = Promise.resolve();
   private readonly audit: Audit;
@@ -58,16 +54,11 @@ export class Daemon {
   }
 
   /**
-   * Re-reads the config when it changed: checked at most once a second on the token path, every
-   * time for the other methods (`force`) and while it is refused, so an edit or a fix is seen by the
-   * next command.
+   * Re-reads the config when it changed, looked at on every request (a stat, ~2 µs), so an edit or a
+   * fix is seen by the very next command, a get-token too.
    */
-  private currentConfig(force = false): Config {
-    const now = Date.now();
-    if (force || this.configError || now - this.configCheckedAt >= CONFIG_CHECK_MS) {
-      this.configCheckedAt = now;
-      if (configStamp(this.paths.configFile) !== this.configStamp) this.reloadConfig();
-    }
+  private currentConfig(): Config {
+    if (configStamp(this.paths.configFile) !== this.configStamp) this.reloadConfig();
     if (this.configError) throw this.configError;
     return this.config!;
   }
@@ -86,12 +77,11 @@ export class Daemon {
     }
   }
 
-  private session(asked: string | undefined, force = true): Session {
-    let cfg = this.currentConfig(force);
+  private session(asked: string | undefined): Session {
+    const cfg = this.currentConfig();
     const name = resolveProfileName(cfg, asked);
     const s = this.sessions.peek(name);
     if (s && cfg.profiles.has(name)) return s;
-    if (!force) cfg = this.currentConfig(true);
     const p = cfg.profiles.get(name);
     if (!p) {
       throw new AuthdError('unknown_profile', `no profile named ${name} in ${cfg.path}`,
@@ -103,7 +93,7 @@ export class Daemon {
   handlers(): Handlers {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
-      getToken: (p) => this.session(p.profile, false).getToken(p.minTtl, p.env, p.caller),
+      getToken: (p) => this.session(p.profile).getToken(p.minTtl, p.env, p.caller),
       loginStart: (p, conn) => this.session(p.profile).loginStart(p.env, conn, { flow: p.flow, browser: p.browser }),
       loginWait: (p, conn) => this.session(p.profile).loginWait(conn),
       logout: (p) => this.logout(p),
@@ -142,7 +132,7 @@ export class Daemon {
     env: EnvSecrets | undefined,
     caller: CallerInfo | undefined,
   ): Promise<GitCredentialResult> {
-    const session = this.session(profile.name, false);
+    const session = this.session(profile.name);
     if (action === 'store') return { attrs: [] };
     if (action === 'erase') {
       session.dropToken(req.password ?? req.credential);
@@ -209,7 +199,7 @@ export class Daemon {
   }
 
   private gitHosts(): GitHostsResult {
-    const cfg = this.currentConfig(true);
+    const cfg = this.currentConfig();
     const hosts: GitHostsResult['hosts'] = [];
     for (const p of cfg.profiles.values()) {
       for (const host of p.git_hosts) hosts.push({ host, profile: p.name, username: p.git_username, auth: p.git_auth });
@@ -218,7 +208,7 @@ export class Daemon {
   }
 
   private async logout({ profile, all }: Params<'logout'>): Promise<Methods['logout']['result']> {
-    const cfg = this.currentConfig(true);
+    const cfg = this.currentConfig();
     const names = all ? [...cfg.profiles.keys()] : [resolveProfileName(cfg, profile)];
     const profiles = [];
     for (const name of names) profiles.push({ profile: name, ...(await this.session(name).logout()) });
@@ -243,7 +233,7 @@ export class Daemon {
     if (this.store.warning) daemon.storeWarning = this.store.summary ?? this.store.warning;
     const profiles: ProfileStatus[] = [];
     try {
-      const cfg = this.currentConfig(true);
+      const cfg = this.currentConfig();
       for (const name of cfg.profiles.keys()) profiles.push(await this.session(name).status(name === cfg.defaultProfile));
     } catch (err) {
       daemon.configError = err instanceof AuthdError ? err.message : 'cannot read the config file';
@@ -273,7 +263,7 @@ export class Daemon {
     }
     // A store named in the config follows the data. Under auto it need not, except to the file:
     // auto would otherwise keep offering to move the file's entries into the keychain.
-    const named = this.currentConfig(true).store;
+    const named = this.currentConfig().store;
     const configUpdated = named !== 'auto' || to === 'file' ? setStoreChoice(this.paths.configFile, to) : false;
     this.log.info({ from, to, moved: moved.moved, configUpdated }, 'store migrated');
     return { from, to, moved: moved.moved, configUpdated };
@@ -300,7 +290,7 @@ export class Daemon {
   }
 
   private profiles(): Methods['profiles']['result'] {
-    const cfg = this.currentConfig(true);
+    const cfg = this.currentConfig();
     const r: Methods['profiles']['result'] = {
       configPath: cfg.path,
       profiles: [...cfg.profiles.values()].map((p) => {
@@ -336,7 +326,7 @@ export class Daemon {
    * nothing could revoke or delete once its profile is gone; `authd logout` does both.
    */
   private async profileRemove(name: string): Promise<Methods['profileRemove']['result']> {
-    const cfg = this.currentConfig(true);
+    const cfg = this.currentConfig();
     if (cfg.profiles.has(name)) {
       const live = this.sessions.peek(name);
       const status = live ? await live.status(false) : undefined;
@@ -366,7 +356,7 @@ export class Daemon {
       : { name: 'store', ok: true, detail: `${this.store.kind} (${this.store.location})` });
     let cfg: Config;
     try {
-      cfg = this.currentConfig(true);
+      cfg = this.currentConfig();
       checks.push(cfg.exists
         ? { name: 'config', ok: true, detail: `${cfg.path}: ${cfg.profiles.size} profile(s)` }
         : { name: 'config', ok: false, detail: `${cfg.path} does not exist`, fix: 'create it with at least one [profiles.NAME] table (see the README)' });
