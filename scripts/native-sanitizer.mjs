@@ -1,7 +1,8 @@
 // CI: the native code built with AddressSanitizer and UndefinedBehaviorSanitizer. The peer-credential
 // addon (src/native/peercred.c), loaded into Node and driven through every call with good and bad
-// input; the native get-token client (src/native/authd-client.c), run against a fake daemon socket
-// with good and bad answers; and a seeded mutation loop over its parsers for a bounded time
+// input; the native client (src/native/authd-client.c: get-token and git's get), run against a fake
+// daemon socket with good and bad answers and git input; and a seeded mutation loop over its parsers
+// (answers, KUBERNETES_EXEC_INFO, git's input) for a bounded time
 // (AUTHD_FUZZ_SECONDS, default 20; AUTHD_FUZZ_SEED). A sanitizer report, or a call or run that does
 // not end as it must, fails the run.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
@@ -96,14 +97,24 @@ async function nativeClient() {
     ['', ['get-token'], 99, ''],
     [ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' }), ['get-token', '--bogus'], 99, ''],
     [ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' }), ['status'], 99, ''],
+    // git's get: [answer, argv, exit, stdout, stdin]
+    [ok({ attrs: [['username', 'oauth2'], ['password', 'tok']], message: 'a\u001b[2J\u0085\u200bb' }), ['git-credential', 'get'], 0,
+      'username=oauth2\npassword=tok\n', 'capability[]=authtype\r\nprotocol=https\r\nhost=h\u00e9\r\n\r\n'],
+    [ok({ attrs: [] }), ['git-credential', 'get'], 0, '', 'protocol=https\nhost=h'],
+    [ok({ attrs: [['password', 'p\nquit=1']] }), ['git-credential', 'get'], 99, '', 'protocol=https\nhost=h\n\n'],
+    [ok({ attrs: [['password', 'p']] }), ['git-credential', 'get'], 99, '', 'protocol=https\nhost\n\n'],
+    [ok({ attrs: [['password', 'p']] }), ['git-credential', 'get'], 99, '', `path=${'x'.repeat(70_000)}\n\n`],
+    [`${JSON.stringify({ id: 1, error: { code: 'idp_error', message: 'x' } })}\n`, ['git-credential', 'get'], 99, '', 'host=h\n\n'],
   ];
   try {
-    for (const [a, args, code, stdout] of cases) {
+    for (const [a, args, code, stdout, input = ''] of cases) {
       answer = a;
       const r = await new Promise((done) => {
-        execFile(client, args, { env: { ...SANITIZER_ENV, PATH: process.env.PATH, AUTHD_SOCKET: sock, AUTHD_NOT_ANSWERING_MS: '2000',
+        const child = execFile(client, args, { env: { ...SANITIZER_ENV, PATH: process.env.PATH, AUTHD_SOCKET: sock, AUTHD_NOT_ANSWERING_MS: '2000',
           KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1","x":[1,{"y":"\\u00e9"}]}' }, encoding: 'utf8' },
         (err, out, errOut) => done({ status: err ? err.code : 0, stdout: out, stderr: errOut }));
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(input);
       });
       if (r.status !== code || r.stdout !== stdout || /Sanitizer|runtime error/.test(r.stderr)) {
         process.stderr.write(r.stderr);

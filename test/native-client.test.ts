@@ -1,7 +1,8 @@
-// The native fast path of `authd get-token` (dist/authd-native, issue 13) is invisible to the user:
-// the same stdout, stderr and exit code as the Node client (AUTHD_NATIVE=0), byte for byte, for
-// every format, flag and error; it finds the same socket as src/protocol/paths.ts; and it answers
-// by itself where it should (a test build says when it would hand over to Node).
+// The native fast path of `authd get-token` and of git's `get` (dist/authd-native, issue 13) is
+// invisible to the user: the same stdout, stderr and exit code as the Node client (AUTHD_NATIVE=0),
+// byte for byte, for every format, flag, input and error; it finds the same socket as
+// src/protocol/paths.ts; and it answers by itself where it should (a test build says when it would
+// hand over to Node, and how much of git's input it hands on).
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -13,6 +14,7 @@ import { checkSocketPath, resolvePaths } from '../src/protocol/paths.js';
 import { AUTHD, devProfile, Home, type Result } from './support/harness.js';
 
 const NATIVE = resolve(__dirname, '../dist/authd-native');
+const GIT_HELPER = resolve(__dirname, '../bin/git-credential-authd');
 const SOURCE = resolve(__dirname, '../src/native/authd-client.c');
 const V1BETA1 = 'client.authentication.k8s.io/v1beta1';
 
@@ -20,14 +22,14 @@ let scratch: string;
 /** The client built to exit 99 where it would hand over to Node, saying why on stderr. */
 let probe: string;
 
-function run(cmd: string, args: string[], env: Record<string, string>): Promise<Result> {
+function run(cmd: string, args: string[], env: Record<string, string>, input: string | Buffer = ''): Promise<Result> {
   return new Promise((done) => {
     const child = execFile(cmd, args, { env, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       done({ code, stdout, stderr });
     });
     child.stdin?.on('error', () => undefined);
-    child.stdin?.end();
+    child.stdin?.end(input);
   });
 }
 
@@ -106,7 +108,8 @@ describe('against a real daemon, the native client and the Node client print the
   beforeAll(async () => {
     idp = await startIdp({ accessTokenTtl: 3600 });
     home = new Home('authd-nc.');
-    home.writeConfig({ acme: devProfile(idp), other: devProfile(idp), never: devProfile(idp) }, { default_profile: 'acme' });
+    home.writeConfig({ acme: devProfile(idp, { git_hosts: ['git.acme.test'] }), other: devProfile(idp),
+      never: devProfile(idp, { git_hosts: ['git.never.test'] }) }, { default_profile: 'acme' });
     await home.login('acme');
     await home.login('other');
   });
@@ -178,6 +181,71 @@ describe('against a real daemon, the native client and the Node client print the
     });
   }
 
+  /** git's `get` through bin/git-credential-authd, both ways, and the probe build; as `same` does. */
+  async function sameForGit(input: string | Buffer, action = 'get'): Promise<{ result: Result; handedOver?: string; input?: string }> {
+    const node = await run(GIT_HELPER, [action], { ...home.env, AUTHD_NATIVE: '0' }, input);
+    const native = await run(GIT_HELPER, [action], home.env, input);
+    expect(native).toEqual(node);
+    const p = await run(probe, ['git-credential', action], home.env, input);
+    if (p.code === 99) return { result: node, handedOver: /fallback: (.*)/.exec(p.stderr)?.[1], input: /input: (.*)/.exec(p.stderr)?.[1] };
+    expect(p).toEqual(node);
+    return { result: node };
+  }
+
+  test('git get for a host in git_hosts: answered by the native client with a fresh token, as Node answers', async () => {
+    const { result, handedOver } = await sameForGit('capability[]=authtype\nprotocol=https\nhost=git.acme.test\npath=org/repo.git\n\n');
+    expect(handedOver).toBeUndefined();
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^username=.*\npassword=[\w.~+/=-]+\n/);
+    expect(result.stderr).toBe('');
+  });
+
+  test('git get with CRLF lines, no blank line, wwwauth[] and odd bytes in values: answered natively, as Node answers', async () => {
+    const { result, handedOver } = await sameForGit('protocol=https\r\nhost=git.acme.test\r\nwwwauth[]=Bearer realm="h\u00e9", error="x=y"\r\nusername=');
+    expect(handedOver).toBeUndefined();
+    expect(result.stdout).toContain('password=');
+  });
+
+  test('git get for a host authd does not map and stores nothing for: nothing printed, natively, as Node', async () => {
+    const { result, handedOver } = await sameForGit('protocol=https\nhost=elsewhere.test\n\n');
+    expect(handedOver).toBeUndefined();
+    expect(result).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+
+  test('git get for a stored credential of an unmapped host: the stored one, natively, as Node', async () => {
+    const stored = await run(GIT_HELPER, ['store'], home.env, 'protocol=https\nhost=stored.test\nusername=u\npassword=p4ss\n\n');
+    expect(stored.code).toBe(0);
+    const { result, handedOver } = await sameForGit('protocol=https\nhost=stored.test\n\n');
+    expect(handedOver).toBeUndefined();
+    expect(result.stdout).toContain('password=p4ss\n');
+  });
+
+  test('git get for a mapped host whose profile is logged out: the one line for the user on stderr, natively, as Node', async () => {
+    const { result, handedOver } = await sameForGit('protocol=https\nhost=git.never.test\n\n');
+    expect(handedOver).toBeUndefined();
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/never/);
+  });
+
+  const gitLeftToNode: [string, string | Buffer, string, string][] = [
+    ['store', 'protocol=https\nhost=other.test\nusername=u\npassword=p\n\n', 'store', 'arguments'],
+    ['erase', 'protocol=https\nhost=other.test\n\n', 'erase', 'arguments'],
+    ['an action git added later', 'protocol=https\nhost=other.test\n\n', 'frobnicate', 'arguments'],
+    ['a NUL in the input', 'protocol=https\nhost=a\0b\n\n', 'get', 'input'],
+    ['a line without key=value', 'protocol=https\nhost\n\n', 'get', 'input'],
+    ['a line with an empty key', 'protocol=https\n=x\n\n', 'get', 'input'],
+    ['invalid UTF-8 (Node reads it as U+FFFD)', Buffer.from('protocol=https\nhost=\xff.test\n\n', 'latin1'), 'get', 'input'],
+    ['more than 64,512 bytes before the blank line', `protocol=https\nhost=git.acme.test\npath=${'a'.repeat(70_000)}\n\n`, 'get', 'input too large'],
+  ];
+  for (const [name, input, action, why] of gitLeftToNode) {
+    test(`git ${action}, ${name}: left to the Node client, which reads the same input and prints the same`, async () => {
+      const { result, handedOver } = await sameForGit(input, action);
+      expect(handedOver).toBe(why);
+      if (why.startsWith('input') && !name.includes('UTF-8')) expect(result).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^authd: the credential from git .*refusing it\n$/) });
+    });
+  }
+
   test('a dead daemon is started by the Node client, and both print the same token', async () => {
     await home.stop();
     const node = await run(AUTHD, ['get-token', '-f', 'json'], { ...home.env, AUTHD_NATIVE: '0' });
@@ -206,7 +274,7 @@ describe('against a fake daemon', () => {
         for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
-          if (!line.includes('"getToken"')) continue;
+          if (!line.includes('"getToken"') && !line.includes('"gitCredential"')) continue;
           requests.push(line);
           const a = answer(line);
           if (a !== undefined) sock.write(a);
@@ -306,6 +374,87 @@ describe('against a fake daemon', () => {
       expect(r).toEqual({ code: 0, stdout: 'tok\n', stderr: '' });
       expect(requests).toHaveLength(1);
     }
+  });
+
+  const GIT_INPUT = 'protocol=https\nhost=git.example.test\nwwwauth[]=Bearer realm="\u00e9\\"\nusername=\u0001\n\n';
+
+  /** git's get through the launcher both ways and the probe, against the fake daemon. */
+  async function bothForGit(input = GIT_INPUT): Promise<{ node: Result; native: Result; probe: Result }> {
+    requests.length = 0;
+    const node = await run(GIT_HELPER, ['get'], { ...env(), AUTHD_NATIVE: '0' }, input);
+    const native = await run(GIT_HELPER, ['get'], env(), input);
+    const p = await run(probe, ['git-credential', 'get'], env(), input);
+    expect(native).toEqual(node);
+    return { node, native, probe: p };
+  }
+
+  test("git's request is the Node client's, byte for byte: the attrs as git sent them, in order", async () => {
+    answer = () => ok({ attrs: [['username', 'oauth2'], ['password', 'tok']] });
+    const { node, probe: p } = await bothForGit();
+    expect(node).toEqual({ code: 0, stdout: 'username=oauth2\npassword=tok\n', stderr: '' });
+    expect(p).toEqual(node);
+    expect(requests).toHaveLength(3);
+    expect(requests[1]).toBe(requests[0]);
+    expect(requests[2]).toBe(requests[0]);
+    expect(JSON.parse(requests[0]!).params).toEqual({ action: 'get', caller: { pid: process.pid, cmd: expect.any(String) },
+      attrs: [['protocol', 'https'], ['host', 'git.example.test'], ['wwwauth[]', 'Bearer realm="\u00e9\\"'], ['username', '\u0001']] });
+  });
+
+  const gitAnswers: [string, string, boolean][] = [
+    ['a message with escape sequences, C1 and zero-width characters, and no attrs', ok({ attrs: [], message: 'log in\u001b]52;c;eA==\u0007 now\u0085\u200b\u2028\ufeff!' }), true],
+    ['an empty message', ok({ attrs: [['username', 'u']], message: '' }), true],
+    ['a null message', ok({ attrs: [['username', 'u']], message: null }), true],
+    ['members in another order, unknown members, whitespace', ' {"result" : {"x":[{"y":null}], "attrs" : [ [ "a[]" , "1" ] , ["b_c","=2"] ] }, "id":1, "v":1}\n', true],
+    ['a value with a line break: refused after the message, as Node refuses it', ok({ message: 'first', attrs: [['username', 'u'], ['password', 'p\nquit=1']] }), false],
+    ['a key git would not read: refused', ok({ attrs: [['Pass word', 'p']] }), false],
+    ['an attr that is not a pair', ok({ attrs: [['username', 'u', 'x']] }), false],
+    ['no attrs', ok({ message: 'm' }), false],
+    ['a message that is not a string', ok({ attrs: [], message: 7 }), false],
+    ['an error answer', `${JSON.stringify({ v: 1, id: 1, error: { code: 'idp_error', message: 'the provider is down' } })}\n`, false],
+  ];
+  for (const [name, line, native] of gitAnswers) {
+    test(`git's answer, ${name}: ${native ? 'printed by the native client' : 'left to the Node client'}, as Node prints it`, async () => {
+      answer = () => line;
+      const { probe: p, node } = await bothForGit();
+      if (native) expect(p).toEqual(node);
+      else expect(p.code).toBe(99);
+      expect(node.stdout).not.toMatch(/quit=1\n$/);
+      expect(node.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b\u2028\ufeff]/);
+    });
+  }
+
+  test("git's get with an error answer: printed once, the daemon not asked again, git's input handed on whole", async () => {
+    const error = (message: string) => `${JSON.stringify({ v: 1, id: 1, error: { code: 'idp_error', message } })}\n`;
+    answer = () => (requests.length === 1 ? error('first') : error('second'));
+    requests.length = 0;
+    const node = await run(GIT_HELPER, ['get'], { ...env(), AUTHD_NATIVE: '0' }, GIT_INPUT);
+    expect(node.stderr).toBe('authd: first\n');
+    requests.length = 0;
+    const native = await run(GIT_HELPER, ['get'], env(), GIT_INPUT);
+    expect(native).toEqual(node);
+    expect(requests).toHaveLength(1);
+    requests.length = 0;
+    const p = await run(probe, ['git-credential', 'get'], env(), GIT_INPUT);
+    expect(p.stderr).toContain('fallback: error answer');
+    expect(p.stderr).toContain(`input: ${Buffer.byteLength(GIT_INPUT)} bytes`);
+  });
+
+  test("git's get with a refused answer: the message is printed once, then the same refusal as Node's", async () => {
+    answer = () => ok({ message: 'first', attrs: [['password', 'p\nquit=1']] });
+    const { node, native } = await bothForGit();
+    expect(node).toEqual({ code: 1, stdout: '', stderr: 'first\nauthd: the answer for git holds a line break or NUL in password; not passing it to git\n' });
+    expect(native).toEqual(node);
+    expect(requests).toHaveLength(3); // Node alone, native (not asked again by the Node it hands to), probe
+  });
+
+  test("git's get with secret_required: handed over bare with git's input, the Node client asks again itself", async () => {
+    answer = () => `${JSON.stringify({ v: 1, id: 1, error: { code: 'secret_required', message: 'needs a secret', data: { env: 'NOT_IN_ANY_CONFIG' } } })}\n`;
+    const { node, native, probe: p } = await bothForGit();
+    expect(node.code).toBe(2);
+    expect(native).toEqual(node);
+    expect(p.stderr).toContain('fallback: secret_required');
+    expect(requests).toHaveLength(4); // Node alone 1, native 1 + the Node it hands to 1, probe 1
+    expect(requests[2]).toBe(requests[1]);
   });
 
   test('a daemon that accepts and says nothing: the Node client reports it', async () => {

@@ -1,14 +1,14 @@
 /*
- * The native fast path of `authd get-token` (issue 13): the same request over the same socket as the
- * Node client (src/client/commands/get-token.ts), printed the same way, in about a millisecond.
- * C11 and libc only; built by scripts/build-native.mjs into dist/authd-native, which bin/authd runs
- * when it is there.
+ * The native fast path of `authd get-token` and of git's `get` (issue 13): the same request over the
+ * same socket as the Node client (src/client/commands/get-token.ts, git-credential.ts), printed the
+ * same way, in about a millisecond. C11 and libc only; built by scripts/build-native.mjs into
+ * dist/authd-native, which bin/authd and bin/git-credential-authd run when it is there.
  *
  * It handles only what it fully understands. Everything else -- any other command or argument, no
  * daemon (autostart is the Node client's), an error answer of any kind, an answer it cannot parse,
  * over 64 KiB or late, a socket it does not trust -- goes to the Node client, `node dist/authd.cjs`,
- * by execv with the same argv, environment and unread stdin, so what the user sees is the Node
- * client's, byte for byte.
+ * by execv with the same argv, environment and stdin (what it read of git's input is handed on whole,
+ * in a memfd), so what the user sees is the Node client's, byte for byte.
  *
  * A get-token is not idempotent on errors: the request that was refused may have ended the session
  * (a provider refusing the refresh), so asking again would get other words ("not logged in"). An
@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -52,14 +53,27 @@
 
 static char **g_argv;
 static int g_argc;
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return 0;
+    p += w, n -= (size_t)w;
+  }
+  return 1;
+}
 /* The daemon's error answer (the error object's JSON text) for the Node client, or NULL. */
 static const char *g_answer;
+/* What was read of stdin (git's input) before handing over, or NULL: the Node client reads it again. */
+static const char *g_input;
+static size_t g_input_len;
 
 #ifdef AUTHD_TEST_FALLBACK
 /* Sanitizer and fuzz builds: say that the Node client would run, and stop there. */
 _Noreturn static void fallback(const char *why) {
   fprintf(stderr, "authd-native: fallback: %s\n", why);
   if (g_answer) fprintf(stderr, "authd-native: answer: %s\n", g_answer);
+  if (g_input) fprintf(stderr, "authd-native: input: %zu bytes\n", g_input_len);
   exit(99);
 }
 #else
@@ -89,7 +103,17 @@ _Noreturn static void fallback(const char *why) {
       exit(1);
     }
   }
-  /* src/client/commands/get-token.ts reads it (and removes it) instead of asking the daemon again. */
+  /* What was read of stdin becomes the Node client's stdin, whole: a memfd, so no pipe capacity can
+     block this process on it. */
+  if (g_input) {
+    int fd = memfd_create("authd-git-input", 0);
+    if (fd < 0 || !write_all(fd, g_input, g_input_len) || lseek(fd, 0, SEEK_SET) != 0 || (fd != 0 && dup2(fd, 0) != 0)) {
+      fprintf(stderr, "authd: cannot hand git's input to the Node client: %s\n", strerror(errno));
+      exit(1);
+    }
+    if (fd != 0) close(fd);
+  }
+  /* The Node client reads it (and removes it) instead of asking the daemon again (native-answer.ts). */
   if (g_answer && setenv("AUTHD_NATIVE_ANSWER", g_answer, 1) != 0) {
     fputs("authd: cannot set up the environment for the Node client\n", stderr);
     exit(1);
@@ -439,38 +463,6 @@ static int parse_result(struct json *j, struct token *t) {
   return r == 0 && (seen & 11) == 11;
 }
 
-/* 1: a token answer to request 1, in t. 0: anything else (an error answer, another id, doubt). */
-static int parse_answer(const char *frame, size_t n, struct token *t) {
-  struct json j = {frame, frame + n};
-  char keyspace[16];
-  struct buf key = {keyspace, 0, sizeof keyspace, 0};
-  int first = 1, r, seen = 0;
-  t->access_len = t->type_len = t->profile_len = 0;
-  t->has_expiry = t->expiry_null = 0;
-  t->expires_at = 0;
-  ws(&j);
-  if (j.p >= j.end || *j.p != '{') return 0;
-  j.p++;
-  while ((r = json_member(&j, &first, &key)) == 1) {
-    int bit = key.overflow ? 0 : key_is(&key, "v") ? 1 : key_is(&key, "id") ? 2 : key_is(&key, "result") ? 4 : 0;
-    if (!key.overflow && key_is(&key, "error")) return 0;
-    if (bit & seen) return 0;
-    seen |= bit;
-    if (bit == 1 || bit == 2) {
-      int integer = 0;
-      uint64_t v = 0;
-      if (!json_number(&j, &integer, &v) || !integer || v != 1) return 0;
-    } else if (bit == 4) {
-      if (!parse_result(&j, t)) return 0;
-    } else if (!json_skip(&j, 1)) {
-      return 0;
-    }
-  }
-  if (r != 0 || (seen & 6) != 6) return 0; /* the daemon sends {id, result}; a "v" must say 1 */
-  ws(&j);
-  return j.p == j.end;
-}
-
 /* The members of an error object, j at its '{': 1 if well formed, with *secret set if any "code" is
    "secret_required" (JSON.parse keeps the last of repeated members: any one counts). */
 static int parse_error(struct json *j, int *secret) {
@@ -491,39 +483,64 @@ static int parse_error(struct json *j, int *secret) {
   return r == 0;
 }
 
-/* 1: an error answer to request 1, {"id":1,"error":{...}} ("v":1 allowed), with the error object's
-   text in *err, *err_len and *secret set for secret_required. 0: anything else. */
-static int parse_error_answer(const char *frame, size_t n, const char **err, size_t *err_len, int *secret) {
+/* An answer to request 1: {"id":1,"result":...} or {"id":1,"error":{...}}, "v":1 allowed. The
+   result's JSON text (checked as JSON, read by parse_result or parse_git_result), or the error
+   object's (handed to Node as it is: error answers carry no secrets); an error wins over a result,
+   as in the Node client. */
+struct envelope {
+  const char *result, *error;
+  size_t result_len, error_len;
+  int secret; /* the error's code is secret_required */
+};
+
+/* 1: a well-formed answer to request 1, in e. 0: anything else (another id, doubt). */
+static int parse_envelope(const char *frame, size_t n, struct envelope *e) {
   struct json j = {frame, frame + n};
   char keyspace[16];
   struct buf key = {keyspace, 0, sizeof keyspace, 0};
   int first = 1, r, seen = 0;
-  *err = NULL;
-  *err_len = 0;
-  *secret = 0;
+  memset(e, 0, sizeof *e);
   ws(&j);
   if (j.p >= j.end || *j.p != '{') return 0;
   j.p++;
   while ((r = json_member(&j, &first, &key)) == 1) {
-    int bit = key.overflow ? 0 : key_is(&key, "v") ? 1 : key_is(&key, "id") ? 2 : key_is(&key, "error") ? 4 : 0;
-    if (bit & seen) return 0;
+    int bit = key.overflow ? 0 : key_is(&key, "v") ? 1 : key_is(&key, "id") ? 2 : key_is(&key, "result") ? 4 : key_is(&key, "error") ? 8 : 0;
+    if (bit & seen) return 0; /* a repeated member: JSON.parse takes the last, this reader doubts */
     seen |= bit;
+    const char *start = j.p;
     if (bit == 1 || bit == 2) {
       int integer = 0;
       uint64_t v = 0;
       if (!json_number(&j, &integer, &v) || !integer || v != 1) return 0;
     } else if (bit == 4) {
-      const char *start = j.p;
-      if (!parse_error(&j, secret)) return 0;
-      *err = start;
-      *err_len = (size_t)(j.p - start);
+      if (!json_skip(&j, 1)) return 0;
+      e->result = start;
+      e->result_len = (size_t)(j.p - start);
+    } else if (bit == 8) {
+      if (!parse_error(&j, &e->secret)) return 0;
+      e->error = start;
+      e->error_len = (size_t)(j.p - start);
     } else if (!json_skip(&j, 1)) {
       return 0;
     }
   }
-  if (r != 0 || (seen & 6) != 6) return 0;
+  if (r != 0 || !(seen & 2) || !(seen & 12)) return 0; /* the daemon sends {id, result|error}; a "v" must say 1 */
   ws(&j);
-  return j.p == j.end && *err_len > 0 && !memchr(*err, '\0', *err_len);
+  if (j.p != j.end) return 0;
+  if (e->error) {
+    e->result = NULL;
+    return !memchr(e->error, '\0', e->error_len);
+  }
+  return 1;
+}
+
+/* A result's JSON text (an envelope's) as a token, in t: 1, or 0 for doubt. */
+static int read_token(const char *result, size_t n, struct token *t) {
+  struct json j = {result, result + n};
+  t->access_len = t->type_len = t->profile_len = 0;
+  t->has_expiry = t->expiry_null = 0;
+  t->expires_at = 0;
+  return parse_result(&j, t) && j.p == j.end;
 }
 
 /* RFC 6750 b64token, as src/protocol/text.ts BEARER_TOKEN: [A-Za-z0-9-._~+/]+=* */
@@ -639,6 +656,172 @@ static const char *exec_version(const char *info) {
   if (asked_len == strlen(EXEC_V1) && memcmp(asked, EXEC_V1, asked_len) == 0) return EXEC_V1;
   if (asked_len == strlen(EXEC_V1BETA1) && memcmp(asked, EXEC_V1BETA1, asked_len) == 0) return EXEC_V1BETA1;
   return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* git's credential helper protocol, as src/client/commands/git-credential.ts speaks it.          */
+
+#define MAX_GIT_INPUT (MAX_FRAME - 1024) /* git-credential.ts MAX_INPUT */
+
+/* Where what git sent ends, as readCredential finds it: at the first blank line ("\n" or "\r\n"
+   at the start, or after a "\n"), before the "\n" that precedes it. -1: no blank line yet. */
+static long git_input_end(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0 && s[i - 1] != '\n') continue;
+    if (s[i] == '\n' || (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')) return i == 0 ? 0 : (long)(i - 1);
+  }
+  return -1;
+}
+
+/* git's key=value lines as parseCredential reads them, written as JSON.stringify writes the array:
+   [["k","v"],...]. 0 for what the Node client refuses (a NUL, a line without key=value) or would
+   rewrite (invalid UTF-8 becomes U+FFFD there): it says so itself. */
+static int git_attrs_json(const char *s, size_t n, struct buf *out) {
+  if (memchr(s, '\0', n) || !valid_utf8(s, n)) return 0;
+  puts_(out, "[");
+  const char *line = s, *end = s + n;
+  int first = 1;
+  for (;;) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    size_t len = (size_t)((nl ? nl : end) - line);
+    if (len && line[len - 1] == '\r') len--;
+    if (len) {
+      const char *eq = memchr(line, '=', len);
+      if (!eq || eq == line) return 0;
+      if (!first) puts_(out, ",");
+      first = 0;
+      puts_(out, "[");
+      put_json_string(out, line, (size_t)(eq - line));
+      puts_(out, ",");
+      put_json_string(out, eq + 1, len - (size_t)(eq + 1 - line));
+      puts_(out, "]");
+    }
+    if (!nl) break;
+    line = nl + 1;
+  }
+  puts_(out, "]");
+  return !out->overflow;
+}
+
+/* text.ts printable: each run of CONTROLS (C0, DEL and C1, U+200B-200F, U+2028-202E, U+2060-206F,
+   U+FEFF) made one space. s is valid UTF-8 (a decoded JSON string). */
+static void put_printable(struct buf *b, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  int in_run = 0;
+  for (size_t i = 0; i < n;) {
+    uint32_t cp = 0;
+    size_t k = utf8_one(u + i, n - i, &cp);
+    if (!k) k = 1; /* not reached: the JSON reader gives valid UTF-8 */
+    int control = cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+                  (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff;
+    if (control && !in_run) put(b, " ", 1);
+    if (!control) put(b, s + i, k);
+    in_run = control;
+    i += k;
+  }
+}
+
+/* answerGit's check of a key: /^[a-z_]+(\[\])?$/ */
+static int git_key(const char *k, size_t n) {
+  if (n >= 2 && k[n - 2] == '[' && k[n - 1] == ']') n -= 2;
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((k[i] >= 'a' && k[i] <= 'z') || k[i] == '_')) return 0;
+  return 1;
+}
+
+/* What answerGit prints for a result {"attrs":[["k","v"],...],"message":"..."}: the message made
+   printable (stderr; none when absent, null or empty), and git's key=value lines (stdout). A key or
+   value answerGit refuses (a key it would not write, a line break or NUL in a value) sets *broken
+   and, when the key itself is fine, copies it to broken_key. 0: doubt (the Node client decides). */
+struct git_answer {
+  struct buf lines, message;
+  int has_message, broken;
+  char broken_key[64];
+};
+
+static int parse_git_result(struct json *j, struct git_answer *g) {
+  char keyspace[16];
+  struct buf key = {keyspace, 0, sizeof keyspace, 0};
+  int first = 1, r, seen = 0;
+  g->has_message = g->broken = 0;
+  g->broken_key[0] = '\0';
+  if (j->p >= j->end || *j->p != '{') return 0;
+  j->p++;
+  while ((r = json_member(j, &first, &key)) == 1) {
+    int bit = key.overflow ? 0 : key_is(&key, "attrs") ? 1 : key_is(&key, "message") ? 2 : 0;
+    if (bit & seen) return 0;
+    seen |= bit;
+    if (bit == 2) {
+      if (j->p < j->end && *j->p == 'n') {
+        if (!json_literal(j, "null")) return 0;
+        continue;
+      }
+      static char raw[MAX_FRAME];
+      struct buf decoded = {raw, 0, sizeof raw, 0};
+      if (!json_string(j, &decoded)) return 0;
+      g->message.len = 0;
+      put_printable(&g->message, raw, decoded.len);
+      g->has_message = decoded.len > 0;
+    } else if (bit == 1) {
+      ws(j);
+      if (j->p >= j->end || *j->p != '[') return 0;
+      j->p++;
+      ws(j);
+      int more = j->p < j->end && *j->p != ']';
+      if (!more) j->p++;
+      while (more) {
+        ws(j);
+        if (j->p >= j->end || *j->p != '[') return 0;
+        j->p++;
+        ws(j);
+        size_t k0 = g->lines.len;
+        if (!json_string(j, &g->lines)) return 0;
+        size_t klen = g->lines.len - k0;
+        ws(j);
+        if (j->p >= j->end || *j->p != ',') return 0;
+        j->p++;
+        ws(j);
+        put(&g->lines, "=", 1);
+        size_t v0 = g->lines.len;
+        if (!json_string(j, &g->lines)) return 0;
+        ws(j);
+        if (j->p >= j->end || *j->p != ']') return 0; /* exactly a pair */
+        j->p++;
+        if (g->lines.overflow) return 0;
+        const char *k = g->lines.p + k0, *v = g->lines.p + v0;
+        size_t vlen = g->lines.len - v0;
+        if (!g->broken && (!git_key(k, klen) || memchr(v, '\0', vlen) || memchr(v, '\n', vlen) || memchr(v, '\r', vlen))) {
+          g->broken = 1;
+          if (git_key(k, klen) && klen < sizeof g->broken_key) {
+            memcpy(g->broken_key, k, klen);
+            g->broken_key[klen] = '\0';
+          }
+        }
+        put(&g->lines, "\n", 1);
+        ws(j);
+        if (j->p < j->end && *j->p == ',') {
+          j->p++;
+        } else if (j->p < j->end && *j->p == ']') {
+          j->p++;
+          more = 0;
+        } else {
+          return 0;
+        }
+      }
+    } else if (!json_skip(j, 1)) {
+      return 0;
+    }
+  }
+  return r == 0 && (seen & 1) && !g->lines.overflow && !g->message.overflow;
+}
+
+/* A result's JSON text (an envelope's) as git's answer, in g: 1, or 0 for doubt. */
+static int read_git_answer(const char *result, size_t n, struct git_answer *g) {
+  struct json j = {result, result + n};
+  g->lines.len = g->message.len = 0;
+  g->lines.overflow = g->message.overflow = 0;
+  return parse_git_result(&j, g) && j.p == j.end;
 }
 
 #ifndef AUTHD_NO_MAIN
@@ -905,24 +1088,14 @@ static int socket_path(char *sock, char *dir, size_t cap) {
 
 /* ---------------------------------------------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return 0;
-    p += w, n -= (size_t)w;
-  }
-  return 1;
-}
-
 static long long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* callerInfo (io.ts): the parent's pid and /proc/PPID/comm, trimmed, else "authd get-token". */
-static int caller_cmd(pid_t ppid, char *out, size_t cap) {
+/* callerInfo (io.ts): the parent's pid and /proc/PPID/comm, trimmed, else the command's own name. */
+static int caller_cmd(pid_t ppid, const char *unnamed, char *out, size_t cap) {
   char path[64], raw[256];
   snprintf(path, sizeof path, "/proc/%ld/comm", (long)ppid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -939,7 +1112,7 @@ static int caller_cmd(pid_t ppid, char *out, size_t cap) {
   if (e > s && (((unsigned char)raw[s]) >= 0x80 || ((unsigned char)raw[e - 1]) >= 0x80)) return 0;
   if (!valid_utf8(raw + s, e - s) || memchr(raw + s, '\0', e - s)) return 0;
   if (e == s) {
-    snprintf(out, cap, "authd get-token");
+    snprintf(out, cap, "%s", unnamed);
     return 1;
   }
   if (e - s >= cap) return 0;
@@ -948,65 +1121,46 @@ static int caller_cmd(pid_t ppid, char *out, size_t cap) {
   return 1;
 }
 
-static struct token answer;
-static char frame[MAX_FRAME + 1];
-static char output[4 * MAX_FRAME + 512];
+/* params.caller, as callerInfo gives it and JSON.stringify writes it. */
+static void put_caller(struct buf *req, const char *unnamed) {
+  pid_t ppid = getppid();
+  char cmd[256], num[32];
+  if (!caller_cmd(ppid, unnamed, cmd, sizeof cmd)) fallback("caller");
+  puts_(req, "\"caller\":{\"pid\":");
+  snprintf(num, sizeof num, "%ld", (long)ppid);
+  puts_(req, num);
+  puts_(req, ",\"cmd\":");
+  put_json_string(req, cmd, strlen(cmd));
+  puts_(req, "}");
+}
 
-int main(int argc, char **argv) {
-  g_argc = argc;
-  g_argv = argv;
-  const char *native = getenv("AUTHD_NATIVE");
-  if (native && !strcmp(native, "probe")) {
-    printf("authd-native %s\n", AUTHD_VERSION);
-    return 0;
-  }
-  if (native && !strcmp(native, "paths")) { /* for the shared path vectors (test/native-client.test.ts) */
-    char s[PATH_CAP], d[PATH_CAP];
-    if (!socket_path(s, d, sizeof s)) return 3;
-    printf("%s\n%s\n", s, d);
-    return 0;
-  }
-  if (native && !strcmp(native, "0")) fallback("AUTHD_NATIVE=0");
-  struct request rq;
-  if (!parse_args(argc, argv, &rq)) fallback("arguments");
-
+/* answer-watchdog.ts NOT_ANSWERING_MS, or AUTHD_NOT_ANSWERING_MS as the Node client reads it. */
+static long long patience_ms(void) {
   long long patience = NOT_ANSWERING_MS;
   const char *p = getenv("AUTHD_NOT_ANSWERING_MS");
   if (p && *p) {
     if (strlen(p) > 9 || strspn(p, "0123456789") != strlen(p) || (patience = atoll(p)) <= 0) fallback("AUTHD_NOT_ANSWERING_MS");
   }
+  return patience;
+}
 
-  char sock[PATH_CAP], dir[PATH_CAP];
-  if (!socket_path(sock, dir, sizeof sock)) fallback("socket path");
-
-  /* trust.ts checkSocketDir: a private directory of ours; a missing one means nothing listens. */
+/* The socket, if its directory passes trust.ts checkSocketDir: a private directory of ours (a
+   missing one means nothing listens: Node starts the daemon). */
+static void trusted_socket(char *sock, size_t cap) {
+  char dir[PATH_CAP];
+  if (!socket_path(sock, dir, cap)) fallback("socket path");
   struct stat st;
   if (lstat(dir, &st) != 0) fallback("socket directory");
   if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077) != 0) fallback("socket directory not private");
+}
 
-  pid_t ppid = getppid();
-  char cmd[256];
-  if (!caller_cmd(ppid, cmd, sizeof cmd)) fallback("caller");
+static char frame[MAX_FRAME + 1];
 
-  struct buf req = {output, 0, sizeof output, 0};
-  char num[32];
-  puts_(&req, "{\"v\":1,\"id\":1,\"method\":\"getToken\",\"params\":{\"caller\":{\"pid\":");
-  snprintf(num, sizeof num, "%ld", (long)ppid);
-  puts_(&req, num);
-  puts_(&req, ",\"cmd\":");
-  put_json_string(&req, cmd, strlen(cmd));
-  puts_(&req, "}");
-  if (rq.profile) {
-    puts_(&req, ",\"profile\":");
-    put_json_string(&req, rq.profile, strlen(rq.profile));
-  }
-  if (rq.min_ttl[0]) {
-    puts_(&req, ",\"minTtl\":");
-    puts_(&req, rq.min_ttl);
-  }
-  puts_(&req, "}}\n");
-  if (req.overflow) fallback("request");
-
+/* Sends the request (one line) and reads one answer line into frame: its length. Wherever the Node
+   client would do something else (no daemon, a daemon of another user, a lost connection, silence
+   at half the patience: the Node client pings then, here Node takes over), it is left to Node. */
+static size_t exchange(const char *sock, const struct buf *req, long long patience) {
+  if (req->overflow || req->len > MAX_FRAME) fallback("request");
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fallback("socket");
   struct sockaddr_un addr;
@@ -1028,11 +1182,11 @@ int main(int argc, char **argv) {
             "  another user may be posing as your authd daemon; have root remove that socket, or set AUTHD_SOCKET to a path "
             "in a directory only you can use\n",
             sock, (unsigned long)uc.uid, (unsigned long)getuid());
-    return 5; /* daemon_unreachable */
+    exit(5); /* daemon_unreachable */
   }
 
-  const char *w = req.p;
-  size_t left = req.len;
+  const char *w = req->p;
+  size_t left = req->len;
   while (left > 0) {
     ssize_t k = send(fd, w, left, MSG_NOSIGNAL);
     if (k < 0 && errno == EINTR) continue;
@@ -1040,7 +1194,6 @@ int main(int argc, char **argv) {
     w += k, left -= (size_t)k;
   }
 
-  /* One line, at most 64 KiB, within half the patience (the Node client pings then; here, Node takes over). */
   size_t got = 0;
   char *nl = NULL;
   long long deadline = now_ms() + patience / 2;
@@ -1062,21 +1215,134 @@ int main(int argc, char **argv) {
   close(fd);
   size_t flen = (size_t)(nl - frame);
   if (flen > MAX_FRAME) fallback("answer too large");
-  if (!parse_answer(frame, flen, &answer)) {
-    const char *err;
-    size_t err_len;
-    int secret;
-    if (!parse_error_answer(frame, flen, &err, &err_len, &secret)) fallback("answer");
-    if (secret) fallback("secret_required"); /* Node asks again, with the secret: nothing happened yet */
-    memmove(frame, err, err_len); /* within the frame, so under the 64 KiB bound */
-    frame[err_len] = '\0';
+  return flen;
+}
+
+/* The daemon's answer, read as an envelope; an error answer goes to Node (never returns), a result's
+   JSON text is returned for the command to read. */
+static struct envelope result_of(size_t flen) {
+  struct envelope e;
+  if (!parse_envelope(frame, flen, &e)) fallback("answer");
+  if (e.error) {
+    if (e.secret) fallback("secret_required"); /* Node asks again, with the secret: nothing happened yet */
+    memmove(frame, e.error, e.error_len); /* within the frame, so under the 64 KiB bound */
+    frame[e.error_len] = '\0';
     g_answer = frame;
     fallback("error answer");
   }
+  return e;
+}
+
+static struct token answer;
+static char output[4 * MAX_FRAME + 512];
+
+static int get_token(int argc, char **argv) {
+  struct request rq;
+  if (!parse_args(argc, argv, &rq)) fallback("arguments");
+  long long patience = patience_ms();
+  char sock[PATH_CAP];
+  trusted_socket(sock, sizeof sock);
+
+  struct buf req = {output, 0, sizeof output, 0};
+  puts_(&req, "{\"v\":1,\"id\":1,\"method\":\"getToken\",\"params\":{");
+  put_caller(&req, "authd get-token");
+  if (rq.profile) {
+    puts_(&req, ",\"profile\":");
+    put_json_string(&req, rq.profile, strlen(rq.profile));
+  }
+  if (rq.min_ttl[0]) {
+    puts_(&req, ",\"minTtl\":");
+    puts_(&req, rq.min_ttl);
+  }
+  puts_(&req, "}}\n");
+
+  struct envelope e = result_of(exchange(sock, &req, patience));
+  if (!read_token(e.result, e.result_len, &answer)) fallback("answer");
 
   struct buf out = {output, 0, sizeof output, 0};
   if (!format_token(&answer, rq.format, rq.exec_version, &out)) fallback("token");
   if (!write_all(1, out.p, out.len)) return 1;
   return 0;
+}
+
+/* What git sent on stdin (handed to Node, if it takes over, as its stdin). */
+static char git_in[MAX_GIT_INPUT + 2];
+static char git_message[MAX_FRAME + 2];
+
+/* `git-credential get` (bin/git-credential-authd get): git asks for a credential. store and erase,
+   rarer, are the Node client's. */
+static int git_get(void) {
+  long long patience = patience_ms();
+  char sock[PATH_CAP];
+  trusted_socket(sock, sizeof sock);
+
+  /* As readCredential: up to the first blank line, or EOF; more than MAX_GIT_INPUT bytes before it is
+     refused (by Node, given what was read). Read before connecting: no connection waits on git. */
+  size_t got = 0;
+  long end = -1;
+  g_input = git_in;
+  while (end < 0 && got <= MAX_GIT_INPUT) {
+    ssize_t k = read(0, git_in + got, MAX_GIT_INPUT + 1 - got);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0 && errno == EAGAIN) {
+      struct pollfd pfd = {0, POLLIN, 0};
+      poll(&pfd, 1, -1);
+      continue;
+    }
+    if (k <= 0) break; /* EOF, or an error: the Node client ends there too */
+    got += (size_t)k;
+    g_input_len = got;
+    end = git_input_end(git_in, got);
+  }
+  size_t content = end >= 0 ? (size_t)end : got;
+  if (content > MAX_GIT_INPUT) fallback("input too large");
+
+  struct buf req = {output, 0, sizeof output, 0};
+  puts_(&req, "{\"v\":1,\"id\":1,\"method\":\"gitCredential\",\"params\":{\"action\":\"get\",\"attrs\":");
+  if (!git_attrs_json(git_in, content, &req)) fallback("input");
+  puts_(&req, ",");
+  put_caller(&req, "git");
+  puts_(&req, "}}\n");
+
+  struct envelope e = result_of(exchange(sock, &req, patience));
+  struct git_answer g = {{output, 0, sizeof output, 0}, {git_message, 0, sizeof git_message, 0}, 0, 0, {0}};
+  if (!read_git_answer(e.result, e.result_len, &g)) fallback("answer");
+  if (g.has_message) {
+    put(&g.message, "\n", 1);
+    if (g.message.overflow) fallback("answer");
+    (void)write_all(2, g.message.p, g.message.len);
+  }
+  if (g.broken) {
+    /* answerGit refuses it after printing the message: the same error, printed by Node. */
+    static char refusal[256];
+    struct buf e = {refusal, 0, sizeof refusal - 1, 0};
+    puts_(&e, "{\"code\":\"bad_request\",\"message\":\"the answer for git holds a line break or NUL in ");
+    puts_(&e, g.broken_key[0] ? g.broken_key : "a key");
+    puts_(&e, "; not passing it to git\"}");
+    refusal[e.len] = '\0';
+    g_answer = refusal;
+    fallback("refused answer");
+  }
+  if (!write_all(1, g.lines.p, g.lines.len)) return 1;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  g_argc = argc;
+  g_argv = argv;
+  const char *native = getenv("AUTHD_NATIVE");
+  if (native && !strcmp(native, "probe")) {
+    printf("authd-native %s\n", AUTHD_VERSION);
+    return 0;
+  }
+  if (native && !strcmp(native, "paths")) { /* for the shared path vectors (test/native-client.test.ts) */
+    char s[PATH_CAP], d[PATH_CAP];
+    if (!socket_path(s, d, sizeof s)) return 3;
+    printf("%s\n%s\n", s, d);
+    return 0;
+  }
+  if (native && !strcmp(native, "0")) fallback("AUTHD_NATIVE=0");
+  if (argc == 3 && !strcmp(argv[1], "git-credential") && !strcmp(argv[2], "get")) return git_get();
+  return get_token(argc, argv);
 }
 #endif

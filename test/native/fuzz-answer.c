@@ -1,8 +1,11 @@
 /*
  * A seeded mutation loop over the native client's parsers (src/native/authd-client.c): the daemon's
- * answer (a token, or an error handed to Node) and KUBERNETES_EXEC_INFO. Built with AddressSanitizer and UndefinedBehaviorSanitizer by
+ * answer (a token, git's answer, or an error handed to Node), KUBERNETES_EXEC_INFO, and what git
+ * sends a credential helper on stdin. Built with AddressSanitizer and UndefinedBehaviorSanitizer by
  * scripts/native-sanitizer.mjs and run for a bounded time; a sanitizer report, or an answer accepted
- * whose printed token is not one bearer token on one line, fails it.
+ * whose printed token is not one bearer token on one line, git's answer printed with a line that
+ * is not key=value or a control character in its message, or git's input sent as anything but an
+ * array of [key, value] pairs, fails it.
  *
  *   fuzz-answer SECONDS SEED
  */
@@ -31,14 +34,78 @@ static const char *const SEEDS[] = {
   "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"spec\":{\"interactive\":false}}",
   "{\"apiVersion\":\"\\u0063lient.authentication.k8s.io/v1\",\"apiVersion\":7}",
   "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+  "{\"id\":1,\"result\":{\"attrs\":[[\"username\",\"oauth2\"],[\"password\",\"tok\"]],\"message\":\"x\\u001b[31m y\\u2028z\\u0085\"}}",
+  "{\"v\":1,\"id\":1,\"result\":{\"attrs\":[ ],\"message\":null}}",
+  "{\"id\":1,\"result\":{\"message\":\"\\ufeff\\u200b\",\"attrs\":[[\"capability[]\",\"authtype\"],[\"password_expiry_utc\",\"1900000000\"]]}}",
+  "{\"id\":1,\"result\":{\"attrs\":[[\"pass\\nword\",\"x\"],[\"quit\",\"1\\r\\n\"],[\"a[]\",\"\\u0000\"]]}}",
+};
+static const char *const GIT_INPUTS[] = {
+  "protocol=https\nhost=github.com\npath=a/b.git\nusername=x\n\n",
+  "capability[]=authtype\r\nprotocol=https\r\nhost=h\r\nwwwauth[]=Bearer realm=\"x\", error=\"invalid_token\"\r\n\r\nafter=1\n",
+  "host=\xc3\xa9=\xe2\x80\xa8\n=bad\nnoequals\n\r\r\n",
+  "\r\nprotocol=https\n",
+  "a=b\"\\\x01\x7f\n",
 };
 static const char *const TOKENS[] = {"{", "}", "[", "]", ",", ":", "\"", "\\", "\\u", "\\ud800", "\\udc00", "null", "1", "-0",
-  "1e999", "9007199254740993", "\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x00", "\n", " ", "\"access_token\"", "\"id\"", "\"v\""};
+  "1e999", "9007199254740993", "\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x00", "\n", " ", "\"access_token\"", "\"id\"", "\"v\"",
+  "\"attrs\"", "\"message\"", "[\"k\",\"v\"]", "\\u0085", "\\u2029", "=", "\r\n", "\n\n", "[]"};
 
 static char in[MAX_FRAME + 64];
 static char text[MAX_FRAME + 64];
 static struct token tok;
 static char out[4 * MAX_FRAME + 512];
+static char msg[MAX_FRAME + 2];
+
+/* git's answer as printed: key=value lines with keys answerGit writes, no NUL or CR; a message
+   without control characters. Only for an answer not marked broken. */
+static int check_git_answer(const struct git_answer *g) {
+  const char *p = g->lines.p, *end = g->lines.p + g->lines.len;
+  if (!g->broken) {
+    while (p < end) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      const char *eq = nl ? memchr(p, '=', (size_t)(nl - p)) : NULL;
+      if (!nl || !eq || !git_key(p, (size_t)(eq - p)) || memchr(p, '\0', (size_t)(nl - p)) || memchr(p, '\r', (size_t)(nl - p))) {
+        fprintf(stderr, "git's answer printed a line that is not key=value\n");
+        return 0;
+      }
+      p = nl + 1;
+    }
+  }
+  for (size_t i = 0; i < g->message.len; i++) {
+    unsigned char c = (unsigned char)g->message.p[i];
+    if (c < 0x20 || c == 0x7f) {
+      fprintf(stderr, "git's message kept a control character\n");
+      return 0;
+    }
+  }
+  if (!valid_utf8(g->message.p, g->message.len)) {
+    fprintf(stderr, "git's message is not UTF-8\n");
+    return 0;
+  }
+  return 1;
+}
+
+/* git's input, as the helper sends it on: one JSON array of [string, string] pairs. */
+static int check_git_input(size_t n) {
+  long end = git_input_end(in, n);
+  size_t content = end >= 0 ? (size_t)end : n;
+  if (content > n) {
+    fprintf(stderr, "git's input ends past what was read\n");
+    return 0;
+  }
+  char *copy = malloc(content ? content : 1);
+  memcpy(copy, in, content);
+  struct buf b = {out, 0, sizeof out, 0};
+  int ok = git_attrs_json(copy, content, &b);
+  free(copy);
+  if (!ok) return 1;
+  struct json j = {b.p, b.p + b.len};
+  if (b.len < 2 || b.p[0] != '[' || !json_skip(&j, 0) || j.p != j.end || memchr(b.p, '\n', b.len) || memchr(b.p, '\0', b.len)) {
+    fprintf(stderr, "git's input was sent as something other than one JSON array\n");
+    return 0;
+  }
+  return 1;
+}
 
 static void mutate(size_t *n) {
   int k = 1 + (int)(next() % 8);
@@ -84,22 +151,32 @@ int main(int argc, char **argv) {
     fputs("usage: fuzz-answer SECONDS SEED\n", stderr);
     return 2;
   }
-  (void)fallback, (void)g_argv, (void)g_argc, (void)g_answer;
+  (void)fallback, (void)write_all, (void)g_argv, (void)g_argc, (void)g_answer, (void)g_input, (void)g_input_len;
   double seconds = atof(argv[1]);
   rng = strtoull(argv[2], NULL, 10) | 1;
   long long end = now_ms_fuzz(seconds);
-  unsigned long long runs = 0, accepted = 0;
+  unsigned long long runs = 0, accepted = 0, git_accepted = 0, git_inputs = 0;
   const size_t nseeds = sizeof SEEDS / sizeof *SEEDS;
   while (runs % 1024 || now_ms_fuzz(0) < end) {
+    runs++;
+    if (runs % 3 == 0) { /* git's input */
+      const char *seed = GIT_INPUTS[next() % (sizeof GIT_INPUTS / sizeof *GIT_INPUTS)];
+      size_t n = strlen(seed);
+      memcpy(in, seed, n);
+      if (runs % 4) mutate(&n);
+      git_inputs++;
+      if (!check_git_input(n)) return 1;
+      continue;
+    }
     const char *seed = SEEDS[next() % nseeds];
     size_t n = strlen(seed);
     memcpy(in, seed, n);
     if (runs % 4) mutate(&n);
-    runs++;
     /* An exact-size copy, so that ASan sees any read past the end. */
     char *frame_copy = malloc(n ? n : 1);
     memcpy(frame_copy, in, n);
-    if (parse_answer(frame_copy, n, &tok)) {
+    struct envelope e;
+    if (parse_envelope(frame_copy, n, &e) && e.result && read_token(e.result, e.result_len, &tok)) {
       accepted++;
       for (int f = F_TOKEN; f <= F_EXEC; f++) {
         struct buf b = {out, 0, sizeof out, 0};
@@ -116,16 +193,20 @@ int main(int argc, char **argv) {
         }
       }
     }
-    const char *err;
-    size_t err_len;
-    int secret;
-    if (parse_error_answer(frame_copy, n, &err, &err_len, &secret)) {
+    if (parse_envelope(frame_copy, n, &e) && e.error) {
       /* What goes into AUTHD_NATIVE_ANSWER: one JSON object, inside the frame, no NUL (the frame, cut at
          its first line break, holds none; here JSON whitespace may). */
-      if (err < frame_copy || err + err_len > frame_copy + n || err_len < 2 || err[0] != '{' || err[err_len - 1] != '}' ||
-          memchr(err, '\0', err_len)) {
+      if (e.result || e.error < frame_copy || e.error + e.error_len > frame_copy + n || e.error_len < 2 || e.error[0] != '{' ||
+          e.error[e.error_len - 1] != '}' || memchr(e.error, '\0', e.error_len)) {
         fprintf(stderr, "an error answer's object is not one object\n");
         return 1;
+      }
+    }
+    if (parse_envelope(frame_copy, n, &e) && e.result) {
+      struct git_answer g = {{out, 0, sizeof out, 0}, {msg, 0, sizeof msg, 0}, 0, 0, {0}};
+      if (read_git_answer(e.result, e.result_len, &g)) {
+        git_accepted++;
+        if (!check_git_answer(&g)) return 1;
       }
     }
     free(frame_copy);
@@ -136,6 +217,7 @@ int main(int argc, char **argv) {
       (void)v;
     }
   }
-  printf("fuzzed the answer parser: %llu inputs, %llu accepted, seed %s\n", runs, accepted, argv[2]);
+  printf("fuzzed the parsers: %llu inputs (%llu of git's), %llu token and %llu git answers accepted, seed %s\n", runs, git_inputs, accepted,
+         git_accepted, argv[2]);
   return 0;
 }

@@ -1,8 +1,9 @@
 // `authd get-token`: the hot path. Prints a valid access token, in the format the caller reads.
-import { AuthdError, type TokenResult, type WireError } from '../../protocol/index.js';
+import { AuthdError, type TokenResult } from '../../protocol/index.js';
 import { str, usage } from '../args.js';
 import { chosenProfile, type Command, HELP_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import { callerInfo } from '../io.js';
+import { nativeAnswer } from '../native-answer.js';
 import { bearerOnly, requestWithEnvSecret } from '../token-requests.js';
 
 export type TokenFormat = 'token' | 'json' | 'header' | 'exec-credential';
@@ -61,29 +62,6 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
     return 0;
   },
 };
-
-/**
- * AUTHD_NATIVE_ANSWER (internal, between the two clients): the native client (src/native/authd-client.c)
- * asked the daemon and got an error answer; it hands over here with that answer's `error` object, as
- * JSON text, so it is printed without asking again — a get-token is not idempotent on errors (the
- * refused refresh may have ended the session, and a second ask would say "not logged in"). It is
- * removed from the environment so nothing started from here inherits it. secret_required never comes
- * this way (that needs the retry with the secret); anything malformed is ignored: ask as usual.
- */
-function nativeAnswer(env: Record<string, string | undefined>): AuthdError | undefined {
-  const text = env.AUTHD_NATIVE_ANSWER;
-  if (text === undefined) return undefined;
-  delete env.AUTHD_NATIVE_ANSWER;
-  let wire: unknown;
-  try {
-    wire = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof wire !== 'object' || wire === null || Array.isArray(wire)) return undefined;
-  const err = AuthdError.fromWire(wire as WireError);
-  return err.code === 'secret_required' ? undefined : err;
-}
 
 /**
  * The ExecCredential version kubectl wants: since 1.20 it passes an ExecCredential of that version in

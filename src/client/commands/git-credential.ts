@@ -4,6 +4,7 @@ import { AuthdError, type GitAction, MAX_FRAME_BYTES, printable } from '../../pr
 import { usage } from '../args.js';
 import { type Command, HELP_FLAG, type Requester } from '../command.js';
 import { callerInfo, type IO } from '../io.js';
+import { nativeAnswer } from '../native-answer.js';
 import { requestWithEnvSecret } from '../token-requests.js';
 
 /** More than fits in one request frame is refused rather than cut. */
@@ -38,6 +39,8 @@ For every other host: a secure storage helper with the semantics of git's own st
   retryable: (opts) => opts.action === 'get',
   async run(opts, io, connect) {
     if (!opts.action) return 0;
+    const answered = opts.action === 'get' ? nativeAnswer(io.env) : undefined;
+    if (answered) throw answered;
     return answerGit({ action: opts.action, attrs: opts.attrs }, io, await connect());
   },
 };
@@ -56,7 +59,11 @@ async function answerGit(opts: { action: GitAction; attrs: [string, string][] },
   return 0;
 }
 
-/** Reads up to the first blank line, or EOF (git may close without one). */
+/**
+ * Reads up to the first blank line, or EOF (git may close without one). More than MAX_INPUT bytes
+ * before it is refused, however the bytes arrive (the native client, src/native/authd-client.c, reads
+ * by the same rule).
+ */
 function readCredential(stdin: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -76,7 +83,9 @@ function readCredential(stdin: NodeJS.ReadableStream): Promise<string> {
       size += chunk.length;
       const text = Buffer.concat(chunks).toString('latin1');
       const end = text.search(/(^|\n)\r?\n/);
-      if (end !== -1) {
+      if (end > MAX_INPUT) {
+        done(new AuthdError('bad_request', `the credential from git is over ${MAX_INPUT} bytes; refusing it`));
+      } else if (end !== -1) {
         const all = Buffer.concat(chunks);
         chunks.length = 0;
         chunks.push(all.subarray(0, end));
