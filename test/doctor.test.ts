@@ -1,6 +1,7 @@
 // `authd doctor` against the real binary and a real provider: every profile, whether it can get a
 // token (or is logged out, or refused by the provider), and a report even when the daemon cannot start.
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
 import { startIdp } from '../scripts/dev-idp.mjs';
@@ -110,7 +111,7 @@ test('when the daemon cannot start, doctor still reports: the directory at fault
   const json = JSON.parse((await home.run(['doctor', '--json'])).stdout) as { ok: boolean; checks: JsonCheck[] };
   expect(json.ok).toBe(false);
   expect(json.checks.map((c) => `${c.name} ${c.status}`)).toEqual([
-    'config ok', 'state directory failed', 'socket directory ok', 'credentials file ok', 'daemon failed',
+    'config ok', 'state directory failed', 'socket directory ok', 'credentials file ok', 'daemon failed', 'fast path ok',
   ]);
 
   // The fix works: doctor then reaches the daemon it starts.
@@ -149,4 +150,23 @@ test('without a keychain, status says so in one line and doctor gives the reason
     + 'The Secret Service keychain is unavailable: DBUS_SESSION_BUS_ADDRESS is empty, so there is no D-Bus session bus. '
     + 'To use the keychain, run authd in a desktop session, or on a machine without one under `dbus-run-session` with gnome-keyring started unlocked '
     + '(`printf %s "$PASSWORD" | gnome-keyring-daemon --unlock --components=secrets`); to silence this, set store = "file".');
+});
+
+test('doctor says which client answers get-token and git: the native one, Node with AUTHD_NATIVE=0, Node only (with the fix) where it was not built', async () => {
+  const { idp, home } = await provider();
+  home.writeConfig({ acme: devProfile(idp) });
+  const native = await home.run(['doctor']);
+  expect(lines(native.stdout, 'fast path')).toEqual([expect.stringMatching(/^✓ fast path: native: get-token and git's get answer in C \(.*dist\/authd-native\)/)]);
+  const off = await home.run(['doctor'], { env: { AUTHD_NATIVE: '0' } });
+  expect(lines(off.stdout, 'fast path')).toEqual([expect.stringMatching(/^✓ fast path: Node: AUTHD_NATIVE=0 is set/)]);
+
+  // An installation built without a C compiler: bin/ and dist/ without dist/authd-native.
+  const copy = mkdtempSync(join(tmpdir(), 'authd-nocc.'));
+  onTestFinished(() => rmSync(copy, { recursive: true, force: true }));
+  cpSync(join(__dirname, '../bin'), join(copy, 'bin'), { recursive: true });
+  cpSync(join(__dirname, '../dist'), join(copy, 'dist'), { recursive: true, filter: (src) => !src.endsWith('authd-native') });
+  const r = await home.run(['doctor', '--json'], { bin: join(copy, 'bin', 'authd') });
+  const check = (JSON.parse(r.stdout) as { checks: JsonCheck[] }).checks.find((c) => c.name === 'fast path');
+  expect(check).toEqual({ name: 'fast path', status: 'warning', detail: expect.stringMatching(/^Node only: .*authd-native was not built/),
+    fix: expect.stringContaining('install a C compiler') });
 });

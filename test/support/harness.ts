@@ -59,11 +59,11 @@ export class Home {
     writeFileSync(join(this.dir, 'config.toml'), `${lines.join('\n')}\n`);
   }
 
-  /** Runs `authd ARGS` to completion. */
-  run(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<Result> {
+  /** Runs `authd ARGS` to completion (`bin`: another installation's launcher). */
+  run(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number; cwd?: string; bin?: string } = {}): Promise<Result> {
     return new Promise((done) => {
       const options = { env: { ...this.env, ...opts.env }, timeout: opts.timeoutMs ?? 30_000, encoding: 'utf8' as const, cwd: opts.cwd };
-      const child = execFile(AUTHD, args, options,
+      const child = execFile(opts.bin ?? AUTHD, args, options,
         (err, stdout, stderr) => {
           this.stderrs.push(stderr);
           this.outputs.push(stdout);

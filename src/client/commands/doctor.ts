@@ -5,6 +5,7 @@ import { AuthdError, type DoctorCheck, printable, resolvePaths } from '../../pro
 import { checkPrivateDir, checkPrivateFile, readTrustedFile } from '../../protocol/perms.js';
 import { type Command, HELP_FLAG, JSON_FLAG, noPositionals, type Requester, writeJson } from '../command.js';
 import type { IO } from '../io.js';
+import { nativeClientCheck } from '../native-client.js';
 
 export const command: Command<{ json: boolean }> = {
   name: 'doctor',
@@ -28,10 +29,10 @@ Exits 1 when a check fails.
     try {
       conn = await connect();
     } catch (err) {
-      return report(withoutDaemon(err, io.env), opts.json, io);
+      return report([...withoutDaemon(err, io.env), nativeClientCheck(io.env)], opts.json, io);
     }
     const { checks } = await conn.request('doctor', {});
-    return report(checks, opts.json, io);
+    return report([...checks, nativeClientCheck(io.env)], opts.json, io);
   },
 };
 
