@@ -155,7 +155,7 @@ test('without a keychain, status says so in one line and doctor gives the reason
 test('doctor says which client answers get-token and git: the native one, Node with AUTHD_NATIVE=0, Node only (with the fix) where it was not built', async () => {
   const { idp, home } = await provider();
   home.writeConfig({ acme: devProfile(idp) });
-  const native = await home.run(['doctor']);
+  const native = await home.run(['doctor'], { env: { AUTHD_NATIVE: '' } }); // as in a run of the suite with AUTHD_NATIVE=0
   expect(lines(native.stdout, 'fast path')).toEqual([expect.stringMatching(/^✓ fast path: native: get-token and git's get answer in C \(.*dist\/authd-native\)/)]);
   const off = await home.run(['doctor'], { env: { AUTHD_NATIVE: '0' } });
   expect(lines(off.stdout, 'fast path')).toEqual([expect.stringMatching(/^✓ fast path: Node: AUTHD_NATIVE=0 is set/)]);

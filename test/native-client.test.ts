@@ -13,6 +13,9 @@ import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { checkSocketPath, resolvePaths } from '../src/protocol/paths.js';
 import { AUTHD, devProfile, Home, type Result } from './support/harness.js';
 
+// This file compares the two clients itself: a run of the suite with AUTHD_NATIVE=0 does not apply here.
+delete process.env.AUTHD_NATIVE;
+
 const NATIVE = resolve(__dirname, '../dist/authd-native');
 const GIT_HELPER = resolve(__dirname, '../bin/git-credential-authd');
 const SOURCE = resolve(__dirname, '../src/native/authd-client.c');
