@@ -4,12 +4,13 @@
 // src/protocol/paths.ts; and it answers by itself where it should (a test build says when it would
 // hand over to Node, and how much of git's input it hands on).
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
+import { EXIT_CODES, type ErrorCode } from '../src/protocol/errors.js';
 import { checkSocketPath, resolvePaths } from '../src/protocol/paths.js';
 import { AUTHD, devProfile, Home, type Result } from './support/harness.js';
 
@@ -102,6 +103,13 @@ describe('the socket path is the one src/protocol/paths.ts resolves', () => {
       expect(got).toBe(expected);
     });
   }
+});
+
+test('every exit code the native client gives itself is the one src/protocol/errors.ts gives that error code', () => {
+  // The C source marks each such exit with its code: `exit(5); /* daemon_unreachable */`.
+  const exits = [...readFileSync(SOURCE, 'utf8').matchAll(/exit\((\d+)\); \/\* (\w+) \*\//g)].map((m) => [m[2], Number(m[1])] as const);
+  expect(exits.length).toBeGreaterThan(0);
+  for (const [code, status] of exits) expect({ code, status }).toEqual({ code, status: EXIT_CODES[code as ErrorCode] });
 });
 
 describe('against a real daemon, the native client and the Node client print the same', () => {
