@@ -38,7 +38,7 @@ export class Audit {
    */
   record(profile: string, fp: string, caller: CallerInfo | undefined): void {
     const now = Date.now();
-    const key = `${profile}\0${fp}\0${caller?.pid ?? ''}\0${caller?.cmd ?? ''}`;
+    const key = `${profile}\0${fp}\0${caller?.pid ?? ''}\0${caller?.cmd ?? ''}\0${caller?.forwarded ? 'forwarded' : ''}`;
     const p = this.pending.get(key);
     if (p) {
       p.count++;

@@ -19,6 +19,7 @@ import type { Logger } from './log.js';
 import { describeProtection, type Protection } from './peer.js';
 import type { Handlers, Params } from './methods.js';
 import type { Session } from './session.js';
+import { restrictedHandlers } from './restricted.js';
 import { secretKey } from './secrets.js';
 import { Sessions } from './sessions.js';
 import { openStore } from './store/index.js';
@@ -112,6 +113,31 @@ export class Daemon {
         return { pid: process.pid };
       },
     };
+  }
+
+  /** The restricted socket's methods (restricted.ts): get-token and git's get for profiles with forward = true. */
+  restrictedHandlers(socket: string): Handlers {
+    return restrictedHandlers(this.handlers(), {
+      forwardedProfile: (asked) => {
+        let name: string | undefined;
+        try {
+          name = resolveProfileName(this.currentConfig(), asked);
+          if (this.currentConfig().profiles.get(name)?.forward === true) return name;
+        } catch {
+          // The local config's troubles are not the forwarded side's to read: one refusal for all.
+        }
+        throw new AuthdError('restricted', name ? `profile ${name} is not served through a forwarded authd socket`
+          : 'no forwarded profile was named, and there is no default one to use',
+        name ? `on the machine where authd runs, set forward = true in [profiles.${name}] of its config` : 'name one with -p PROFILE');
+      },
+      forwardsGit: (attrs) => {
+        try {
+          return git.profileForHost(this.currentConfig(), git.requestFrom(attrs))?.forward === true;
+        } catch {
+          return false;
+        }
+      },
+    }, socket);
   }
 
   private async gitCredential({ action, attrs, env, caller }: Params<'gitCredential'>): Promise<GitCredentialResult> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import { loadPeerCred } from '../native/peercred.js';
-import { AuthdError, checkSocketPath, resolvePaths, SPAWN_MARKER } from '../protocol/index.js';
+import { AuthdError, checkSocketPath, resolvePaths, restrictedSocketPath, SPAWN_MARKER } from '../protocol/index.js';
 import { loadConfig } from './config/index.js';
 import { Daemon, VERSION } from './daemon.js';
 import { leaveStartingDirectory, logWarnings, removePidFile, startupReport, writePidFile } from './daemon-process.js';
@@ -55,6 +55,15 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  // The restricted socket (restricted.ts), beside the full one: this daemon owns both paths now.
+  let acceptRestricted: ((socket: net.Socket) => void) | undefined;
+  const restrictedPath = restrictedSocketPath(paths);
+  const restricted = restrictedPath ? await listenRestricted(restrictedPath, (socket) => {
+    if (!admit(socket)) return;
+    if (acceptRestricted) acceptRestricted(socket);
+    else socket.destroy();
+  }, (msg) => log.warn(msg)) : undefined;
+
   let closing = false;
   const shutdown = async (why: string) => {
     if (closing) return;
@@ -62,6 +71,7 @@ async function main(): Promise<number> {
     log.info({ why }, 'daemon stopping');
     // Refreshes in flight are answered and stored first; the socket serves on meanwhile.
     await daemon.close();
+    restricted?.close();
     server.close();
     removePidFile(paths);
     store.close?.().catch(() => undefined);
@@ -74,6 +84,10 @@ async function main(): Promise<number> {
   const connections = new ConnectionTable(log, idleTimeoutMs(process.env));
   const frameMs = partialFrameMs(process.env);
   accept = (socket) => serveConnection(socket, handlers, log, connections.add(socket), frameMs);
+  if (restricted && restrictedPath) {
+    const limited = daemon.restrictedHandlers(restrictedPath);
+    acceptRestricted = (socket) => serveConnection(socket, limited, log, connections.add(socket), frameMs);
+  }
   for (const socket of early.splice(0)) accept(socket);
 
   process.on('uncaughtException', (err) => {
@@ -157,6 +171,40 @@ async function bindExclusively(
   } finally {
     // A lock taken over while this daemon stalled (> 2 s) cannot be released; that is no reason to stop serving.
     await release().catch(() => warn('start-up lock was taken over by another process'));
+  }
+}
+
+/**
+ * The restricted socket: the daemon holds the full socket, so the path beside it is its own; a file
+ * left there by an earlier daemon is replaced. Without it (a path over the limit, say) the daemon
+ * serves on, and says why in its log.
+ */
+async function listenRestricted(path: string, onConnection: (socket: net.Socket) => void, warn: (msg: string) => void): Promise<net.Server | undefined> {
+  if (Buffer.byteLength(path) > (process.platform === 'darwin' ? 103 : 107)) { // sun_path, less its NUL
+    warn(`no restricted socket: its path is over the limit (${path})`);
+    return undefined;
+  }
+  try {
+    unlinkSync(path);
+  } catch {
+    // none left behind
+  }
+  const server = net.createServer({ allowHalfOpen: false }, onConnection);
+  const oldMask = process.umask(0o077);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server;
+  } catch (err) {
+    warn(`no restricted socket at ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  } finally {
+    process.umask(oldMask);
   }
 }
 

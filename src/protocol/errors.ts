@@ -5,6 +5,7 @@ export const EXIT_CODES = {
   config_error: 2,
   unknown_profile: 2,
   secret_required: 2,
+  restricted: 2,
   login_required: 3,
   login_expired: 3,
   login_denied: 3,

@@ -7,6 +7,8 @@ export const PROTOCOL_VERSION = 1;
 export interface CallerInfo {
   pid?: number;
   cmd?: string;
+  /** Set by the daemon (never taken from a request) for a caller on the restricted socket: an SSH host or container. */
+  forwarded?: boolean;
 }
 
 /** Values of env vars named by `client_secret_env`, sent from the caller's environment. */
@@ -158,6 +160,8 @@ export interface PingResult {
   pid: number;
   version: string;
   socket: string;
+  /** Answered on the restricted socket (an SSH host's or container's forward): get-token and git's get only. */
+  restricted?: true;
 }
 
 export interface DoctorCheck {

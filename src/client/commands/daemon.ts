@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { AuthdError, type AuthdPaths, EXIT_CODES, pidFilePath, resolvePaths } from '../../protocol/index.js';
+import { AuthdError, type AuthdPaths, EXIT_CODES, pidFilePath, resolvePaths, restrictedSocketPath } from '../../protocol/index.js';
 import { notAnsweringMs } from '../answer-watchdog.js';
 import { Connection, connect, connectOnce, daemonArgs, isNotRunning, notAnswering, type Watch } from '../connection.js';
 import { usage } from '../args.js';
@@ -16,6 +16,8 @@ interface DaemonOptions {
   action: DaemonAction;
   force: boolean;
   json: boolean;
+  /** `status --restricted-socket`: print only that path (for a container's -v). */
+  restrictedSocket: boolean;
 }
 
 export const command: Command<DaemonOptions> = {
@@ -27,18 +29,22 @@ export const command: Command<DaemonOptions> = {
   run     run in the foreground (for systemd --user or launchd)
   start   start in the background if not running (also at an AUTHD_SOCKET path)
   stop    stop the running daemon; --force: also one that does not answer (it is killed)
-  status  say whether it runs, and its socket path (exit 5 when it does not);
-          --json: {"running":…,"answering":…,"pid":…,"version":…,"socket":…}
+  status  say whether it runs, its socket and its restricted socket (exit 5 when it does not);
+          --json: {"running":…,"answering":…,"pid":…,"version":…,"socket":…,"restricted_socket":…}
+          --restricted-socket: print only the restricted socket's path: the one to forward to an
+          SSH host or mount into a container (it serves get-token and git's get for profiles with
+          forward = true, nothing else)
 Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1 or AUTHD_SOCKET names
 the socket (a forwarded agent that stopped answering is reported, not replaced).
 `,
-  flags: { force: {}, ...JSON_FLAG, ...HELP_FLAG },
+  flags: { force: {}, 'restricted-socket': {}, ...JSON_FLAG, ...HELP_FLAG },
   parse(args) {
     const action = args.positionals[0] as DaemonAction;
     if (!ACTIONS.includes(action) || args.positionals.length !== 1) throw usage('daemon needs one of run, start, stop, status', 'daemon');
     if (args.flags.force && action !== 'stop') throw usage('--force goes with `authd daemon stop`', 'daemon');
     if (args.flags.json && action !== 'status') throw usage('--json goes with `authd daemon status`', 'daemon');
-    return { action, force: args.flags.force === true, json: args.flags.json === true };
+    if (args.flags['restricted-socket'] && (action !== 'status' || args.flags.json)) throw usage('--restricted-socket goes with `authd daemon status`, without --json', 'daemon');
+    return { action, force: args.flags.force === true, json: args.flags.json === true, restrictedSocket: args.flags['restricted-socket'] === true };
   },
   // It manages the daemon's connection itself: a status or stop must not start one.
   run: (opts, io) => run(opts, io),
@@ -71,13 +77,20 @@ async function run(opts: DaemonOptions, io: IO): Promise<number> {
       try {
         conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch(paths, io.env));
         const r = await conn.request('ping', {});
-        if (opts.json) writeJson(io, { running: true, answering: true, pid: r.pid, version: r.version, socket: r.socket });
-        else io.stdout.write(`running pid ${r.pid} version ${r.version}\nsocket ${r.socket}\n`);
+        // Through a forward (AUTHD_SOCKET names a restricted socket), that socket is the restricted one.
+        const restricted = r.restricted ? paths.socket : restrictedSocketPath(paths);
+        if (opts.restrictedSocket) io.stdout.write(`${restricted}\n`);
+        else if (opts.json) writeJson(io, { running: true, answering: true, pid: r.pid, version: r.version, socket: paths.socket, restricted_socket: restricted ?? null });
+        else {
+          io.stdout.write(`running pid ${r.pid} version ${r.version}\nsocket ${paths.socket}${r.restricted ? ' (forwarded: get-token and git only)' : ''}\n`);
+          if (!r.restricted && restricted) io.stdout.write(`restricted socket ${restricted} (to forward: get-token and git, profiles with forward = true)\n`);
+        }
         return 0;
       } catch (err) {
         if (err instanceof AuthdError && !isNotAnswering(err)) throw err; // not ours: refused, not "not running"
         const silent = isNotAnswering(err) || (err as NodeJS.ErrnoException).code === 'EAGAIN';
-        if (opts.json) writeJson(io, { running: silent, answering: false, pid: null, version: null, socket: paths.socket });
+        if (opts.restrictedSocket) throw new AuthdError('daemon_unreachable', `the authd daemon is not ${silent ? 'answering' : 'running'} (socket ${paths.socket})`, 'start it with `authd daemon start`');
+        if (opts.json) writeJson(io, { running: silent, answering: false, pid: null, version: null, socket: paths.socket, restricted_socket: restrictedSocketPath(paths) ?? null });
         else io.stdout.write(`${silent ? 'not answering (stop it with `authd daemon stop --force`)' : 'not running'}\nsocket ${paths.socket}\n`);
         return EXIT_CODES.daemon_unreachable;
       } finally {

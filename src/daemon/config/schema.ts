@@ -71,6 +71,11 @@ export interface ProfileConfig {
    * false: RFC 6749 §6 lets a refresh leave them out, and some providers refuse a scope there.
    */
   refresh_with_scopes?: boolean;
+  /**
+   * Served on the restricted socket too (the one forwarded to SSH hosts and containers): get-token,
+   * and git's get for its git_hosts. Default false.
+   */
+  forward?: boolean;
 }
 
 /** What makes a session: change any of these and a stored session no longer belongs to the profile. */
@@ -157,6 +162,7 @@ const PROFILE_KEYS = [
   'timeout',
   'refresh_ahead',
   'refresh_with_scopes',
+  'forward',
 ] as const;
 type ProfileKey = (typeof PROFILE_KEYS)[number];
 const URL_KEYS = ['issuer', 'device_authorization_endpoint', 'authorization_endpoint', 'token_endpoint', 'revocation_endpoint'] as const;
@@ -393,6 +399,7 @@ class Validator {
       }
       p.refresh_with_scopes = send;
     }
+    if (has('forward')) p.forward = this.boolean(at('forward'), get('forward'));
     if (has('client_auth')) p.client_auth = this.oneOf(at('client_auth'), get('client_auth'), CLIENT_AUTHS);
     if (has('private_key_file')) {
       const file = this.string(at('private_key_file'), get('private_key_file'));
