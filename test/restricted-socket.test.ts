@@ -3,10 +3,10 @@
 // method is refused with a clear message, whatever it is; callers through it are marked in the audit
 // log; and a forward that has gone away is reported, never replaced by a daemon of its own.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { PARAMS } from '../src/daemon/methods.js';
@@ -80,8 +80,11 @@ describe('the restricted socket', () => {
   test('daemon status names both sockets; the restricted one is beside the full one, private like it', async () => {
     const json = JSON.parse((await home.run(['daemon', 'status', '--json'])).stdout) as { socket: string; restricted_socket: string };
     expect(json.restricted_socket).toBe(restricted);
-    expect(restricted).toBe(json.socket.replace(/\.sock$/, '.restricted.sock'));
+    expect(restricted).toBe(json.socket.replace(/\.sock$/, '.restricted/authd.sock'));
     expect(existsSync(restricted)).toBe(true);
+    // Its directory is its own and private: a container is given that directory, never the full socket's.
+    expect(statSync(dirname(restricted)).mode & 0o777).toBe(0o700);
+    expect(readdirSync(dirname(restricted))).toEqual(['authd.sock']);
     const text = (await home.run(['daemon', 'status'])).stdout;
     expect(text).toContain(`restricted socket ${restricted}`);
   });

@@ -1,7 +1,7 @@
 // `authd daemon run`: checks its directories, becomes the one daemon for this home, and serves.
 import { rmSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import { loadPeerCred } from '../native/peercred.js';
@@ -175,8 +175,8 @@ async function bindExclusively(
 }
 
 /**
- * The restricted socket: the daemon holds the full socket, so the path beside it is its own; a file
- * left there by an earlier daemon is replaced. Without it (a path over the limit, say) the daemon
+ * The restricted socket, in its own private directory: the daemon holds the full socket, so the path
+ * beside it is its own; a file left there by an earlier daemon is replaced. Without it (a path over the limit, say) the daemon
  * serves on, and says why in its log.
  */
 async function listenRestricted(path: string, onConnection: (socket: net.Socket) => void, warn: (msg: string) => void): Promise<net.Server | undefined> {
@@ -185,8 +185,13 @@ async function listenRestricted(path: string, onConnection: (socket: net.Socket)
     return undefined;
   }
   try {
+    ensurePrivateDir(dirname(path), 'restricted socket directory');
     unlinkSync(path);
-  } catch {
+  } catch (err) {
+    if (err instanceof AuthdError) {
+      warn(`no restricted socket: ${err.message}`);
+      return undefined;
+    }
     // none left behind
   }
   const server = net.createServer({ allowHalfOpen: false }, onConnection);

@@ -67,13 +67,15 @@ function passwdHome(): string {
 }
 
 /**
- * The restricted socket, beside the full one (gpg-agent's extra socket is the model): it serves only
- * get-token, and git's get, for profiles with forward = true. It is the one to forward to an SSH host
- * or mount into a container. None for a named pipe (Windows).
+ * The restricted socket (gpg-agent's extra socket is the model): it serves only get-token, and git's
+ * get, for profiles with forward = true. It is the one to forward to an SSH host or mount into a
+ * container, so it has a private directory of its own, beside the full socket: a container gets that
+ * directory, never the one holding the full socket. None for a named pipe (Windows).
  */
 export function restrictedSocketPath(paths: AuthdPaths): string | undefined {
   if (process.platform === 'win32') return undefined;
-  return paths.socket.endsWith('.sock') ? `${paths.socket.slice(0, -'.sock'.length)}.restricted.sock` : `${paths.socket}.restricted`;
+  const base = paths.socket.endsWith('.sock') ? paths.socket.slice(0, -'.sock'.length) : paths.socket;
+  return `${base}.restricted/authd.sock`;
 }
 
 /** The file naming the pid of the daemon that serves this socket: beside the socket (on Windows, where it is a named pipe, in the state dir). */
