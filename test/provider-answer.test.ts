@@ -71,6 +71,10 @@ const CASES: [string, ProviderRequest, Observation, Expected][] = [
   ['401 with no body on a refresh', 'refresh', heard(401), 'session_dead'],
   ['400 HTML page on a refresh', 'refresh', heard(400, { contentType: 'text/html' }), 'session_dead'],
   ['400 invalid_request on a refresh', 'refresh', says(400, 'invalid_request'), 'session_dead'],
+  ['400 invalid_scope on a refresh for a narrower token: that token is refused, the session stands', 'narrowed refresh', says(400, 'invalid_scope'), 'scope_refused'],
+  ['400 invalid_target (RFC 8707) on a refresh for a narrower token', 'narrowed refresh', says(400, 'invalid_target'), 'scope_refused'],
+  ['400 invalid_grant on a refresh for a narrower token: the session is dead', 'narrowed refresh', says(400, 'invalid_grant'), 'session_dead'],
+  ['400 invalid_scope on a plain refresh: as before, the session ends', 'refresh', says(400, 'invalid_scope'), 'session_dead'],
   ['403 with no body on a refresh', 'refresh', heard(403), 'client_refused'],
   ['401 with no body to client credentials', 'client credentials', heard(401), 'client_refused'],
   ['403 with no body to client credentials', 'client credentials', heard(403), 'client_refused'],
@@ -94,7 +98,7 @@ const CASES: [string, ProviderRequest, Observation, Expected][] = [
 
 const CODE_OF = {
   session_dead: 'login_required', client_refused: 'idp_error', transient: 'idp_unreachable', protocol: 'idp_error',
-  login_expired: 'login_expired', login_denied: 'login_denied',
+  login_expired: 'login_expired', login_denied: 'login_denied', scope_refused: 'usage',
 } as const;
 
 describe('the classification table', () => {

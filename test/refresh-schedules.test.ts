@@ -1,13 +1,14 @@
-// The one promise under every interleaving: thousands of seeded random schedules of get-token,
-// refresh-ahead, login, Ctrl-C, logout, config edits, secret rotation, store migration, git's erase
-// and every kind of provider answer, against a provider that revokes on reuse. After every step:
-// no refresh token presented twice, no session after a completed logout, every caller answered
-// with a token valid for its min_ttl or a classified error. A failing seed prints itself:
+// The one promise under every interleaving: thousands of seeded random schedules of get-token (the
+// session's own token, and narrower ones: --scope, --resource), refresh-ahead, login, Ctrl-C,
+// logout, config edits, secret rotation, store migration, git's erase and every kind of provider
+// answer, against a provider that revokes on reuse. After every step: no refresh token presented
+// twice, no session after a completed logout, every caller answered with a token valid for its
+// min_ttl, issued for what it asked, or a classified error. A failing seed prints itself:
 //   SCHEDULE_SEED=<seed> npx vitest run test/refresh-schedules.test.ts
 // 10,000 schedules under AUTHD_THOROUGH=1, as CI runs it (.ci/run), else 2,000 (seeds 0x5eed and on,
 // the first of the 10,000); SCHEDULES=<n> runs n.
 import { expect, test } from 'vitest';
-import { AuthdError } from '../src/protocol/index.js';
+import { AuthdError, type Narrowing, narrowingKey } from '../src/protocol/index.js';
 import type { ProfileConfig } from '../src/daemon/config/index.js';
 import { prng } from './support/prng.js';
 import { Connection, makeWorld, profiles, type SlowStore, type World } from './support/schedule-world.js';
@@ -15,6 +16,8 @@ import { rounds } from './support/thorough.js';
 
 const SCHEDULES = Number(process.env.SCHEDULES ?? rounds(10_000, 2_000));
 const STEPS = 40;
+/** Narrower tokens served over all schedules: the test is only worth something if they are. */
+let narrowedServed = 0;
 
 const ALLOWED: Record<string, Set<string>> = {
   acme: new Set(['login_required', 'idp_unreachable', 'idp_error', 'login_expired', 'login_denied', 'store_error']),
@@ -79,7 +82,28 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
     w.sessions.reconfigure(config);
   };
 
+  const NARROWINGS: Narrowing[] = [{ scopes: ['read'] }, { scopes: ['read', 'write'] }, { resource: 'https://api.test/', scopes: ['read'] }];
   const ops: [number, string, () => void][] = [
+    [6, 'get-token acme --scope', () => {
+      const p = config.get('acme');
+      if (!p) return;
+      const n = pick(NARROWINGS);
+      const startedAfterLogout = loggedOut;
+      const droppedBefore = new Set(dropped);
+      track(`get-token acme ${narrowingKey(n)}`, w.sessions.for(p).getToken(pick([undefined, 0, 30]), undefined, undefined, n), (v) => {
+        const t = v as { access_token: string; expires_at?: number };
+        narrowedServed++;
+        const issuedFor = w.provider.issuedFor.get(t.access_token);
+        if (issuedFor !== narrowingKey(n)) violations.push(`get-token for ${narrowingKey(n)} served ${t.access_token}, issued for ${issuedFor === '' ? 'the session itself' : issuedFor}`);
+        if (droppedBefore.has(t.access_token)) violations.push(`get-token served ${t.access_token}, which git erase had dropped`);
+        if (startedAfterLogout && loggedOut) violations.push('a narrowed get-token served a token after a completed logout');
+        if ((t.expires_at ?? 0) * 1000 + 1000 <= w.clock.now()) violations.push('a narrowed get-token served an expired token');
+      }, (e: unknown) => {
+        // A scope the grant does not cover is the caller's usage error; the session stands.
+        if (e instanceof AuthdError && e.code === 'usage') return;
+        classified('acme', 'get-token acme --scope')(e);
+      });
+    }],
     [10, 'get-token acme', () => {
       const p = config.get('acme');
       if (!p) return;
@@ -174,7 +198,9 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
       const call = w.provider.pending.splice(i, 1)[0];
       if (!call) return;
       const r = rand();
-      const outcome = r < 0.6 ? 'ok' : r < 0.8 ? 'transient' : r < 0.88 ? 'dead' : r < 0.95 ? 'protocol' : 'refused';
+      // A scope outside the grant is an answer only a narrowed refresh can get.
+      const scope = call.what === 'narrowed refresh' ? 'scope' : 'ok';
+      const outcome = r < 0.57 ? 'ok' : r < 0.6 ? scope : r < 0.8 ? 'transient' : r < 0.88 ? 'dead' : r < 0.95 ? 'protocol' : 'refused';
       if (outcome !== 'ok') failures++;
       // An approved login (necessarily started after any completed logout: logout cancels them) may store a session.
       if (call.what === 'device approval' && outcome === 'ok') loggedOut = false;
@@ -262,4 +288,5 @@ test(`${SCHEDULES} random schedules of callers, logins, logouts, edits and provi
     }
   }
   expect(seeds.length).toBeGreaterThan(0);
+  if (!only) expect(narrowedServed).toBeGreaterThan(seeds.length / 20);
 }, 120_000);

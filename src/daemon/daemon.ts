@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import {
   type AuthdPaths, AuthdError, BEARER_TOKEN, type CallerInfo, type DoctorCheck, type EnvSecrets, type GitAction,
-  type GitCredentialResult, type GitHostsResult, type Methods, type ProfileStatus, type SecretSetResult,
+  type GitCredentialResult, type GitHostsResult, type Methods, type Narrowing, type ProfileStatus, type SecretSetResult,
   type StoreMigrateResult, type TokenResult,
 } from '../protocol/index.js';
 import { checkPrivateFile } from '../protocol/perms.js';
@@ -94,7 +94,7 @@ export class Daemon {
   handlers(): Handlers {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
-      getToken: (p) => this.session(p.profile).getToken(p.minTtl, p.env, p.caller),
+      getToken: (p) => this.session(p.profile).getToken(p.minTtl, p.env, p.caller, narrowingOf(p)),
       loginStart: (p, conn) => this.session(p.profile).loginStart(p.env, conn, { flow: p.flow, browser: p.browser }),
       loginWait: (p, conn) => this.session(p.profile).loginWait(conn),
       logout: (p) => this.logout(p),
@@ -488,6 +488,16 @@ function configStamp(path: string): string {
   } catch {
     return 'none';
   }
+}
+
+/** The narrower token a get-token asks for (normalised in methods.ts), if any. */
+function narrowingOf(p: Params<'getToken'>): Narrowing | undefined {
+  if (!p.scopes && !p.resource && !p.audience) return undefined;
+  const n: Narrowing = {};
+  if (p.scopes) n.scopes = p.scopes;
+  if (p.resource) n.resource = p.resource;
+  if (p.audience) n.audience = p.audience;
+  return n;
 }
 
 /** The profile asked for (checked in methods.ts), else the config's default or only one. */

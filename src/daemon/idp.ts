@@ -1,7 +1,7 @@
 // The IdP adapter: every request to the identity provider goes through here (openid-client v6).
 import { createHash, createPrivateKey } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { AuthdError, loginHint } from '../protocol/index.js';
+import { AuthdError, loginHint, type Narrowing } from '../protocol/index.js';
 import { UntilRejected } from '../protocol/until-rejected.js';
 import type { ProfileConfig } from './config/index.js';
 import { isLoopbackUrl } from './config/index.js';
@@ -302,11 +302,12 @@ async function codeConfiguration(p: ProfileConfig): Promise<oidc.Configuration> 
   return cfg;
 }
 
-export async function refresh(p: ProfileConfig, refreshToken: string): Promise<TokenSet> {
+/** A refresh; with `narrowing`, for a token of other scopes, a resource or an audience (the session's refresh token rotates all the same). */
+export async function refresh(p: ProfileConfig, refreshToken: string, narrowing?: Narrowing): Promise<TokenSet> {
   const cfg = await configurationFor(p);
-  return ask(p, 'refresh', undefined, async (ex) => {
+  return ask(p, narrowing ? 'narrowed refresh' : 'refresh', undefined, async (ex) => {
     const sentAt = Date.now();
-    const set = toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, refreshParams(p)), sentAt);
+    const set = toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, narrowing ? narrowedParams(p, narrowing) : refreshParams(p)), sentAt);
     set.subject ??= ex.subject;
     const skew = skewText(ex);
     if (skew) set.clockSkew = skew;
@@ -318,6 +319,15 @@ export async function refresh(p: ProfileConfig, refreshToken: string): Promise<T
 function refreshParams(p: ProfileConfig): Record<string, string> | undefined {
   const { scope, ...params } = tokenParams(p);
   if (p.refresh_with_scopes && scope) params.scope = scope;
+  return Object.keys(params).length ? params : undefined;
+}
+
+/** A narrowed refresh: its own scopes (else the profile's, where it sends them), resource and audience (else the profile's). */
+function narrowedParams(p: ProfileConfig, n: Narrowing): Record<string, string> | undefined {
+  const params = refreshParams(p) ?? {};
+  if (n.scopes) params.scope = n.scopes.join(' ');
+  if (n.resource) params.resource = n.resource;
+  if (n.audience) params.audience = n.audience;
   return Object.keys(params).length ? params : undefined;
 }
 

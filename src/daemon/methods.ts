@@ -3,7 +3,7 @@
 // check once, where a request enters; nothing behind it looks at raw params again.
 import {
   AuthdError, type BrowserHint, type CallerInfo, type EnvSecrets, type GitAction, MAX_SECRET, type MethodName, type Methods,
-  type PresetOptions, PROFILE_NAME, printable,
+  normalNarrowing, type PresetOptions, PROFILE_NAME, printable,
 } from '../protocol/index.js';
 import type { ClientConnection } from './server.js';
 
@@ -29,7 +29,11 @@ const NONE: Record<string, never> = Object.freeze({});
 /** Every method's params check. Unknown fields are ignored: a newer client may send more. */
 export const PARAMS: { [M in MethodName]: Validator<Params<M>> } = {
   ping: none,
-  getToken: (p) => ({ profile: profile(p.profile), minTtl: seconds(p.minTtl, 'minTtl'), env: env(p.env), caller: caller(p.caller) }),
+  getToken: (p) => {
+    const n = normalNarrowing(p);
+    return { profile: profile(p.profile), minTtl: seconds(p.minTtl, 'minTtl'), env: env(p.env), caller: caller(p.caller),
+      scopes: n?.scopes, resource: n?.resource, audience: n?.audience };
+  },
   loginStart: (p) => ({
     profile: profile(p.profile),
     env: env(p.env),

@@ -4,7 +4,8 @@
 import { AuthdError, CONTROLS, type ErrorCode, loginHint } from '../protocol/index.js';
 
 /** The requests authd makes. One answer means different things to different requests. */
-export type ProviderRequest = 'discovery' | 'device authorization' | 'device login' | 'code exchange' | 'refresh' | 'client credentials' | 'revocation';
+export type ProviderRequest =
+  | 'discovery' | 'device authorization' | 'device login' | 'code exchange' | 'refresh' | 'narrowed refresh' | 'client credentials' | 'revocation';
 
 /** An HTTP answer as far as authd reads it: its status and headers, and its body's error code only. */
 export interface Answer {
@@ -38,7 +39,8 @@ export interface TransportFailure {
 /** What happened on the wire for one request: an answer, a transport failure, or nothing was sent. */
 export type Observation = { answer: Answer } | { transport: TransportFailure } | { unsent: { code?: string } };
 
-export type ProviderErrorKind = 'session_dead' | 'client_refused' | 'transient' | 'protocol';
+/** scope_refused: a narrower token (a scope, a resource) the session's grant does not cover; the session stands. */
+export type ProviderErrorKind = 'session_dead' | 'client_refused' | 'transient' | 'protocol' | 'scope_refused';
 type Outcome = ProviderErrorKind | 'login_expired' | 'login_denied';
 
 export const MAX_BODY_BYTES = 1 << 20;
@@ -49,6 +51,7 @@ const CODE: Record<ProviderErrorKind, ErrorCode> = {
   client_refused: 'idp_error',
   transient: 'idp_unreachable',
   protocol: 'idp_error',
+  scope_refused: 'usage',
 };
 
 /** A failure at the provider, classified: `kind` says what to do about it, `code` how the client exits. */
@@ -101,22 +104,28 @@ export const TABLE: readonly Row[] = [
     why: 'the device code is no longer usable (Auth0 says invalid_grant after expired_token)',
   },
   { requests: ['device login'], errors: ['access_denied', 'authorization_declined'], outcome: 'login_denied', why: 'the user said no' },
-  { requests: ['refresh'], errors: ['invalid_grant', 'bad_refresh_token'], outcome: 'session_dead', why: 'the refresh token is dead, whatever the status' },
   {
-    requests: ['refresh'],
+    requests: ['narrowed refresh'],
+    errors: ['invalid_scope', 'invalid_target'],
+    outcome: 'scope_refused',
+    why: "a scope or resource outside the session's grant (RFC 6749 §6, RFC 8707 §2): that token is refused, the refresh token was not used up",
+  },
+  { requests: ['refresh', 'narrowed refresh'], errors: ['invalid_grant', 'bad_refresh_token'], outcome: 'session_dead', why: 'the refresh token is dead, whatever the status' },
+  {
+    requests: ['refresh', 'narrowed refresh'],
     errors: INTERACTIVE,
     outcome: 'session_dead',
     why: 'the provider wants the user at a login page (Entra: MFA or Conditional Access): no refresh will do, so none is sent again',
   },
   { status: [408, 429, '5xx'], outcome: 'transient', why: 'overloaded, rate-limited or down for now (a proxy in front of a restarting provider)' },
   {
-    requests: ['refresh'],
+    requests: ['refresh', 'narrowed refresh'],
     status: [400, 401],
     outcome: 'session_dead',
     why: 'the provider refused the refresh token; some answer a revoked session with no body at all',
   },
   {
-    requests: ['refresh', 'client credentials', 'device authorization', 'device login', 'code exchange', 'revocation'],
+    requests: ['refresh', 'narrowed refresh', 'client credentials', 'device authorization', 'device login', 'code exchange', 'revocation'],
     status: [401, 403],
     outcome: 'client_refused',
     why: 'the client is not let in (often with an empty body); for revocation: public clients may not revoke',
@@ -163,6 +172,7 @@ const PHRASE: Record<ProviderRequest, string> = {
   'device login': 'device login request',
   'code exchange': 'code exchange request',
   refresh: 'refresh request',
+  'narrowed refresh': 'narrowed refresh request (a token for other scopes or a resource)',
   'client credentials': 'client credentials request',
   revocation: 'revocation request',
 };
@@ -192,6 +202,9 @@ export function judge(request: ProviderRequest, seen: Observation, who: Asker): 
         loginHint(who.profile), a.status);
     case 'client_refused':
       return refused(request, heard, a.status, who);
+    case 'scope_refused':
+      return new ProviderError('scope_refused', `the provider refused the ${req} of profile ${who.profile}: its login was not granted that (${heard})`,
+        `ask only for what the login was granted (scopes of profile ${who.profile}), or add it to those scopes and log in again`, a.status);
     case 'transient': {
       const wait = a.retryAfterMs ? Math.ceil(a.retryAfterMs / 1000) : 0;
       const what = a.status === 429 ? `the provider is limiting the rate of the ${req}` : `the provider could not serve the ${req}`;

@@ -3,7 +3,7 @@
 // identity) takes effect before its first await; a refresh that returns after one is not served
 // (its callers retry against the new state), and after a login or logout not stored either (its
 // refresh token is revoked). docs/internals.md has the rules and how they are tested.
-import { AuthdError, loginHint } from '../protocol/index.js';
+import { AuthdError, loginHint, type Narrowing, narrowingKey } from '../protocol/index.js';
 import { type AccessToken, accessToken, minTtlMs, refreshAheadDelay, remainingMs } from './access-token.js';
 import { Backoff } from './backoff.js';
 import { type Clock, type Timer, withDeadline } from './clock.js';
@@ -26,6 +26,14 @@ export interface LifecycleDeps {
 /** A caller retries this often when state changes under it (each needs a login, logout or edit). */
 const MAX_ATTEMPTS = 4;
 
+/** A narrower token of the session (get-token --scope/--resource/--audience): in memory only. */
+interface NarrowSlot {
+  narrowing: Narrowing;
+  token?: AccessToken;
+  inflight?: Promise<AccessToken | undefined>;
+  aheadTimer?: Timer;
+}
+
 export class TokenLifecycle {
   private token: AccessToken | undefined;
   private refreshToken: string | undefined;
@@ -44,6 +52,13 @@ export class TokenLifecycle {
   private readonly records: SessionRecords;
   private readonly backoff = new Backoff();
   private aheadTimer: Timer | undefined;
+  /** Narrower tokens by narrowingKey. Forgotten with the session; never stored. */
+  private readonly narrowed = new Map<string, NarrowSlot>();
+  /**
+   * Every request that presents the refresh token, whatever token it is for, runs after the one
+   * before it has been answered and adopted: each rotates the one refresh token.
+   */
+  private chain: Promise<unknown> = Promise.resolve();
   refreshes = 0;
   lastError: string | undefined;
 
@@ -90,6 +105,61 @@ export class TokenLifecycle {
     throw new AuthdError('idp_unreachable', `profile ${this.profile().name} kept changing while its token was being fetched`, 'try again');
   }
 
+  /** A narrower token in memory with more than min_ttl left: a map read and a comparison. */
+  cachedNarrowed(minTtlSeconds: number | undefined, n: Narrowing): AccessToken | undefined {
+    const t = this.narrowed.get(narrowingKey(n))?.token;
+    return t && remainingMs(t, this.deps.clock.now()) > minTtlMs(t, minTtlSeconds ?? this.profile().min_ttl) ? t : undefined;
+  }
+
+  /**
+   * A narrower token (other scopes, a resource, an audience), obtained with the session's refresh
+   * token: one request per narrowing at a time, and every request of the session in one chain.
+   */
+  async getNarrowed(minTtlSeconds: number | undefined, n: Narrowing): Promise<AccessToken> {
+    const p = this.profile();
+    if (!isInteractive(p.flow)) {
+      throw new AuthdError('not_supported', `--scope, --resource and --audience need a login with a refresh token; profile ${p.name} uses the ${p.flow} flow`,
+        `set scopes or audience in profile ${p.name} instead`);
+    }
+    const key = narrowingKey(n);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const epoch = this.epoch;
+      await this.load();
+      const current = this.cachedNarrowed(minTtlSeconds, n);
+      if (current) return current;
+      if (epoch !== this.epoch) continue;
+      let slot = this.narrowed.get(key);
+      if (!slot) {
+        slot = { narrowing: n };
+        this.narrowed.set(key, slot);
+      }
+      const valid = () => slot.token !== undefined && remainingMs(slot.token, this.deps.clock.now()) > 0;
+      const failed = slot.inflight ? undefined : this.backoff.blocking(this.deps.clock.now());
+      if (failed) {
+        if (valid()) return slot.token!;
+        throw failed;
+      }
+      let t: AccessToken | undefined;
+      try {
+        t = await this.patiently(this.startNarrowed(slot));
+      } catch (err) {
+        if (err instanceof AuthdError && err.code === 'idp_unreachable' && valid()) return slot.token!;
+        throw err;
+      }
+      if (t && epoch === this.epoch && remainingMs(t, this.deps.clock.now()) > 0) return t;
+    }
+    throw new AuthdError('idp_unreachable', `profile ${p.name} kept changing while its token was being fetched`, 'try again');
+  }
+
+  private startNarrowed(slot: NarrowSlot): Promise<AccessToken | undefined> {
+    const epoch = this.epoch;
+    const owner = this.owner;
+    slot.inflight ??= this.serialize(() => this.acquire(epoch, owner, slot)).finally(() => {
+      slot.inflight = undefined;
+    });
+    return slot.inflight;
+  }
+
   /**
    * Waits for the refresh in flight at most the profile's timeout. The refresh itself goes on: once
    * sent, the provider may have consumed the refresh token, so its answer must be heard (the fetch
@@ -103,16 +173,27 @@ export class TokenLifecycle {
   }
 
   private startRefresh(): Promise<AccessToken | undefined> {
-    this.inflight ??= this.acquire(this.epoch, this.owner).finally(() => {
+    const epoch = this.epoch;
+    const owner = this.owner;
+    this.inflight ??= this.serialize(() => this.acquire(epoch, owner)).finally(() => {
       this.inflight = undefined;
     });
     return this.inflight;
   }
 
-  /** One request to the provider, whatever the number of callers waiting for it. */
-  private async acquire(epoch: number, owner: number): Promise<AccessToken | undefined> {
+  /** Runs `fn` once every request queued before it has settled (see `chain`). */
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One request to the provider, whatever the number of callers waiting for it; `slot`: for a narrower token. */
+  private async acquire(epoch: number, owner: number, slot?: NarrowSlot): Promise<AccessToken | undefined> {
     const p = this.profile();
     const started = this.deps.clock.now();
+    // Queued behind another request of the session while the state changed: callers retry against the new one.
+    if (epoch !== this.epoch || owner !== this.owner) return undefined;
     if (isInteractive(p.flow) && this.records.unsaved) {
       // No new rotation before the last one is stored: it would be lost the same way.
       await this.saveUnsaved();
@@ -121,7 +202,7 @@ export class TokenLifecycle {
     const before = { rt: this.refreshToken, subject: this.subject, secret: undefined as string | undefined };
     let set: idp.TokenSet;
     try {
-      set = await this.fetch(p, before);
+      set = await this.fetch(p, before, slot?.narrowing);
     } catch (err) {
       const e = err instanceof AuthdError ? err : idp.classify(err, p, 'token');
       const current = epoch === this.epoch;
@@ -133,12 +214,12 @@ export class TokenLifecycle {
       this.discard(p, set.refresh_token);
       return undefined;
     }
-    const t = await this.adopt(p, set, owner, before);
-    if (t) this.deps.log.info({ profile: p.name, flow: p.flow, ms: this.deps.clock.now() - started }, 'token acquired');
+    const t = await this.adopt(p, set, owner, before, slot);
+    if (t) this.deps.log.info({ profile: p.name, flow: p.flow, narrowed: slot !== undefined, ms: this.deps.clock.now() - started }, 'token acquired');
     return t;
   }
 
-  private async fetch(p: ProfileConfig, used: { rt?: string; secret?: string }): Promise<idp.TokenSet> {
+  private async fetch(p: ProfileConfig, used: { rt?: string; secret?: string }, narrowing?: Narrowing): Promise<idp.TokenSet> {
     if (p.flow === 'client_credentials') {
       const cred = await this.deps.secrets.clientCredential();
       if ('secret' in cred) used.secret = cred.secret;
@@ -147,7 +228,7 @@ export class TokenLifecycle {
     if (p.flow === 'api_key') return { access_token: await this.deps.secrets.apiKey(), token_type: 'Bearer' };
     const rt = used.rt;
     if (!rt) throw new AuthdError('login_required', `profile ${p.name} is not logged in`, loginHint(p.name));
-    const set = await this.deps.provider.refresh(p, rt);
+    const set = await (narrowing ? this.deps.provider.refresh(p, rt, narrowing) : this.deps.provider.refresh(p, rt));
     this.refreshes++;
     return set;
   }
@@ -155,6 +236,8 @@ export class TokenLifecycle {
   /** `current`: no state change since the request began (else only the store is tidied). */
   private onFailure(e: AuthdError, p: ProfileConfig, used: { rt?: string; secret?: string }, current: boolean): void {
     const kind = failureKind(e);
+    // A narrower token the grant does not cover: that request failed, the session is as it was.
+    if (kind === 'scope_refused') return;
     const rt = used.rt;
     if (kind === 'session_dead' && isInteractive(p.flow) && rt) {
       // The provider rejected the refresh token: the session is dead. Forget it, so nobody replays it.
@@ -179,14 +262,15 @@ export class TokenLifecycle {
    * store, durably, before any caller sees the new access token; under the identity it was issued
    * for, even if the profile has changed since. Undefined: a state change won meanwhile.
    */
-  private async adopt(p: ProfileConfig, set: idp.TokenSet, owner: number, before: { rt?: string; subject?: string }): Promise<AccessToken | undefined> {
+  private async adopt(p: ProfileConfig, set: idp.TokenSet, owner: number, before: { rt?: string; subject?: string }, slot?: NarrowSlot): Promise<AccessToken | undefined> {
     const t = accessToken(set);
     const subject = set.subject ?? before.subject;
     if (isInteractive(p.flow)) {
       const rt = set.refresh_token ?? before.rt;
       // The old one is spent: from here on only the new one is ever presented, even if the write fails.
       if (identity(p) === identity(this.profile())) this.refreshToken = rt;
-      const record = sessionRecord(p, t, rt, subject, set.scope);
+      // A narrower token is not the session's: the record keeps the session's own access token (if any).
+      const record = slot ? sessionRecord(p, this.token, rt, subject) : sessionRecord(p, t, rt, subject, set.scope);
       // Refused by the store, the session lives in memory until the store takes it: served, not refreshed again.
       await this.records.save(p, record, before.rt === undefined, () => owner === this.owner);
       // A login or logout came during the write and owns the record now: what this write put there goes
@@ -207,7 +291,12 @@ export class TokenLifecycle {
       this.refreshToken = rt;
     }
     this.subject = subject;
-    this.token = t;
+    if (slot) {
+      // Still the session's narrowing (not forgotten by a state change during the write).
+      if (this.narrowed.get(narrowingKey(slot.narrowing)) === slot) slot.token = t;
+    } else {
+      this.token = t;
+    }
     this.backoff.reset();
     this.lastError = this.records.unsavedError ?? set.clockSkew;
     if (set.clockSkew) this.deps.log.warn({ profile: p.name }, `${set.clockSkew}: check the clock`);
@@ -285,6 +374,7 @@ export class TokenLifecycle {
     this.lastError = undefined;
     if (owns) this.records.forgetUnsaved();
     this.close();
+    this.narrowed.clear();
     return { epoch: this.epoch, owner: this.owner, ...held };
   }
 
@@ -294,7 +384,11 @@ export class TokenLifecycle {
   }
 
   /** Refresh shortly before callers would have to wait — but only for a token someone is using. */
-  armRefreshAhead(t: AccessToken): void {
+  armRefreshAhead(t: AccessToken, n?: Narrowing): void {
+    if (n) {
+      this.armNarrowedAhead(t, n);
+      return;
+    }
     if (!this.profile().refresh_ahead || this.aheadTimer) return;
     const delay = refreshAheadDelay(t, this.profile().min_ttl, this.deps.clock.now());
     if (delay === undefined) return;
@@ -302,6 +396,24 @@ export class TokenLifecycle {
       this.aheadTimer = undefined;
       if (this.token === t && !this.inflight) this.startRefresh().catch(() => undefined);
     }, delay);
+  }
+
+  private armNarrowedAhead(t: AccessToken, n: Narrowing): void {
+    const slot = this.narrowed.get(narrowingKey(n));
+    if (!slot || slot.token !== t || !this.profile().refresh_ahead || slot.aheadTimer) return;
+    const delay = refreshAheadDelay(t, this.profile().min_ttl, this.deps.clock.now());
+    if (delay === undefined) return;
+    slot.aheadTimer = this.deps.clock.setTimeout(() => {
+      slot.aheadTimer = undefined;
+      if (slot.token === t && !slot.inflight && this.narrowed.get(narrowingKey(n)) === slot) this.startNarrowed(slot).catch(() => undefined);
+    }, delay);
+  }
+
+  /** The narrower tokens held, for `status`: what each is for and until when. */
+  narrowings(): { narrowing: Narrowing; expires_at?: number }[] {
+    const now = this.deps.clock.now();
+    return [...this.narrowed.values()].filter((s) => s.token && remainingMs(s.token, now) > 0)
+      .map((s) => (s.token!.expires_at === undefined ? { narrowing: s.narrowing } : { narrowing: s.narrowing, expires_at: s.token!.expires_at }));
   }
 
   /** A server rejected this access token (git's `erase`): the next caller gets a fresh one. */
@@ -318,16 +430,21 @@ export class TokenLifecycle {
     return { loggedIn: this.refreshToken !== undefined || this.valid(), token: this.token };
   }
 
-  /** Stops the refresh-ahead timer; the state stays. */
+  /** Stops the refresh-ahead timers; the state stays. */
   close(): void {
     this.deps.clock.clearTimeout(this.aheadTimer);
     this.aheadTimer = undefined;
+    for (const slot of this.narrowed.values()) {
+      this.deps.clock.clearTimeout(slot.aheadTimer);
+      slot.aheadTimer = undefined;
+    }
   }
 
   /** Resolves once no refresh is in flight and every write has landed (or `ms` passed): a stop waits for it. */
   async settled(ms: number): Promise<void> {
     const done = (async () => {
       while (this.inflight) await this.inflight.catch(() => undefined);
+      await this.chain;
       await this.saveUnsaved().catch(() => undefined);
       await this.records.idle();
     })();

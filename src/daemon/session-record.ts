@@ -17,12 +17,14 @@ export interface RecordDeps {
   revoke: (p: ProfileConfig, rt: string) => void;
 }
 
-export function sessionRecord(p: ProfileConfig, t: AccessToken, rt: string | undefined, subject?: string, scope?: string): StoredSession {
-  const record: StoredSession = {
-    v: 1, issuer: p.issuer ?? p.token_endpoint, client_id: p.client_id, refresh_token: rt,
-    access_token: t.access_token, token_type: t.token_type,
-  };
-  if (t.expires_at !== undefined) record.expires_at = Math.floor(t.expires_at / 1000);
+/** `t`: the session's own access token, if it has one (a narrower token's refresh may come first). */
+export function sessionRecord(p: ProfileConfig, t: AccessToken | undefined, rt: string | undefined, subject?: string, scope?: string): StoredSession {
+  const record: StoredSession = { v: 1, issuer: p.issuer ?? p.token_endpoint, client_id: p.client_id, refresh_token: rt };
+  if (t) {
+    record.access_token = t.access_token;
+    record.token_type = t.token_type;
+  }
+  if (t?.expires_at !== undefined) record.expires_at = Math.floor(t.expires_at / 1000);
   if (subject) record.subject = subject;
   if (scope) record.scope = scope;
   return record;

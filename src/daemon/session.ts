@@ -3,7 +3,7 @@
 // (device-login.ts) or in a browser (browser-login.ts).
 import {
   AuthdError, type BrowserHint, type CallerInfo, type EnvSecrets, type LoginStartResult, type LoginWaitResult, loginHint,
-  type ProfileStatus, type TokenResult,
+  type Narrowing, type ProfileStatus, type TokenResult,
 } from '../protocol/index.js';
 import type { Audit } from './audit.js';
 import { BROWSER_LOGIN_MS, browserLogin } from './browser-login.js';
@@ -68,11 +68,13 @@ export class Session {
   }
 
   /** The hot path: a cached token is a field read and a comparison. */
-  async getToken(minTtlSeconds: number | undefined, env: EnvSecrets | undefined, caller?: CallerInfo): Promise<TokenResult> {
+  async getToken(minTtlSeconds: number | undefined, env: EnvSecrets | undefined, caller?: CallerInfo, narrowing?: Narrowing): Promise<TokenResult> {
     this.secrets.takeEnv(env);
-    const t = this.tokens.cached(minTtlSeconds) ?? (await this.tokens.get(minTtlSeconds));
+    const t = narrowing
+      ? this.tokens.cachedNarrowed(minTtlSeconds, narrowing) ?? (await this.tokens.getNarrowed(minTtlSeconds, narrowing))
+      : this.tokens.cached(minTtlSeconds) ?? (await this.tokens.get(minTtlSeconds));
     if (!t.servable) throw unservable(this.profile);
-    this.tokens.armRefreshAhead(t);
+    this.tokens.armRefreshAhead(t, narrowing);
     this.audit.record(this.profile.name, t.fp, caller);
     return this.result(t);
   }
@@ -277,6 +279,10 @@ export class Session {
     if (t?.expires_at !== undefined) s.expires_at = Math.floor(t.expires_at / 1000);
     if (t ?? key) s.maskedToken = maskToken(t?.access_token ?? key!);
     if (this.tokens.lastError) s.lastError = this.tokens.lastError;
+    const narrowed = this.tokens.narrowings();
+    if (narrowed.length) {
+      s.narrowed = narrowed.map(({ narrowing, expires_at }) => (expires_at === undefined ? { ...narrowing } : { ...narrowing, expires_at: Math.floor(expires_at / 1000) }));
+    }
     return s;
   }
 

@@ -3,3 +3,4 @@ export * from './framing.js';
 export * from './paths.js';
 export * from './types.js';
 export * from './text.js';
+export * from './narrowing.js';

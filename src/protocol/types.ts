@@ -14,11 +14,22 @@ export interface CallerInfo {
 /** Values of env vars named by `client_secret_env`, sent from the caller's environment. */
 export type EnvSecrets = Record<string, string>;
 
-export interface GetTokenParams {
+export interface GetTokenParams extends Narrowing {
   profile?: string;
   minTtl?: number;
   caller?: CallerInfo;
   env?: EnvSecrets;
+}
+
+/**
+ * A token narrower than the session's own, obtained with the session's refresh token: other scopes
+ * (within what the login was granted), an RFC 8707 resource, an audience (for providers that name
+ * the API that way). Scopes are sorted and without repeats, so one set has one name.
+ */
+export interface Narrowing {
+  scopes?: string[];
+  resource?: string;
+  audience?: string;
 }
 
 export interface TokenResult {
@@ -103,6 +114,8 @@ export interface ProfileStatus {
   refreshes: number;
   lastError?: string;
   loginPending: boolean;
+  /** The narrower tokens held (get-token --scope/--resource/--audience), with their expiry (Unix seconds). */
+  narrowed?: (Narrowing & { expires_at?: number })[];
 }
 
 export interface AuditEntry {

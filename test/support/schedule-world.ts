@@ -1,7 +1,7 @@
 // An in-process world for the refresh core: the daemon's real sessions over a scripted provider that
 // revokes on reuse, a store whose operations finish in an order the schedule picks, and a clock that
 // moves only when told. Every answer is a step the schedule decides; nothing happens by itself.
-import { AuthdError } from '../../src/protocol/index.js';
+import { AuthdError, type Narrowing, narrowingKey } from '../../src/protocol/index.js';
 import { Audit } from '../../src/daemon/audit.js';
 import type { Clock, Timer } from '../../src/daemon/clock.js';
 import type { ProfileConfig } from '../../src/daemon/config/index.js';
@@ -57,7 +57,8 @@ const silent: Logger = {
   unredacted: () => silent,
 };
 
-type Outcome = 'ok' | 'dead' | 'transient' | 'protocol' | 'refused';
+/** scope: the provider refuses a narrowed refresh's scope (invalid_scope). */
+type Outcome = 'ok' | 'dead' | 'transient' | 'protocol' | 'refused' | 'scope';
 
 interface PendingCall {
   what: string;
@@ -65,7 +66,7 @@ interface PendingCall {
 }
 
 function failure(kind: Exclude<Outcome, 'ok'>, retryAfterMs?: number): AuthdError {
-  const k = kind === 'dead' ? 'session_dead' : kind === 'refused' ? 'client_refused' : kind;
+  const k = kind === 'dead' ? 'session_dead' : kind === 'refused' ? 'client_refused' : kind === 'scope' ? 'scope_refused' : kind;
   return new ProviderError(k, `scripted ${kind}`, undefined, undefined, retryAfterMs);
 }
 
@@ -78,6 +79,8 @@ export class FakeProvider implements idp.Provider {
   private readonly presented = new Set<string>();
   readonly revokedFamilies = new Set<number>();
   private readonly accessFamily = new Map<string, number>();
+  /** access token → the narrowing it was issued for (narrowingKey), '' for the session's own */
+  readonly issuedFor = new Map<string, string>();
   /** family → the client it was issued to */
   readonly familyClient = new Map<number, string>();
   /** family → newest refresh token issued in it */
@@ -91,12 +94,13 @@ export class FakeProvider implements idp.Provider {
 
   constructor(private readonly clock: FakeClock, private readonly rand: () => number) {}
 
-  private issue(fam: number | undefined): idp.TokenSet {
+  private issue(fam: number | undefined, narrowing?: Narrowing): idp.TokenSet {
     const id = ++this.n;
     const set: idp.TokenSet = {
       access_token: `at-${id}-${'x'.repeat(8)}`, token_type: 'Bearer',
       expires_at: this.clock.now() + this.lifetime * 1000 - 1000, lifetime: this.lifetime, subject: 'alice',
     };
+    this.issuedFor.set(set.access_token, narrowing ? narrowingKey(narrowing) : '');
     if (fam !== undefined) {
       set.refresh_token = `rt-${id}-${'y'.repeat(8)}`;
       this.family.set(set.refresh_token, fam);
@@ -122,7 +126,7 @@ export class FakeProvider implements idp.Provider {
     });
   }
 
-  refresh = (_p: ProfileConfig, rt: string): Promise<idp.TokenSet> => {
+  refresh = (_p: ProfileConfig, rt: string, narrowing?: Narrowing): Promise<idp.TokenSet> => {
     const fam = this.family.get(rt);
     if (fam !== undefined && this.familyClient.get(fam) !== _p.client_id) {
       this.violations.push(`refresh token ${rt} of client ${this.familyClient.get(fam)} presented as client ${_p.client_id}`);
@@ -135,14 +139,14 @@ export class FakeProvider implements idp.Provider {
       this.violations.push(`refresh token ${rt} presented after its session was revoked`);
     }
     this.presented.add(rt);
-    return this.later('refresh', (o) => {
+    return this.later(narrowing ? 'narrowed refresh' : 'refresh', (o) => {
       if (fam === undefined || this.revokedFamilies.has(fam)) return failure('dead');
       if (o === 'ok') {
         this.refreshes++;
-        return this.issue(fam);
+        return this.issue(fam, narrowing);
       }
       if (o === 'dead') this.revokedFamilies.add(fam);
-      // Not processed (a 503, a 429, garbage from a proxy): the same token may be presented again.
+      // Not processed (a 503, a 429, garbage from a proxy, a scope outside the grant): the same token may be presented again.
       // A failure after the provider rotated (timeouts can do this) would be unavoidable reuse; not modelled.
       else this.presented.delete(rt);
       return failure(o, o === 'transient' && this.rand() < 0.3 ? 5000 : undefined);
@@ -153,7 +157,7 @@ export class FakeProvider implements idp.Provider {
     const secret = 'secret' in cred ? cred.secret : '';
     return this.later('client credentials', (o) => {
       if (secret !== this.secret) return failure('refused');
-      return o === 'ok' ? this.issue(undefined) : failure(o === 'dead' ? 'refused' : o);
+      return o === 'ok' ? this.issue(undefined) : failure(o === 'dead' || o === 'scope' ? 'refused' : o);
     });
   };
 
