@@ -254,8 +254,8 @@ describe('profile names', () => {
     await idp.close();
   });
 
-  test.each(SHELLS)('%s: -p and --profile complete the profiles of the running daemon', async (shell) => {
-    if (!HAS[shell]) return;
+  test.for(SHELLS)('%s: -p and --profile complete the profiles of the running daemon', async (shell, ctx) => {
+    if (!HAS[shell]) ctx.skip(`${shell} is not installed`);
     const pid = running.daemonPid();
     const lines = ['authd -p ', 'authd get-token --profile ', 'authd login -p o', 'authd logout --profile=c'];
     const { matches, screen } = await complete(running, shell, lines);
@@ -267,8 +267,8 @@ describe('profile names', () => {
     expect(running.daemonPid()).toBe(pid);
   });
 
-  test.each(SHELLS)('%s: with no daemon running, -p completes nothing, prints nothing and starts no daemon', async (shell) => {
-    if (!HAS[shell]) return;
+  test.for(SHELLS)('%s: with no daemon running, -p completes nothing, prints nothing and starts no daemon', async (shell, ctx) => {
+    if (!HAS[shell]) ctx.skip(`${shell} is not installed`);
     const idle = new Home('authd-c.');
     onTestFinished(() => idle.dispose());
     idle.writeConfig({ work: devProfile(idp) });
