@@ -5,7 +5,7 @@
 // Time is monotonic: a laptop's sleep does not count as the daemon's silence. (process.hrtime, not
 // `performance`, whose first use loads perf_hooks: ~0.7 ms on every command.)
 
-/** How long a client waits without a word from the daemon (AUTHD_NOT_ANSWERING_MS: for tests). */
+/** How long a client waits without a word from the daemon (AUTHD_NOT_ANSWERING_MS: for tests, and a TAB's `authd profiles`). */
 export const NOT_ANSWERING_MS = 10_000;
 
 export function notAnsweringMs(env: Record<string, string | undefined>): number {

@@ -3,7 +3,8 @@ import { closest } from '../protocol/closest.js';
 import { AuthdError } from '../protocol/index.js';
 
 export interface FlagSpec {
-  [long: string]: { short?: string; value?: boolean; multiple?: boolean };
+  /** `values`: the words a value may be, for shell completion (the command's parse still checks them). */
+  [long: string]: { short?: string; value?: boolean; multiple?: boolean; values?: readonly string[] };
 }
 
 export interface Parsed {

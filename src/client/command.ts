@@ -22,6 +22,8 @@ export interface Command<O> {
   readonly summary: string;
   readonly help: string;
   readonly flags: FlagSpec;
+  /** The words its first argument may be (`daemon start`, `git setup`), for shell completion. */
+  readonly subcommands?: readonly string[];
   /** Checks every argument, and reads stdin where the command takes input, before any daemon is contacted. */
   parse(args: Parsed, io: IO): O | Promise<O>;
   /** A read that may be asked once more, of a new daemon, when the daemon died before answering. */

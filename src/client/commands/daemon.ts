@@ -38,6 +38,7 @@ Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1 or AUTH
 the socket (a forwarded agent that stopped answering is reported, not replaced).
 `,
   flags: { force: {}, 'restricted-socket': {}, ...JSON_FLAG, ...HELP_FLAG },
+  subcommands: ACTIONS,
   parse(args) {
     const action = args.positionals[0] as DaemonAction;
     if (!ACTIONS.includes(action) || args.positionals.length !== 1) throw usage('daemon needs one of run, start, stop, status', 'daemon');

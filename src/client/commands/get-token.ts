@@ -34,7 +34,7 @@ lifetime means half its lifetime, since no fresh token could give more. Never st
            version kubectl names in KUBERNETES_EXEC_INFO: v1beta1 for kubectl before 1.22)
 Example: curl -H "$(authd get-token --format header)" https://api.example.com/
 `,
-  flags: { ...PROFILE_FLAG, 'min-ttl': { value: true }, format: { short: 'f', value: true }, ...HELP_FLAG },
+  flags: { ...PROFILE_FLAG, 'min-ttl': { value: true }, format: { short: 'f', value: true, values: TOKEN_FORMATS }, ...HELP_FLAG },
   parse(args, io) {
     noPositionals(args, 'get-token');
     const format = str(args.flags.format) ?? 'token';

@@ -30,6 +30,7 @@ the next get refreshes. A dead session prints nothing for git and one line on st
 For every other host: a secure storage helper with the semantics of git's own store/cache.
 `,
   flags: { ...HELP_FLAG },
+  subcommands: ['get', 'store', 'erase'],
   async parse(args, io) {
     if (args.positionals.length !== 1) throw usage('git-credential needs one of get, store, erase', 'git-credential');
     const action = args.positionals[0];

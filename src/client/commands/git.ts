@@ -43,6 +43,7 @@ status        shows which hosts map to which profile, and the helpers git runs f
               git_helper: the authd entry git runs for those hosts, or null when git does not ask authd
 `,
   flags: { host: { value: true, multiple: true }, all: {}, undo: {}, ...JSON_FLAG, ...HELP_FLAG },
+  subcommands: ['setup', 'status'],
   parse(args) {
     const action = args.positionals[0];
     if ((action !== 'setup' && action !== 'status') || args.positionals.length !== 1) throw usage('git needs setup or status', 'git');

@@ -1,6 +1,7 @@
 // The table of commands: adding a command is writing its file and one line here. Help, did-you-mean
 // and completions are made from this table.
 import type { Command } from '../command.js';
+import { command as completion } from './completion.js';
 import { command as daemon } from './daemon.js';
 import { command as doctor } from './doctor.js';
 import { command as exec } from './exec.js';
@@ -18,5 +19,5 @@ import { command as use } from './use.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own options type
 export const COMMANDS: readonly Command<any>[] = [
-  login, getToken, exec, status, logout, profiles, profile, use, secret, store, daemon, doctor, git, gitCredential,
+  login, getToken, exec, status, logout, profiles, profile, use, secret, store, daemon, doctor, git, gitCredential, completion,
 ];

@@ -1,7 +1,7 @@
 // `authd profile add NAME --provider P …`: a commented profile section from a provider preset;
 // `authd profile remove NAME`: that section gone again.
 import { type PresetOptions, printable } from '../../protocol/index.js';
-import { flagList, PRESET_FLAGS, PRESETS, resolvePreset } from '../../protocol/presets.js';
+import { flagList, PRESET_FLAGS, PRESET_NAMES, PRESETS, resolvePreset } from '../../protocol/presets.js';
 import { str, usage } from '../args.js';
 import { type Command, HELP_FLAG, profileName } from '../command.js';
 
@@ -53,7 +53,8 @@ ${presetHelp()}
 
 Example: authd profile add work --provider github --client-id Iv23liABCDEF
 `,
-  flags: { provider: { value: true }, ...OPTION_FLAGS, default: {}, ...HELP_FLAG },
+  flags: { provider: { value: true, values: PRESET_NAMES }, ...OPTION_FLAGS, default: {}, ...HELP_FLAG },
+  subcommands: ['add', 'remove'],
   parse(args) {
     const [action, name, ...extra] = args.positionals;
     if ((action !== 'add' && action !== 'remove') || name === undefined) {

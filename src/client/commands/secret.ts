@@ -20,6 +20,7 @@ replaces it (rotation); \`authd logout -p PROFILE\` removes it.
 Example: authd secret set ci < ~/secrets/ci-client-secret
 `,
   flags: { ...HELP_FLAG },
+  subcommands: ['set'],
   async parse(args, io) {
     if (args.positionals[0] !== 'set' || args.positionals.length !== 2) throw usage('secret needs: set PROFILE (the secret comes on stdin)', 'secret');
     const profile = profileName(args.positionals[1]!, 'secret');

@@ -13,7 +13,8 @@ the other one: copies all, reads each back and compares, and only then deletes t
 an interruption leaves them in both stores, never in neither. Requests wait while it runs. Where
 the config names a store (store = "…"), it is updated to the new one.
 `,
-  flags: { to: { value: true }, ...HELP_FLAG },
+  flags: { to: { value: true, values: ['keyring', 'file'] }, ...HELP_FLAG },
+  subcommands: ['migrate'],
   parse(args) {
     if (args.positionals[0] !== 'migrate' || args.positionals.length !== 1) throw usage('store needs: migrate --to keyring|file', 'store');
     const to = str(args.flags.to);
