@@ -48,6 +48,8 @@ export class Daemon {
     readonly log: Logger,
     private readonly onShutdown: () => void,
     private readonly protection: Protection = {},
+    /** It serves a socket its service manager listens on (socket activation), not one of its own. */
+    private readonly socketActivated = false,
   ) {
     this.audit = new Audit(log);
     this.sessions = new Sessions({ store, log, audit: this.audit, browserLoginMs: browserLoginMs(process.env) });
@@ -93,7 +95,7 @@ export class Daemon {
 
   handlers(): Handlers {
     return {
-      ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket }),
+      ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket, ...(this.socketActivated ? { socketActivated: true } : {}) }),
       getToken: (p) => this.session(p.profile).getToken(p.minTtl, p.env, p.caller, narrowingOf(p)),
       loginStart: (p, conn) => this.session(p.profile).loginStart(p.env, conn, { flow: p.flow, browser: p.browser }),
       loginWait: (p, conn) => this.session(p.profile).loginWait(conn),
@@ -110,7 +112,7 @@ export class Daemon {
       storeMigrate: (p) => this.storeMigrate(p.to),
       shutdown: () => {
         setImmediate(this.onShutdown);
-        return { pid: process.pid };
+        return { pid: process.pid, ...(this.socketActivated ? { socketActivated: true } : {}) };
       },
     };
   }

@@ -14,6 +14,7 @@ import { peerGate, protectProcess } from './peer.js';
 import { ensurePrivateDir } from '../protocol/perms.js';
 import { ConnectionTable, idleTimeoutMs, partialFrameMs } from './connections.js';
 import { serveConnection } from './server.js';
+import { checkHandedSocket, listenFd, serveHandedSocket } from './socket-activation.js';
 import { openStore, type StoreChoice } from './store/index.js';
 import { SwitchableStore } from './store/switchable.js';
 
@@ -24,9 +25,12 @@ async function main(): Promise<number> {
   const native = loadPeerCred(fileURLToPath(new URL('peercred.node', import.meta.url)));
   const protection = protectProcess(native);
   const foreground = !process.argv.includes('--autostarted');
+  // Read (and removed from the environment) before any child is started: systemd's socket, if any.
+  const handedFd = listenFd();
   const paths = leaveStartingDirectory(resolvePaths());
   checkSocketPath(paths);
   if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory', paths.socketExplicit ? 'AUTHD_SOCKET' : undefined);
+  const handedWarning = handedFd === undefined ? undefined : checkHandedSocket(handedFd, paths.socket);
   ensurePrivateDir(paths.stateDir, 'state directory');
   // The store is opened (and, for the keychain, probed) before listening, so no client connects to
   // a daemon that is about to exit because its store is unusable.
@@ -43,7 +47,12 @@ async function main(): Promise<number> {
     if (accept) accept(socket);
     else early.push(socket);
   };
-  const server = await bindExclusively(paths.socket, onConnection, (msg) => log.warn(msg));
+  if (handedWarning) log.warn(handedWarning);
+  // A handed socket is systemd's: no lock, no probe (systemd starts one service per socket), and
+  // closing it never removes its file.
+  const server = handedFd === undefined
+    ? await bindExclusively(paths.socket, onConnection, (msg) => log.warn(msg))
+    : await serveHandedSocket(handedFd, onConnection);
   // The start a client announced with this marker is over, whether this daemon serves or another
   // one already did: a marker left behind would make the next start after a crash wait 10 s.
   rmSync(join(paths.socketDir, SPAWN_MARKER), { recursive: true, force: true });
@@ -79,7 +88,7 @@ async function main(): Promise<number> {
     // Lingering keep-alive connections must not keep the process up.
     setTimeout(() => process.exit(0), 200).unref();
   };
-  const daemon = new Daemon(paths, store, log, () => void shutdown('shutdown request'), protection);
+  const daemon = new Daemon(paths, store, log, () => void shutdown('shutdown request'), protection, handedFd !== undefined);
   const handlers = daemon.handlers();
   const connections = new ConnectionTable(log, idleTimeoutMs(process.env));
   const frameMs = partialFrameMs(process.env);
@@ -103,11 +112,14 @@ async function main(): Promise<number> {
     daemon.reloadConfig();
   });
   server.on('close', () => process.exit(0));
-  log.info({ version: VERSION, socket: paths.socket, store: store.kind, peerChecks: !protection.peerCheckOff, dumpable: protection.hardening?.dumpable ?? 1 }, 'daemon started');
+  log.info({ version: VERSION, socket: paths.socket, socketActivated: handedFd !== undefined, store: store.kind, peerChecks: !protection.peerCheckOff, dumpable: protection.hardening?.dumpable ?? 1 }, 'daemon started');
   if (protection.peerCheckOff ?? protection.hardeningOff) log.warn({ why: protection.peerCheckOff ?? protection.hardeningOff }, 'running without peer checks or hardening');
   writePidFile(paths);
   report.serving();
-  if (foreground) process.stderr.write(`authd: daemon ${VERSION} listening on ${paths.socket} (pid ${process.pid})\n`);
+  if (foreground) {
+    const how = handedFd === undefined ? 'listening on' : 'serving, by socket activation,';
+    process.stderr.write(`authd: daemon ${VERSION} ${how} ${paths.socket} (pid ${process.pid})\n`);
+  }
   return -1;
 }
 

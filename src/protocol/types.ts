@@ -175,6 +175,8 @@ export interface PingResult {
   socket: string;
   /** Answered on the restricted socket (an SSH host's or container's forward): get-token and git's get only. */
   restricted?: true;
+  /** Its socket is its service manager's (systemd socket activation): it is started again at the next connection. */
+  socketActivated?: boolean;
 }
 
 export interface DoctorCheck {
@@ -263,7 +265,7 @@ export interface Methods {
   profileAdd: { params: ProfileAddParams; result: ProfileAddResult };
   profileRemove: { params: { profile: string }; result: ProfileRemoveResult };
   doctor: { params: Record<string, never>; result: { checks: DoctorCheck[] } };
-  shutdown: { params: Record<string, never>; result: { pid: number } };
+  shutdown: { params: Record<string, never>; result: { pid: number; socketActivated?: boolean } };
   gitCredential: { params: GitCredentialParams; result: GitCredentialResult };
   gitHosts: { params: Record<string, never>; result: GitHostsResult };
   secretSet: { params: { profile?: string; value: string }; result: SecretSetResult };

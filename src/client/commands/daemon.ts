@@ -9,8 +9,8 @@ import { daemonEnv } from '../daemon-env.js';
 import type { IO } from '../io.js';
 import { isRunning } from '../../protocol/process.js';
 
-export type DaemonAction = 'run' | 'start' | 'stop' | 'status';
-const ACTIONS: readonly DaemonAction[] = ['run', 'start', 'stop', 'status'];
+export type DaemonAction = 'run' | 'start' | 'stop' | 'status' | 'install' | 'uninstall';
+const ACTIONS: readonly DaemonAction[] = ['run', 'start', 'stop', 'status', 'install', 'uninstall'];
 
 interface DaemonOptions {
   action: DaemonAction;
@@ -18,34 +18,48 @@ interface DaemonOptions {
   json: boolean;
   /** `status --restricted-socket`: print only that path (for a container's -v). */
   restrictedSocket: boolean;
+  noEnable: boolean;
 }
 
 export const command: Command<DaemonOptions> = {
   name: 'daemon',
-  synopsis: 'daemon run|start|stop|status',
-  summary: 'daemon lifecycle',
-  help: `Usage: authd daemon run|start|stop [--force]|status [--json]
+  synopsis: 'daemon run|start|stop|status|install|uninstall',
+  summary: 'daemon lifecycle; run it as a user service',
+  help: `Usage: authd daemon run|start|stop [--force]|status [--json]|install [--no-enable]|uninstall
 
   run     run in the foreground (for systemd --user or launchd)
   start   start in the background if not running (also at an AUTHD_SOCKET path)
   stop    stop the running daemon; --force: also one that does not answer (it is killed)
   status  say whether it runs, its socket and its restricted socket (exit 5 when it does not);
-          --json: {"running":…,"answering":…,"pid":…,"version":…,"socket":…,"restricted_socket":…}
+          --json: {"running":…,"answering":…,"pid":…,"version":…,"socket":…,"restricted_socket":…,
+          "socket_activated":…}
           --restricted-socket: print only the restricted socket's path: the one to forward to an
           SSH host or mount into a container (it serves get-token and git's get for profiles with
           forward = true, nothing else)
+  install    run it as a user service: writes a systemd --user socket and service
+             ($XDG_CONFIG_HOME/systemd/user/authd.socket, authd.service; socket activation) or, on
+             macOS, a launchd agent (~/Library/LaunchAgents/authd.plist), and enables it where a
+             service manager answers; --no-enable: write the files and say what to run
+  uninstall  stop, disable and remove what install wrote
 Any command that needs the daemon starts it, unless AUTHD_NO_AUTOSTART=1 or AUTHD_SOCKET names
 the socket (a forwarded agent that stopped answering is reported, not replaced).
 `,
-  flags: { force: {}, 'restricted-socket': {}, ...JSON_FLAG, ...HELP_FLAG },
+  flags: { force: {}, 'restricted-socket': {}, 'no-enable': {}, ...JSON_FLAG, ...HELP_FLAG },
   subcommands: ACTIONS,
   parse(args) {
     const action = args.positionals[0] as DaemonAction;
-    if (!ACTIONS.includes(action) || args.positionals.length !== 1) throw usage('daemon needs one of run, start, stop, status', 'daemon');
+    if (!ACTIONS.includes(action) || args.positionals.length !== 1) throw usage(`daemon needs one of ${ACTIONS.join(', ')}`, 'daemon');
     if (args.flags.force && action !== 'stop') throw usage('--force goes with `authd daemon stop`', 'daemon');
     if (args.flags.json && action !== 'status') throw usage('--json goes with `authd daemon status`', 'daemon');
     if (args.flags['restricted-socket'] && (action !== 'status' || args.flags.json)) throw usage('--restricted-socket goes with `authd daemon status`, without --json', 'daemon');
-    return { action, force: args.flags.force === true, json: args.flags.json === true, restrictedSocket: args.flags['restricted-socket'] === true };
+    if (args.flags['no-enable'] && action !== 'install') throw usage('--no-enable goes with `authd daemon install`', 'daemon');
+    return {
+      action,
+      force: args.flags.force === true,
+      json: args.flags.json === true,
+      restrictedSocket: args.flags['restricted-socket'] === true,
+      noEnable: args.flags['no-enable'] === true,
+    };
   },
   // It manages the daemon's connection itself: a status or stop must not start one.
   run: (opts, io) => run(opts, io),
@@ -59,7 +73,9 @@ async function run(opts: DaemonOptions, io: IO): Promise<number> {
   switch (opts.action) {
     case 'run': {
       // Foreground, for systemd --user / launchd: become the daemon process's parent and wait.
-      const child = spawn(process.execPath, daemonArgs(false), { stdio: 'inherit', env: daemonEnv(io.env) });
+      const child = handsOnSocket(io.env)
+        ? spawnActivated(io.env)
+        : spawn(process.execPath, daemonArgs(false), { stdio: 'inherit', env: daemonEnv(io.env) });
       for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
       return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 0)));
     }
@@ -80,10 +96,13 @@ async function run(opts: DaemonOptions, io: IO): Promise<number> {
         const r = await conn.request('ping', {});
         // Through a forward (AUTHD_SOCKET names a restricted socket), that socket is the restricted one.
         const restricted = r.restricted ? paths.socket : restrictedSocketPath(paths);
+        const activated = r.socketActivated === true;
         if (opts.restrictedSocket) io.stdout.write(`${restricted}\n`);
-        else if (opts.json) writeJson(io, { running: true, answering: true, pid: r.pid, version: r.version, socket: paths.socket, restricted_socket: restricted ?? null });
-        else {
-          io.stdout.write(`running pid ${r.pid} version ${r.version}\nsocket ${paths.socket}${r.restricted ? ' (forwarded: get-token and git only)' : ''}\n`);
+        else if (opts.json) {
+          writeJson(io, { running: true, answering: true, pid: r.pid, version: r.version, socket: paths.socket, restricted_socket: restricted ?? null, socket_activated: activated });
+        } else {
+          const how = r.restricted ? ' (forwarded: get-token and git only)' : activated ? ' (socket activation: the service manager listens)' : '';
+          io.stdout.write(`running pid ${r.pid} version ${r.version}\nsocket ${paths.socket}${how}\n`);
           if (!r.restricted && restricted) io.stdout.write(`restricted socket ${restricted} (to forward: get-token and git, profiles with forward = true)\n`);
         }
         return 0;
@@ -91,15 +110,26 @@ async function run(opts: DaemonOptions, io: IO): Promise<number> {
         if (err instanceof AuthdError && !isNotAnswering(err)) throw err; // not ours: refused, not "not running"
         const silent = isNotAnswering(err) || (err as NodeJS.ErrnoException).code === 'EAGAIN';
         if (opts.restrictedSocket) throw new AuthdError('daemon_unreachable', `the authd daemon is not ${silent ? 'answering' : 'running'} (socket ${paths.socket})`, 'start it with `authd daemon start`');
-        if (opts.json) writeJson(io, { running: silent, answering: false, pid: null, version: null, socket: paths.socket, restricted_socket: restrictedSocketPath(paths) ?? null });
+        if (opts.json) writeJson(io, { running: silent, answering: false, pid: null, version: null, socket: paths.socket, restricted_socket: restrictedSocketPath(paths) ?? null, socket_activated: null });
         else io.stdout.write(`${silent ? 'not answering (stop it with `authd daemon stop --force`)' : 'not running'}\nsocket ${paths.socket}\n`);
         return EXIT_CODES.daemon_unreachable;
       } finally {
         conn?.close();
       }
     }
+    case 'install': {
+      // Loaded only here: no other command needs it.
+      const service = await import('../user-service.js');
+      await service.install({ noEnable: opts.noEnable }, io, () => stopOwnDaemon(paths, io));
+      return 0;
+    }
+    case 'uninstall': {
+      const service = await import('../user-service.js');
+      service.uninstall({}, io);
+      return 0;
+    }
     default:
-      throw new AuthdError('usage', `unknown daemon action ${String(opts.action)}`, 'authd daemon run|start|stop|status');
+      throw new AuthdError('usage', `unknown daemon action ${String(opts.action)}`, `authd daemon ${ACTIONS.join('|')}`);
   }
 }
 
@@ -138,16 +168,69 @@ async function stop(paths: AuthdPaths, io: IO): Promise<number> {
   return shutdown(conn, paths, io);
 }
 
-/** Asks a daemon that answers to stop, and waits until it has (it first stores any refresh in flight). */
+/**
+ * Asks a daemon that answers to stop, and waits until it has (it first stores any refresh in flight).
+ * A socket-activated daemon's socket is its service manager's, and stays: then the process is waited for.
+ */
 async function shutdown(conn: Connection, paths: AuthdPaths, io: IO): Promise<number> {
   try {
     const r = await conn.request('shutdown', {});
+    if (r.socketActivated) {
+      await waitExited(r.pid);
+      io.stderr.write(`authd daemon stopped (pid ${r.pid}); its socket is the service manager's, which starts it again at the next `
+        + 'connection (`systemctl --user stop authd.socket` stops that too)\n');
+      return 0;
+    }
     await waitGone(paths.socket);
     io.stderr.write(`authd daemon stopped (pid ${r.pid})\n`);
     return 0;
   } finally {
     conn.close();
   }
+}
+
+async function waitExited(pid: number): Promise<void> {
+  const deadline = Date.now() + 35_000;
+  while (Date.now() < deadline && !hasExited(pid)) await new Promise((r) => setTimeout(r, 20));
+}
+
+/**
+ * Before a service manager takes the socket path: a daemon that a command started (not a
+ * socket-activated one) is stopped, or it would serve on, unreachable, once systemd replaced its
+ * socket file, and remove systemd's file when it exits.
+ */
+async function stopOwnDaemon(paths: AuthdPaths, io: IO): Promise<void> {
+  let conn: Connection;
+  try {
+    conn = new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch(paths, io.env));
+  } catch {
+    return; // none, or one that does not answer: `authd daemon stop --force` is the user's to run
+  }
+  let activated = false;
+  try {
+    activated = (await conn.request('ping', {})).socketActivated === true;
+  } catch {
+    conn.close();
+    return;
+  }
+  if (activated) conn.close();
+  else await shutdown(conn, paths, io);
+}
+
+/** `authd daemon run` as a socket unit's service: systemd handed this process the socket (socket-activation.ts). */
+function handsOnSocket(env: IO['env']): boolean {
+  return env.LISTEN_PID === String(process.pid) && env.LISTEN_FDS !== undefined;
+}
+
+/**
+ * The daemon is this process's child, so the socket is handed on as systemd hands it: on fd 3, with
+ * LISTEN_PID the daemon's own pid (set by the shell that becomes the daemon).
+ */
+function spawnActivated(env: IO['env']): ReturnType<typeof spawn> {
+  return spawn('/bin/sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', process.execPath, ...daemonArgs(false)], {
+    stdio: ['inherit', 'inherit', 'inherit', 3],
+    env: { ...daemonEnv(env), LISTEN_FDS: env.LISTEN_FDS ?? '' },
+  });
 }
 
 /**
