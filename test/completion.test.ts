@@ -185,8 +185,8 @@ test('every command, flag, subcommand and flag value in the table is in each scr
   // The commands with fixed first words say so in the table.
   const subs = Object.fromEntries(COMMANDS.filter((c) => c.subcommands).map((c) => [c.name, c.subcommands]));
   expect(subs).toEqual({
-    daemon: ['run', 'start', 'stop', 'status'], git: ['setup', 'status'], profile: ['add', 'remove'], secret: ['set'],
-    store: ['migrate'], completion: ['bash', 'zsh', 'fish'],
+    daemon: ['run', 'start', 'stop', 'status', 'install', 'uninstall'], git: ['setup', 'status'], profile: ['add', 'remove'], secret: ['set'],
+    store: ['migrate'], completion: ['bash', 'zsh', 'fish'], 'git-credential': ['get', 'store', 'erase'],
   });
 });
 
@@ -214,7 +214,7 @@ describe.each(SHELLS)('%s', (shell) => {
     // fish offers the whole word; bash and zsh the value after the =.
     expect(formatsEq).toEqual(shell === 'fish' ? fmt.map((f) => `--format=${f}`) : fmt);
     expect(json).toEqual(['json']);
-    expect(daemon).toEqual(['run', 'start', 'status', 'stop']);
+    expect(daemon).toEqual(['install', 'run', 'start', 'status', 'stop', 'uninstall']);
     expect(afterProfile).toEqual(['status', 'store']);
     expect(stores).toEqual(['file', 'keyring']);
     expect(help).toEqual(['git', 'git-credential']);
