@@ -115,7 +115,7 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
               }]
             : []),
         ],
-        scopes: ['openid', 'offline_access', 'api:read'],
+        scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
         features: {
           devInteractions: { enabled: false }, // the middleware below plays the user
           deviceFlow: { enabled: true, ...devicePages(account) },

@@ -1,5 +1,5 @@
 // The Node SDK: `import { getToken } from 'authd'`. One persistent connection, autostarting the daemon.
-import { type TokenResult, resolvePaths } from '../protocol/index.js';
+import { type GetTokenParams, normalNarrowing, type TokenResult, resolvePaths } from '../protocol/index.js';
 import { UntilRejected } from '../protocol/until-rejected.js';
 import { type Connection, connect } from './connection.js';
 import { bearerOnly, requestWithEnvSecret } from './token-requests.js';
@@ -10,6 +10,12 @@ export interface GetTokenOptions {
   profile?: string;
   /** Seconds the token must still be valid for; default 60 s (or a quarter of its lifetime). */
   minTtl?: number;
+  /** A narrower token from the same session: these scopes (within the login's grant)… */
+  scopes?: string[];
+  /** …for this API (RFC 8707 resource, an absolute URL)… */
+  resource?: string;
+  /** …or this audience, for providers that name the API that way. */
+  audience?: string;
 }
 
 export interface ClientOptions {
@@ -37,12 +43,11 @@ export class AuthdClient {
   }
 
   async getToken(opts: GetTokenOptions = {}): Promise<TokenResult> {
-    const params: { profile?: string; minTtl?: number; caller: { pid: number; cmd: string } } = {
-      caller: { pid: process.pid, cmd: (process.argv[1] ?? 'node').slice(-200) },
-    };
+    const params: GetTokenParams = { caller: { pid: process.pid, cmd: (process.argv[1] ?? 'node').slice(-200) } };
     const profile = opts.profile ?? this.env.AUTHD_PROFILE;
     if (profile) params.profile = profile;
     if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
+    Object.assign(params, normalNarrowing(opts));
     try {
       return bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env));
     } catch (err) {

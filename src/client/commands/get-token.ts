@@ -1,5 +1,5 @@
 // `authd get-token`: the hot path. Prints a valid access token, in the format the caller reads.
-import { AuthdError, type TokenResult } from '../../protocol/index.js';
+import { AuthdError, type GetTokenParams, type Narrowing, normalNarrowing, type TokenResult } from '../../protocol/index.js';
 import { str, usage } from '../args.js';
 import { chosenProfile, type Command, HELP_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import { callerInfo } from '../io.js';
@@ -16,6 +16,8 @@ export type ExecCredentialVersion = (typeof EXEC_CREDENTIAL_VERSIONS)[number];
 export interface GetTokenOptions {
   profile?: string;
   minTtl?: number;
+  /** A narrower token from the session (--scope, --resource, --audience). */
+  narrowing?: Narrowing;
   format: TokenFormat;
   /** For `exec-credential`: the version kubectl asked for (see execCredentialVersion). */
   execCredentialVersion?: ExecCredentialVersion;
@@ -23,7 +25,7 @@ export interface GetTokenOptions {
 
 export const command: Command<GetTokenOptions> = {
   name: 'get-token',
-  synopsis: 'get-token [--min-ttl S] [--format F]',
+  synopsis: 'get-token [--min-ttl S] [--format F] [--scope S] [--resource URL]',
   summary: 'print a valid access token',
   help: `Usage: authd get-token [-p PROFILE] [--min-ttl SECONDS] [--format FORMAT]
 
@@ -32,15 +34,27 @@ Prints a valid access token on stdout, refreshed if it has less than --min-ttl s
 lifetime means half its lifetime, since no fresh token could give more. Never starts a login.
   --format token (default) | json | header | exec-credential (kubectl ExecCredential: v1, or the
            version kubectl names in KUBERNETES_EXEC_INFO: v1beta1 for kubectl before 1.22)
+  --scope "A B"     a token with only these scopes (within what the login was granted)
+  --resource URL    a token for this API (RFC 8707), where the provider supports it
+  --audience AUD    a token for this audience, for providers that name the API that way
+           Each such token comes from the same login, is kept and refreshed on its own, and never
+           served for another; a scope outside the login's grant is an error (exit 2), not a login.
 Example: curl -H "$(authd get-token --format header)" https://api.example.com/
+         authd get-token --scope "registry:pull" --resource https://registry.example.com/
 `,
-  flags: { ...PROFILE_FLAG, 'min-ttl': { value: true }, format: { short: 'f', value: true, values: TOKEN_FORMATS }, ...HELP_FLAG },
+  flags: {
+    ...PROFILE_FLAG, 'min-ttl': { value: true }, format: { short: 'f', value: true, values: TOKEN_FORMATS },
+    scope: { value: true }, resource: { value: true }, audience: { value: true }, ...HELP_FLAG,
+  },
   parse(args, io) {
     noPositionals(args, 'get-token');
     const format = str(args.flags.format) ?? 'token';
     if (!(TOKEN_FORMATS as string[]).includes(format)) throw usage(`--format must be one of ${TOKEN_FORMATS.join(', ')}`, 'get-token');
     const opts: GetTokenOptions = { profile: chosenProfile(args, io, 'get-token'), format: format as TokenFormat };
     if (format === 'exec-credential') opts.execCredentialVersion = execCredentialVersion(io.env);
+    const scope = str(args.flags.scope);
+    const narrowing = normalNarrowing({ scopes: scope?.split(' ').filter(Boolean), resource: str(args.flags.resource), audience: str(args.flags.audience) });
+    if (narrowing) opts.narrowing = narrowing;
     const minTtl = str(args.flags['min-ttl']);
     if (minTtl !== undefined) {
       opts.minTtl = Number(minTtl);
@@ -52,11 +66,10 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
   async run(opts, io, connect) {
     const answered = nativeAnswer(io.env);
     if (answered) throw answered;
-    const params: { profile?: string; minTtl?: number; caller: { pid: number; cmd: string } } = {
-      caller: callerInfo('authd get-token'),
-    };
+    const params: GetTokenParams = { caller: callerInfo('authd get-token') };
     if (opts.profile) params.profile = opts.profile;
     if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
+    Object.assign(params, opts.narrowing);
     const token = bearerOnly(await requestWithEnvSecret(await connect(), 'getToken', params, io.env));
     io.stdout.write(formatToken(token, opts.format, opts.execCredentialVersion));
     return 0;

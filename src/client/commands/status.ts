@@ -56,12 +56,14 @@ export function statusJson(s: StatusResult): unknown {
       masked_token: p.maskedToken ?? null,
       refreshes: p.refreshes,
       last_error: p.lastError ?? null,
+      narrowed: (p.narrowed ?? []).map((n) => ({ scopes: n.scopes ?? null, resource: n.resource ?? null, audience: n.audience ?? null, expires_at: n.expires_at ?? null })),
     })),
     recent: s.recent.map((a) => ({
       time: a.time,
       profile: a.profile,
       caller_pid: a.caller?.pid ?? null,
       caller_cmd: a.caller?.cmd ?? null,
+      forwarded: a.caller?.forwarded === true,
       fingerprint: a.fingerprint,
     })),
   };
@@ -93,10 +95,18 @@ export function render(s: StatusResult): string {
     ]);
   }
   out += `\n${table(rows)}`;
+  const narrowed = [['NARROWER TOKEN', 'PROFILE', 'SCOPES', 'RESOURCE / AUDIENCE', 'EXPIRES']];
+  for (const p of s.profiles) {
+    for (const n of p.narrowed ?? []) {
+      narrowed.push(['', p.profile, printable(n.scopes?.join(' ') ?? '-'), printable(n.resource ?? n.audience ?? '-'),
+        n.expires_at === undefined ? '-' : n.expires_at > now ? `in ${formatDuration(n.expires_at - now)}` : 'expired']);
+    }
+  }
+  if (narrowed.length > 1) out += `\n${table(narrowed)}`;
   if (s.recent.length) {
     const served = [['SERVED', 'PROFILE', 'TO (self-reported)', 'FINGERPRINT']];
     for (const a of s.recent) {
-      const to = [a.caller?.cmd, a.caller?.pid ? `pid ${a.caller.pid}` : undefined].filter(Boolean).join(', ');
+      const to = [a.caller?.cmd, a.caller?.pid ? `pid ${a.caller.pid}` : undefined, a.caller?.forwarded ? 'forwarded' : undefined].filter(Boolean).join(', ');
       served.push([a.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), a.profile, printable(to) || '-', a.fingerprint]);
     }
     out += `\n${table(served)}`;
