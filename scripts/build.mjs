@@ -18,15 +18,16 @@ await Promise.all([
   // uqr (QR codes for `login` on a terminal) stays outside the bundle: loaded only when drawn; so does
   // smol-toml, read only when a daemon asks for a client secret from the environment (client/trust.ts).
   // Whitespace and syntax minified (names kept, for readable stacks): less for V8 to parse at each start.
-  build({
+  // dist/get-token.cjs: the same client with get-token alone, the one bin/authd starts for `authd get-token`.
+  ...[['src/client/main.ts', 'dist/authd.cjs'], ['src/client/get-token-main.ts', 'dist/get-token.cjs']].map(([entry, outfile]) => build({
     ...common,
-    entryPoints: ['src/client/main.ts'],
-    outfile: 'dist/authd.cjs',
+    entryPoints: [entry],
+    outfile,
     format: 'cjs',
     external: ['uqr', 'smol-toml'],
     minifyWhitespace: true,
     minifySyntax: true,
-  }),
+  })),
   build({ ...common, entryPoints: ['src/client/sdk.ts'], outfile: 'dist/sdk.cjs', format: 'cjs', external: ['smol-toml'] }),
   build({
     ...common,

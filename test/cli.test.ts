@@ -1,7 +1,7 @@
 // The command line in-process: each command's parsing, output and exit code, with an injected IO and
 // a stand-in daemon that records what it was asked. What the daemon does is tested elsewhere, with the
 // real binary against a real provider.
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -137,6 +137,17 @@ describe('help from the command table', () => {
       expect(c.help, c.name).toMatch(new RegExp(`^Usage: authd ${c.name}\\b`));
       for (const flag of Object.keys(c.flags)) if (flag !== 'help' && flag !== 'profile') expect(c.help, `${c.name} --${flag}`).toContain(`--${flag}`);
     }
+  });
+
+  test('`authd get-token` on Node starts a client that holds get-token alone: no other command, no provider presets (issue 13)', () => {
+    // bin/authd starts dist/get-token.cjs for it; each byte there is parsed on every call.
+    const client = readFileSync(new URL('../dist/get-token.cjs', import.meta.url), 'utf8');
+    expect(client).toContain('Usage: authd get-token ');
+    for (const c of COMMANDS) if (c.name !== 'get-token') expect(client, c.name).not.toContain(`Usage: authd ${c.name} `);
+    const presetPages = PRESETS.flatMap((p) => [...p.about, ...p.settings].flatMap((x) => (x.doc ? [x.doc] : [])));
+    expect(presetPages.length).toBeGreaterThan(10);
+    for (const page of presetPages) expect(client).not.toContain(page);
+    expect(client.length).toBeLessThan(40_000);
   });
 });
 

@@ -1,6 +1,7 @@
 // Talks to the daemon: connect (starting it when it is not running), send requests, match answers.
 import { mkdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
+// Named imports: a default import of a builtin copies all its exports at start-up (esbuild's __toESM).
+import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -54,7 +55,7 @@ export class Connection {
   /** The watchdog gave up on the daemon: it is there, but silent. */
   private hung = false;
 
-  constructor(private readonly socket: net.Socket, watch?: Watch) {
+  constructor(private readonly socket: Socket, watch?: Watch) {
     this.watchdog = watch && new AnswerWatchdog(watch.patienceMs,
       () => socket.write(encodeFrame({ v: PROTOCOL_VERSION, id: this.nextId++, method: 'ping', params: {} })),
       () => {
@@ -122,10 +123,10 @@ export class Connection {
 }
 
 /** `explicit`: the user chose the path (AUTHD_SOCKET), which changes what a refusal advises. */
-export function connectOnce(path: string, explicit = false): Promise<net.Socket> {
+export function connectOnce(path: string, explicit = false): Promise<Socket> {
   return new Promise((resolve, reject) => {
     checkSocketDir(path, explicit);
-    const s = net.connect(path);
+    const s = netConnect(path);
     s.once('connect', () => {
       s.removeListener('error', reject);
       try {
