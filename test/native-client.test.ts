@@ -158,6 +158,8 @@ describe('against a real daemon, the native client and the Node client print the
     ['--min-ttl=0', ['get-token', '--min-ttl=0']],
     ['--min-ttl 007.50 (sent as 7.5)', ['get-token', '--min-ttl', '007.50', '--format', 'json']],
     ['NODE_EXTRA_CA_CERTS set', ['get-token'], { NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' }],
+    ['--scope, a narrower token (repeats and spaces dropped)', ['get-token', '--scope', 'openid  openid', '-f', 'json']],
+    ['--scope=', ['get-token', '--scope=openid offline_access', '--min-ttl', '0']],
   ];
   for (const [name, args, env] of handled) {
     test(`${name}: answered by the native client, as Node answers`, async () => {
@@ -182,6 +184,10 @@ describe('against a real daemon, the native client and the Node client print the
     ['a value missing', ['get-token', '--format']],
     ['another command', ['help', 'get-token']],
     ['--version', ['--version']],
+    ['an empty --scope', ['get-token', '--scope', '']],
+    ['a --scope with a quote', ['get-token', '--scope', 'a"b']],
+    ['a --scope with a tab', ['get-token', '--scope', 'a\tb']],
+    ['--resource (not a flag of authd)', ['get-token', '--resource', 'https://api.example.com/']],
     ['a version of ExecCredential authd does not speak', ['get-token', '-f', 'exec-credential'],
       { KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1alpha1"}' }],
   ];
@@ -319,6 +325,13 @@ describe('against a fake daemon', () => {
     expect(requests[1]).toBe(requests[0]);
     expect(requests[2]).toBe(requests[0]);
     expect(JSON.parse(requests[0]!).params).toEqual({ caller: { pid: process.pid, cmd: expect.any(String) }, profile: 'p', minTtl: 30 });
+    // A narrower token: the scopes sorted and without repeats, as normalNarrowing has them.
+    const { probe: q } = await both(['get-token', '--scope', 'write  read write']);
+    expect(q.code).toBe(0);
+    expect(requests).toHaveLength(3);
+    expect(requests[1]).toBe(requests[0]);
+    expect(requests[2]).toBe(requests[0]);
+    expect(JSON.parse(requests[0]!).params).toEqual({ caller: expect.any(Object), scopes: ['read', 'write'] });
   });
 
   const answers: [string, string | Buffer, boolean][] = [

@@ -1,5 +1,5 @@
 // The one promise under every interleaving: thousands of seeded random schedules of get-token (the
-// session's own token, and narrower ones: --scope, --resource), refresh-ahead, login, Ctrl-C,
+// session's own token, and narrower ones: --scope), refresh-ahead, login, Ctrl-C,
 // logout, config edits, secret rotation, store migration, git's erase and every kind of provider
 // answer, against a provider that revokes on reuse. After every step: no refresh token presented
 // twice, no session after a completed logout, every caller answered with a token valid for its
@@ -82,7 +82,7 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
     w.sessions.reconfigure(config);
   };
 
-  const NARROWINGS: Narrowing[] = [{ scopes: ['read'] }, { scopes: ['read', 'write'] }, { resource: 'https://api.test/', scopes: ['read'] }];
+  const NARROWINGS: Narrowing[] = [{ scopes: ['read'] }, { scopes: ['read', 'write'] }, { scopes: ['write'] }];
   const ops: [number, string, () => void][] = [
     [6, 'get-token acme --scope', () => {
       const p = config.get('acme');

@@ -10,12 +10,8 @@ export interface GetTokenOptions {
   profile?: string;
   /** Seconds the token must still be valid for; default 60 s (or a quarter of its lifetime). */
   minTtl?: number;
-  /** A narrower token from the same session: these scopes (within the login's grant)… */
+  /** A narrower token from the same session: only these scopes (within what the login was granted). */
   scopes?: string[];
-  /** …for this API (RFC 8707 resource, an absolute URL)… */
-  resource?: string;
-  /** …or this audience, for providers that name the API that way. */
-  audience?: string;
 }
 
 export interface ClientOptions {

@@ -302,7 +302,7 @@ async function codeConfiguration(p: ProfileConfig): Promise<oidc.Configuration> 
   return cfg;
 }
 
-/** A refresh; with `narrowing`, for a token of other scopes, a resource or an audience (the session's refresh token rotates all the same). */
+/** A refresh; with `narrowing`, for a token of other scopes (the session's refresh token rotates all the same). */
 export async function refresh(p: ProfileConfig, refreshToken: string, narrowing?: Narrowing): Promise<TokenSet> {
   const cfg = await configurationFor(p);
   return ask(p, narrowing ? 'narrowed refresh' : 'refresh', undefined, async (ex) => {
@@ -322,12 +322,10 @@ function refreshParams(p: ProfileConfig): Record<string, string> | undefined {
   return Object.keys(params).length ? params : undefined;
 }
 
-/** A narrowed refresh: its own scopes (else the profile's, where it sends them), resource and audience (else the profile's). */
+/** A narrowed refresh: its own scopes (else the profile's, where it sends them), the profile's audience. */
 function narrowedParams(p: ProfileConfig, n: Narrowing): Record<string, string> | undefined {
   const params = refreshParams(p) ?? {};
   if (n.scopes) params.scope = n.scopes.join(' ');
-  if (n.resource) params.resource = n.resource;
-  if (n.audience) params.audience = n.audience;
   return Object.keys(params).length ? params : undefined;
 }
 

@@ -828,12 +828,52 @@ static int read_git_answer(const char *result, size_t n, struct git_answer *g) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Arguments, as main.ts globalOptions + args.ts parseArgs + get-token.ts parse accept them.       */
 
+#define MAX_SCOPES 32 /* src/protocol/narrowing.ts */
+
 struct request {
   const char *profile; /* NULL: the daemon's default */
   enum format format;
   const char *exec_version;
   char min_ttl[32]; /* canonical number, "" when not given */
+  /* A narrower token (--scope): scopes sorted, without repeats. */
+  char scope_text[4096];
+  const char *scopes[MAX_SCOPES];
+  int nscopes;
 };
+
+static int by_bytes(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* --scope as get-token.ts and narrowing.ts read it: split on spaces, each an RFC 6749 scope-token
+   (1*( %x21 / %x23-5B / %x5D-7E ), at most 256), 1 to 32 of them, sorted (ASCII: JavaScript's sort
+   is the bytes' order), repeats dropped. 0: leave it to Node (it says what is wrong). */
+static int scopes_of(const char *text, struct request *rq) {
+  size_t n = strlen(text);
+  if (n >= sizeof rq->scope_text) return 0;
+  memcpy(rq->scope_text, text, n + 1);
+  rq->nscopes = 0;
+  for (char *tok = rq->scope_text, *end = rq->scope_text + n; tok < end;) {
+    char *sp = strchr(tok, ' ');
+    if (!sp) sp = end;
+    *sp = '\0';
+    size_t len = (size_t)(sp - tok);
+    if (len > 0) {
+      if (len > 256 || rq->nscopes == MAX_SCOPES) return 0;
+      for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)tok[i];
+        if (c < 0x21 || c > 0x7e || c == 0x22 || c == 0x5c) return 0;
+      }
+      rq->scopes[rq->nscopes++] = tok;
+    }
+    tok = sp + 1;
+  }
+  if (rq->nscopes == 0) return 0;
+  qsort(rq->scopes, (size_t)rq->nscopes, sizeof *rq->scopes, by_bytes);
+  int kept = 1;
+  for (int i = 1; i < rq->nscopes; i++)
+    if (strcmp(rq->scopes[i], rq->scopes[kept - 1]) != 0) rq->scopes[kept++] = rq->scopes[i];
+  rq->nscopes = kept;
+  return 1;
+}
 
 /* PROFILE_NAME: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ */
 static int profile_name(const char *s) {
@@ -874,7 +914,7 @@ static int min_ttl(const char *s, char *out, size_t cap) {
 }
 
 static int parse_args(int argc, char **argv, struct request *rq) {
-  const char *profile = NULL, *format = NULL, *ttl = NULL;
+  const char *profile = NULL, *format = NULL, *ttl = NULL, *scope = NULL;
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -898,6 +938,7 @@ static int parse_args(int argc, char **argv, struct request *rq) {
       if (len == 7 && !strncmp(name, "profile", 7)) slot = &profile;
       else if (len == 7 && !strncmp(name, "min-ttl", 7)) slot = &ttl;
       else if (len == 6 && !strncmp(name, "format", 6)) slot = &format;
+      else if (len == 5 && !strncmp(name, "scope", 5)) slot = &scope;
       else return 0; /* --help, --, unknown */
       if (eq) value = eq + 1;
     } else if (a[0] == '-' && a[1] && !a[2]) {
@@ -933,6 +974,8 @@ static int parse_args(int argc, char **argv, struct request *rq) {
   }
   rq->min_ttl[0] = '\0';
   if (ttl && !min_ttl(ttl, rq->min_ttl, sizeof rq->min_ttl)) return 0;
+  rq->nscopes = 0;
+  if (scope && !scopes_of(scope, rq)) return 0;
   return 1;
 }
 
@@ -1253,6 +1296,14 @@ static int get_token(int argc, char **argv) {
   if (rq.min_ttl[0]) {
     puts_(&req, ",\"minTtl\":");
     puts_(&req, rq.min_ttl);
+  }
+  if (rq.nscopes) {
+    puts_(&req, ",\"scopes\":[");
+    for (int i = 0; i < rq.nscopes; i++) {
+      if (i) puts_(&req, ",");
+      put_json_string(&req, rq.scopes[i], strlen(rq.scopes[i]));
+    }
+    puts_(&req, "]");
   }
   puts_(&req, "}}\n");
 

@@ -1,13 +1,16 @@
-// What a narrower token may be asked for (get-token --scope/--resource/--audience): checked the same
-// way by the client, before it asks, and by the daemon, where the request enters.
+// What a narrower token may be asked for (get-token --scope): checked the same way by the client,
+// before it asks, and by the daemon, where the request enters.
+//
+// Only scopes, for now. A resource (RFC 8707) or audience must be one the login was granted, and a
+// provider may use up the refresh token before it refuses one that was not (oidc-provider 9 rotates
+// it, then answers invalid_target): the session would be lost. That needs the login to ask for the
+// resources first (a later step).
 import { AuthdError } from './errors.js';
 import type { Narrowing } from './types.js';
 
 /** RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ). */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/;
 const MAX_SCOPES = 32;
-const MAX_TEXT = 2048;
-const CONTROL_OR_SPACE = /[\x00-\x20\x7f-\x9f]/;
 
 function usage(message: string, hint?: string): never {
   throw new AuthdError('usage', message, hint);
@@ -17,7 +20,7 @@ function usage(message: string, hint?: string): never {
  * The narrowing in its one normal form (scopes sorted, without repeats; nothing empty), or a usage
  * error naming what is wrong. Undefined when it asks for nothing: the session's own token.
  */
-export function normalNarrowing(n: { scopes?: unknown; resource?: unknown; audience?: unknown }): Narrowing | undefined {
+export function normalNarrowing(n: { scopes?: unknown }): Narrowing | undefined {
   const out: Narrowing = {};
   if (n.scopes !== undefined && n.scopes !== null) {
     if (!Array.isArray(n.scopes) || n.scopes.length === 0 || n.scopes.length > MAX_SCOPES) {
@@ -30,29 +33,10 @@ export function normalNarrowing(n: { scopes?: unknown; resource?: unknown; audie
     }
     out.scopes = [...new Set(n.scopes as string[])].sort();
   }
-  if (n.resource !== undefined && n.resource !== null) {
-    const r = n.resource;
-    let url: URL | undefined;
-    try {
-      url = typeof r === 'string' && r.length <= MAX_TEXT && !CONTROL_OR_SPACE.test(r) ? new URL(r) : undefined;
-    } catch {
-      url = undefined;
-    }
-    if (!url || typeof r !== 'string') usage('--resource must be an absolute URL (RFC 8707), e.g. https://api.example.com/');
-    if (r.includes('#')) usage('--resource must not have a fragment (#…) (RFC 8707 §2)');
-    out.resource = r;
-  }
-  if (n.audience !== undefined && n.audience !== null) {
-    const a = n.audience;
-    if (typeof a !== 'string' || a.length === 0 || a.length > MAX_TEXT || CONTROL_OR_SPACE.test(a)) {
-      usage(`--audience must be one value of at most ${MAX_TEXT} characters, without spaces`);
-    }
-    out.audience = a;
-  }
-  return out.scopes || out.resource || out.audience ? out : undefined;
+  return out.scopes ? out : undefined;
 }
 
 /** The name one narrowing is cached under: the same scopes in any order are one. */
 export function narrowingKey(n: Narrowing): string {
-  return JSON.stringify([n.scopes ?? null, n.resource ?? null, n.audience ?? null]);
+  return JSON.stringify([n.scopes ?? null]);
 }

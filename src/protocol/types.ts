@@ -22,14 +22,11 @@ export interface GetTokenParams extends Narrowing {
 }
 
 /**
- * A token narrower than the session's own, obtained with the session's refresh token: other scopes
- * (within what the login was granted), an RFC 8707 resource, an audience (for providers that name
- * the API that way). Scopes are sorted and without repeats, so one set has one name.
+ * A token narrower than the session's own, obtained with the session's refresh token: other scopes,
+ * within what the login was granted; sorted and without repeats, so one set has one name.
  */
 export interface Narrowing {
   scopes?: string[];
-  resource?: string;
-  audience?: string;
 }
 
 export interface TokenResult {
@@ -114,7 +111,7 @@ export interface ProfileStatus {
   refreshes: number;
   lastError?: string;
   loginPending: boolean;
-  /** The narrower tokens held (get-token --scope/--resource/--audience), with their expiry (Unix seconds). */
+  /** The narrower tokens held (get-token --scope), with their expiry (Unix seconds). */
   narrowed?: (Narrowing & { expires_at?: number })[];
 }
 

@@ -16,7 +16,7 @@ export type ExecCredentialVersion = (typeof EXEC_CREDENTIAL_VERSIONS)[number];
 export interface GetTokenOptions {
   profile?: string;
   minTtl?: number;
-  /** A narrower token from the session (--scope, --resource, --audience). */
+  /** A narrower token from the session (--scope). */
   narrowing?: Narrowing;
   format: TokenFormat;
   /** For `exec-credential`: the version kubectl asked for (see execCredentialVersion). */
@@ -25,7 +25,7 @@ export interface GetTokenOptions {
 
 export const command: Command<GetTokenOptions> = {
   name: 'get-token',
-  synopsis: 'get-token [--min-ttl S] [--format F] [--scope S] [--resource URL]',
+  synopsis: 'get-token [--min-ttl S] [--format F] [--scope S]',
   summary: 'print a valid access token',
   help: `Usage: authd get-token [-p PROFILE] [--min-ttl SECONDS] [--format FORMAT]
 
@@ -34,17 +34,15 @@ Prints a valid access token on stdout, refreshed if it has less than --min-ttl s
 lifetime means half its lifetime, since no fresh token could give more. Never starts a login.
   --format token (default) | json | header | exec-credential (kubectl ExecCredential: v1, or the
            version kubectl names in KUBERNETES_EXEC_INFO: v1beta1 for kubectl before 1.22)
-  --scope "A B"     a token with only these scopes (within what the login was granted)
-  --resource URL    a token for this API (RFC 8707), where the provider supports it
-  --audience AUD    a token for this audience, for providers that name the API that way
-           Each such token comes from the same login, is kept and refreshed on its own, and never
-           served for another; a scope outside the login's grant is an error (exit 2), not a login.
+  --scope "A B"  a token with only these scopes, within what the login was granted: from the same
+           login, kept and refreshed on its own, never served for other scopes; a scope outside
+           the grant is an error (exit 2), not a login
 Example: curl -H "$(authd get-token --format header)" https://api.example.com/
-         authd get-token --scope "registry:pull" --resource https://registry.example.com/
+         authd get-token --scope "registry:pull"
 `,
   flags: {
     ...PROFILE_FLAG, 'min-ttl': { value: true }, format: { short: 'f', value: true, values: TOKEN_FORMATS },
-    scope: { value: true }, resource: { value: true }, audience: { value: true }, ...HELP_FLAG,
+    scope: { value: true }, ...HELP_FLAG,
   },
   parse(args, io) {
     noPositionals(args, 'get-token');
@@ -53,7 +51,7 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
     const opts: GetTokenOptions = { profile: chosenProfile(args, io, 'get-token'), format: format as TokenFormat };
     if (format === 'exec-credential') opts.execCredentialVersion = execCredentialVersion(io.env);
     const scope = str(args.flags.scope);
-    const narrowing = normalNarrowing({ scopes: scope?.split(' ').filter(Boolean), resource: str(args.flags.resource), audience: str(args.flags.audience) });
+    const narrowing = normalNarrowing({ scopes: scope?.split(' ').filter(Boolean) });
     if (narrowing) opts.narrowing = narrowing;
     const minTtl = str(args.flags['min-ttl']);
     if (minTtl !== undefined) {

@@ -56,7 +56,7 @@ export function statusJson(s: StatusResult): unknown {
       masked_token: p.maskedToken ?? null,
       refreshes: p.refreshes,
       last_error: p.lastError ?? null,
-      narrowed: (p.narrowed ?? []).map((n) => ({ scopes: n.scopes ?? null, resource: n.resource ?? null, audience: n.audience ?? null, expires_at: n.expires_at ?? null })),
+      narrowed: (p.narrowed ?? []).map((n) => ({ scopes: n.scopes ?? null, expires_at: n.expires_at ?? null })),
     })),
     recent: s.recent.map((a) => ({
       time: a.time,
@@ -95,10 +95,10 @@ export function render(s: StatusResult): string {
     ]);
   }
   out += `\n${table(rows)}`;
-  const narrowed = [['NARROWER TOKEN', 'PROFILE', 'SCOPES', 'RESOURCE / AUDIENCE', 'EXPIRES']];
+  const narrowed = [['NARROWER TOKEN', 'PROFILE', 'SCOPES', 'EXPIRES']];
   for (const p of s.profiles) {
     for (const n of p.narrowed ?? []) {
-      narrowed.push(['', p.profile, printable(n.scopes?.join(' ') ?? '-'), printable(n.resource ?? n.audience ?? '-'),
+      narrowed.push(['', p.profile, printable(n.scopes?.join(' ') ?? '-'),
         n.expires_at === undefined ? '-' : n.expires_at > now ? `in ${formatDuration(n.expires_at - now)}` : 'expired']);
     }
   }
