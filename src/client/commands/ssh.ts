@@ -72,11 +72,16 @@ passed on (-p, -i, -J, -o, …). Put -- before COMMAND when it or ssh has option
 Secrets never go into ssh's arguments.
 Example: authd ssh build.example.com -- 'git clone https://git.acme.com/x && make'
 
+ssh's options it passes on (the long names are authd's own):
+${wrap(Object.entries(SSH_OPTIONS).filter(([l]) => !REFUSED.has(l)).map(([l, [long, value]]) => `-${l}${value ? ' X' : ''} --${long}`))}
+and those it refuses (it runs a session, over a connection it shares itself):
+${wrap(Object.entries(SSH_OPTIONS).filter(([l]) => REFUSED.has(l)).map(([l, [long]]) => `-${l} --${long}`))}
+
 Using your own ssh or ssh config instead: forward the path \`authd daemon status --restricted-socket\`
 prints to a path in a directory only you can use on the host (sshd does not create it), and set
 AUTHD_SOCKET there:
   ssh -R /home/you/.authd/fwd.sock:"$(authd daemon status --restricted-socket)" host
-  host$ export AUTHD_SOCKET=~/.authd/fwd.sock    # ~/.authd: mkdir -m 700 it once
+  host$ export AUTHD_SOCKET=~/.authd/fwd.sock AUTHD_FORWARDED=ssh   # mkdir -m 700 ~/.authd once
 or in ~/.ssh/config:  RemoteForward /home/you/.authd/fwd.sock /run/user/1000/authd/authd.restricted/authd.sock
 with StreamLocalBindUnlink yes in the host's sshd_config, so a socket left behind is replaced.
 `,
@@ -134,6 +139,16 @@ with StreamLocalBindUnlink yes in the host's sshd_config, so a socket left behin
     return forward(opts, local, io);
   },
 };
+
+/** Items for the help, comma-separated, in indented lines under 100 columns. */
+function wrap(items: string[]): string {
+  const lines: string[][] = [[]];
+  for (const item of items) {
+    if (`${lines.at(-1)!.join(', ')}, ${item}`.length > 94) lines.push([]);
+    lines.at(-1)!.push(item);
+  }
+  return lines.map((l) => `  ${l.join(', ')}`).join(',\n');
+}
 
 /** One word of ssh options (-vvv, -p2222, -oKey=value) as letters and values. */
 function optionWord(word: string): [string, string | undefined][] {
