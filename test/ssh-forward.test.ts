@@ -3,7 +3,7 @@
 // tokens and git credentials of a profile with forward = true, and nothing else; when the connection
 // ends, it is told so (exit 5) and starts no daemon of its own.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -92,6 +92,18 @@ describe('authd ssh, through a real sshd', () => {
     expect(r, sshd.log()).toMatchObject({ code: 0, stdout: expect.stringMatching(/^[\w.~+/=-]+\non ssh\n$/) });
   }, 120_000);
 
+  test('what the shell\'s rc file prints there does not get in the way', async () => {
+    // Debian's bash reads ~/.bashrc for a command over ssh, too: for the master's session, and (twice:
+    // the login shell running authd's wrapper, then the one running COMMAND) for the session.
+    writeFileSync(join(remoteHome, '.bashrc'), 'echo "hello from .bashrc"\n');
+    try {
+      const r = await authdSsh(['far', '--', `${AUTHD} get-token`]);
+      expect(r, sshd.log()).toMatchObject({ code: 0, stdout: expect.stringMatching(/^(hello from \.bashrc\n)+[\w.~+/=-]+\n$/) });
+    } finally {
+      rmSync(join(remoteHome, '.bashrc'));
+    }
+  }, 120_000);
+
   test('git-credential-authd there answers for the forwarded profile\'s host, and not for another', async () => {
     const fwd = await authdSsh(['far', '--', `${GIT_HELPER} get`], 'protocol=https\nhost=git.fwd.test\n\n');
     expect(fwd, sshd.log()).toMatchObject({ code: 0, stderr: '', stdout: expect.stringMatching(/^username=oauth2\npassword=[\w.~+/=-]+\n/) });
@@ -117,6 +129,14 @@ describe('authd ssh, through a real sshd', () => {
     expect(socket).toMatch(new RegExp(`^${forwardDir}/[0-9a-f]{16}\\.sock$`));
     const through = await onFarSide(AUTHD, ['get-token'], { AUTHD_SOCKET: socket, AUTHD_FORWARDED: 'ssh' });
     expect(through).toMatchObject({ code: 0, stdout: expect.stringMatching(TOKEN) });
+    // This machine's daemon stopped: the forward is there, but ssh has nothing to connect it to.
+    expect((await home.run(['daemon', 'stop'])).code).toBe(0);
+    const stopped = await onFarSide(AUTHD, ['get-token'], { AUTHD_SOCKET: socket, AUTHD_FORWARDED: 'ssh' });
+    expect(stopped.code, stopped.stderr).toBe(5);
+    expect(stopped.stderr).toContain(`authd: the forwarded authd agent at ${socket} closed the connection — is authd running on the machine you came from?\n`);
+    // Started again, at the same path: the same forward serves it.
+    expect((await home.run(['get-token'])).code).toBe(0);
+    expect(await onFarSide(AUTHD, ['get-token'], { AUTHD_SOCKET: socket, AUTHD_FORWARDED: 'ssh' })).toMatchObject({ code: 0, stdout: expect.stringMatching(TOKEN) });
 
     // The connection is the master ssh that authd ssh started: kill it, as a network failure would.
     const masters = processes().filter((p) => p.cmdline.includes('ControlMaster=yes') && p.cmdline.includes(sshd.config));

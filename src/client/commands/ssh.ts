@@ -7,7 +7,7 @@
 // (when this command ends, however it ends); `ssh -O forward -R` through the master; and the session
 // itself, a client of the master. Only paths go into ssh's argv, never a secret.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuthdError, printable, restrictedSocketPath, resolvePaths } from '../../protocol/index.js';
@@ -17,8 +17,10 @@ import type { Command } from '../command.js';
 import { type IO, userEnv } from '../io.js';
 
 interface SshOptions {
-  /** ssh's own options, as separate words, for every ssh this command runs. */
+  /** ssh's own options, as separate words, for the session. */
   sshArgs: string[];
+  /** The same less -t, -T and -n, for the master connection: its session is this command's, on a pipe. */
+  masterArgs: string[];
   host: string;
   /** The remote command's words (ssh joins them with spaces), or none: the login shell. */
   command: string[];
@@ -54,6 +56,10 @@ const FLAGS: FlagSpec = {
 // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text, expanded on the far side
 const REMOTE_DIR = '${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/authd-forward}';
 const REMOTE_DIR_ELSE = '$HOME/.authd/forward';
+/** Marks the line where the master's session says the directory's absolute path. */
+const DIR_MARK = 'authd-forward-dir:';
+/** The command is authd's: a RemoteCommand in the user's ssh config would make ssh refuse to run. */
+const OWN_COMMAND = ['-o', 'RemoteCommand=none'];
 /** A Unix socket's path limit on the far side (macOS's; Linux allows 107 bytes). */
 const MAX_REMOTE_PATH = 103;
 
@@ -88,6 +94,7 @@ with StreamLocalBindUnlink yes in the host's sshd_config, so a socket left behin
   flags: FLAGS,
   parse(args) {
     const sshArgs: string[] = [];
+    const masterArgs: string[] = [];
     let ttyChosen = false;
     /** Options the parser took: where they stood (before HOST or among COMMAND's words) is not known. */
     let anywhere = 0;
@@ -96,7 +103,9 @@ with StreamLocalBindUnlink yes in the host's sshd_config, so a socket left behin
         throw usage(`ssh's -${letter} does not go with authd ssh: it runs a command or your login shell with AUTHD_SOCKET set, over a connection it shares itself`, 'ssh');
       }
       if (letter === 't' || letter === 'T') ttyChosen = true;
-      sshArgs.push(`-${letter}`, ...(value === undefined ? [] : [value]));
+      const words = [`-${letter}`, ...(value === undefined ? [] : [value])];
+      sshArgs.push(...words);
+      if (!'tTn'.includes(letter)) masterArgs.push(...words);
     };
     for (const [long, v] of Object.entries(args.flags)) {
       if (long === 'help' || v === undefined || v === false) continue;
@@ -120,7 +129,7 @@ with StreamLocalBindUnlink yes in the host's sshd_config, so a socket left behin
     if (words.length && (anywhere || args.rest.length)) {
       throw usage(`put -- before the remote command (authd ssh [SSH OPTIONS…] ${printable(host.slice(0, 40))} -- ${printable(words.join(' ').slice(0, 40))})`, 'ssh');
     }
-    return { sshArgs, host, command: words.length ? words : args.rest, ttyChosen };
+    return { sshArgs, masterArgs, host, command: words.length ? words : args.rest, ttyChosen };
   },
   async run(opts, io, connect) {
     const conn = await connect();
@@ -128,6 +137,10 @@ with StreamLocalBindUnlink yes in the host's sshd_config, so a socket left behin
     // On a host reached through a forward already, the socket in hand is a restricted one: pass it on.
     const local = ping.restricted ? resolvePaths(io.env).socket : restrictedSocketPath(resolvePaths(io.env));
     if (!local) throw new AuthdError('not_supported', 'authd ssh needs Unix sockets: this system has none to forward');
+    if (!existsSync(local)) {
+      throw new AuthdError('daemon_unreachable', `the authd daemon has no restricted socket to forward (${local})`,
+        'its log in the state directory says why (`authd status` shows where)');
+    }
     if (!ping.restricted) {
       const { profiles, configPath } = await conn.request('profiles', {});
       if (!profiles.some((p) => p.forward)) {
@@ -185,14 +198,14 @@ async function forward(opts: SshOptions, localSocket: string, io: IO): Promise<n
   for (const [sig, on] of Object.entries(signals)) process.on(sig, on);
   try {
     // 1. The connection, whose own session makes the directory and holds the socket's removal.
-    const prepare = `umask 077; d=${REMOTE_DIR}; d=\${d:-${REMOTE_DIR_ELSE}}; mkdir -p "$d" && chmod 700 "$d" && cd "$d" && pwd -P && cat >/dev/null; rm -f "./$1"`;
+    const prepare = `umask 077; d=${REMOTE_DIR}; d=\${d:-${REMOTE_DIR_ELSE}}; mkdir -p "$d" && chmod 700 "$d" && cd "$d" && p=$(pwd -P) && echo "${DIR_MARK}$p" && cat >/dev/null; rm -f "./$1"`;
     master = spawn('ssh', [
       ...shared, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', '-o', 'ExitOnForwardFailure=yes',
-      '-o', 'StreamLocalBindUnlink=yes', ...withoutTty(opts.sshArgs), '-T', opts.host,
+      '-o', 'StreamLocalBindUnlink=yes', ...OWN_COMMAND, ...opts.masterArgs, '-T', opts.host,
       `sh -c ${shellQuote(prepare)} authd-ssh ${name}`,
     ], { stdio: ['pipe', 'pipe', 'inherit'], env });
     master.stdin!.on('error', () => undefined); // it may be gone before its stdin is closed
-    const dir = await firstLine(master);
+    const dir = await remoteDir(master);
     if (typeof dir === 'number') {
       // ssh has said why (it could not connect or log in), or the shell there has; its exit code is ssh's.
       io.stderr.write(`authd: could not connect to ${printable(opts.host)}, or make a private directory there for the forwarded socket (see above)\n`);
@@ -217,7 +230,7 @@ async function forward(opts: SshOptions, localSocket: string, io: IO): Promise<n
     if (opts.command.length) remote.push(shellQuote(opts.command.join(' ')));
     // ssh gives a terminal to a login shell on one; here there is always a command, so say it.
     const tty = !opts.command.length && !opts.ttyChosen && isatty(0) ? ['-t'] : [];
-    session = spawn('ssh', [...shared, '-o', 'ControlMaster=no', '-o', 'ClearAllForwardings=yes', ...tty, ...opts.sshArgs, opts.host, remote.join(' ')],
+    session = spawn('ssh', [...shared, '-o', 'ControlMaster=no', '-o', 'ClearAllForwardings=yes', ...OWN_COMMAND, ...tty, ...opts.sshArgs, opts.host, remote.join(' ')],
       { stdio: 'inherit', env });
     return (await runToEnd(session)).code;
   } finally {
@@ -232,32 +245,29 @@ async function forward(opts: SshOptions, localSocket: string, io: IO): Promise<n
   }
 }
 
-/** ssh's options less -t/-T: the master's session is never on the terminal. */
-function withoutTty(args: string[]): string[] {
-  return args.filter((a) => a !== '-t' && a !== '-T');
-}
-
 function noSsh(err: NodeJS.ErrnoException): AuthdError {
   return new AuthdError('not_supported', `cannot run ssh (${err.code ?? err.message})`, 'install OpenSSH\'s client (Debian: apt install openssh-client)');
 }
 
-/** The first line the master prints (the directory), or its exit code when it ended before printing one. */
-function firstLine(child: ChildProcess): Promise<string | number> {
+/** The directory the master's session prints (after whatever the shell's rc files print), or its exit code when it ended first. */
+function remoteDir(child: ChildProcess): Promise<string | number> {
   return new Promise((resolve, reject) => {
-    let buf = '';
+    let partial = '';
     const stdout = child.stdout!;
     stdout.setEncoding('utf8');
     const onData = (s: string) => {
-      buf += s;
-      const nl = buf.indexOf('\n');
-      if (nl === -1 && buf.length < 4096) return;
+      const lines = (partial + s).split('\n');
+      partial = lines.pop()!.slice(-4096);
+      const found = lines.find((l) => l.startsWith(DIR_MARK));
+      if (found === undefined) return;
       stdout.off('data', onData);
       stdout.resume(); // nothing more is expected; never let it block the master
-      resolve(nl === -1 ? buf : buf.slice(0, nl));
+      resolve(found.slice(DIR_MARK.length));
     };
     stdout.on('data', onData);
     child.once('error', (err: NodeJS.ErrnoException) => reject(noSsh(err)));
-    child.once('close', (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
+    // Ended without saying where: ssh's code, or 255 (ssh's own failure code) if it was 0.
+    child.once('close', (code, signal) => resolve(code ? code : signal ? 128 + signalNumber(signal) : 255));
   });
 }
 
