@@ -2,7 +2,7 @@
 // its own config, in the foreground (-D -e), killed afterwards. The client side gets an ssh_config
 // naming all of it (the host as `far`), so nothing of ~/.ssh or /etc/ssh is used.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ export interface Sshd {
 
 /** Starts sshd with `env` set in every session there (sshd_config's SetEnv). */
 export async function startSshd(env: Record<string, string>): Promise<Sshd> {
+  if (!existsSync(SSHD)) throw new Error(`${SSHD} is not installed: the authd ssh tests need Debian's openssh-server (apt-get install openssh-server)`);
   const dir = mkdtempSync(join(tmpdir(), 'authd-sshd.'));
   for (const key of ['host', 'user']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', key, '-f', join(dir, key)]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'user.pub')));
