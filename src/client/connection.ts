@@ -34,10 +34,13 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 export interface Watch {
   socketPath: string;
   patienceMs: number;
+  /** The socket is an `authd ssh` forward (AUTHD_FORWARDED=ssh): its failures are the connection's. */
+  forwarded?: boolean;
 }
 
 /** The daemon accepts (the kernel does that for it) but says nothing: stopped, or wedged. */
-export function notAnswering(socketPath: string): AuthdError {
+export function notAnswering(socketPath: string, forwarded = false): AuthdError {
+  if (forwarded) return forwardGone(socketPath);
   return new AuthdError('daemon_unreachable', `the daemon at ${socketPath} is not answering`,
     'stop it with `authd daemon stop --force`; the next command starts a new one', { reason: 'not_answering' });
 }
@@ -60,7 +63,7 @@ export class Connection {
       () => socket.write(encodeFrame({ v: PROTOCOL_VERSION, id: this.nextId++, method: 'ping', params: {} })),
       () => {
         this.hung = true;
-        this.closedError = notAnswering(watch.socketPath);
+        this.closedError = notAnswering(watch.socketPath, watch.forwarded);
         socket.destroy();
       });
     socket.on('data', (chunk: Buffer) => {
@@ -70,8 +73,12 @@ export class Connection {
       }
     });
     const fail = () => {
-      this.closedError ??= new AuthdError('daemon_unreachable', 'the daemon closed the connection',
-        'see `authd doctor`; the daemon log is in the state directory');
+      // Through an ssh forward, sshd accepts and then closes when ssh cannot reach the daemon it forwards to.
+      this.closedError ??= watch?.forwarded
+        ? new AuthdError('daemon_unreachable', `the forwarded authd agent at ${watch.socketPath} closed the connection — is authd running on the machine you came from?`,
+          'run `authd daemon status` there; the forward serves only while its daemon runs')
+        : new AuthdError('daemon_unreachable', 'the daemon closed the connection',
+          'see `authd doctor`; the daemon log is in the state directory');
       this.watchdog?.idle();
       if (this.pending.size > 0 && !this.hung) this.lostMidRequest = true;
       for (const p of this.pending.values()) p.reject(this.closedError);
@@ -158,12 +165,16 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   const paths = opts.paths ?? resolvePaths(opts.env);
   const start = opts.start ?? 'auto';
   checkSocketPath(paths);
-  const watch: Watch = { socketPath: paths.socket, patienceMs: notAnsweringMs(opts.env) };
+  const forwarded = paths.socketExplicit && opts.env.AUTHD_FORWARDED === 'ssh';
+  const watch: Watch = { socketPath: paths.socket, patienceMs: notAnsweringMs(opts.env), forwarded };
   try {
     return new Connection(await connectOnce(paths.socket, paths.socketExplicit), watch);
   } catch (err) {
-    if (!isNotRunning(err)) throw unreachable(paths, err);
+    if (!isNotRunning(err)) throw unreachable(paths, err, forwarded);
   }
+  // Set by `authd ssh` on the far side: the agent is on the machine the user came from, and nothing
+  // here (not even `authd daemon start`) may take the forward's place.
+  if (forwarded) throw forwardGone(paths.socket);
   if (start === 'auto' && paths.socketExplicit) {
     // Starting an empty daemon here would answer "login required" in place of the agent the user
     // pointed at (an ssh-forwarded socket whose session ended, a container's mount).
@@ -212,17 +223,23 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   }
 }
 
+/** An `authd ssh` forward that nobody serves any more: its SSH connection has ended. */
+function forwardGone(socketPath: string): AuthdError {
+  return new AuthdError('daemon_unreachable', `the forwarded authd agent at ${socketPath} is not answering — is the SSH connection still open?`,
+    'reconnect with `authd ssh HOST`; to use a daemon on this host instead, unset AUTHD_SOCKET and AUTHD_FORWARDED', { reason: 'not_answering' });
+}
+
 /** No socket, nobody listening, or a daemon that died as we connected (its backlog is reset). */
 export function isNotRunning(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET';
 }
 
-function unreachable(paths: AuthdPaths, err: unknown): AuthdError {
+function unreachable(paths: AuthdPaths, err: unknown, forwarded = false): AuthdError {
   if (err instanceof AuthdError) return err; // a refusal (see trust.ts) says itself what is wrong
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
   // Its backlog is full: it has not accepted anything for a while.
-  if (code === 'EAGAIN') return notAnswering(paths.socket);
+  if (code === 'EAGAIN') return notAnswering(paths.socket, forwarded);
   return new AuthdError('daemon_unreachable', `cannot connect to the authd daemon at ${paths.socket} (${code})`,
     code === 'EACCES' ? 'the socket belongs to another user; check AUTHD_SOCKET' : 'run `authd doctor`');
 }

@@ -322,11 +322,12 @@ export class Daemon {
     const r: Methods['profiles']['result'] = {
       configPath: cfg.path,
       profiles: [...cfg.profiles.values()].map((p) => {
-        const e: { name: string; flow: string; issuer?: string; isDefault: boolean } = {
+        const e: Methods['profiles']['result']['profiles'][number] = {
           name: p.name, flow: p.flow, isDefault: p.name === cfg.defaultProfile,
         };
         const issuer = p.issuer ?? p.token_endpoint;
         if (issuer) e.issuer = issuer;
+        if (p.forward === true) e.forward = true;
         return e;
       }),
     };

@@ -163,7 +163,8 @@ export interface StatusResult {
 export interface ProfilesResult {
   defaultProfile?: string;
   configPath: string;
-  profiles: { name: string; flow: string; issuer?: string; isDefault: boolean }[];
+  /** `forward`: served on the restricted socket too (forward = true in its config). */
+  profiles: { name: string; flow: string; issuer?: string; isDefault: boolean; forward?: true }[];
 }
 
 export interface PingResult {

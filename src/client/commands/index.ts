@@ -13,11 +13,12 @@ import { command as logout } from './logout.js';
 import { command as profile } from './profile.js';
 import { command as profiles } from './profiles.js';
 import { command as secret } from './secret.js';
+import { command as ssh } from './ssh.js';
 import { command as status } from './status.js';
 import { command as store } from './store.js';
 import { command as use } from './use.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own options type
 export const COMMANDS: readonly Command<any>[] = [
-  login, getToken, exec, status, logout, profiles, profile, use, secret, store, daemon, doctor, git, gitCredential, completion,
+  login, getToken, exec, status, logout, profiles, profile, use, secret, store, daemon, doctor, git, gitCredential, ssh, completion,
 ];
