@@ -123,8 +123,8 @@ export class Connection {
     if (this.pending.size === 0) this.socket.unref();
   }
 
+  /** Closes at once: every request was answered, or is abandoned (the daemon sees the end either way). */
   close(): void {
-    this.socket.end();
     this.socket.destroy();
   }
 }
