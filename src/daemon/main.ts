@@ -166,20 +166,7 @@ async function bindExclusively(
     } catch {
       // no stale socket
     }
-    const server = net.createServer({ allowHalfOpen: false }, onConnection);
-    const oldMask = process.umask(0o077);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(socketPath, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    } finally {
-      process.umask(oldMask);
-    }
-    return server;
+    return await listenPrivately(socketPath, onConnection);
   } finally {
     // A lock taken over while this daemon stalled (> 2 s) cannot be released; that is no reason to stop serving.
     await release().catch(() => warn('start-up lock was taken over by another process'));
@@ -206,6 +193,16 @@ async function listenRestricted(path: string, onConnection: (socket: net.Socket)
     }
     // none left behind
   }
+  try {
+    return await listenPrivately(path, onConnection);
+  } catch (err) {
+    warn(`no restricted socket at ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+}
+
+/** A server listening at `path`, the socket file created for the user alone (umask 077). */
+async function listenPrivately(path: string, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
   const server = net.createServer({ allowHalfOpen: false }, onConnection);
   const oldMask = process.umask(0o077);
   try {
@@ -217,9 +214,6 @@ async function listenRestricted(path: string, onConnection: (socket: net.Socket)
       });
     });
     return server;
-  } catch (err) {
-    warn(`no restricted socket at ${path}: ${err instanceof Error ? err.message : String(err)}`);
-    return undefined;
   } finally {
     process.umask(oldMask);
   }
