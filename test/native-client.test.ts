@@ -326,6 +326,7 @@ describe('against a fake daemon', () => {
     expect(requests[2]).toBe(requests[0]);
     expect(JSON.parse(requests[0]!).params).toEqual({ caller: { pid: process.pid, cmd: expect.any(String) }, profile: 'p', minTtl: 30 });
     // A narrower token: the scopes sorted and without repeats, as normalNarrowing has them.
+    answer = () => ok({ access_token: 'tok', token_type: 'Bearer', expires_at: 1900000000, profile: 'p', scopes: ['read', 'write'] });
     const { probe: q } = await both(['get-token', '--scope', 'write  read write']);
     expect(q.code).toBe(0);
     expect(requests).toHaveLength(3);
@@ -479,6 +480,34 @@ describe('against a fake daemon', () => {
     expect(p.stderr).toContain('fallback: secret_required');
     expect(requests).toHaveLength(4); // Node alone 1, native 1 + the Node it hands to 1, probe 1
     expect(requests[2]).toBe(requests[1]);
+  });
+
+  test("git's answer refusing a long key names it, as Node does", async () => {
+    const key = 'k'.repeat(70);
+    answer = () => ok({ attrs: [[key, 'a\nb']] });
+    const { node } = await bothForGit();
+    expect(node.stderr).toBe(`authd: the answer for git holds a line break or NUL in ${key}; not passing it to git\n`);
+  });
+
+  test('git input of exactly 64,512 bytes before its blank line is read whole by the native client, as by Node', async () => {
+    answer = () => ok({ attrs: [['username', 'u']] });
+    const head = 'protocol=https\nhost=h\npath=';
+    const input = `${head}${'a'.repeat(64_512 - head.length)}\n\r\n`;
+    const { node, probe: p } = await bothForGit(input);
+    expect(node).toEqual({ code: 0, stdout: 'username=u\n', stderr: '' });
+    expect(p).toEqual(node);
+  });
+
+  test('a daemon from before --scope answers with the session\'s own token: both clients refuse to print it as a narrower one', async () => {
+    answer = () => ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' });
+    const { node, probe: p } = await both(['get-token', '--scope', 'read']);
+    expect(node).toEqual({ code: 1, stdout: '',
+      stderr: "authd: the running daemon answered with the session's own token, not one for those scopes: it predates --scope\n  restart it (`authd daemon stop`; the next command starts the new one)\n" });
+    expect(p.stderr).toContain('fallback: scopes');
+    answer = () => ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', scopes: ['read'] });
+    const served = await both(['get-token', '--scope', 'read']);
+    expect(served.node).toEqual({ code: 0, stdout: 'tok\n', stderr: '' });
+    expect(served.probe).toEqual(served.node);
   });
 
   test('a daemon that accepts and says nothing: the Node client reports it', async () => {

@@ -72,7 +72,7 @@ const CASES: [string, ProviderRequest, Observation, Expected][] = [
   ['400 HTML page on a refresh', 'refresh', heard(400, { contentType: 'text/html' }), 'session_dead'],
   ['400 invalid_request on a refresh', 'refresh', says(400, 'invalid_request'), 'session_dead'],
   ['400 invalid_scope on a refresh for a narrower token: that token is refused, the session stands', 'narrowed refresh', says(400, 'invalid_scope'), 'scope_refused'],
-  ['400 invalid_target (RFC 8707) on a refresh for a narrower token', 'narrowed refresh', says(400, 'invalid_target'), 'scope_refused'],
+  ['400 invalid_target (RFC 8707) on a refresh for a narrower token: oidc-provider used the token up first, so the session is gone', 'narrowed refresh', says(400, 'invalid_target'), 'session_dead'],
   ['400 invalid_grant on a refresh for a narrower token: the session is dead', 'narrowed refresh', says(400, 'invalid_grant'), 'session_dead'],
   ['400 invalid_scope on a plain refresh: as before, the session ends', 'refresh', says(400, 'invalid_scope'), 'session_dead'],
   ['403 with no body on a refresh', 'refresh', heard(403), 'client_refused'],

@@ -120,7 +120,7 @@ describe('the restricted socket', () => {
       expect(fwd).toMatchObject({ code: 0, stderr: '', stdout: expect.stringMatching(/^[\w.~+/=-]+\n$/) });
       const local = await remote(AUTHD, ['get-token', '-p', 'local'], '', { AUTHD_NATIVE: native });
       expect(local).toEqual({ code: 2, stdout: '',
-        stderr: 'authd: profile local is not served through a forwarded authd socket\n  on the machine where authd runs, set forward = true in [profiles.local] of its config\n' });
+        stderr: 'authd: profile local is not served through a forwarded authd socket\n  on the machine where authd runs, set forward = true in its [profiles.local] table\n' });
       const unknown = await remote(AUTHD, ['get-token', '-p', 'nosuch'], '', { AUTHD_NATIVE: native });
       expect(unknown.stderr).toContain('profile nosuch is not served through a forwarded authd socket');
     });
@@ -137,6 +137,11 @@ describe('the restricted socket', () => {
     expect(await remote(GIT_HELPER, ['store'], 'protocol=https\nhost=other.test\nusername=u\npassword=x\n\n')).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(await remote(GIT_HELPER, ['erase'], 'protocol=https\nhost=stored.test\n\n')).toEqual({ code: 0, stdout: '', stderr: '' });
     expect((await home.run(['git-credential', 'get'], { input: 'protocol=https\nhost=stored.test\n\n' })).stdout).toContain('password=p4ss');
+    // For the forwarded host, git's erase (its server rejected the token) goes through: the next get has a new token.
+    const first = /password=(\S+)/.exec(fwd.stdout)![1]!;
+    expect(await remote(GIT_HELPER, ['erase'], `protocol=https\nhost=git.fwd.test\nusername=oauth2\npassword=${first}\n\n`)).toEqual({ code: 0, stdout: '', stderr: '' });
+    const second = /password=(\S+)/.exec((await remote(GIT_HELPER, ['get'], 'protocol=https\nhost=git.fwd.test\n\n')).stdout)![1]!;
+    expect(second).not.toBe(first);
   });
 
   test('through it, logout, secret set, status, login and daemon stop are refused with a clear message, exit 2', async () => {
@@ -158,6 +163,20 @@ describe('the restricted socket', () => {
     const r = await remote(AUTHD, ['daemon', 'status']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`socket ${restricted} (forwarded: get-token and git only)`);
+    // The far side learns this machine's authd version, not its pid nor its paths.
+    expect(r.stdout).toMatch(/^running version \S+\n/);
+    const json = JSON.parse((await remote(AUTHD, ['daemon', 'status', '--json'])).stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({ running: true, pid: null, forwarded: true, socket: restricted });
+    const raw = await ask(restricted, 'ping', {});
+    expect(raw.result).toEqual({ pid: 0, version: expect.any(String), socket: '', restricted: true });
+    // Nor the name of its default profile, when that one is not forwarded.
+    home.writeConfig({ fwd: devProfile(idp, { forward: true, git_hosts: ['git.fwd.test'] }), local: devProfile(idp, { git_hosts: ['git.local.test'] }) },
+      { default_profile: 'local', store: 'file' });
+    const refused = await remote(AUTHD, ['get-token']);
+    expect(refused.stderr).toBe('authd: the default profile is not served through a forwarded authd socket\n'
+      + '  on the machine where authd runs, set forward = true in its [profiles.NAME] table, or name a forwarded profile with -p\n');
+    home.writeConfig({ fwd: devProfile(idp, { forward: true, git_hosts: ['git.fwd.test'] }), local: devProfile(idp, { git_hosts: ['git.local.test'] }) },
+      { default_profile: 'fwd', store: 'file' });
   });
 
   test('the audit log marks what was served through it as forwarded', async () => {

@@ -2,7 +2,7 @@
 import { type GetTokenParams, normalNarrowing, type TokenResult, resolvePaths } from '../protocol/index.js';
 import { UntilRejected } from '../protocol/until-rejected.js';
 import { type Connection, connect } from './connection.js';
-import { bearerOnly, requestWithEnvSecret } from './token-requests.js';
+import { bearerOnly, narrowedAsAsked, requestWithEnvSecret } from './token-requests.js';
 
 export { AuthdError, type ErrorCode, type TokenResult } from '../protocol/index.js';
 
@@ -45,7 +45,7 @@ export class AuthdClient {
     if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
     Object.assign(params, normalNarrowing(opts));
     try {
-      return bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env));
+      return narrowedAsAsked(bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env)), params.scopes);
     } catch (err) {
       // One retry on a fresh connection if the daemon went away (restart, upgrade); not if it is there but silent.
       const e = err as { code?: string; data?: Record<string, string> };
@@ -53,7 +53,7 @@ export class AuthdClient {
       const held = this.conn.take();
       if (!held) throw err; // the connection itself failed: nothing to retry on
       held.then((conn) => conn.close(), () => undefined);
-      return bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env));
+      return narrowedAsAsked(bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env)), params.scopes);
     }
   }
 

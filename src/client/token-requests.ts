@@ -25,6 +25,16 @@ export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' |
 }
 
 /**
+ * A narrower token (--scope) was asked for: the answer must say it is one, of those scopes. A daemon
+ * started before --scope existed ignores the request and answers with the session's own token.
+ */
+export function narrowedAsAsked(t: TokenResult, scopes: string[] | undefined): TokenResult {
+  if (!scopes || (t.scopes && t.scopes.join(' ') === scopes.join(' '))) return t;
+  throw new AuthdError('not_supported', 'the running daemon answered with the session\'s own token, not one for those scopes: it predates --scope',
+    'restart it (`authd daemon stop`; the next command starts the new one)');
+}
+
+/**
  * A token is printed, or handed to a program, only if it is an RFC 6750 b64token, whichever daemon
  * sent it (one started before an upgrade checks nothing): a line break in it would add lines to a
  * header, an escape sequence would reach the terminal.

@@ -121,16 +121,16 @@ export class Daemon {
   restrictedHandlers(socket: string): Handlers {
     return restrictedHandlers(this.handlers(), {
       forwardedProfile: (asked) => {
-        let name: string | undefined;
         try {
-          name = resolveProfileName(this.currentConfig(), asked);
+          const name = resolveProfileName(this.currentConfig(), asked);
           if (this.currentConfig().profiles.get(name)?.forward === true) return name;
         } catch {
           // The local config's troubles are not the forwarded side's to read: one refusal for all.
         }
-        throw new AuthdError('restricted', name ? `profile ${name} is not served through a forwarded authd socket`
-          : 'no forwarded profile was named, and there is no default one to use',
-        name ? `on the machine where authd runs, set forward = true in [profiles.${name}] of its config` : 'name one with -p PROFILE');
+        // Only a name the caller gave is repeated: the local default profile's name is not the far side's to learn.
+        throw new AuthdError('restricted', asked ? `profile ${asked} is not served through a forwarded authd socket`
+          : 'the default profile is not served through a forwarded authd socket',
+        `on the machine where authd runs, set forward = true in its [profiles.${asked ?? 'NAME'}] table${asked ? '' : ', or name a forwarded profile with -p'}`);
       },
       forwardsGit: (attrs) => {
         try {

@@ -26,7 +26,10 @@ export interface LifecycleDeps {
 /** A caller retries this often when state changes under it (each needs a login, logout or edit). */
 const MAX_ATTEMPTS = 4;
 
-/** A narrower token of the session (get-token --scope/--resource/--audience): in memory only. */
+/** Narrower tokens a session keeps at most (get-token --scope): see slotFor. */
+const MAX_NARROWINGS = 32;
+
+/** A narrower token of the session (get-token --scope): in memory only. */
 interface NarrowSlot {
   narrowing: Narrowing;
   token?: AccessToken;
@@ -38,6 +41,8 @@ export class TokenLifecycle {
   private token: AccessToken | undefined;
   private refreshToken: string | undefined;
   subject: string | undefined;
+  /** The scope the provider granted the session (its answers' `scope`), kept in the stored record. */
+  private grantedScope: string | undefined;
   private loaded = false;
   private loading: Promise<void> | undefined;
   private inflight: Promise<AccessToken | undefined> | undefined;
@@ -118,8 +123,8 @@ export class TokenLifecycle {
   async getNarrowed(minTtlSeconds: number | undefined, n: Narrowing): Promise<AccessToken> {
     const p = this.profile();
     if (!isInteractive(p.flow)) {
-      throw new AuthdError('not_supported', `--scope, --resource and --audience need a login with a refresh token; profile ${p.name} uses the ${p.flow} flow`,
-        `set scopes or audience in profile ${p.name} instead`);
+      throw new AuthdError('not_supported', `--scope needs a login with a refresh token; profile ${p.name} uses the ${p.flow} flow`,
+        `set scopes in profile ${p.name} instead`);
     }
     const key = narrowingKey(n);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -128,12 +133,11 @@ export class TokenLifecycle {
       const current = this.cachedNarrowed(minTtlSeconds, n);
       if (current) return current;
       if (epoch !== this.epoch) continue;
-      let slot = this.narrowed.get(key);
-      if (!slot) {
-        slot = { narrowing: n };
-        this.narrowed.set(key, slot);
-      }
-      const valid = () => slot.token !== undefined && remainingMs(slot.token, this.deps.clock.now()) > 0;
+      const slot = this.slotFor(key, n);
+      // Still this session's (no logout, login or new identity since) and unexpired: worth handing out
+      // while the provider is down or slow, as the main path does with its own token.
+      const valid = () => epoch === this.epoch && this.narrowed.get(key) === slot && slot.token !== undefined
+        && remainingMs(slot.token, this.deps.clock.now()) > 0;
       const failed = slot.inflight ? undefined : this.backoff.blocking(this.deps.clock.now());
       if (failed) {
         if (valid()) return slot.token!;
@@ -144,11 +148,34 @@ export class TokenLifecycle {
         t = await this.patiently(this.startNarrowed(slot));
       } catch (err) {
         if (err instanceof AuthdError && err.code === 'idp_unreachable' && valid()) return slot.token!;
+        // Scopes the grant does not cover: nothing to keep for them.
+        if (failureKind(err as AuthdError) === 'scope_refused' && this.narrowed.get(key) === slot && !slot.inflight) this.narrowed.delete(key);
         throw err;
       }
       if (t && epoch === this.epoch && remainingMs(t, this.deps.clock.now()) > 0) return t;
     }
     throw new AuthdError('idp_unreachable', `profile ${p.name} kept changing while its token was being fetched`, 'try again');
+  }
+
+  /**
+   * The slot of a narrowing, made on first use. At most MAX_NARROWINGS per session (a caller inventing
+   * scope sets, say through a forwarded socket, cannot grow memory without bound): the oldest slot with
+   * no request in flight makes room.
+   */
+  private slotFor(key: string, n: Narrowing): NarrowSlot {
+    let slot = this.narrowed.get(key);
+    if (slot) return slot;
+    if (this.narrowed.size >= MAX_NARROWINGS) {
+      for (const [k, s] of this.narrowed) {
+        if (s.inflight) continue;
+        this.deps.clock.clearTimeout(s.aheadTimer);
+        this.narrowed.delete(k);
+        break;
+      }
+    }
+    slot = { narrowing: n };
+    this.narrowed.set(key, slot);
+    return slot;
   }
 
   private startNarrowed(slot: NarrowSlot): Promise<AccessToken | undefined> {
@@ -264,13 +291,18 @@ export class TokenLifecycle {
    */
   private async adopt(p: ProfileConfig, set: idp.TokenSet, owner: number, before: { rt?: string; subject?: string }, slot?: NarrowSlot): Promise<AccessToken | undefined> {
     const t = accessToken(set);
+    // A provider that ignored the narrower scopes (or widened them) gave a token that is not what was
+    // asked: it is not served for them. No scope in the answer means as requested (RFC 6749 §5.1).
+    const wider = slot?.narrowing.scopes && set.scope !== undefined
+      ? set.scope.split(' ').filter((sc) => sc && !slot.narrowing.scopes!.includes(sc)) : [];
     const subject = set.subject ?? before.subject;
     if (isInteractive(p.flow)) {
       const rt = set.refresh_token ?? before.rt;
       // The old one is spent: from here on only the new one is ever presented, even if the write fails.
       if (identity(p) === identity(this.profile())) this.refreshToken = rt;
-      // A narrower token is not the session's: the record keeps the session's own access token (if any).
-      const record = slot ? sessionRecord(p, this.token, rt, subject) : sessionRecord(p, t, rt, subject, set.scope);
+      // A narrower token is not the session's: the record keeps the session's own token and scope.
+      if (!slot) this.grantedScope = set.scope ?? this.grantedScope;
+      const record = slot ? sessionRecord(p, this.token, rt, subject, this.grantedScope) : sessionRecord(p, t, rt, subject, this.grantedScope);
       // Refused by the store, the session lives in memory until the store takes it: served, not refreshed again.
       await this.records.save(p, record, before.rt === undefined, () => owner === this.owner);
       // A login or logout came during the write and owns the record now: what this write put there goes
@@ -291,6 +323,10 @@ export class TokenLifecycle {
       this.refreshToken = rt;
     }
     this.subject = subject;
+    if (slot && wider.length) {
+      throw new AuthdError('idp_error', `the provider answered the request of profile ${p.name} for scopes ${slot.narrowing.scopes!.join(' ')} with a token for ${wider.join(' ')} too; not handing it out`,
+        'the provider does not narrow scopes on a refresh: use a profile per set of scopes');
+    }
     if (slot) {
       // Still the session's narrowing (not forgotten by a state change during the write).
       if (this.narrowed.get(narrowingKey(slot.narrowing)) === slot) slot.token = t;
@@ -346,6 +382,7 @@ export class TokenLifecycle {
       }
       this.refreshToken = rec.refresh_token;
       this.subject = rec.subject;
+      this.grantedScope = rec.scope;
       if (rec.access_token && rec.expires_at && rec.access_token !== this.rejected) {
         this.token = accessToken({ access_token: rec.access_token, token_type: rec.token_type ?? 'Bearer', expires_at: rec.expires_at * 1000 });
       }
@@ -369,6 +406,7 @@ export class TokenLifecycle {
     this.token = undefined;
     this.refreshToken = undefined;
     this.subject = undefined;
+    this.grantedScope = undefined;
     this.loaded = known;
     this.backoff.reset();
     this.lastError = undefined;

@@ -1,7 +1,7 @@
 // The restricted socket's methods (gpg-agent's extra socket is the model): what an SSH host or a
-// container the socket is forwarded to may ask. get-token, and git's get for a mapped host, for
-// profiles with forward = true; ping, so a client can tell a slow daemon from a dead one. Nothing
-// else: no login or logout, no secrets in or out, no git storage, no status of any profile.
+// container the socket is forwarded to may ask. get-token, and git's get (and erase) for a mapped
+// host, for profiles with forward = true; ping, so a client can tell a slow daemon from a dead one.
+// Nothing else: no login or logout, no secrets in or out, no git storage, no status of any profile.
 import { AuthdError, type CallerInfo, type MethodName } from '../protocol/index.js';
 import type { Handlers } from './methods.js';
 
@@ -46,15 +46,17 @@ export function restrictedHandlers(full: Handlers, policy: ForwardPolicy, socket
     };
   }
   const restricted: Pick<Handlers, 'ping' | 'getToken' | 'gitCredential'> = {
-    ping: async (p, conn) => ({ ...(await full.ping(p, conn)), socket, restricted: true }),
+    // The version only: the far side has no use for this machine's pid or paths.
+    ping: async (p, conn) => ({ pid: 0, version: (await full.ping(p, conn)).version, socket: '', restricted: true }),
     getToken: (p, conn) => {
       if (p.env) throw refused('a client secret from the environment');
       return full.getToken({ ...p, profile: policy.forwardedProfile(p.profile), caller: forwarded(p.caller) }, conn);
     },
     gitCredential: (p, conn) => {
-      // store and erase change nothing for a mapped host that matters here; storage is never offered.
-      // An empty answer is what git gets for a host nobody has a credential for: it moves on, quietly.
-      if (p.action !== 'get' || !policy.forwardsGit(p.attrs)) return { attrs: [] };
+      // Storage is never offered: for any other host, and for store, the empty answer git gets for a host
+      // nobody has a credential for (it moves on, quietly). erase goes through for a forwarded host: it
+      // drops the access token its server rejected (only that exact one), so the next get refreshes.
+      if (p.action === 'store' || !policy.forwardsGit(p.attrs)) return { attrs: [] };
       if (p.env) throw refused('a client secret from the environment');
       return full.gitCredential({ ...p, caller: forwarded(p.caller) }, conn);
     },

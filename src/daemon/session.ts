@@ -76,7 +76,9 @@ export class Session {
     if (!t.servable) throw unservable(this.profile);
     this.tokens.armRefreshAhead(t, narrowing);
     this.audit.record(this.profile.name, t.fp, caller);
-    return this.result(t);
+    const r = this.result(t);
+    if (narrowing?.scopes) r.scopes = narrowing.scopes;
+    return r;
   }
 
   private result(t: AccessToken): TokenResult {

@@ -107,7 +107,21 @@ _Noreturn static void fallback(const char *why) {
      block this process on it. */
   if (g_input) {
     int fd = memfd_create("authd-git-input", 0);
-    if (fd < 0 || !write_all(fd, g_input, g_input_len) || lseek(fd, 0, SEEK_SET) != 0 || (fd != 0 && dup2(fd, 0) != 0)) {
+    int ok = fd >= 0 && write_all(fd, g_input, g_input_len) && lseek(fd, 0, SEEK_SET) == 0;
+    if (!ok) {
+      /* No memfd (a seccomp policy, an old kernel): a pipe, which holds what was read (< 64 KiB) unless
+         its capacity was cut; then the write would block, and this says so instead. */
+      int p[2];
+      if (fd >= 0) close(fd);
+      fd = -1;
+      if (pipe(p) == 0) {
+        fcntl(p[1], F_SETFL, O_NONBLOCK);
+        ok = write_all(p[1], g_input, g_input_len);
+        close(p[1]);
+        fd = p[0];
+      }
+    }
+    if (!ok || (fd != 0 && dup2(fd, 0) != 0)) {
       fprintf(stderr, "authd: cannot hand git's input to the Node client: %s\n", strerror(errno));
       exit(1);
     }
@@ -424,7 +438,45 @@ struct token {
   size_t access_len, type_len, profile_len;
   int has_expiry, expiry_null;
   uint64_t expires_at;
+  /* "scopes" (a narrower token's, as asked): each string followed by a NUL; nscopes -1 when absent. */
+  char scopes[4096];
+  size_t scopes_len;
+  int nscopes;
 };
+
+/* A JSON array of strings, j at its '[', each written to t->scopes with a NUL after it. */
+static int parse_scopes(struct json *j, struct token *t) {
+  struct buf b = {t->scopes, 0, sizeof t->scopes, 0};
+  t->nscopes = 0;
+  ws(j);
+  if (j->p >= j->end || *j->p != '[') return 0;
+  j->p++;
+  ws(j);
+  if (j->p < j->end && *j->p == ']') {
+    j->p++;
+    t->scopes_len = 0;
+    return 1;
+  }
+  for (;;) {
+    size_t start = b.len;
+    ws(j);
+    if (!json_string(j, &b) || memchr(b.p + start, '\0', b.len - start)) return 0;
+    put(&b, "", 1);
+    t->nscopes++;
+    ws(j);
+    if (j->p < j->end && *j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (j->p < j->end && *j->p == ']') {
+      j->p++;
+      break;
+    }
+    return 0;
+  }
+  t->scopes_len = b.len;
+  return !b.overflow;
+}
 
 static int string_into(struct json *j, char *dst, size_t *len) {
   struct buf b = {dst, 0, MAX_FRAME, 0};
@@ -441,13 +493,14 @@ static int parse_result(struct json *j, struct token *t) {
   j->p++;
   while ((r = json_member(j, &first, &key)) == 1) {
     int bit = key_is(&key, "access_token") ? 1 : key_is(&key, "token_type") ? 2 : key_is(&key, "expires_at") ? 4
-      : key_is(&key, "profile") ? 8 : 0;
+      : key_is(&key, "profile") ? 8 : key_is(&key, "scopes") ? 16 : 0;
     if (key.overflow) bit = 0;
     if (bit & seen) return 0; /* a repeated member: JSON.parse takes the last, this reader doubts */
     seen |= bit;
     if (bit == 1 && !string_into(j, t->access_token, &t->access_len)) return 0;
     if (bit == 2 && !string_into(j, t->token_type, &t->type_len)) return 0;
     if (bit == 8 && !string_into(j, t->profile, &t->profile_len)) return 0;
+    if (bit == 16 && !parse_scopes(j, t)) return 0;
     if (bit == 4) {
       t->has_expiry = 1;
       if (j->p < j->end && *j->p == 'n') {
@@ -540,6 +593,8 @@ static int read_token(const char *result, size_t n, struct token *t) {
   t->access_len = t->type_len = t->profile_len = 0;
   t->has_expiry = t->expiry_null = 0;
   t->expires_at = 0;
+  t->nscopes = -1;
+  t->scopes_len = 0;
   return parse_result(&j, t) && j.p == j.end;
 }
 
@@ -733,11 +788,11 @@ static int git_key(const char *k, size_t n) {
 /* What answerGit prints for a result {"attrs":[["k","v"],...],"message":"..."}: the message made
    printable (stderr; none when absent, null or empty), and git's key=value lines (stdout). A key or
    value answerGit refuses (a key it would not write, a line break or NUL in a value) sets *broken
-   and, when the key itself is fine, copies it to broken_key. 0: doubt (the Node client decides). */
+   and, when the key itself is fine, points broken_key at it in `lines`. 0: doubt (the Node client decides). */
 struct git_answer {
   struct buf lines, message;
   int has_message, broken;
-  char broken_key[64];
+  size_t broken_key, broken_key_len; /* offset and length in lines; length 0: "a key" */
 };
 
 static int parse_git_result(struct json *j, struct git_answer *g) {
@@ -745,7 +800,7 @@ static int parse_git_result(struct json *j, struct git_answer *g) {
   struct buf key = {keyspace, 0, sizeof keyspace, 0};
   int first = 1, r, seen = 0;
   g->has_message = g->broken = 0;
-  g->broken_key[0] = '\0';
+  g->broken_key = g->broken_key_len = 0;
   if (j->p >= j->end || *j->p != '{') return 0;
   j->p++;
   while ((r = json_member(j, &first, &key)) == 1) {
@@ -793,9 +848,9 @@ static int parse_git_result(struct json *j, struct git_answer *g) {
         size_t vlen = g->lines.len - v0;
         if (!g->broken && (!git_key(k, klen) || memchr(v, '\0', vlen) || memchr(v, '\n', vlen) || memchr(v, '\r', vlen))) {
           g->broken = 1;
-          if (git_key(k, klen) && klen < sizeof g->broken_key) {
-            memcpy(g->broken_key, k, klen);
-            g->broken_key[klen] = '\0';
+          if (git_key(k, klen)) {
+            g->broken_key = k0;
+            g->broken_key_len = klen;
           }
         }
         put(&g->lines, "\n", 1);
@@ -1279,6 +1334,17 @@ static struct envelope result_of(size_t flen) {
 static struct token answer;
 static char output[4 * MAX_FRAME + 512];
 
+static int same_scopes(const struct token *t, const struct request *rq) {
+  if (rq->nscopes == 0) return t->nscopes == -1;
+  if (t->nscopes != rq->nscopes) return 0;
+  const char *p = t->scopes;
+  for (int i = 0; i < rq->nscopes; i++) {
+    if (strcmp(p, rq->scopes[i]) != 0) return 0;
+    p += strlen(p) + 1;
+  }
+  return 1;
+}
+
 static int get_token(int argc, char **argv) {
   struct request rq;
   if (!parse_args(argc, argv, &rq)) fallback("arguments");
@@ -1309,6 +1375,9 @@ static int get_token(int argc, char **argv) {
 
   struct envelope e = result_of(exchange(sock, &req, patience));
   if (!read_token(e.result, e.result_len, &answer)) fallback("answer");
+  /* narrowedAsAsked (token-requests.ts): a narrower token says it is one, of those scopes; else Node
+     says so (an older daemon ignored --scope). None asked, none expected. */
+  if (!same_scopes(&answer, &rq)) fallback("scopes");
 
   struct buf out = {output, 0, sizeof output, 0};
   if (!format_token(&answer, rq.format, rq.exec_version, &out)) fallback("token");
@@ -1317,7 +1386,8 @@ static int get_token(int argc, char **argv) {
 }
 
 /* What git sent on stdin (handed to Node, if it takes over, as its stdin). */
-static char git_in[MAX_GIT_INPUT + 2];
+/* Room for a blank line ("\n\r\n") right after MAX_GIT_INPUT bytes of content, which Node accepts. */
+static char git_in[MAX_GIT_INPUT + 4];
 static char git_message[MAX_FRAME + 2];
 
 /* `git-credential get` (bin/git-credential-authd get): git asks for a credential. store and erase,
@@ -1332,8 +1402,8 @@ static int git_get(void) {
   size_t got = 0;
   long end = -1;
   g_input = git_in;
-  while (end < 0 && got <= MAX_GIT_INPUT) {
-    ssize_t k = read(0, git_in + got, MAX_GIT_INPUT + 1 - got);
+  while (end < 0 && got < MAX_GIT_INPUT + 3) {
+    ssize_t k = read(0, git_in + got, MAX_GIT_INPUT + 3 - got);
     if (k < 0 && errno == EINTR) continue;
     if (k < 0 && errno == EAGAIN) {
       struct pollfd pfd = {0, POLLIN, 0};
@@ -1356,7 +1426,7 @@ static int git_get(void) {
   puts_(&req, "}}\n");
 
   struct envelope e = result_of(exchange(sock, &req, patience));
-  struct git_answer g = {{output, 0, sizeof output, 0}, {git_message, 0, sizeof git_message, 0}, 0, 0, {0}};
+  struct git_answer g = {{output, 0, sizeof output, 0}, {git_message, 0, sizeof git_message, 0}, 0, 0, 0, 0};
   if (!read_git_answer(e.result, e.result_len, &g)) fallback("answer");
   if (g.has_message) {
     put(&g.message, "\n", 1);
@@ -1365,10 +1435,11 @@ static int git_get(void) {
   }
   if (g.broken) {
     /* answerGit refuses it after printing the message: the same error, printed by Node. */
-    static char refusal[256];
+    static char refusal[MAX_FRAME + 256];
     struct buf e = {refusal, 0, sizeof refusal - 1, 0};
     puts_(&e, "{\"code\":\"bad_request\",\"message\":\"the answer for git holds a line break or NUL in ");
-    puts_(&e, g.broken_key[0] ? g.broken_key : "a key");
+    if (g.broken_key_len) put(&e, g.lines.p + g.broken_key, g.broken_key_len); /* [a-z_]+, maybe [] */
+    else puts_(&e, "a key");
     puts_(&e, "; not passing it to git\"}");
     refusal[e.len] = '\0';
     g_answer = refusal;

@@ -35,6 +35,8 @@ export interface TokenResult {
   /** Unix seconds; absent when the provider did not say. */
   expires_at?: number;
   profile: string;
+  /** The scopes of a narrower token (get-token --scope), as asked: a client checks it was served one. */
+  scopes?: string[];
 }
 
 export interface LoginParams {

@@ -30,6 +30,7 @@ static const char *const SEEDS[] = {
   "{\"v\":1,\"id\":1,\"result\":{\"profile\":\"x\\ty\",\"token_type\":\"dP\\u00f6\\ud83d\\ude00\\\"\",\"access_token\":\"t\",\"expires_at\":null}}",
   " {\"result\" : {\"extra\":[1,-2.5e+3,{\"a\":[true,false,null]}],\"token_type\":\"DPoP\",\"access_token\":\"t\",\"profile\":\"p\"}, \"id\":1}\r",
   "{\"id\":1,\"error\":{\"code\":\"login_required\",\"message\":\"log in\",\"data\":{\"env\":\"X\"}}}",
+  "{\"id\":1,\"result\":{\"access_token\":\"t\",\"token_type\":\"Bearer\",\"profile\":\"p\",\"scopes\":[\"a:b\",\"c\"]}}",
   "{\"v\":1,\"error\":{\"code\":\"secret_required\",\"message\":\"m\",\"hint\":\"h\\n\",\"code\":\"x\"},\"id\":1}",
   "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"spec\":{\"interactive\":false}}",
   "{\"apiVersion\":\"\\u0063lient.authentication.k8s.io/v1\",\"apiVersion\":7}",
@@ -203,7 +204,7 @@ int main(int argc, char **argv) {
       }
     }
     if (parse_envelope(frame_copy, n, &e) && e.result) {
-      struct git_answer g = {{out, 0, sizeof out, 0}, {msg, 0, sizeof msg, 0}, 0, 0, {0}};
+      struct git_answer g = {{out, 0, sizeof out, 0}, {msg, 0, sizeof msg, 0}, 0, 0, 0, 0};
       if (read_git_answer(e.result, e.result_len, &g)) {
         git_accepted++;
         if (!check_git_answer(&g)) return 1;

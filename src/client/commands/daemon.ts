@@ -84,7 +84,7 @@ async function run(opts: DaemonOptions, io: IO): Promise<number> {
       const conn = await connect({ env: io.env, paths, start: 'requested' });
       const r = await conn.request('ping', {});
       conn.close();
-      io.stderr.write(`authd daemon running, pid ${r.pid}, socket ${r.socket}\n`);
+      io.stderr.write(r.restricted ? `authd daemon running elsewhere, forwarded to ${paths.socket}\n` : `authd daemon running, pid ${r.pid}, socket ${r.socket}\n`);
       return 0;
     }
     case 'stop':
@@ -99,10 +99,12 @@ async function run(opts: DaemonOptions, io: IO): Promise<number> {
         const activated = r.socketActivated === true;
         if (opts.restrictedSocket) io.stdout.write(`${restricted}\n`);
         else if (opts.json) {
-          writeJson(io, { running: true, answering: true, pid: r.pid, version: r.version, socket: paths.socket, restricted_socket: restricted ?? null, socket_activated: activated });
+          // A forward does not say the pid of a daemon on another machine.
+          writeJson(io, { running: true, answering: true, pid: r.restricted ? null : r.pid, version: r.version, socket: paths.socket, restricted_socket: restricted ?? null,
+            socket_activated: activated, forwarded: r.restricted === true });
         } else {
           const how = r.restricted ? ' (forwarded: get-token and git only)' : activated ? ' (socket activation: the service manager listens)' : '';
-          io.stdout.write(`running pid ${r.pid} version ${r.version}\nsocket ${paths.socket}${how}\n`);
+          io.stdout.write(`running${r.restricted ? '' : ` pid ${r.pid}`} version ${r.version}\nsocket ${paths.socket}${how}\n`);
           if (!r.restricted && restricted) io.stdout.write(`restricted socket ${restricted} (to forward: get-token and git, profiles with forward = true)\n`);
         }
         return 0;
