@@ -64,6 +64,8 @@ test('a projected token file: exchanged once for 10 parallel callers, the token 
   expect(status.stdout).toMatch(new RegExp(`k8s\\s+file ${file(home).replace(/[.]/g, '\\.')}`));
   const s = statusJson(await home.run(['status', '--json'])).profiles[0]!;
   expect(s).toMatchObject({ profile: 'k8s', flow: 'token_exchange', logged_in: true, subject: K8S_SUB, subject_token_source: `file ${file(home)}` });
+  const doctor = await home.run(['doctor']);
+  expect(doctor.stdout).toContain(`the provider exchanges the subject token from file ${file(home)} for client workload`);
 
   // The kubelet rotates the token: the next exchange (the token lives 2 s) sends the new one.
   swapIn(file(home), issuer.sign({ sub: 'system:serviceaccount:ci:rotated', aud: WORKLOAD_AUDIENCE }));
@@ -157,6 +159,9 @@ test('GitHub Actions: the caller\'s ACTIONS_ID_TOKEN_REQUEST_* variables reach t
   expect(outside.stderr).toContain('$ACTIONS_ID_TOKEN_REQUEST_URL and $ACTIONS_ID_TOKEN_REQUEST_TOKEN');
   expect(outside.stderr).toMatch(/id-token: write/);
   expect(issuer.requests).toEqual([]);
+  const doctor = await home.run(['doctor']);
+  expect(doctor.stdout).toMatch(/not checked: profile gha takes its subject token from GitHub Actions, .*and this daemon has not been given them/);
+  expect(doctor.stdout).toContain('run `authd login -p gha` in the CI job');
 
   const cmdlines: string[] = [allCmdlines()];
   const calls = Array.from({ length: 8 }, () => home.run(['get-token', '-p', 'gha'], { env: ciEnv }));
