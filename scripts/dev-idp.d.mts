@@ -14,6 +14,10 @@ export interface IdpStats {
   reuseDetected: number;
   /** every POST to the token endpoint, successful or not (device polls included) */
   tokenRequests: number;
+  /** successful RFC 8693 token exchanges (client `workload`) */
+  tokenExchanges: number;
+  /** successful RFC 7523 JWT bearer grants (client `workload`) */
+  jwtBearers: number;
 }
 
 /** One answer of the token endpoint that consumed or issued a refresh token. */
@@ -52,6 +56,8 @@ export interface Idp {
   readonly issued: Set<string>;
   /** every answer that consumed or issued a refresh token, oldest first */
   readonly rotations: Rotation[];
+  /** the `sub` of every subject token the `workload` client exchanged, oldest first */
+  readonly subjects: string[];
   /** calls `watch` with each new rotation, as it is answered; returns the unsubscribe */
   onRotation(watch: (rotation: Rotation) => void): () => void;
   /** introspects any token as the confidential client `svc` */
@@ -81,7 +87,15 @@ export interface StartIdpOptions {
   account?: string;
   /** public keys (each with `alg`) of a `svc-jwt` client that authenticates with private_key_jwt */
   jwks?: { keys: Record<string, unknown>[] };
+  /**
+   * Issuers whose subject tokens the `workload` client may exchange (token exchange, JWT bearer): their
+   * public keys, and the audience their tokens must carry (default WORKLOAD_AUDIENCE).
+   */
+  subjectIssuers?: { issuer: string; jwks: { keys: Record<string, unknown>[] }; audience?: string }[];
 }
+
+/** The audience a `workload` subject token must carry unless its issuer's entry says otherwise. */
+export const WORKLOAD_AUDIENCE: string;
 
 export function startIdp(options?: StartIdpOptions): Promise<Idp>;
 

@@ -4,6 +4,7 @@
 //   node scripts/dev-idp.mjs [--port N] [--ttl SECONDS]   (prints what to paste and how to log in)
 // Derived from the verified idp-demo.mjs in shared/research.
 import { execFile } from 'node:child_process';
+import { createPublicKey, verify } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -38,13 +39,18 @@ async function withoutNoise(fn) {
 }
 
 // The runtime warning is printed while the module is evaluated, so import it lazily.
-const { default: Provider } = await withoutNoise(() => import('oidc-provider'));
+const { default: Provider, errors } = await withoutNoise(() => import('oidc-provider'));
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+/** What the `workload` client's subject tokens must be issued for, unless a trusted issuer says otherwise. */
+export const WORKLOAD_AUDIENCE = 'dev-idp-workload';
 const TOKEN_PATH = '/token'; // oidc-provider's default route
 const SVC_BASIC = `Basic ${Buffer.from('svc:svc-secret').toString('base64')}`;
 
-export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice', jwks } = {}) {
+export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice', jwks, subjectIssuers = [] } = {}) {
   const host = '127.0.0.1';
   const server = http.createServer();
   server.listen(port, host);
@@ -101,6 +107,15 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
             redirect_uris: [],
             scope: 'api:read',
           },
+          {
+            // a workload with no secret: trades a subject token from a trusted issuer (subjectIssuers)
+            client_id: 'workload',
+            token_endpoint_auth_method: 'none',
+            grant_types: [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT],
+            response_types: [],
+            redirect_uris: [],
+            scope: 'api:read api:write',
+          },
           // private_key_jwt: no shared secret; the public half of a test key pair, when given
           ...(jwks
             ? [{
@@ -146,7 +161,41 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
       }),
   );
 
-  const stats = { refreshes: 0, deviceGrants: 0, clientCredentials: 0, revokedGrants: 0, reuseDetected: 0, tokenRequests: 0 };
+  // RFC 8693 and RFC 7523 §2.1: the subject token is checked (signature, issuer, audience, expiry) and
+  // the access token is the subject's. Registered after construction: static clients are checked when used.
+  const workloadGrant = (kind, tokenParam) => async (ctx) => {
+    const { params, client } = ctx.oidc;
+    if (kind === 'tokenExchanges' && params.subject_token_type !== JWT_TOKEN_TYPE) {
+      throw new errors.InvalidRequest(`subject_token_type must be ${JWT_TOKEN_TYPE}`);
+    }
+    const claims = verifySubjectToken(params[tokenParam], subjectIssuers, kind === 'tokenExchanges' ? 'invalid_request' : 'invalid_grant');
+    const allowed = new Set((client.scope ?? '').split(' '));
+    const requested = (params.scope ?? '').split(' ').filter(Boolean);
+    const refused = requested.find((s) => !allowed.has(s));
+    if (refused) throw new errors.InvalidScope('requested scope is not allowed', refused);
+    const token = new provider.AccessToken({ accountId: claims.sub, client, scope: requested.join(' ') || undefined, gty: kind });
+    ctx.oidc.entity('AccessToken', token);
+    const value = await token.save();
+    stats[kind]++;
+    subjects.push(claims.sub);
+    ctx.body = {
+      access_token: value,
+      token_type: token.tokenType,
+      expires_in: token.expiration,
+      ...(token.scope ? { scope: token.scope } : {}),
+      ...(kind === 'tokenExchanges' ? { issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' } : {}),
+    };
+  };
+  const workloadParams = ['scope', 'audience', 'resource'];
+  provider.registerGrantType(TOKEN_EXCHANGE_GRANT, workloadGrant('tokenExchanges', 'subject_token'),
+    [...workloadParams, 'subject_token', 'subject_token_type', 'requested_token_type'], ['audience', 'resource']);
+  provider.registerGrantType(JWT_BEARER_GRANT, workloadGrant('jwtBearers', 'assertion'), [...workloadParams, 'assertion'], ['audience', 'resource']);
+  /** The `sub` of every subject token exchanged, in order. */
+  const subjects = [];
+
+  const stats = {
+    refreshes: 0, deviceGrants: 0, clientCredentials: 0, revokedGrants: 0, reuseDetected: 0, tokenRequests: 0, tokenExchanges: 0, jwtBearers: 0,
+  };
   const events = [];
   const issued = new Set();
   const grants = new Map(); // grantId -> accountId, so tests can kill a session they hold no token for
@@ -263,6 +312,7 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
     events,
     issued,
     rotations,
+    subjects,
 
     onRotation(watch) {
       rotationWatchers.add(watch);
@@ -311,6 +361,40 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
 
     close: stop, // nothing else to release: the provider holds no timers or files
   };
+}
+
+/**
+ * A subject token's claims, once its signature (RS256 or ES256, by a key of a trusted issuer's JWKS),
+ * issuer, audience, expiry and subject are good; else the OAuth error `code` saying which is not.
+ */
+function verifySubjectToken(jwt, trusted, code) {
+  const refuse = (why) => new errors.CustomOIDCProviderError(code, why);
+  const parts = typeof jwt === 'string' ? jwt.split('.') : [];
+  if (parts.length !== 3) throw refuse('subject token is not a signed JWT');
+  let header;
+  let claims;
+  try {
+    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+    claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+  } catch {
+    throw refuse('subject token is not a signed JWT');
+  }
+  const issuer = trusted.find((t) => t.issuer === claims.iss);
+  if (!issuer) throw refuse('subject token issuer is not trusted');
+  const keys = issuer.jwks.keys.filter((k) => header.kid === undefined || k.kid === header.kid);
+  const kty = { RS256: 'RSA', ES256: 'EC' }[header.alg];
+  const jwk = keys.find((k) => k.kty === kty);
+  if (!jwk) throw refuse('subject token is signed with no key of its issuer');
+  const signed = Buffer.from(`${parts[0]}.${parts[1]}`);
+  const good = verify('sha256', signed, { key: createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2], 'base64url'));
+  if (!good) throw refuse('subject token signature is invalid');
+  const audience = issuer.audience ?? WORKLOAD_AUDIENCE;
+  if (!(Array.isArray(claims.aud) ? claims.aud : [claims.aud]).includes(audience)) throw refuse(`subject token audience is not ${audience}`);
+  const now = Date.now() / 1000;
+  if (typeof claims.exp !== 'number' || claims.exp <= now) throw refuse('subject token has expired');
+  if (typeof claims.nbf === 'number' && claims.nbf > now + 5) throw refuse('subject token is not valid yet');
+  if (typeof claims.sub !== 'string' || !claims.sub) throw refuse('subject token has no subject');
+  return claims;
 }
 
 // Plain pages instead of the defaults, which print a "you SHOULD change" notice when first used.

@@ -172,7 +172,7 @@ client_id = "cli"
 flow = "devise"
 `;
     const e = configError(text);
-    expect(e.message).toBe(`${FILE}:7: profiles.acme.flow must be one of device, browser, auto, client_credentials, api_key (got "devise")`);
+    expect(e.message).toBe(`${FILE}:7: profiles.acme.flow must be one of device, browser, auto, client_credentials, api_key, token_exchange, jwt_bearer (got "devise")`);
     expect(e.hint).toContain('device');
   });
 

@@ -94,11 +94,18 @@ const CASES: [string, ProviderRequest, Observation, Expected][] = [
   ['200 with an unknown error code', 'client credentials', says(200, 'something_odd'), 'protocol'],
   ['a body over 1 MiB', 'refresh', heard(200, { tooLarge: true }), 'protocol'],
   ['nothing sent (a local failure)', 'refresh', { unsent: { code: 'OAUTH_HTTP_REQUEST_FORBIDDEN' } }, 'protocol'],
+  ['400 invalid_grant to a token exchange: the subject token is refused', 'token exchange', says(400, 'invalid_grant'), 'subject_refused'],
+  ['400 invalid_grant to a JWT bearer request (RFC 7523 §3.1)', 'JWT bearer', says(400, 'invalid_grant'), 'subject_refused'],
+  ['400 invalid_request to a token exchange (RFC 8693 §2.2.2)', 'token exchange', says(400, 'invalid_request'), 'subject_refused'],
+  ['400 invalid_request to a JWT bearer request: a malformed request', 'JWT bearer', says(400, 'invalid_request'), 'protocol'],
+  ['401 invalid_client to a token exchange (Entra: no federated credential matches)', 'token exchange', says(401, 'invalid_client'), 'client_refused'],
+  ['401 with no body to a JWT bearer request', 'JWT bearer', heard(401), 'client_refused'],
+  ['503 to a token exchange', 'token exchange', heard(503), 'transient'],
 ];
 
 const CODE_OF = {
   session_dead: 'login_required', client_refused: 'idp_error', transient: 'idp_unreachable', protocol: 'idp_error',
-  login_expired: 'login_expired', login_denied: 'login_denied', scope_refused: 'usage',
+  login_expired: 'login_expired', login_denied: 'login_denied', scope_refused: 'usage', subject_refused: 'idp_error',
 } as const;
 
 describe('the classification table', () => {
@@ -145,6 +152,15 @@ describe('the classification table', () => {
   it('a refused revocation for a public client says why', () => {
     const e = judge('revocation', heard(401), cli);
     expect(e.message).toBe(`the provider refused the revocation request of profile acme from public client authd-cli (HTTP 401 from ${TOKEN}); it does not let public clients revoke`);
+  });
+
+  it('a refused subject token names where it came from, and no login is suggested', () => {
+    const k8s: Asker = { profile: 'k8s', clientId: 'workload', credential: 'none', subjectSource: 'file /var/run/secrets/tokens/authd' };
+    const e = judge('token exchange', says(400, 'invalid_grant', { description: 'subject token has expired' }), k8s);
+    expect(e.code).toBe('idp_error');
+    expect(e.message).toBe(`the provider refused the subject token of profile k8s, from file /var/run/secrets/tokens/authd, in the token exchange request (RFC 8693) (HTTP 400 invalid_grant from ${TOKEN}: subject token has expired)`);
+    expect(e.hint).toMatch(/trusts that token for client workload: its issuer, audience and subject/);
+    expect(e.hint).not.toMatch(/authd login/);
   });
 
   it('a dead session tells the user to log in again', () => {

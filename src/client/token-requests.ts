@@ -1,12 +1,12 @@
 // The requests for a token that the CLI and the SDK both make, and the check of what comes back.
 import { AuthdError, BEARER_TOKEN, type Methods, type TokenResult } from '../protocol/index.js';
 import type { Requester } from './command.js';
-import { secretFromEnv } from './trust.js';
+import { secretsFromEnv } from './trust.js';
 
 /**
- * Sends a request; if the daemon answers that it needs a client secret from the caller's environment
- * (client_secret_env), sends that variable's value once and asks again — only for a variable the
- * user's own config names, never just because a daemon asks.
+ * Sends a request; if the daemon answers that it needs values from the caller's environment (a
+ * client_secret_env secret, or a CI platform's ID token request variables), sends those values once
+ * and asks again — only for variables the user's own config names, never just because a daemon asks.
  */
 export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' | 'gitCredential'>(
   conn: Requester,
@@ -17,10 +17,11 @@ export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' |
   try {
     return await conn.request(method, params);
   } catch (err) {
-    const name = err instanceof AuthdError && err.code === 'secret_required' ? err.data?.env : undefined;
-    const value = typeof name === 'string' ? await secretFromEnv(name, env) : undefined;
-    if (!name || !value) throw err;
-    return conn.request(method, { ...params, env: { [name]: value } } as Methods[M]['params']);
+    const names = err instanceof AuthdError && err.code === 'secret_required' && typeof err.data?.env === 'string'
+      ? err.data.env.split(' ') : undefined;
+    const values = names ? await secretsFromEnv(names, env) : undefined;
+    if (!values) throw err;
+    return conn.request(method, { ...params, env: values } as Methods[M]['params']);
   }
 }
 

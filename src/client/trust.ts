@@ -2,7 +2,7 @@
 // to the user, as the daemon requires before it listens (in /tmp anyone can make /tmp/authd-<uid>
 // first); once connected, where the addon is built, the process at the other end must run as the
 // user (or root, who can read the user's memory anyway). A value from the environment goes to the
-// daemon only for a variable the user's own config names as client_secret_env.
+// daemon only for a variable the user's own config names (client_secret_env, or a CI platform's).
 import { dirname, join } from 'node:path';
 import type net from 'node:net';
 import { loadPeerCred, peerOf } from '../native/peercred.js';
@@ -49,36 +49,51 @@ export function checkDaemonPeer(socket: net.Socket, path: string): void {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** What a profile with subject_token_source = "github-actions" is asked with (config/schema.ts GITHUB_ACTIONS_ENV). */
+const GITHUB_ACTIONS_ENV = ['ACTIONS_ID_TOKEN_REQUEST_URL', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
 
 /**
- * The value of `name` from the caller's environment, to answer a daemon's `secret_required` — only
- * if the user's own config (trusted as the daemon trusts it) names `name` as some profile's
- * client_secret_env. A daemon that asks for any other variable gets nothing: it might not be ours.
+ * The values of `names` from the caller's environment, to answer a daemon's `secret_required` —
+ * only if the user's own config (trusted as the daemon trusts it) names each of them: as some
+ * profile's client_secret_env, or (GitHub Actions' two ID token request variables) by a profile
+ * with subject_token_source = "github-actions". A daemon that asks for any other variable gets
+ * nothing: it might not be ours. Undefined when one of them is not set.
  */
-export async function secretFromEnv(name: string, env: Record<string, string | undefined>): Promise<string | undefined> {
-  if (!ENV_NAME.test(name) || !Object.hasOwn(env, name) || !env[name]) return undefined;
+export async function secretsFromEnv(names: string[], env: Record<string, string | undefined>): Promise<Record<string, string> | undefined> {
+  if (names.length === 0 || names.length > GITHUB_ACTIONS_ENV.length) return undefined;
+  if (!names.every((name) => ENV_NAME.test(name) && Object.hasOwn(env, name) && env[name])) return undefined;
   const configFile = resolvePaths(env).configFile;
-  const notNamed = new AuthdError('config_error',
-    `the daemon asked for the value of $${name}, which no profile in your config ${configFile} names as client_secret_env: not sent`,
-    `if a profile should read its client secret from $${name}, add client_secret_env = "${name}" to it`);
+  const notNamed = (name: string) => new AuthdError('config_error',
+    GITHUB_ACTIONS_ENV.includes(name)
+      ? `the daemon asked for the value of $${name}, and no profile in your config ${configFile} has subject_token_source = "github-actions": not sent`
+      : `the daemon asked for the value of $${name}, which no profile in your config ${configFile} names as client_secret_env: not sent`,
+    GITHUB_ACTIONS_ENV.includes(name)
+      ? 'a profile that takes its subject token from GitHub Actions says so with subject_token_source = "github-actions"'
+      : `if a profile should read its client secret from $${name}, add client_secret_env = "${name}" to it`);
   let text: string | undefined;
   try {
     text = readTrustedFile(configFile, 'config file');
   } catch (err) {
     if (err instanceof AuthdError) throw new AuthdError('config_error', err.message, err.hint);
-    throw notNamed;
+    throw notNamed(names[0]!);
   }
-  if (text === undefined) throw notNamed;
+  if (text === undefined) throw notNamed(names[0]!);
   // Only on this rare path: the TOML parser is not part of the client's start-up.
   const { parse } = await import('smol-toml');
   let profiles: unknown;
   try {
     profiles = parse(text).profiles;
   } catch {
-    throw notNamed; // the daemon reports a broken config itself
+    throw notNamed(names[0]!); // the daemon reports a broken config itself
   }
-  const named = typeof profiles === 'object' && profiles !== null
-    && Object.values(profiles).some((p) => typeof p === 'object' && p !== null && (p as Record<string, unknown>).client_secret_env === name);
-  if (!named) throw notNamed;
-  return env[name];
+  const all = typeof profiles === 'object' && profiles !== null
+    ? Object.values(profiles).filter((p): p is Record<string, unknown> => typeof p === 'object' && p !== null) : [];
+  const values: Record<string, string> = {};
+  for (const name of names) {
+    const named = all.some((p) => p.client_secret_env === name
+      || (GITHUB_ACTIONS_ENV.includes(name) && p.subject_token_source === 'github-actions'));
+    if (!named) throw notNamed(name);
+    values[name] = env[name]!;
+  }
+  return values;
 }

@@ -9,7 +9,7 @@ import { checkPrivateFile } from '../protocol/perms.js';
 import { VERSION } from '../protocol/version.js';
 import { resolvePreset } from '../protocol/presets.js';
 import {
-  addProfile, type Config, isInteractive, loadConfig, loginName, type ProfileConfig, removeProfile, setDefaultProfile, setStoreChoice,
+  addProfile, type Config, isInteractive, isWorkload, loadConfig, loginName, type ProfileConfig, removeProfile, setDefaultProfile, setStoreChoice,
 } from './config/index.js';
 import { Audit } from './audit.js';
 import { browserLoginMs } from './browser-login.js';
@@ -22,6 +22,7 @@ import type { Session } from './session.js';
 import { restrictedHandlers } from './restricted.js';
 import { secretKey } from './secrets.js';
 import { Sessions } from './sessions.js';
+import { SubjectTokens } from './subject-token.js';
 import { openStore } from './store/index.js';
 import { migrate } from './store/migrate.js';
 import type { SwitchableStore } from './store/switchable.js';
@@ -438,12 +439,17 @@ export class Daemon {
       const left = t.expires_at === undefined ? '' : ` (token valid for ${minutes(t.expires_at - Date.now() / 1000)})`;
       const who = isInteractive(p.flow) ? `logged in${s.subject ? ` as ${s.subject}` : ''}`
         : p.flow === 'api_key' ? 'API key set'
+        : isWorkload(p.flow) ? `the provider exchanges the subject token from ${SubjectTokens.describe(p)} for client ${p.client_id}`
         : `the provider issues tokens to client ${p.client_id}`;
       return { name, ok: true, detail: `${who}${left}` };
     } catch (err) {
       const e = err instanceof AuthdError ? err : idp.classify(err, p, 'token');
       // Not set up yet rather than broken: a secret this daemon has not been given, a session that ended.
       if (e.code === 'secret_required') {
+        if (isWorkload(p.flow)) {
+          return { name, ok: false, warn: true, detail: `not checked: ${e.message}, and this daemon has not been given them`,
+            fix: `run \`authd login -p ${p.name}\` in the CI job, where they are set` };
+        }
         return { name, ok: false, warn: true, detail: `not checked: ${e.message}, and this daemon has not been given it`,
           fix: `run \`authd login -p ${p.name}\` with ${p.client_secret_env} set, or store the secret with \`authd secret set ${p.name}\`` };
       }

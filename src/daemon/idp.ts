@@ -344,6 +344,33 @@ export async function clientCredentials(p: ProfileConfig, cred: ClientCredential
   });
 }
 
+const WORKLOAD_GRANTS = {
+  token_exchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
+  jwt_bearer: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+} as const;
+/** RFC 8693 §3: the subject token type sent when the profile names none. */
+export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+
+/**
+ * A workload's subject token for an access token: RFC 8693 token exchange (subject_token) or RFC
+ * 7523 §2.1 JWT bearer (assertion), as client_id with no client secret. `source` names where the
+ * token came from, for the error if the provider refuses it.
+ */
+export async function workloadToken(p: ProfileConfig, subjectToken: string, source: string): Promise<TokenSet> {
+  if (p.flow !== 'token_exchange' && p.flow !== 'jwt_bearer') throw new AuthdError('internal', `profile ${p.name} does not use a subject token`);
+  const params: Record<string, string> = p.flow === 'jwt_bearer'
+    ? { assertion: subjectToken }
+    : { subject_token: subjectToken, subject_token_type: p.subject_token_type ?? JWT_TOKEN_TYPE };
+  Object.assign(params, tokenParams(p));
+  if (p.resource) params.resource = p.resource;
+  const grant = WORKLOAD_GRANTS[p.flow];
+  const cfg = await configurationFor(p);
+  return ask(p, p.flow === 'jwt_bearer' ? 'JWT bearer' : 'token exchange', undefined, async () => {
+    const sentAt = Date.now();
+    return toTokenSet(await oidc.genericGrantRequest(cfg, grant, params), sentAt);
+  }, source);
+}
+
 /** RFC 7009. Resolves false when the provider has no revocation endpoint. */
 export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_token' | 'access_token', cred?: ClientCredential): Promise<boolean> {
   const cfg = await configurationFor(p, cred);
@@ -356,7 +383,9 @@ export async function revoke(p: ProfileConfig, token: string, hint: 'refresh_tok
  * Runs one provider operation and, if it fails, throws what the last answer on the wire means
  * (provider-answer.ts): an AuthdError, a ProviderError for everything the provider said or did not say.
  */
-async function ask<T>(p: ProfileConfig, request: ProviderRequest, cred: ClientCredential | undefined, send: (ex: Exchange) => Promise<T>): Promise<T> {
+async function ask<T>(
+  p: ProfileConfig, request: ProviderRequest, cred: ClientCredential | undefined, send: (ex: Exchange) => Promise<T>, subjectSource?: string,
+): Promise<T> {
   const ex: Exchange = {};
   try {
     return await observing(ex, () => send(ex));
@@ -368,14 +397,14 @@ async function ask<T>(p: ProfileConfig, request: ProviderRequest, cred: ClientCr
         'set the clock right (enable NTP, or restart the time service after a sleep)');
     }
     const seen: Observation = ex.seen ?? { unsent: withCode(stableCode(err)) };
-    const e = judge(request, seen, asker(p, cred));
+    const e = judge(request, seen, asker(p, cred, subjectSource));
     // The provider said when to ask again: nobody asks that endpoint before then.
     if (e instanceof ProviderError && e.kind === 'transient' && e.retryAfterMs && 'answer' in seen) holdOff(seen.answer, e.retryAfterMs);
     throw e;
   }
 }
 
-function asker(p: ProfileConfig, cred: ClientCredential | undefined): Asker {
+function asker(p: ProfileConfig, cred: ClientCredential | undefined, subjectSource?: string): Asker {
   const who: Asker = {
     profile: p.name,
     clientId: p.client_id,
@@ -383,6 +412,7 @@ function asker(p: ProfileConfig, cred: ClientCredential | undefined): Asker {
     timeout: p.timeout,
   };
   if (p.client_secret_env) who.secretEnv = p.client_secret_env;
+  if (subjectSource) who.subjectSource = subjectSource;
   return who;
 }
 
@@ -437,6 +467,7 @@ export interface BrowserProvider {
 export interface Provider {
   refresh: typeof refresh;
   clientCredentials: typeof clientCredentials;
+  workloadToken: typeof workloadToken;
   revoke: typeof revoke;
   startDeviceAuthorization: typeof startDeviceAuthorization;
   pollDevice: typeof pollDevice;

@@ -5,7 +5,8 @@ import { AuthdError, CONTROLS, type ErrorCode, loginHint } from '../protocol/ind
 
 /** The requests authd makes. One answer means different things to different requests. */
 export type ProviderRequest =
-  | 'discovery' | 'device authorization' | 'device login' | 'code exchange' | 'refresh' | 'narrowed refresh' | 'client credentials' | 'revocation';
+  | 'discovery' | 'device authorization' | 'device login' | 'code exchange' | 'refresh' | 'narrowed refresh' | 'client credentials' | 'revocation'
+  | 'token exchange' | 'JWT bearer';
 
 /** An HTTP answer as far as authd reads it: its status and headers, and its body's error code only. */
 export interface Answer {
@@ -39,8 +40,11 @@ export interface TransportFailure {
 /** What happened on the wire for one request: an answer, a transport failure, or nothing was sent. */
 export type Observation = { answer: Answer } | { transport: TransportFailure } | { unsent: { code?: string } };
 
-/** scope_refused: a narrower token (a scope, a resource) the session's grant does not cover; the session stands. */
-export type ProviderErrorKind = 'session_dead' | 'client_refused' | 'transient' | 'protocol' | 'scope_refused';
+/**
+ * scope_refused: a narrower token (a scope, a resource) the session's grant does not cover; the session stands.
+ * subject_refused: the provider does not take a workload's subject token (token exchange, JWT bearer).
+ */
+export type ProviderErrorKind = 'session_dead' | 'client_refused' | 'transient' | 'protocol' | 'scope_refused' | 'subject_refused';
 type Outcome = ProviderErrorKind | 'login_expired' | 'login_denied';
 
 export const MAX_BODY_BYTES = 1 << 20;
@@ -52,6 +56,7 @@ const CODE: Record<ProviderErrorKind, ErrorCode> = {
   transient: 'idp_unreachable',
   protocol: 'idp_error',
   scope_refused: 'usage',
+  subject_refused: 'idp_error',
 };
 
 /** A failure at the provider, classified: `kind` says what to do about it, `code` how the client exits. */
@@ -118,6 +123,18 @@ export const TABLE: readonly Row[] = [
     outcome: 'session_dead',
     why: 'the provider wants the user at a login page (Entra: MFA or Conditional Access): no refresh will do, so none is sent again',
   },
+  {
+    requests: ['token exchange', 'JWT bearer'],
+    errors: ['invalid_grant'],
+    outcome: 'subject_refused',
+    why: 'the subject token is not taken (its signature, issuer, audience, subject or expiry; RFC 7523 §3.1): the same token will not do',
+  },
+  {
+    requests: ['token exchange'],
+    errors: ['invalid_request'],
+    outcome: 'subject_refused',
+    why: 'RFC 8693 §2.2.2 answers a subject token that is invalid or not acceptable with invalid_request',
+  },
   { status: [408, 429, '5xx'], outcome: 'transient', why: 'overloaded, rate-limited or down for now (a proxy in front of a restarting provider)' },
   {
     requests: ['refresh', 'narrowed refresh'],
@@ -126,7 +143,8 @@ export const TABLE: readonly Row[] = [
     why: 'the provider refused the refresh token; some answer a revoked session with no body at all',
   },
   {
-    requests: ['refresh', 'narrowed refresh', 'client credentials', 'device authorization', 'device login', 'code exchange', 'revocation'],
+    requests: ['refresh', 'narrowed refresh', 'client credentials', 'device authorization', 'device login', 'code exchange', 'revocation',
+      'token exchange', 'JWT bearer'],
     status: [401, 403],
     outcome: 'client_refused',
     why: 'the client is not let in (often with an empty body); for revocation: public clients may not revoke',
@@ -165,6 +183,8 @@ export interface Asker {
   secretEnv?: string;
   /** seconds a request may take (the profile's timeout) */
   timeout?: number;
+  /** where a workload's subject token came from (token exchange, JWT bearer), e.g. "file /var/run/…" */
+  subjectSource?: string;
 }
 
 const PHRASE: Record<ProviderRequest, string> = {
@@ -176,6 +196,8 @@ const PHRASE: Record<ProviderRequest, string> = {
   'narrowed refresh': 'narrowed refresh request (a token for other scopes or a resource)',
   'client credentials': 'client credentials request',
   revocation: 'revocation request',
+  'token exchange': 'token exchange request (RFC 8693)',
+  'JWT bearer': 'JWT bearer request (RFC 7523)',
 };
 
 /** What a failed request means to the user: one sentence naming the request, the endpoint and the status. */
@@ -203,6 +225,10 @@ export function judge(request: ProviderRequest, seen: Observation, who: Asker): 
         loginHint(who.profile), a.status);
     case 'client_refused':
       return refused(request, heard, a.status, who);
+    case 'subject_refused':
+      return new ProviderError('subject_refused',
+        `the provider refused the subject token of profile ${who.profile}${who.subjectSource ? `, from ${who.subjectSource},` : ''} in the ${req} (${heard})`,
+        `check that the provider trusts that token for client ${who.clientId}: its issuer, audience and subject, and that it has not expired`, a.status);
     case 'scope_refused':
       return new ProviderError('scope_refused', `the provider refused the ${req} of profile ${who.profile}: its login was not granted that (${heard})`,
         `ask only for what the login was granted (scopes of profile ${who.profile}), or add it to those scopes and log in again`, a.status);
@@ -233,7 +259,9 @@ function refused(request: ProviderRequest, heard: string, status: number, who: A
         undefined, status);
     }
     return new ProviderError('client_refused', `the provider refused client ${who.clientId} of profile ${who.profile}${during} (${heard})`,
-      `check client_id in profile ${who.profile}; the provider may have disabled or removed this client`, status);
+      who.subjectSource
+        ? `check client_id in profile ${who.profile}, and that the provider trusts the subject token from ${who.subjectSource} for that client`
+        : `check client_id in profile ${who.profile}; the provider may have disabled or removed this client`, status);
   }
   const hint = who.credential === 'private key'
     ? `check client_id and that the provider holds the public half of the private key of profile ${who.profile}`

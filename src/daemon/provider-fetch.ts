@@ -132,7 +132,7 @@ function withVerificationUri(body: Bytes): Bytes {
 }
 
 /** The body, or undefined when it is longer than MAX_BODY_BYTES (then it is not read further). */
-async function readBounded(res: Response): Promise<Bytes | undefined> {
+export async function readBounded(res: Response): Promise<Bytes | undefined> {
   if (!res.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -7,11 +7,12 @@ import { AuthdError, loginHint, type Narrowing, narrowingKey } from '../protocol
 import { type AccessToken, accessToken, minTtlMs, refreshAheadDelay, remainingMs } from './access-token.js';
 import { Backoff } from './backoff.js';
 import { type Clock, type Timer, withDeadline } from './clock.js';
-import { identity, isInteractive, type ProfileConfig } from './config/index.js';
+import { identity, isInteractive, isWorkload, type ProfileConfig } from './config/index.js';
 import * as idp from './idp.js';
 import { failureKind } from './provider-answer.js';
 import { errText, type Logger } from './log.js';
 import type { SecretSource } from './secrets.js';
+import { SubjectTokens, subjectOf } from './subject-token.js';
 import { belongsTo, SessionRecords, sessionRecord } from './session-record.js';
 import type { Store, StoredSession } from './store/types.js';
 
@@ -21,6 +22,7 @@ export interface LifecycleDeps {
   provider: idp.Provider;
   clock: Clock;
   secrets: SecretSource;
+  subjectTokens: SubjectTokens;
 }
 
 /** A caller retries this often when state changes under it (each needs a login, logout or edit). */
@@ -253,6 +255,13 @@ export class TokenLifecycle {
       return this.deps.provider.clientCredentials(p, cred);
     }
     if (p.flow === 'api_key') return { access_token: await this.deps.secrets.apiKey(), token_type: 'Bearer' };
+    if (isWorkload(p.flow)) {
+      // Fetched anew for every token (a file only when it changed): a CI job's or a pod's token is short-lived.
+      const subjectToken = await this.deps.subjectTokens.token();
+      const set = await this.deps.provider.workloadToken(p, subjectToken, SubjectTokens.describe(p) ?? 'its subject token source');
+      set.subject ??= subjectOf(subjectToken);
+      return set;
+    }
     const rt = used.rt;
     if (!rt) throw new AuthdError('login_required', `profile ${p.name} is not logged in`, loginHint(p.name));
     const set = await (narrowing ? this.deps.provider.refresh(p, rt, narrowing) : this.deps.provider.refresh(p, rt));

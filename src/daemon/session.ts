@@ -16,6 +16,7 @@ import type { Logger } from './log.js';
 import type { AccessToken } from './access-token.js';
 import { TokenLifecycle } from './refresh.js';
 import { SecretSource, secretKey, secretRequired } from './secrets.js';
+import { SubjectTokens } from './subject-token.js';
 import type { Store, StoredSession } from './store/types.js';
 
 
@@ -42,6 +43,7 @@ export function maskToken(token: string): string {
 
 export class Session {
   private readonly secrets: SecretSource;
+  private readonly subjectTokens: SubjectTokens;
   private readonly tokens: TokenLifecycle;
   private readonly login: LoginSlot;
   private readonly deviceLogin: Begin;
@@ -60,7 +62,10 @@ export class Session {
     const clock = deps.clock ?? systemClock;
     const current = () => this.profile;
     this.secrets = new SecretSource(current, this.store);
-    this.tokens = new TokenLifecycle(current, { store: this.store, log: this.log, provider: this.provider, clock, secrets: this.secrets });
+    this.subjectTokens = new SubjectTokens(current);
+    this.tokens = new TokenLifecycle(current, {
+      store: this.store, log: this.log, provider: this.provider, clock, secrets: this.secrets, subjectTokens: this.subjectTokens,
+    });
     this.browserProvider = deps.browserProvider ?? idp;
     this.login = new LoginSlot(current, { clock, log: this.log }, (p, set) => this.approved(p, set));
     this.deviceLogin = deviceLogin({ provider: this.provider, clock });
@@ -70,6 +75,7 @@ export class Session {
   /** The hot path: a cached token is a field read and a comparison. */
   async getToken(minTtlSeconds: number | undefined, env: EnvSecrets | undefined, caller?: CallerInfo, narrowing?: Narrowing): Promise<TokenResult> {
     this.secrets.takeEnv(env);
+    this.subjectTokens.takeEnv(env);
     const t = narrowing
       ? this.tokens.cachedNarrowed(minTtlSeconds, narrowing) ?? (await this.tokens.getNarrowed(minTtlSeconds, narrowing))
       : this.tokens.cached(minTtlSeconds) ?? (await this.tokens.get(minTtlSeconds));
@@ -106,6 +112,7 @@ export class Session {
     this.profile = p;
     this.tokens.forget(false, false);
     this.secrets.reset();
+    this.subjectTokens.reset();
   }
 
   /** `authd secret set` stored a new secret: it is used from the next request on (rotation). */
@@ -120,14 +127,17 @@ export class Session {
       throw new AuthdError('usage', `profile ${p.name} uses the ${p.flow} flow: nobody logs in to it in a browser or with a code`,
         'leave out --web and --device');
     }
-    if (p.flow === 'client_credentials' || p.flow === 'api_key') {
+    if (!isInteractive(p.flow)) {
       // Verifies the caller's secret now, not one an earlier caller left in memory.
-      const fromCaller = this.secrets.takeEnv(env);
+      const fromCaller = this.secrets.takeEnv(env) || this.subjectTokens.takeEnv(env);
       if (p.flow === 'client_credentials' && p.client_secret_env && !fromCaller && p.client_auth !== 'private_key_jwt'
         && !(await this.secrets.storedSecret())) {
         throw secretRequired(p);
       }
-      if (!fromCaller) this.secrets.forgetEnv();
+      if (!fromCaller) {
+        this.secrets.forgetEnv();
+        this.subjectTokens.reset();
+      }
       this.tokens.forget();
       const t = await this.tokens.get(undefined).catch((err: unknown) => {
         throw idp.loginAgain(err, p);
@@ -221,6 +231,7 @@ export class Session {
     this.tokens.refreshes = 0;
     this.secrets.reset();
     this.secrets.withdraw();
+    this.subjectTokens.reset();
     let stored: StoredSession | undefined;
     let secretRemoved = false;
     let note: string | undefined;
@@ -278,6 +289,8 @@ export class Session {
       loginPending: this.login.inProgress,
     };
     if (this.tokens.subject) s.subject = this.tokens.subject;
+    const source = SubjectTokens.describe(this.profile);
+    if (source) s.subjectTokenSource = source;
     if (t?.expires_at !== undefined) s.expires_at = Math.floor(t.expires_at / 1000);
     if (t ?? key) s.maskedToken = maskToken(t?.access_token ?? key!);
     if (this.tokens.lastError) s.lastError = this.tokens.lastError;

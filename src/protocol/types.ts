@@ -115,6 +115,8 @@ export interface ProfileStatus {
   loginPending: boolean;
   /** The narrower tokens held (get-token --scope), with their expiry (Unix seconds). */
   narrowed?: (Narrowing & { expires_at?: number })[];
+  /** token_exchange, jwt_bearer: where the subject token comes from, e.g. "file /var/run/…" (never the token). */
+  subjectTokenSource?: string;
 }
 
 export interface AuditEntry {

@@ -161,6 +161,9 @@ export class FakeProvider implements idp.Provider {
     });
   };
 
+  /** Workload profiles are driven against the real provider (workload-identity.test.ts), not scripted here. */
+  workloadToken = (): Promise<idp.TokenSet> => Promise.reject(new Error('the fake provider scripts no token exchange'));
+
   revoke = async (_p: ProfileConfig, token: string): Promise<boolean> => {
     const fam = this.family.get(token);
     if (fam !== undefined) this.revokedFamilies.add(fam);

@@ -10,8 +10,9 @@ export const command: Command<{ json: boolean }> = {
   help: `Usage: authd status [--json]
 
 Shows the daemon (pid, uptime, version, socket, store, config) and each profile: logged in or not,
-subject, expiry, the token masked (first 4 … last 4), refreshes and the last error; then the last
-tokens served, to whom (as the caller says) and their fingerprints.
+subject, expiry, the token masked (first 4 … last 4), refreshes and the last error; where a
+token_exchange or jwt_bearer profile's subject token comes from; then the last tokens served, to
+whom (as the caller says) and their fingerprints.
   --json   the same as one JSON object (snake_case keys)
 `,
   flags: { ...JSON_FLAG, ...HELP_FLAG },
@@ -57,6 +58,7 @@ export function statusJson(s: StatusResult): unknown {
       refreshes: p.refreshes,
       last_error: p.lastError ?? null,
       narrowed: (p.narrowed ?? []).map((n) => ({ scopes: n.scopes ?? null, expires_at: n.expires_at ?? null })),
+      subject_token_source: p.subjectTokenSource ?? null,
     })),
     recent: s.recent.map((a) => ({
       time: a.time,
@@ -103,6 +105,9 @@ export function render(s: StatusResult): string {
     }
   }
   if (narrowed.length > 1) out += `\n${table(narrowed)}`;
+  const sources = [['SUBJECT TOKEN', 'PROFILE', 'FROM']];
+  for (const p of s.profiles) if (p.subjectTokenSource) sources.push(['', p.profile, printable(p.subjectTokenSource)]);
+  if (sources.length > 1) out += `\n${table(sources)}`;
   if (s.recent.length) {
     const served = [['SERVED', 'PROFILE', 'TO (self-reported)', 'FINGERPRINT']];
     for (const a of s.recent) {

@@ -5,9 +5,11 @@ export {
   type Config,
   type Flow,
   type GitAuth,
+  GITHUB_ACTIONS_ENV,
   identity,
   isInteractive,
   isLoopbackUrl,
+  isWorkload,
   loadConfig,
   loginName,
   type LoopbackRedirect,
@@ -15,5 +17,6 @@ export {
   parseConfig,
   type ProfileConfig,
   type StoreChoice,
+  type SubjectTokenPlatform,
 } from './schema.js';
 export { addProfile, removeProfile, setDefaultProfile, setStoreChoice } from './editor.js';

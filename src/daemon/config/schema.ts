@@ -9,8 +9,12 @@ import { readTrustedFile } from '../../protocol/perms.js';
 import { PROFILE_NAME } from '../../protocol/types.js';
 import { dotted, type KeyLine, locate, scanKeyLines, tomlKey } from './toml-keys.js';
 
-/** device, browser and auto are a person logging in (interactive); auto picks one of the two at each login. */
-export type Flow = 'device' | 'browser' | 'auto' | 'client_credentials' | 'api_key';
+/**
+ * device, browser and auto are a person logging in (interactive); auto picks one of the two at each login.
+ * token_exchange (RFC 8693) and jwt_bearer (RFC 7523) trade a workload's own short-lived token (the subject
+ * token: a CI job's or a pod's) for an access token: no secret is stored.
+ */
+export type Flow = 'device' | 'browser' | 'auto' | 'client_credentials' | 'api_key' | 'token_exchange' | 'jwt_bearer';
 export type StoreChoice = 'auto' | 'keyring' | 'file' | 'memory';
 export type ClientAuth = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 const CLIENT_AUTHS: readonly ClientAuth[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -76,12 +80,37 @@ export interface ProfileConfig {
    * and git's get for its git_hosts. Default false.
    */
   forward?: boolean;
+  /** token_exchange and jwt_bearer: where the subject token comes from (exactly one). */
+  subject_token_file?: string;
+  subject_token_source?: SubjectTokenPlatform;
+  /** The audience asked of the CI platform's ID token endpoint (subject_token_source). */
+  subject_token_audience?: string;
+  /** An argv, run without a shell; its stdout is the subject token. A relative path is resolved against the config's directory. */
+  subject_token_command?: string[];
+  /** token_exchange: RFC 8693 subject_token_type, default urn:ietf:params:oauth:token-type:jwt. */
+  subject_token_type?: string;
+  /** token_exchange and jwt_bearer: RFC 8707 resource sent with the request. */
+  resource?: string;
+}
+
+/** CI platforms whose ID token endpoint authd asks, with variables from the caller's environment. */
+export type SubjectTokenPlatform = 'github-actions';
+const SUBJECT_TOKEN_PLATFORMS: readonly SubjectTokenPlatform[] = ['github-actions'];
+/** The variables of the caller's environment that GitHub Actions' ID token endpoint is asked with. */
+export const GITHUB_ACTIONS_ENV = ['ACTIONS_ID_TOKEN_REQUEST_URL', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN'] as const;
+
+/** A workload's own token is traded for an access token (token_exchange, jwt_bearer). */
+export function isWorkload(flow: Flow): flow is 'token_exchange' | 'jwt_bearer' {
+  return flow === 'token_exchange' || flow === 'jwt_bearer';
 }
 
 /** What makes a session: change any of these and a stored session no longer belongs to the profile. */
 export function identity(p: ProfileConfig): string {
   // How a person logs in (device, browser, auto) does not change whose session it is.
-  return JSON.stringify([isInteractive(p.flow) ? 'interactive' : p.flow, p.issuer ?? p.token_endpoint, p.client_id]);
+  const id: unknown[] = [isInteractive(p.flow) ? 'interactive' : p.flow, p.issuer ?? p.token_endpoint, p.client_id];
+  // Another subject token is another workload: its token is not served for the new one.
+  if (isWorkload(p.flow)) id.push(p.subject_token_file ?? p.subject_token_command ?? [p.subject_token_source, p.subject_token_audience]);
+  return JSON.stringify(id);
 }
 
 /** A person logs in (device flow or browser), and the session is kept with its refresh token. */
@@ -134,7 +163,7 @@ export interface Config {
   profiles: Map<string, ProfileConfig>;
 }
 
-const FLOWS: readonly Flow[] = ['device', 'browser', 'auto', 'client_credentials', 'api_key'];
+const FLOWS: readonly Flow[] = ['device', 'browser', 'auto', 'client_credentials', 'api_key', 'token_exchange', 'jwt_bearer'];
 export type GitAuth = 'basic' | 'bearer';
 const GIT_AUTHS: readonly GitAuth[] = ['basic', 'bearer'];
 const STORES: readonly StoreChoice[] = ['auto', 'keyring', 'file', 'memory'];
@@ -163,6 +192,12 @@ const PROFILE_KEYS = [
   'refresh_ahead',
   'refresh_with_scopes',
   'forward',
+  'subject_token_file',
+  'subject_token_source',
+  'subject_token_audience',
+  'subject_token_command',
+  'subject_token_type',
+  'resource',
 ] as const;
 type ProfileKey = (typeof PROFILE_KEYS)[number];
 const URL_KEYS = ['issuer', 'device_authorization_endpoint', 'authorization_endpoint', 'token_endpoint', 'revocation_endpoint'] as const;
@@ -440,10 +475,85 @@ class Validator {
         endpointsHint);
       }
     }
-    if (flow === 'client_credentials' && !p.issuer && !p.token_endpoint) {
-      this.fail(at(), `${dotted(at())} needs issuer or token_endpoint for the client_credentials flow`, endpointsHint);
+    if ((flow === 'client_credentials' || isWorkload(flow)) && !p.issuer && !p.token_endpoint) {
+      this.fail(at(), `${dotted(at())} needs issuer or token_endpoint for the ${flow} flow`, endpointsHint);
     }
+    this.subjectToken(p, body, at);
     return p;
+  }
+
+  /** token_exchange and jwt_bearer: the subject token's one source, and what the request carries besides. */
+  private subjectToken(p: ProfileConfig, body: Record<string, TomlVal>, at: (key?: string) => string[]): void {
+    const has = (key: ProfileKey): boolean => Object.hasOwn(body, key);
+    const keys = ['subject_token_file', 'subject_token_source', 'subject_token_command', 'subject_token_audience', 'subject_token_type', 'resource'] as const;
+    if (!isWorkload(p.flow)) {
+      const stray = keys.find(has);
+      if (stray) {
+        this.fail(at(stray), `${dotted(at(stray))} is only used by the token_exchange and jwt_bearer flows, not by the ${flowName(p.flow)}`,
+          `Set flow = "token_exchange" or "jwt_bearer", or remove ${stray}.`);
+      }
+      return;
+    }
+    const sources = (['subject_token_file', 'subject_token_source', 'subject_token_command'] as const).filter(has);
+    if (sources.length !== 1) {
+      this.fail(at(sources[1]), sources.length === 0
+        ? `${dotted(at())} uses the ${p.flow} flow, so it needs where its subject token comes from`
+        : `${dotted(at())} has both ${sources[0]} and ${sources[1]}: the subject token comes from exactly one place`,
+      'Set one of subject_token_file = "/path/to/token" (e.g. a Kubernetes projected token), subject_token_source = "github-actions" '
+        + '(with subject_token_audience), or subject_token_command = ["program", "arg"].');
+    }
+    for (const key of ['client_secret_env', 'private_key_file'] as const) {
+      if (has(key)) {
+        this.fail(at(key), `${dotted(at(key))} is not used by the ${p.flow} flow: its subject token is its credential`,
+          `Remove ${key}; authd sends the subject token with client_id ${p.client_id} and no client secret.`);
+      }
+    }
+    if (has('subject_token_file')) {
+      const file = this.string(at('subject_token_file'), body.subject_token_file);
+      p.subject_token_file = isAbsolute(file) ? file : join(dirname(this.path), file);
+    }
+    if (has('subject_token_source')) {
+      p.subject_token_source = this.oneOf(at('subject_token_source'), body.subject_token_source, SUBJECT_TOKEN_PLATFORMS);
+      if (!has('subject_token_audience')) {
+        this.fail(at('subject_token_audience'), `${dotted(at())} takes its subject token from ${p.subject_token_source}, which needs subject_token_audience`,
+          'Set subject_token_audience to the audience your provider expects in the CI job\'s ID token, e.g. "api://AzureADTokenExchange".');
+      }
+    }
+    if (has('subject_token_audience')) {
+      if (!has('subject_token_source')) {
+        this.fail(at('subject_token_audience'), `${dotted(at('subject_token_audience'))} is only used with subject_token_source`,
+          'A token file or command has its audience already: remove subject_token_audience.');
+      }
+      p.subject_token_audience = this.string(at('subject_token_audience'), body.subject_token_audience);
+    }
+    if (has('subject_token_command')) {
+      const f = at('subject_token_command');
+      const argv = this.stringArray(f, body.subject_token_command, (s) => (s.includes('\0') ? 'an argument cannot hold a NUL byte' : undefined));
+      const program = argv[0];
+      if (program === undefined || program === '') {
+        this.fail(f, `${dotted(f)} must name a program: it is an argv, e.g. ["/usr/local/bin/get-token", "--audience", "x"]`,
+          'It is run without a shell; its standard output is the subject token.');
+      }
+      // A bare name is looked up in PATH; a relative path is the config directory's, as private_key_file is.
+      argv[0] = program.includes('/') && !isAbsolute(program) ? join(dirname(this.path), program) : program;
+      p.subject_token_command = argv;
+    }
+    if (has('subject_token_type')) {
+      const f = at('subject_token_type');
+      if (p.flow !== 'token_exchange') {
+        this.fail(f, `${dotted(f)} is only used by the token_exchange flow (jwt_bearer's assertion is always a JWT)`, 'Remove subject_token_type.');
+      }
+      p.subject_token_type = this.string(f, body.subject_token_type);
+      if (!/^[\x21-\x7e]+$/.test(p.subject_token_type)) this.fail(f, `${dotted(f)} must be a URI such as urn:ietf:params:oauth:token-type:jwt`);
+    }
+    if (has('resource')) {
+      const f = at('resource');
+      const v = this.string(f, body.resource);
+      if (!URL.canParse(v) || new URL(v).hash) {
+        this.fail(f, `${dotted(f)} must be an absolute URI without a fragment (RFC 8707), e.g. "https://api.example.com"`);
+      }
+      p.resource = v;
+    }
   }
 
   string(field: string[], v: TomlVal | undefined, allowEmpty = false): string {
