@@ -44,7 +44,7 @@ const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const TOKEN_PATH = '/token'; // oidc-provider's default route
 const SVC_BASIC = `Basic ${Buffer.from('svc:svc-secret').toString('base64')}`;
 
-export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice', jwks } = {}) {
+export async function startIdp({ port = 0, accessTokenTtl = 2, idTokenTtl = 60, account = 'alice', jwks } = {}) {
   const host = '127.0.0.1';
   const server = http.createServer();
   server.listen(port, host);
@@ -132,7 +132,7 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
           ClientCredentials: accessTokenTtl,
           DeviceCode: 600,
           RefreshToken: 3600,
-          IdToken: 60,
+          IdToken: idTokenTtl,
           Grant: 3600,
           Interaction: 600,
           Session: 3600,
