@@ -83,6 +83,8 @@ export interface StartIdpOptions {
   port?: number;
   /** seconds, for access tokens and client_credentials tokens; default 2 */
   accessTokenTtl?: number;
+  /** seconds, for ID tokens (issued when the scopes include openid: at login and with each refresh); default 60 */
+  idTokenTtl?: number;
   /** who "logs in" on every interaction; default 'alice' */
   account?: string;
   /** public keys (each with `alg`) of a `svc-jwt` client that authenticates with private_key_jwt */

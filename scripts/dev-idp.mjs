@@ -50,7 +50,7 @@ export const WORKLOAD_AUDIENCE = 'dev-idp-workload';
 const TOKEN_PATH = '/token'; // oidc-provider's default route
 const SVC_BASIC = `Basic ${Buffer.from('svc:svc-secret').toString('base64')}`;
 
-export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice', jwks, subjectIssuers = [] } = {}) {
+export async function startIdp({ port = 0, accessTokenTtl = 2, idTokenTtl = 60, account = 'alice', jwks, subjectIssuers = [] } = {}) {
   const host = '127.0.0.1';
   const server = http.createServer();
   server.listen(port, host);
@@ -147,7 +147,7 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, account = 'alice'
           ClientCredentials: accessTokenTtl,
           DeviceCode: 600,
           RefreshToken: 3600,
-          IdToken: 60,
+          IdToken: idTokenTtl,
           Grant: 3600,
           Interaction: 600,
           Session: 3600,

@@ -206,6 +206,12 @@ test('a browser login: the provider\'s page, back to authd\'s own page, then get
   const first = await getToken(home, 'web');
   expect(first.code).toBe(0);
   expect(await idp.introspect(first.token)).toMatchObject({ active: true, sub: 'alice', client_id: 'authd-native' });
+  // The code exchange's ID token (openid-client checked its issuer, audience, nonce and signature), kept for --id-token.
+  const id = await home.run(['get-token', '-p', 'web', '--id-token']);
+  expect(id).toMatchObject({ code: 0, stderr: '' });
+  expect(idp.issued.has(id.stdout.trim())).toBe(true);
+  const claims = JSON.parse(Buffer.from(id.stdout.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+  expect(claims).toMatchObject({ iss: idp.issuer, aud: 'authd-native', sub: 'alice', nonce: expect.any(String) });
   const refreshes = idp.stats.refreshes;
   // The token is counted as living 29 s of the 30 the provider said (see idp.ts): it has less left now.
   const second = await getToken(home, 'web', ['--min-ttl', '29']);

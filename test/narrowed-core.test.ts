@@ -9,6 +9,7 @@ import type { Logger } from '../src/daemon/log.js';
 import { TokenLifecycle } from '../src/daemon/refresh.js';
 import type { SecretSource } from '../src/daemon/secrets.js';
 import { createMemoryStore } from '../src/daemon/store/memory.js';
+import type { SubjectTokens } from '../src/daemon/subject-token.js';
 
 const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, fatal: () => undefined, unredacted: () => silent };
 const profile = { name: 'acme', flow: 'device', issuer: 'https://idp.test', client_id: 'c', timeout: 1, refresh_ahead: false, scopes: ['openid', 'a', 'b'],
@@ -18,7 +19,7 @@ async function lifecycle(refresh: idp.Provider['refresh']) {
   const store = createMemoryStore();
   await store.put('acme', { v: 1, issuer: 'https://idp.test', client_id: 'c', refresh_token: 'rt-0' });
   const provider = { refresh, revoke: async () => true } as unknown as idp.Provider;
-  return new TokenLifecycle(() => profile, { store, log: silent, provider, clock: systemClock, secrets: {} as SecretSource });
+  return new TokenLifecycle(() => profile, { store, log: silent, provider, clock: systemClock, secrets: {} as SecretSource, subjectTokens: {} as SubjectTokens });
 }
 
 /** A token with `ms` left of a 100 s lifetime. */

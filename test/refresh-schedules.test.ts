@@ -1,5 +1,5 @@
 // The one promise under every interleaving: thousands of seeded random schedules of get-token (the
-// session's own token, and narrower ones: --scope), refresh-ahead, login, Ctrl-C,
+// session's own token, narrower ones: --scope, and its ID token: --id-token), refresh-ahead, login, Ctrl-C,
 // logout, config edits, secret rotation, store migration, git's erase and every kind of provider
 // answer, against a provider that revokes on reuse. After every step: no refresh token presented
 // twice, no session after a completed logout, every caller answered with a token valid for its
@@ -18,6 +18,7 @@ const SCHEDULES = Number(process.env.SCHEDULES ?? rounds(10_000, 2_000));
 const STEPS = 40;
 /** Narrower tokens served over all schedules: the test is only worth something if they are. */
 let narrowedServed = 0;
+let idTokensServed = 0;
 
 const ALLOWED: Record<string, Set<string>> = {
   acme: new Set(['login_required', 'idp_unreachable', 'idp_error', 'login_expired', 'login_denied', 'store_error']),
@@ -103,6 +104,18 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
         if (e instanceof AuthdError && e.code === 'usage') return;
         classified('acme', 'get-token acme --scope')(e);
       });
+    }],
+    [4, 'get-token acme --id-token', () => {
+      const p = config.get('acme');
+      if (!p) return;
+      const startedAfterLogout = loggedOut;
+      track('get-token acme --id-token', w.sessions.for(p).getIdToken(pick([undefined, 0, 30])), (v) => {
+        const t = v as { id_token: string; expires_at?: number };
+        idTokensServed++;
+        if (!w.provider.idTokenFamily.has(t.id_token)) violations.push('get-token --id-token served an ID token the provider never issued to a session');
+        if (startedAfterLogout && loggedOut) violations.push('get-token --id-token served an ID token after a completed logout');
+        if ((t.expires_at ?? 0) * 1000 + 1000 <= w.clock.now()) violations.push('get-token --id-token served an expired ID token');
+      }, classified('acme', 'get-token acme --id-token'));
     }],
     [10, 'get-token acme', () => {
       const p = config.get('acme');
@@ -289,4 +302,5 @@ test(`${SCHEDULES} random schedules of callers, logins, logouts, edits and provi
   }
   expect(seeds.length).toBeGreaterThan(0);
   if (!only) expect(narrowedServed).toBeGreaterThan(seeds.length / 20);
+  if (!only) expect(idTokensServed).toBeGreaterThan(seeds.length / 20);
 }, 120_000);

@@ -91,7 +91,7 @@ describe('the restricted socket', () => {
 
   // Valid params for every method, so that what refuses it is the socket, not the params check.
   const PARAMS_FOR: Record<MethodName, Record<string, unknown>> = {
-    ping: {}, getToken: {}, gitCredential: { action: 'get', attrs: [['protocol', 'https'], ['host', 'git.fwd.test']] },
+    ping: {}, getToken: {}, getIdToken: {}, gitCredential: { action: 'get', attrs: [['protocol', 'https'], ['host', 'git.fwd.test']] },
     loginStart: { profile: 'fwd' }, loginWait: { profile: 'fwd' }, logout: { profile: 'fwd' }, status: {}, profiles: {},
     use: { profile: 'local' }, profileAdd: { profile: 'x', provider: 'generic', options: { issuer: 'https://x.test', client_id: 'c' } },
     profileRemove: { profile: 'local' }, doctor: {}, gitHosts: {}, secretSet: { profile: 'fwd', value: 's3cret' },

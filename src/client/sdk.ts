@@ -1,10 +1,10 @@
-// The Node SDK: `import { getToken } from 'authd'`. One persistent connection, autostarting the daemon.
-import { type GetTokenParams, normalNarrowing, type TokenResult, resolvePaths } from '../protocol/index.js';
+// The Node SDK: `import { getToken, getIdToken } from 'authd'`. One persistent connection, autostarting the daemon.
+import { type GetTokenParams, type IdTokenParams, type IdTokenResult, normalNarrowing, type TokenResult, resolvePaths } from '../protocol/index.js';
 import { UntilRejected } from '../protocol/until-rejected.js';
 import { type Connection, connect } from './connection.js';
-import { bearerOnly, narrowedAsAsked, requestWithEnvSecret } from './token-requests.js';
+import { bearerOnly, idTokenOnly, narrowedAsAsked, requestWithEnvSecret } from './token-requests.js';
 
-export { AuthdError, type ErrorCode, type TokenResult } from '../protocol/index.js';
+export { AuthdError, type ErrorCode, type IdTokenResult, type TokenResult } from '../protocol/index.js';
 
 export interface GetTokenOptions {
   profile?: string;
@@ -13,6 +13,9 @@ export interface GetTokenOptions {
   /** A narrower token from the same session: only these scopes (within what the login was granted). */
   scopes?: string[];
 }
+
+/** getIdToken's options: the ID token has no scopes of its own (it is the session's). */
+export type GetIdTokenOptions = Pick<GetTokenOptions, 'profile' | 'minTtl'>;
 
 export interface ClientOptions {
   env?: Record<string, string | undefined>;
@@ -44,16 +47,33 @@ export class AuthdClient {
     if (profile) params.profile = profile;
     if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
     Object.assign(params, normalNarrowing(opts));
+    return narrowedAsAsked(bearerOnly(await this.retrying((conn) => requestWithEnvSecret(conn, 'getToken', params, this.env))), params.scopes);
+  }
+
+  /**
+   * The session's OpenID Connect ID token (as `authd get-token --id-token`), refreshed with the session
+   * when it has less than minTtl left. A profile without one is an AuthdError: config_error (no
+   * "openid" in its scopes, a service flow) or login_required (the provider issued none).
+   */
+  async getIdToken(opts: GetIdTokenOptions = {}): Promise<IdTokenResult> {
+    const params: IdTokenParams = { caller: { pid: process.pid, cmd: (process.argv[1] ?? 'node').slice(-200) } };
+    const profile = opts.profile ?? this.env.AUTHD_PROFILE;
+    if (profile) params.profile = profile;
+    if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
+    return idTokenOnly(await this.retrying((conn) => conn.request('getIdToken', params)));
+  }
+
+  /** One retry on a fresh connection if the daemon went away (restart, upgrade); not if it is there but silent. */
+  private async retrying<T>(ask: (conn: Connection) => Promise<T>): Promise<T> {
     try {
-      return narrowedAsAsked(bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env)), params.scopes);
+      return await ask(await this.connection());
     } catch (err) {
-      // One retry on a fresh connection if the daemon went away (restart, upgrade); not if it is there but silent.
       const e = err as { code?: string; data?: Record<string, string> };
       if (e.code !== 'daemon_unreachable' || e.data?.reason === 'not_answering') throw err;
       const held = this.conn.take();
       if (!held) throw err; // the connection itself failed: nothing to retry on
       held.then((conn) => conn.close(), () => undefined);
-      return narrowedAsAsked(bearerOnly(await requestWithEnvSecret(await this.connection(), 'getToken', params, this.env)), params.scopes);
+      return ask(await this.connection());
     }
   }
 
@@ -68,4 +88,10 @@ let shared: AuthdClient | undefined;
 export function getToken(opts: GetTokenOptions = {}): Promise<TokenResult> {
   shared ??= new AuthdClient();
   return shared.getToken(opts);
+}
+
+/** The session's OpenID Connect ID token for the profile (default profile if none): see AuthdClient.getIdToken. */
+export function getIdToken(opts: GetIdTokenOptions = {}): Promise<IdTokenResult> {
+  shared ??= new AuthdClient();
+  return shared.getIdToken(opts);
 }

@@ -1,5 +1,5 @@
 // The requests for a token that the CLI and the SDK both make, and the check of what comes back.
-import { AuthdError, BEARER_TOKEN, type Methods, type TokenResult } from '../protocol/index.js';
+import { AuthdError, BEARER_TOKEN, COMPACT_JWS, type IdTokenResult, type Methods, type TokenResult } from '../protocol/index.js';
 import type { Requester } from './command.js';
 import { secretsFromEnv } from './trust.js';
 
@@ -44,4 +44,11 @@ export function bearerOnly(t: TokenResult): TokenResult {
   if (BEARER_TOKEN.test(t.access_token)) return t;
   throw new AuthdError('idp_error', `the token for profile ${t.profile} holds characters a bearer token cannot (RFC 6750); not passing it on`,
     'the provider, or the API key stored for the profile, is at fault; restart the daemon (`authd daemon stop`) if it predates your authd');
+}
+
+/** An ID token is printed only as a compact JWT (base64url parts and dots), whichever daemon sent it. */
+export function idTokenOnly(t: IdTokenResult): IdTokenResult {
+  if (typeof t.id_token === 'string' && COMPACT_JWS.test(t.id_token)) return t;
+  throw new AuthdError('idp_error', `the ID token for profile ${t.profile} is not a JWT; not passing it on`,
+    'the provider, or a proxy in front of it, is at fault');
 }

@@ -30,12 +30,15 @@ export function accessToken(set: Pick<TokenSet, 'access_token' | 'token_type' | 
   return t;
 }
 
-export function remainingMs(t: AccessToken, now: number): number {
+/** What the lifetime arithmetic reads: an access token's, or an ID token's (id-token.ts). */
+export type Lifetime = Pick<AccessToken, 'expires_at' | 'lifetime'>;
+
+export function remainingMs(t: Lifetime, now: number): number {
   return t.expires_at === undefined ? Number.POSITIVE_INFINITY : t.expires_at - now;
 }
 
 /** How long a token must still live to be served to a caller asking for `minTtlSeconds` (or the profile's). */
-export function minTtlMs(t: AccessToken, minTtlSeconds: number | undefined): number {
+export function minTtlMs(t: Lifetime, minTtlSeconds: number | undefined): number {
   // Default: 60 s, or a quarter of the token's lifetime if that is shorter.
   if (minTtlSeconds === undefined) return t.lifetime === undefined ? 60_000 : Math.min(60_000, t.lifetime / 4);
   // Asking for as much as even a fresh token has would refresh on every call: then half its lifetime.

@@ -98,6 +98,7 @@ export class Daemon {
     return {
       ping: () => ({ pid: process.pid, version: VERSION, socket: this.paths.socket, ...(this.socketActivated ? { socketActivated: true } : {}) }),
       getToken: (p) => this.session(p.profile).getToken(p.minTtl, p.env, p.caller, narrowingOf(p)),
+      getIdToken: (p) => this.session(p.profile).getIdToken(p.minTtl, p.caller),
       loginStart: (p, conn) => this.session(p.profile).loginStart(p.env, conn, { flow: p.flow, browser: p.browser }),
       loginWait: (p, conn) => this.session(p.profile).loginWait(conn),
       logout: (p) => this.logout(p),

@@ -5,6 +5,7 @@ import { AuthdError, loginHint, type Narrowing } from '../protocol/index.js';
 import { UntilRejected } from '../protocol/until-rejected.js';
 import type { ProfileConfig } from './config/index.js';
 import { isLoopbackUrl } from './config/index.js';
+import { type IdToken, idTokenOf } from './id-token.js';
 import {
   type Asker, endpointOf, judge, type Observation, ProviderError, type ProviderRequest, stableCode, transportFailure,
 } from './provider-answer.js';
@@ -22,6 +23,8 @@ export interface TokenSet {
   lifetime?: number;
   subject?: string;
   scope?: string;
+  /** The OpenID Connect ID token, when the provider issued one to a user's login or refresh. */
+  idToken?: IdToken;
   /** Set when this machine's clock is far from the provider's, e.g. "your clock is 120 s ahead of the provider". */
   clockSkew?: string;
 }
@@ -139,8 +142,9 @@ function tokenParams(p: ProfileConfig): Record<string, string> {
 /**
  * `sentAt`: the provider counts expires_in from when it got the request, not from when the answer
  * arrived, and usually from the start of that second (exp is in whole seconds): allow for both.
+ * `clientId`: a user's login, whose ID token (if any) is kept for get-token --id-token.
  */
-function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, sentAt: number): TokenSet {
+function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, sentAt: number, clientId?: string): TokenSet {
   // As stated: expiresIn() counts down from when the answer was parsed, rounded down a second.
   const lifetime = typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : undefined;
   let subject: string | undefined;
@@ -149,7 +153,7 @@ function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponse
   } catch {
     subject = undefined;
   }
-  return {
+  const set: TokenSet = {
     access_token: res.access_token,
     token_type: res.token_type ?? 'Bearer',
     refresh_token: res.refresh_token,
@@ -158,6 +162,9 @@ function toTokenSet(res: oidc.TokenEndpointResponse & oidc.TokenEndpointResponse
     subject,
     scope: res.scope,
   };
+  const idToken = clientId === undefined ? undefined : idTokenOf(res.id_token, sentAt, clientId);
+  if (idToken) set.idToken = idToken;
+  return set;
 }
 
 export async function startDeviceAuthorization(p: ProfileConfig): Promise<oidc.DeviceAuthorizationResponse> {
@@ -197,7 +204,7 @@ export async function pollDevice(p: ProfileConfig, da: oidc.DeviceAuthorizationR
     try {
       return await ask(p, 'device login', undefined, async (ex) => {
         polled = ex;
-        return toTokenSet(await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal }), Date.now());
+        return toTokenSet(await oidc.pollDeviceAuthorizationGrant(cfg, response, undefined, { signal }), Date.now(), p.client_id);
       });
     } catch (err) {
       // openid-client added 5 s per slow_down; polling again after a failure keeps them, "for this and all
@@ -268,7 +275,7 @@ export async function exchangeCode(p: ProfileConfig, req: CodeRequest, callback:
     try {
       const checks: oidc.AuthorizationCodeGrantChecks = { pkceCodeVerifier: req.verifier, expectedState: req.state };
       if (req.nonce) checks.expectedNonce = req.nonce;
-      return toTokenSet(await oidc.authorizationCodeGrant(req.cfg, current, checks, p.audience ? { audience: p.audience } : undefined), sentAt);
+      return toTokenSet(await oidc.authorizationCodeGrant(req.cfg, current, checks, p.audience ? { audience: p.audience } : undefined), sentAt, p.client_id);
     } catch (err) {
       // Checks of what came back rather than failures of a request: said as such, by their stable code.
       const code = stableCode(err);
@@ -309,6 +316,9 @@ export async function refresh(p: ProfileConfig, refreshToken: string, narrowing?
     const sentAt = Date.now();
     const set = toTokenSet(await oidc.refreshTokenGrant(cfg, refreshToken, narrowing ? narrowedParams(p, narrowing) : refreshParams(p)), sentAt);
     set.subject ??= ex.subject;
+    // Set aside by provider-fetch.ts before openid-client saw the answer; a narrower token's is not the session's.
+    const idToken = narrowing ? undefined : idTokenOf(ex.idToken, sentAt, p.client_id);
+    if (idToken) set.idToken = idToken;
     const skew = skewText(ex);
     if (skew) set.clockSkew = skew;
     return set;

@@ -34,6 +34,7 @@ export const PARAMS: { [M in MethodName]: Validator<Params<M>> } = {
     return { profile: profile(p.profile), minTtl: seconds(p.minTtl, 'minTtl'), env: env(p.env), caller: caller(p.caller),
       scopes: n?.scopes };
   },
+  getIdToken: (p) => ({ profile: profile(p.profile), minTtl: seconds(p.minTtl, 'minTtl'), caller: caller(p.caller) }),
   loginStart: (p) => ({
     profile: profile(p.profile),
     env: env(p.env),

@@ -11,8 +11,10 @@ import {
 /** One operation (a refresh, a revocation, a whole device poll): the last thing seen on the wire. */
 export interface Exchange {
   seen?: Observation;
-  /** A refresh's ID token is not handed on (see below); its `sub`, unverified, for display only. */
+  /** A refresh's ID token is not handed to openid-client (see below); its `sub`, unverified, for display only. */
   subject?: string;
+  /** That ID token, set aside for get-token --id-token (id-token.ts decides whether it is kept). */
+  idToken?: string;
   /** Our clock minus the provider's (its Date header), in ms, when the provider said. */
   skewMs?: number;
   /** Device-login polls answered `slow_down`, and the `interval` the last one asked for, if it said (GitHub does). */
@@ -93,7 +95,8 @@ export async function providerFetch(url: string, options: CustomFetchOptions): P
  * A refresh's answer without its ID token. The tokens came straight from the token endpoint over the
  * connection authd opened; the ID token adds only claims to check, and a check that fails (a clock
  * ahead of the provider's, an issuer spelled differently) must not throw away the rotated refresh
- * token the same answer carries: the provider has consumed the old one. Its `sub` is kept for display.
+ * token the same answer carries: the provider has consumed the old one. Its `sub` is kept for display,
+ * the token itself in `ex` for the session (served by get-token --id-token, never checked by openid-client).
  */
 function withoutIdToken(body: Bytes, ex: Exchange): Bytes {
   let json: Record<string, unknown>;
@@ -103,6 +106,7 @@ function withoutIdToken(body: Bytes, ex: Exchange): Bytes {
     return body;
   }
   if (!json || typeof json !== 'object' || typeof json.id_token !== 'string') return body;
+  ex.idToken = json.id_token;
   try {
     const claims = JSON.parse(Buffer.from(json.id_token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown };
     if (typeof claims.sub === 'string') ex.subject = claims.sub;

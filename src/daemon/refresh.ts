@@ -8,6 +8,7 @@ import { type AccessToken, accessToken, minTtlMs, refreshAheadDelay, remainingMs
 import { Backoff } from './backoff.js';
 import { type Clock, type Timer, withDeadline } from './clock.js';
 import { identity, isInteractive, isWorkload, type ProfileConfig } from './config/index.js';
+import { type IdToken, storedIdToken } from './id-token.js';
 import * as idp from './idp.js';
 import { failureKind } from './provider-answer.js';
 import { errText, type Logger } from './log.js';
@@ -42,6 +43,10 @@ interface NarrowSlot {
 export class TokenLifecycle {
   private token: AccessToken | undefined;
   private refreshToken: string | undefined;
+  /** The session's ID token (get-token --id-token): comes and goes with the session's own token. */
+  private idToken: IdToken | undefined;
+  /** Whether the last answer for the session's own token carried an ID token; undefined: none seen yet. */
+  private idTokenRenews: boolean | undefined;
   subject: string | undefined;
   /** The scope the provider granted the session (its answers' `scope`), kept in the stored record. */
   private grantedScope: string | undefined;
@@ -180,6 +185,49 @@ export class TokenLifecycle {
     return slot;
   }
 
+  /** The ID token in memory with more than min_ttl left: a field read and a comparison. */
+  cachedIdToken(minTtlSeconds: number | undefined): IdToken | undefined {
+    const t = this.idToken;
+    return t && remainingMs(t, this.deps.clock.now()) > minTtlMs(t, minTtlSeconds ?? this.profile().min_ttl) ? t : undefined;
+  }
+
+  /**
+   * The session's ID token, refreshed as its access token is: by a refresh of the session (the one in
+   * flight, else a new one in the chain), whose answer is stored before the token is served.
+   */
+  async getIdToken(minTtlSeconds: number | undefined): Promise<IdToken> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const epoch = this.epoch;
+      const p = this.profile();
+      if (!isInteractive(p.flow)) throw noIdToken(p);
+      await this.load();
+      const current = this.cachedIdToken(minTtlSeconds);
+      if (current) return current;
+      if (epoch !== this.epoch) continue;
+      if (!this.idToken && !p.scopes.includes('openid')) throw noIdToken(p);
+      // A provider that renews no ID token on refresh would be asked again on every call: not asked at all.
+      if (this.refreshToken && this.idTokenRenews === false) throw notRenewed(p, this.idToken, this.deps.clock.now());
+      const valid = () => this.idToken !== undefined && remainingMs(this.idToken, this.deps.clock.now()) > 0;
+      const failed = this.inflight ? undefined : this.backoff.blocking(this.deps.clock.now());
+      if (failed) {
+        if (valid()) return this.idToken!;
+        throw failed;
+      }
+      let t: AccessToken | undefined;
+      try {
+        t = await this.patiently(this.startRefresh());
+      } catch (err) {
+        if (err instanceof AuthdError && err.code === 'idp_unreachable' && valid()) return this.idToken!;
+        throw err;
+      }
+      if (t && epoch === this.epoch) {
+        if (valid()) return this.idToken!;
+        if (this.idTokenRenews === false) throw notRenewed(p, this.idToken, this.deps.clock.now());
+      }
+    }
+    throw new AuthdError('idp_unreachable', `profile ${this.profile().name} kept changing while its ID token was being fetched`, 'try again');
+  }
+
   private startNarrowed(slot: NarrowSlot): Promise<AccessToken | undefined> {
     const epoch = this.epoch;
     const owner = this.owner;
@@ -228,7 +276,7 @@ export class TokenLifecycle {
       await this.saveUnsaved();
       if (epoch !== this.epoch || owner !== this.owner) return undefined;
     }
-    const before = { rt: this.refreshToken, subject: this.subject, secret: undefined as string | undefined };
+    const before = { rt: this.refreshToken, subject: this.subject, secret: undefined as string | undefined, idToken: this.idToken };
     let set: idp.TokenSet;
     try {
       set = await this.fetch(p, before, slot?.narrowing);
@@ -298,20 +346,22 @@ export class TokenLifecycle {
    * store, durably, before any caller sees the new access token; under the identity it was issued
    * for, even if the profile has changed since. Undefined: a state change won meanwhile.
    */
-  private async adopt(p: ProfileConfig, set: idp.TokenSet, owner: number, before: { rt?: string; subject?: string }, slot?: NarrowSlot): Promise<AccessToken | undefined> {
+  private async adopt(p: ProfileConfig, set: idp.TokenSet, owner: number, before: { rt?: string; subject?: string; idToken?: IdToken }, slot?: NarrowSlot): Promise<AccessToken | undefined> {
     const t = accessToken(set);
     // A provider that ignored the narrower scopes (or widened them) gave a token that is not what was
     // asked: it is not served for them. No scope in the answer means as requested (RFC 6749 §5.1).
     const wider = slot?.narrowing.scopes && set.scope !== undefined
       ? set.scope.split(' ').filter((sc) => sc && !slot.narrowing.scopes!.includes(sc)) : [];
     const subject = set.subject ?? before.subject;
+    // An answer without an ID token keeps the one before (OpenID Connect Core §12.2); a narrower token's never replaces it.
+    const idToken = isInteractive(p.flow) ? (slot ? before.idToken : set.idToken ?? before.idToken) : undefined;
     if (isInteractive(p.flow)) {
       const rt = set.refresh_token ?? before.rt;
       // The old one is spent: from here on only the new one is ever presented, even if the write fails.
       if (identity(p) === identity(this.profile())) this.refreshToken = rt;
-      // A narrower token is not the session's: the record keeps the session's own token and scope.
+      // A narrower token is not the session's: the record keeps the session's own token, scope and ID token.
       if (!slot) this.grantedScope = set.scope ?? this.grantedScope;
-      const record = slot ? sessionRecord(p, this.token, rt, subject, this.grantedScope) : sessionRecord(p, t, rt, subject, this.grantedScope);
+      const record = slot ? sessionRecord(p, this.token, rt, subject, this.grantedScope, idToken) : sessionRecord(p, t, rt, subject, this.grantedScope, idToken);
       // Refused by the store, the session lives in memory until the store takes it: served, not refreshed again.
       await this.records.save(p, record, before.rt === undefined, () => owner === this.owner);
       // A login or logout came during the write and owns the record now: what this write put there goes
@@ -341,6 +391,8 @@ export class TokenLifecycle {
       if (this.narrowed.get(narrowingKey(slot.narrowing)) === slot) slot.token = t;
     } else {
       this.token = t;
+      this.idToken = idToken;
+      this.idTokenRenews = set.idToken !== undefined;
     }
     this.backoff.reset();
     this.lastError = this.records.unsavedError ?? set.clockSkew;
@@ -392,6 +444,7 @@ export class TokenLifecycle {
       this.refreshToken = rec.refresh_token;
       this.subject = rec.subject;
       this.grantedScope = rec.scope;
+      if (rec.id_token) this.idToken = storedIdToken(rec.id_token, rec.id_token_expires_at);
       if (rec.access_token && rec.expires_at && rec.access_token !== this.rejected) {
         this.token = accessToken({ access_token: rec.access_token, token_type: rec.token_type ?? 'Bearer', expires_at: rec.expires_at * 1000 });
       }
@@ -414,6 +467,8 @@ export class TokenLifecycle {
     this.loading = undefined;
     this.token = undefined;
     this.refreshToken = undefined;
+    this.idToken = undefined;
+    this.idTokenRenews = undefined;
     this.subject = undefined;
     this.grantedScope = undefined;
     this.loaded = known;
@@ -472,9 +527,9 @@ export class TokenLifecycle {
     return true;
   }
 
-  async state(): Promise<{ loggedIn: boolean; token: AccessToken | undefined }> {
+  async state(): Promise<{ loggedIn: boolean; token: AccessToken | undefined; idToken: IdToken | undefined }> {
     await this.load().catch(() => undefined);
-    return { loggedIn: this.refreshToken !== undefined || this.valid(), token: this.token };
+    return { loggedIn: this.refreshToken !== undefined || this.valid(), token: this.token, idToken: this.idToken };
   }
 
   /** Stops the refresh-ahead timers; the state stays. */
@@ -502,4 +557,25 @@ export class TokenLifecycle {
   private valid(): boolean {
     return this.token !== undefined && remainingMs(this.token, this.deps.clock.now()) > 0;
   }
+}
+
+/** Asked for the ID token of a session that cannot have one: the config is what to change (exit 2). */
+function noIdToken(p: ProfileConfig): AuthdError {
+  if (!isInteractive(p.flow)) {
+    return new AuthdError('config_error', `profile ${p.name} uses the ${p.flow} flow: no user logs in, so there is no ID token`,
+      'use a profile a user logs in to (flow auto, browser or device) with "openid" in its scopes');
+  }
+  return new AuthdError('config_error', `profile ${p.name} has no ID token: its scopes do not include "openid", so the provider issues none`,
+    `add "openid" to scopes in [profiles.${p.name}], then run \`authd login -p ${p.name}\``);
+}
+
+/** The provider gave the session no ID token, or did not renew an expired one when refreshing: a login may (exit 3). */
+function notRenewed(p: ProfileConfig, held: IdToken | undefined, now: number): AuthdError {
+  if (held) {
+    const state = remainingMs(held, now) > 0 ? 'has less time left than asked for' : 'has expired';
+    return new AuthdError('login_required', `the ID token of profile ${p.name} ${state}, and its provider issues no new one when the session is refreshed`,
+      `run \`authd login -p ${p.name}\` for a new one`);
+  }
+  return new AuthdError('login_required', `the provider issued no ID token to the session of profile ${p.name}, although its scopes include "openid"`,
+    `run \`authd login -p ${p.name}\`; if it still issues none, the provider does not speak OpenID Connect to client ${p.client_id}`);
 }

@@ -15,6 +15,8 @@ export interface ForwardPolicy {
 
 /** What each refused method is to the user, for the refusal. Every method is listed: a new one is refused until it is decided here. */
 const REFUSED: Record<Exclude<MethodName, 'ping' | 'getToken' | 'gitCredential'>, string> = {
+  // Not decided for forwarding yet: an ID token says who the user is, to whoever it is shown.
+  getIdToken: 'authd get-token --id-token',
   loginStart: 'authd login',
   loginWait: 'authd login',
   logout: 'authd logout',

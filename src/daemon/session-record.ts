@@ -4,6 +4,7 @@ import { AuthdError } from '../protocol/index.js';
 import type { AccessToken } from './access-token.js';
 import type { Clock, Timer } from './clock.js';
 import type { ProfileConfig } from './config/index.js';
+import type { IdToken } from './id-token.js';
 import { errText, type Logger } from './log.js';
 import type { Store, StoredSession } from './store/types.js';
 
@@ -17,8 +18,8 @@ export interface RecordDeps {
   revoke: (p: ProfileConfig, rt: string) => void;
 }
 
-/** `t`: the session's own access token, if it has one (a narrower token's refresh may come first). */
-export function sessionRecord(p: ProfileConfig, t: AccessToken | undefined, rt: string | undefined, subject?: string, scope?: string): StoredSession {
+/** `t`: the session's own access token, if it has one (a narrower token's refresh may come first); `id`: its ID token. */
+export function sessionRecord(p: ProfileConfig, t: AccessToken | undefined, rt: string | undefined, subject?: string, scope?: string, id?: IdToken): StoredSession {
   const record: StoredSession = { v: 1, issuer: p.issuer ?? p.token_endpoint, client_id: p.client_id, refresh_token: rt };
   if (t) {
     record.access_token = t.access_token;
@@ -27,6 +28,10 @@ export function sessionRecord(p: ProfileConfig, t: AccessToken | undefined, rt: 
   if (t?.expires_at !== undefined) record.expires_at = Math.floor(t.expires_at / 1000);
   if (subject) record.subject = subject;
   if (scope) record.scope = scope;
+  if (id) {
+    record.id_token = id.id_token;
+    if (id.expires_at !== undefined) record.id_token_expires_at = Math.floor(id.expires_at / 1000);
+  }
   return record;
 }
 

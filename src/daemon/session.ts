@@ -2,8 +2,8 @@
 // (refresh.ts), its secrets (secrets.ts) and its login in progress (login-slot.ts): by device flow
 // (device-login.ts) or in a browser (browser-login.ts).
 import {
-  AuthdError, type BrowserHint, type CallerInfo, type EnvSecrets, type LoginStartResult, type LoginWaitResult, loginHint,
-  type Narrowing, type ProfileStatus, type TokenResult,
+  AuthdError, type BrowserHint, type CallerInfo, type EnvSecrets, type IdTokenResult, type LoginStartResult, type LoginWaitResult,
+  loginHint, type Narrowing, type ProfileStatus, type TokenResult,
 } from '../protocol/index.js';
 import type { Audit } from './audit.js';
 import { BROWSER_LOGIN_MS, browserLogin } from './browser-login.js';
@@ -84,6 +84,15 @@ export class Session {
     this.audit.record(this.profile.name, t.fp, caller);
     const r = this.result(t);
     if (narrowing?.scopes) r.scopes = narrowing.scopes;
+    return r;
+  }
+
+  /** get-token --id-token: the session's ID token, refreshed with the session. */
+  async getIdToken(minTtlSeconds: number | undefined, caller?: CallerInfo): Promise<IdTokenResult> {
+    const t = this.tokens.cachedIdToken(minTtlSeconds) ?? (await this.tokens.getIdToken(minTtlSeconds));
+    this.audit.record(this.profile.name, t.fp, caller);
+    const r: IdTokenResult = { id_token: t.id_token, profile: this.profile.name };
+    if (t.expires_at !== undefined) r.expires_at = Math.floor(t.expires_at / 1000);
     return r;
   }
 
@@ -278,7 +287,7 @@ export class Session {
   }
 
   async status(isDefault: boolean): Promise<ProfileStatus> {
-    const { loggedIn, token: t } = await this.tokens.state();
+    const { loggedIn, token: t, idToken } = await this.tokens.state();
     const key = this.profile.flow === 'api_key' ? await this.secrets.storedSecret().catch(() => undefined) : undefined;
     const s: ProfileStatus = {
       profile: this.profile.name,
@@ -294,6 +303,7 @@ export class Session {
     if (t?.expires_at !== undefined) s.expires_at = Math.floor(t.expires_at / 1000);
     if (t ?? key) s.maskedToken = maskToken(t?.access_token ?? key!);
     if (this.tokens.lastError) s.lastError = this.tokens.lastError;
+    if (idToken) s.idToken = idToken.expires_at === undefined ? {} : { expires_at: Math.floor(idToken.expires_at / 1000) };
     const narrowed = this.tokens.narrowings();
     if (narrowed.length) {
       s.narrowed = narrowed.map(({ narrowing, expires_at }) => (expires_at === undefined ? { ...narrowing } : { ...narrowing, expires_at: Math.floor(expires_at / 1000) }));

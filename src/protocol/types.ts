@@ -29,6 +29,20 @@ export interface Narrowing {
   scopes?: string[];
 }
 
+/** get-token --id-token: the session's OpenID Connect ID token. */
+export interface IdTokenParams {
+  profile?: string;
+  minTtl?: number;
+  caller?: CallerInfo;
+}
+
+export interface IdTokenResult {
+  id_token: string;
+  /** Unix seconds; absent when the token has no exp. */
+  expires_at?: number;
+  profile: string;
+}
+
 export interface TokenResult {
   access_token: string;
   token_type: string;
@@ -113,6 +127,8 @@ export interface ProfileStatus {
   refreshes: number;
   lastError?: string;
   loginPending: boolean;
+  /** The session holds an ID token (get-token --id-token), expiring then (Unix seconds, if it says). */
+  idToken?: { expires_at?: number };
   /** The narrower tokens held (get-token --scope), with their expiry (Unix seconds). */
   narrowed?: (Narrowing & { expires_at?: number })[];
   /** token_exchange, jwt_bearer: where the subject token comes from, e.g. "file /var/run/…" (never the token). */
@@ -258,6 +274,7 @@ export interface GitHostsResult {
 export interface Methods {
   ping: { params: Record<string, never>; result: PingResult };
   getToken: { params: GetTokenParams; result: TokenResult };
+  getIdToken: { params: IdTokenParams; result: IdTokenResult };
   loginStart: { params: LoginParams; result: LoginStartResult };
   loginWait: { params: { profile?: string }; result: LoginWaitResult };
   logout: { params: LogoutParams; result: LogoutResult };

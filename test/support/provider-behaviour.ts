@@ -187,3 +187,24 @@ export async function providerAndHome(
   home.writeConfig(profiles(idp), top);
   return { idp, provider, home };
 }
+
+/** The provider answers, without the ID token in its answer: a provider that issues none (then, or on refresh). */
+export const withoutIdToken: Behaviour = (_req, res, pass) => {
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    let body = chunk;
+    try {
+      const json = JSON.parse(String(chunk)) as Record<string, unknown>;
+      if (typeof json.id_token === 'string') {
+        delete json.id_token;
+        body = JSON.stringify(json);
+        if (!res.headersSent) res.setHeader('content-length', Buffer.byteLength(body as string));
+      }
+    } catch {
+      // not JSON: as it was
+    }
+    return end(body, ...rest);
+  }) as typeof res.end;
+  pass();
+  return true;
+};

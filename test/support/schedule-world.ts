@@ -6,6 +6,7 @@ import { Audit } from '../../src/daemon/audit.js';
 import type { Clock, Timer } from '../../src/daemon/clock.js';
 import type { ProfileConfig } from '../../src/daemon/config/index.js';
 import type { Waiter } from '../../src/daemon/device-login.js';
+import { idTokenOf } from '../../src/daemon/id-token.js';
 import type * as idp from '../../src/daemon/idp.js';
 import { ProviderError } from '../../src/daemon/provider-answer.js';
 import type { Logger } from '../../src/daemon/log.js';
@@ -81,6 +82,8 @@ export class FakeProvider implements idp.Provider {
   private readonly accessFamily = new Map<string, number>();
   /** access token → the narrowing it was issued for (narrowingKey), '' for the session's own */
   readonly issuedFor = new Map<string, string>();
+  /** ID token → the family of the session it was issued to (at login, or with a refresh of the session's own token) */
+  readonly idTokenFamily = new Map<string, number>();
   /** family → the client it was issued to */
   readonly familyClient = new Map<number, string>();
   /** family → newest refresh token issued in it */
@@ -90,11 +93,13 @@ export class FakeProvider implements idp.Provider {
   n = 0;
   secret = 'secret-0';
   lifetime = 60;
+  /** ID tokens live a minute, whatever the access tokens do: some are renewed for themselves. */
+  readonly idLifetime = 60;
   refreshes = 0;
 
   constructor(private readonly clock: FakeClock, private readonly rand: () => number) {}
 
-  private issue(fam: number | undefined, narrowing?: Narrowing): idp.TokenSet {
+  private issue(fam: number | undefined, narrowing?: Narrowing, clientId?: string): idp.TokenSet {
     const id = ++this.n;
     const set: idp.TokenSet = {
       access_token: `at-${id}-${'x'.repeat(8)}`, token_type: 'Bearer',
@@ -106,6 +111,14 @@ export class FakeProvider implements idp.Provider {
       this.family.set(set.refresh_token, fam);
       this.familyLatest.set(fam, set.refresh_token);
       this.accessFamily.set(set.access_token, fam);
+    }
+    // The session's own token comes with an ID token (scopes openid); a narrower one, like a service's, without.
+    if (fam !== undefined && !narrowing && clientId) {
+      const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const iat = Math.floor(this.clock.now() / 1000);
+      const jwt = `${part({ alg: 'none' })}.${part({ iss: 'https://idp.test', aud: clientId, sub: 'alice', iat, exp: iat + this.idLifetime, n: id })}.sig`;
+      set.idToken = idTokenOf(jwt, this.clock.now(), clientId);
+      this.idTokenFamily.set(jwt, fam);
     }
     return set;
   }
@@ -143,7 +156,7 @@ export class FakeProvider implements idp.Provider {
       if (fam === undefined || this.revokedFamilies.has(fam)) return failure('dead');
       if (o === 'ok') {
         this.refreshes++;
-        return this.issue(fam, narrowing);
+        return this.issue(fam, narrowing, _p.client_id);
       }
       if (o === 'dead') this.revokedFamilies.add(fam);
       // Not processed (a 503, a 429, garbage from a proxy, a scope outside the grant): the same token may be presented again.
@@ -180,7 +193,7 @@ export class FakeProvider implements idp.Provider {
         if (o === 'ok') {
           const fam = this.nextFamily++;
           this.familyClient.set(fam, _p.client_id);
-          resolve(this.issue(fam));
+          resolve(this.issue(fam, undefined, _p.client_id));
         }
         else reject(new AuthdError('login_denied', 'scripted denial'));
       } };

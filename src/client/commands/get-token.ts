@@ -1,10 +1,12 @@
 // `authd get-token`: the hot path. Prints a valid access token, in the format the caller reads.
-import { AuthdError, type GetTokenParams, type Narrowing, normalNarrowing, type TokenResult } from '../../protocol/index.js';
+import {
+  AuthdError, type GetTokenParams, type IdTokenParams, type IdTokenResult, type Narrowing, normalNarrowing, type TokenResult,
+} from '../../protocol/index.js';
 import { str, usage } from '../args.js';
 import { chosenProfile, type Command, HELP_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import { callerInfo } from '../io.js';
 import { nativeAnswer } from '../native-answer.js';
-import { bearerOnly, narrowedAsAsked, requestWithEnvSecret } from '../token-requests.js';
+import { bearerOnly, idTokenOnly, narrowedAsAsked, requestWithEnvSecret } from '../token-requests.js';
 
 export type TokenFormat = 'token' | 'json' | 'header' | 'exec-credential';
 export const TOKEN_FORMATS: TokenFormat[] = ['token', 'json', 'header', 'exec-credential'];
@@ -19,13 +21,15 @@ export interface GetTokenOptions {
   /** A narrower token from the session (--scope). */
   narrowing?: Narrowing;
   format: TokenFormat;
+  /** The session's OpenID Connect ID token instead of an access token (--id-token): formats token and json. */
+  idToken?: boolean;
   /** For `exec-credential`: the version kubectl asked for (see execCredentialVersion). */
   execCredentialVersion?: ExecCredentialVersion;
 }
 
 export const command: Command<GetTokenOptions> = {
   name: 'get-token',
-  synopsis: 'get-token [--min-ttl S] [--format F] [--scope S]',
+  synopsis: 'get-token [--min-ttl S] [--format F] [--scope S] [--id-token]',
   summary: 'print a valid access token',
   help: `Usage: authd get-token [-p PROFILE] [--min-ttl SECONDS] [--format FORMAT]
 
@@ -37,12 +41,16 @@ lifetime means half its lifetime, since no fresh token could give more. Never st
   --scope "A B"  a token with only these scopes, within what the login was granted: from the same
            login, kept and refreshed on its own, never served for other scopes; a scope outside
            the grant is an error (exit 2), not a login
+  --id-token  the session's OpenID Connect ID token instead (formats token and json: id_token,
+           expires_at, profile), refreshed with the session when it has less than --min-ttl left;
+           a profile without one (no "openid" in its scopes, a service flow) is an error (exit 2),
+           as is a provider that issued none (exit 3: log in again)
 Example: curl -H "$(authd get-token --format header)" https://api.example.com/
          authd get-token --scope "registry:pull"
 `,
   flags: {
     ...PROFILE_FLAG, 'min-ttl': { value: true }, format: { short: 'f', value: true, values: TOKEN_FORMATS },
-    scope: { value: true }, ...HELP_FLAG,
+    scope: { value: true }, 'id-token': {}, ...HELP_FLAG,
   },
   parse(args, io) {
     noPositionals(args, 'get-token');
@@ -53,6 +61,11 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
     const scope = str(args.flags.scope);
     const narrowing = normalNarrowing({ scopes: scope?.split(' ').filter(Boolean) });
     if (narrowing) opts.narrowing = narrowing;
+    if (args.flags['id-token'] === true) {
+      if (format !== 'token' && format !== 'json') throw usage('--id-token prints in format token or json only', 'get-token');
+      if (narrowing) throw usage('--id-token and --scope do not go together: the ID token is the session\'s own', 'get-token');
+      opts.idToken = true;
+    }
     const minTtl = str(args.flags['min-ttl']);
     if (minTtl !== undefined) {
       opts.minTtl = Number(minTtl);
@@ -64,6 +77,13 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
   async run(opts, io, connect) {
     const answered = nativeAnswer(io.env);
     if (answered) throw answered;
+    if (opts.idToken) {
+      const asked: IdTokenParams = { caller: callerInfo('authd get-token --id-token') };
+      if (opts.profile) asked.profile = opts.profile;
+      if (opts.minTtl !== undefined) asked.minTtl = opts.minTtl;
+      io.stdout.write(formatIdToken(idTokenOnly(await (await connect()).request('getIdToken', asked)), opts.format));
+      return 0;
+    }
     const params: GetTokenParams = { caller: callerInfo('authd get-token') };
     if (opts.profile) params.profile = opts.profile;
     if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
@@ -92,6 +112,12 @@ export function execCredentialVersion(env: Record<string, string | undefined>): 
   if (known) return known;
   throw new AuthdError('usage', `kubectl asks for an ExecCredential of apiVersion ${JSON.stringify(asked.slice(0, 60))}, which authd does not speak`,
     `set users[].user.exec.apiVersion in the kubeconfig to ${EXEC_CREDENTIAL_VERSIONS.join(' or ')} (v1beta1 for kubectl before 1.22)`);
+}
+
+/** An ID token as --id-token prints it: the JWT alone, or JSON. */
+export function formatIdToken(t: IdTokenResult, format: TokenFormat): string {
+  if (format === 'json') return `${JSON.stringify({ id_token: t.id_token, expires_at: t.expires_at ?? null, profile: t.profile })}\n`;
+  return `${t.id_token}\n`;
 }
 
 export function formatToken(t: TokenResult, format: TokenFormat, execVersion: ExecCredentialVersion = EXEC_CREDENTIAL_VERSIONS[0]): string {

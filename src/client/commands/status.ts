@@ -10,9 +10,9 @@ export const command: Command<{ json: boolean }> = {
   help: `Usage: authd status [--json]
 
 Shows the daemon (pid, uptime, version, socket, store, config) and each profile: logged in or not,
-subject, expiry, the token masked (first 4 … last 4), refreshes and the last error; where a
-token_exchange or jwt_bearer profile's subject token comes from; then the last tokens served, to
-whom (as the caller says) and their fingerprints.
+subject, expiry, the token masked (first 4 … last 4), refreshes and the last error; whether it holds
+an ID token and until when (never the token); where a token_exchange or jwt_bearer profile's subject
+token comes from; then the last tokens served, to whom (as the caller says) and their fingerprints.
   --json   the same as one JSON object (snake_case keys)
 `,
   flags: { ...JSON_FLAG, ...HELP_FLAG },
@@ -57,6 +57,7 @@ export function statusJson(s: StatusResult): unknown {
       masked_token: p.maskedToken ?? null,
       refreshes: p.refreshes,
       last_error: p.lastError ?? null,
+      id_token: p.idToken ? { expires_at: p.idToken.expires_at ?? null } : null,
       narrowed: (p.narrowed ?? []).map((n) => ({ scopes: n.scopes ?? null, expires_at: n.expires_at ?? null })),
       subject_token_source: p.subjectTokenSource ?? null,
     })),
@@ -97,6 +98,11 @@ export function render(s: StatusResult): string {
     ]);
   }
   out += `\n${table(rows)}`;
+  const ids = s.profiles.filter((p) => p.idToken).map((p) => {
+    const at = p.idToken!.expires_at;
+    return `ID token ${p.profile}: yes, ${at === undefined ? 'no expiry stated' : at > now ? `expires in ${formatDuration(at - now)}` : 'expired'}\n`;
+  });
+  if (ids.length) out += `\n${ids.join('')}`;
   const narrowed = [['NARROWER TOKEN', 'PROFILE', 'SCOPES', 'EXPIRES']];
   for (const p of s.profiles) {
     for (const n of p.narrowed ?? []) {

@@ -14,6 +14,9 @@ export interface StoredSession {
   expires_at?: number;
   subject?: string;
   scope?: string;
+  /** The session's OpenID Connect ID token (get-token --id-token), and when it expires (Unix seconds). */
+  id_token?: string;
+  id_token_expires_at?: number;
   /** A client secret, PEM private key or API key (key `secret:<profile>`), from `authd secret set`. */
   secret?: string;
   /** A credential kept for git as a storage helper (key `git:…`). */
