@@ -11,6 +11,7 @@ export {
   loadConfig,
   loginName,
   type LoopbackRedirect,
+  type MaxAge,
   loopbackRedirect,
   parseConfig,
   type ProfileConfig,
