@@ -1,5 +1,5 @@
 // The requests for a token that the CLI and the SDK both make, and the check of what comes back.
-import { AuthdError, BEARER_TOKEN, type Methods, type TokenResult } from '../protocol/index.js';
+import { AuthdError, BEARER_TOKEN, type Methods, printable, type TokenResult } from '../protocol/index.js';
 import type { Requester } from './command.js';
 import { secretFromEnv } from './trust.js';
 
@@ -33,4 +33,12 @@ export function bearerOnly(t: TokenResult): TokenResult {
   if (BEARER_TOKEN.test(t.access_token)) return t;
   throw new AuthdError('idp_error', `the token for profile ${t.profile} holds characters a bearer token cannot (RFC 6750); not passing it on`,
     'the provider, or the API key stored for the profile, is at fault; restart the daemon (`authd daemon stop`) if it predates your authd');
+}
+
+/**
+ * The daemon's warning beside a token (a stored secret past max_age), as the line printed on stderr;
+ * '' when there is none. The native client prints the same bytes (authd-client.c).
+ */
+export function warningLine(t: TokenResult): string {
+  return typeof t.warning === 'string' && t.warning !== '' ? `authd: warning: ${printable(t.warning)}\n` : '';
 }
