@@ -419,7 +419,6 @@ export class Daemon {
     const name = `profile ${p.name}`;
     if (p.private_key_file) checks.push(privateKeyCheck(p.name, p.private_key_file));
     const secret = await this.session(p.name).secretStatus();
-    if (secret) checks.push(secretCheck(p, secret));
     if (p.flow !== 'api_key') {
       try {
         const c = await idp.configurationFor(p);
@@ -427,9 +426,12 @@ export class Daemon {
       } catch (err) {
         const e = idp.classify(err, p, 'discovery');
         checks.push({ name, ok: false, detail: e.message, fix: e.hint ?? 'check the issuer URL' });
+        if (secret) checks.push(secretCheck(p, secret));
         return checks;
       }
     }
+    // The stored secret's age (set when, max_age, --expires), then whether it gets a token.
+    if (secret) checks.push(secretCheck(p, secret));
     checks.push(await this.tokenCheck(p, isDefault));
     return checks;
   }
