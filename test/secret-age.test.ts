@@ -178,6 +178,10 @@ describe('against a daemon whose clock moves ahead', () => {
       expect(r.stderr).toMatch(new RegExp(`^authd: the API key of profile exp expired (\\d+ hours|1 day) ago \\(${until}T00:00:00Z\\)\n`
         + '  rotate it with `authd secret set exp` \\(it reads the new one from stdin\\)\n$'));
     }
+    // Nor does `authd login` call it verified.
+    const login = await home.run(['login', '-p', 'exp']);
+    expect(login.code).toBe(3);
+    expect(login.stderr).toMatch(/^authd: the API key of profile exp expired .*\n {2}rotate it with `authd secret set exp`/);
     const s = await home.run(['status']);
     expect(s.stdout).toMatch(/^ +exp +31d ago +expired +-\n/m);
     expect(s.stderr).toMatch(/^authd: warning: the API key of profile exp expired .* ago \(.*\): rotate it with `authd secret set exp`\n/m);

@@ -157,6 +157,8 @@ export class Session {
         throw secretRequired(p);
       }
       if (!fromCaller) this.secrets.forgetEnv();
+      // An expired stored secret is not "verified" however the provider would take it.
+      if (this.secrets.usesStored()) await this.secretInUse();
       this.tokens.forget();
       const t = await this.tokens.get(undefined).catch((err: unknown) => {
         throw idp.loginAgain(err, p);
