@@ -81,13 +81,17 @@ async function nativeClient() {
   await new Promise((r) => server.listen(sock, r));
   const ok = (result) => `${JSON.stringify({ id: 1, result })}\n`;
   const cases = [
-    // [answer, argv, expected exit, expected stdout]
+    // [answer, argv, expected exit, expected stdout, stdin, expected stderr (when given)]
     [ok({ access_token: 'tok', token_type: 'Bearer', expires_at: 1900000000, profile: 'p' }), ['get-token'], 0, 'tok\n'],
     [ok({ access_token: 'tok', token_type: 'DPoP', expires_at: 1900000000, profile: 'p' }), ['get-token', '-f', 'header'], 0, 'Authorization: DPoP tok\n'],
     [ok({ access_token: 'tok', token_type: 'B\u0001\u{1F600}', profile: 'p\\' }), ['-p', 'p', 'get-token', '--format=json', '--min-ttl', '1.5'], 0,
       '{"access_token":"tok","token_type":"B\\u0001\u{1F600}","expires_at":null,"profile":"p\\\\"}\n'],
     [ok({ access_token: 'tok', token_type: 'Bearer', expires_at: 0, profile: 'p' }), ['get-token', '-f', 'exec-credential'], 0,
       '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok","expirationTimestamp":"1970-01-01T00:00:00Z"}}\n'],
+    // A warning (a stored secret past max_age): printed on stderr as the Node client prints it, made printable; not handed over.
+    [ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', warning: 'key\u001b]52;c;eA==\u0007 old\n\u0085\u200b!' }), ['get-token'], 0, 'tok\n', '',
+      'authd: warning: key ]52;c;eA==  old !\n'],
+    [ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', warning: { not: 'a string' } }), ['get-token'], 0, 'tok\n', '', ''],
     [`${JSON.stringify({ id: 1, error: { code: 'login_required', message: 'x' } })}\n`, ['get-token'], 99, ''],
     [`${JSON.stringify({ id: 1, error: { code: 'secret_required', message: 'x', data: { env: 'X' } } })}\n`, ['get-token'], 99, ''],
     ['{"id":1,"result":{"access_token":"t",\n', ['get-token'], 99, ''],
@@ -97,7 +101,7 @@ async function nativeClient() {
     ['', ['get-token'], 99, ''],
     [ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' }), ['get-token', '--bogus'], 99, ''],
     [ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' }), ['status'], 99, ''],
-    // git's get: [answer, argv, exit, stdout, stdin]
+    // git's get: [answer, argv, exit, stdout, stdin, stderr if checked]
     [ok({ attrs: [['username', 'oauth2'], ['password', 'tok']], message: 'a\u001b[2J\u0085\u200bb' }), ['git-credential', 'get'], 0,
       'username=oauth2\npassword=tok\n', 'capability[]=authtype\r\nprotocol=https\r\nhost=h\u00e9\r\n\r\n'],
     [ok({ attrs: [] }), ['git-credential', 'get'], 0, '', 'protocol=https\nhost=h'],
@@ -107,7 +111,7 @@ async function nativeClient() {
     [`${JSON.stringify({ id: 1, error: { code: 'idp_error', message: 'x' } })}\n`, ['git-credential', 'get'], 99, '', 'host=h\n\n'],
   ];
   try {
-    for (const [a, args, code, stdout, input = ''] of cases) {
+    for (const [a, args, code, stdout, input = '', stderr] of cases) {
       answer = a;
       const r = await new Promise((done) => {
         const child = execFile(client, args, { env: { ...SANITIZER_ENV, PATH: process.env.PATH, AUTHD_SOCKET: sock, AUTHD_NOT_ANSWERING_MS: '2000',
@@ -116,7 +120,7 @@ async function nativeClient() {
         child.stdin.on('error', () => undefined);
         child.stdin.end(input);
       });
-      if (r.status !== code || r.stdout !== stdout || /Sanitizer|runtime error/.test(r.stderr)) {
+      if (r.status !== code || r.stdout !== stdout || (stderr !== undefined && r.stderr !== stderr) || /Sanitizer|runtime error/.test(r.stderr)) {
         process.stderr.write(r.stderr);
         throw new Error(`the sanitized native client, given ${JSON.stringify(a.slice(0, 80))} and ${args.join(' ')}: exit ${r.status}, stdout ${JSON.stringify(r.stdout)}`);
       }

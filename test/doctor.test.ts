@@ -57,10 +57,11 @@ test('doctor lists every profile: who is logged in, a logged-out one with how to
   expect(lines(r.stdout, 'profile key login')).toEqual([
     '! profile key login: logged out: no API key is set', '    fix: run `authd secret set key < key-file`',
   ]);
-  // In the config's order, each profile's provider before its login.
+  // In the config's order, each profile's provider, then its stored secret's age, then its login.
   const names = r.stdout.split('\n').filter((l) => /^. profile /.test(l)).map((l) => l.slice(2, l.indexOf(':')));
-  expect(names).toEqual(['profile acme', 'profile acme login', 'profile beta', 'profile beta login', 'profile ci', 'profile ci login',
-    'profile good', 'profile good login', 'profile key login']);
+  expect(names).toEqual(['profile acme', 'profile acme login', 'profile beta', 'profile beta login', 'profile ci', 'profile ci secret',
+    'profile ci login', 'profile good', 'profile good secret', 'profile good login', 'profile key login']);
+  expect(lines(r.stdout, 'profile good secret')).toEqual(['✓ profile good secret: client secret set just now']);
 
   const json = JSON.parse((await home.run(['doctor', '--json'])).stdout) as { ok: boolean; checks: JsonCheck[] };
   expect(json.ok).toBe(false);

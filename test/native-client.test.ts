@@ -4,7 +4,7 @@
 // src/protocol/paths.ts; and it answers by itself where it should (a test build says when it would
 // hand over to Node, and how much of git's input it hands on).
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -112,6 +112,9 @@ test('every exit code the native client gives itself is the one src/protocol/err
   for (const [code, status] of exits) expect({ code, status }).toEqual({ code, status: EXIT_CODES[code as ErrorCode] });
 });
 
+const AGED = ['aged-node', 'aged-native', 'aged-probe'];
+const AGED_KEY = 'sk_old_0123456789abcdef';
+
 describe('against a real daemon, the native client and the Node client print the same', () => {
   let idp: Idp;
   let home: Home;
@@ -120,7 +123,13 @@ describe('against a real daemon, the native client and the Node client print the
     idp = await startIdp({ accessTokenTtl: 3600 });
     home = new Home('authd-nc.');
     home.writeConfig({ acme: devProfile(idp, { git_hosts: ['git.acme.test'] }), other: devProfile(idp),
-      never: devProfile(idp, { git_hosts: ['git.never.test'] }) }, { default_profile: 'acme' });
+      never: devProfile(idp, { git_hosts: ['git.never.test'] }),
+      ...Object.fromEntries(AGED.map((name) => [name, { flow: 'api_key', max_age: '90d' }])) }, { default_profile: 'acme' });
+    // API keys set 100 days ago, one per client: get-token warns about each once a day (the store is
+    // written before the daemon opens it: a file store holding entries is kept).
+    const entries = Object.fromEntries(AGED.map((name) => [`secret:${name}`, { v: 1, secret: AGED_KEY, stored_at: Date.now() - 100 * 86_400_000 }]));
+    mkdirSync(home.stateDir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(home.stateDir, 'credentials.json'), `${JSON.stringify({ v: 1, entries })}\n`, { mode: 0o600 });
     await home.login('acme');
     await home.login('other');
   });
@@ -265,6 +274,24 @@ describe('against a real daemon, the native client and the Node client print the
     });
   }
 
+  test("a key older than max_age: each client prints the daemon's once-a-day warning itself, the same line, then the token", async () => {
+    // The daemon warns once a day per profile: each client asks for its own profile, then all ask again.
+    const line = (profile: string) => `authd: warning: the API key of profile ${profile} was set 100 days ago, longer than its max_age of 90d: `
+      + `rotate it with \`authd secret set ${profile}\`\n`;
+    const node = await run(AUTHD, ['get-token', '-p', 'aged-node', '-f', 'json'], { ...home.env, AUTHD_NATIVE: '0' });
+    const native = await run(AUTHD, ['get-token', '-p', 'aged-native', '-f', 'json'], home.env);
+    const p = await run(probe, ['get-token', '-p', 'aged-probe', '-f', 'json'], home.env);
+    expect(node).toEqual({ code: 0, stdout: `{"access_token":"${AGED_KEY}","token_type":"Bearer","expires_at":null,"profile":"aged-node"}\n`, stderr: line('aged-node') });
+    for (const [r, profile] of [[native, 'aged-native'], [p, 'aged-probe']] as const) {
+      expect(r).toEqual({ code: 0, stdout: node.stdout.replace('aged-node', profile), stderr: line(profile) });
+    }
+    for (const profile of AGED) {
+      const { result, handedOver } = await same(['get-token', '-p', profile]);
+      expect(handedOver).toBeUndefined();
+      expect(result).toEqual({ code: 0, stdout: `${AGED_KEY}\n`, stderr: '' });
+    }
+  });
+
   test('a dead daemon is started by the Node client, and both print the same token', async () => {
     await home.stop();
     const node = await run(AUTHD, ['get-token', '-f', 'json'], { ...home.env, AUTHD_NATIVE: '0' });
@@ -343,6 +370,13 @@ describe('against a fake daemon', () => {
     ['no expiry', ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' }), true],
     ['members in another order, unknown members, whitespace', ' {"result" : {"profile":"p","extra":[1,{"a":null}],"token_type":"Bearer","access_token":"t"}, "id":1,"v":1, "x":true}\r\n', true],
     ['\\u escapes in keys', '{"v":1,"id":1,"result":{"\\u0061ccess_token":"t","token_type":"B","profile":"p"}}\n', true],
+    ['a warning with escape sequences, C1 and zero-width characters, line breaks and non-ASCII',
+      ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', warning: 'key\u001b]52;c;eA==\u0007 old\r\n\u0085\u200b\u2028\ufeff! \u00e9\u{1F600} `authd secret set p`' }), true],
+    ['an empty warning', ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', warning: '' }), true],
+    ['a null warning', ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', warning: null }), true],
+    ['a warning that is not a string', ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', warning: 7 }), true],
+    ['a warning that is an object', ok({ warning: { text: ['x'] }, access_token: 'tok', token_type: 'Bearer', profile: 'p' }), true],
+    ['a repeated warning', '{"v":1,"id":1,"result":{"access_token":"t","token_type":"B","profile":"p","warning":"a","warning":"b"}}\n', false],
     ['an error answer', `${JSON.stringify({ v: 1, id: 1, error: { code: 'login_required', message: 'log in first', hint: 'run `authd login`' } })}\n`, false],
     ['a token that is not a bearer token', ok({ access_token: 'to\u001bken', token_type: 'Bearer', profile: 'p' }), false],
     ['a repeated member', '{"v":1,"id":1,"result":{"access_token":"a","access_token":"b","token_type":"B","profile":"p"}}\n', false],
@@ -381,6 +415,19 @@ describe('against a fake daemon', () => {
     expect(p.code).toBe(99);
     expect(p.stderr).toContain('fallback: error answer');
     expect(p.stderr).toContain(`answer: {"code":"login_required","message":"first"`);
+  });
+
+  test('a warning is printed by the native client itself: the daemon, which gives it once a day, is asked once', async () => {
+    const warned = ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', warning: 'the API key of profile p is old' });
+    answer = () => (requests.length === 1 ? warned : ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p' }));
+    for (const env_ of [{ ...env(), AUTHD_NATIVE: '0' }, env()]) {
+      requests.length = 0;
+      const r = await run(AUTHD, ['get-token', '-p', 'p'], env_);
+      expect(r).toEqual({ code: 0, stdout: 'tok\n', stderr: 'authd: warning: the API key of profile p is old\n' });
+      expect(requests).toHaveLength(1);
+    }
+    requests.length = 0;
+    expect(await run(probe, ['get-token', '-p', 'p'], env())).toEqual({ code: 0, stdout: 'tok\n', stderr: 'authd: warning: the API key of profile p is old\n' });
   });
 
   test('secret_required is handed over bare: the Node client asks again itself, as it would alone', async () => {

@@ -41,6 +41,10 @@ export class AuthdClient {
       }));
   }
 
+  /**
+   * A fresh access token. `warning`, when present, is for the user (once a day at most: a stored secret
+   * older than the profile's max_age); the SDK prints nothing itself.
+   */
   async getToken(opts: GetTokenOptions = {}): Promise<TokenResult> {
     const params: GetTokenParams = { caller: { pid: process.pid, cmd: (process.argv[1] ?? 'node').slice(-200) } };
     const profile = opts.profile ?? this.env.AUTHD_PROFILE;

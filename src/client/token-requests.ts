@@ -1,5 +1,5 @@
 // The requests for a token that the CLI and the SDK both make, and the check of what comes back.
-import { AuthdError, BEARER_TOKEN, COMPACT_JWS, type IdTokenResult, type Methods, type TokenResult } from '../protocol/index.js';
+import { AuthdError, BEARER_TOKEN, COMPACT_JWS, type IdTokenResult, type Methods, printable, type TokenResult } from '../protocol/index.js';
 import type { Requester } from './command.js';
 import { secretsFromEnv } from './trust.js';
 
@@ -51,4 +51,12 @@ export function idTokenOnly(t: IdTokenResult): IdTokenResult {
   if (typeof t.id_token === 'string' && COMPACT_JWS.test(t.id_token)) return t;
   throw new AuthdError('idp_error', `the ID token for profile ${t.profile} is not a JWT; not passing it on`,
     'the provider, or a proxy in front of it, is at fault');
+}
+
+/**
+ * The daemon's warning beside a token (a stored secret past max_age), as the line printed on stderr;
+ * '' when there is none. The native client prints the same bytes (authd-client.c).
+ */
+export function warningLine(t: TokenResult): string {
+  return typeof t.warning === 'string' && t.warning !== '' ? `authd: warning: ${printable(t.warning)}\n` : '';
 }

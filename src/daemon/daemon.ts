@@ -20,6 +20,7 @@ import { describeProtection, type Protection } from './peer.js';
 import type { Handlers, Params } from './methods.js';
 import type { Session } from './session.js';
 import { restrictedHandlers } from './restricted.js';
+import { secretCheck } from './secret-age.js';
 import { secretKey } from './secrets.js';
 import { Sessions } from './sessions.js';
 import { SubjectTokens } from './subject-token.js';
@@ -175,9 +176,10 @@ export class Daemon {
       if (!(err instanceof AuthdError) || err.code === 'secret_required') throw err;
       const dead = err.code === 'login_required' || err.code === 'login_expired' || err.code === 'login_denied';
       // Print nothing for git (it falls through to its next helper or prompt) and one line for the user.
-      return { attrs: [], message: dead
+      // A service profile's secret (missing, expired) is not a login: its own words say what to run.
+      return { attrs: [], message: dead && isInteractive(profile.flow)
         ? `authd: login required for profile ${profile.name}: run authd login -p ${profile.name}`
-        : `authd: ${err.message}` };
+        : `authd: ${err.message}${dead && err.hint ? `: ${err.hint}` : ''}` };
     }
     // Basic by default: every git sends it on each request (git 2.46–2.53 send no Bearer on the probe
     // before a large POST, so a big push failed with 401), and most git hosts take a token that way.
@@ -185,7 +187,8 @@ export class Daemon {
       ? [['capability[]', 'authtype'], ['authtype', 'Bearer'], ['credential', t.access_token], ['ephemeral', '1']]
       : [['username', profile.git_username], ['password', t.access_token]];
     if (t.expires_at !== undefined) attrs.push(['password_expiry_utc', String(t.expires_at)]);
-    return { attrs };
+    // get-token's once-a-day warning (a secret past max_age), for the user, beside git's answer.
+    return t.warning ? { attrs, message: `authd: warning: ${t.warning}` } : { attrs };
   }
 
   /** Every other host: git's store/cache semantics, kept in the store. */
@@ -300,7 +303,7 @@ export class Daemon {
   }
 
   /** `authd secret set P`: a client secret, private key or API key, from the client's stdin. */
-  private async secretSet({ profile, value }: Params<'secretSet'>): Promise<SecretSetResult> {
+  private async secretSet({ profile, value, expiresAt }: Params<'secretSet'>): Promise<SecretSetResult> {
     const session = this.session(profile);
     const p = session.profile;
     if (isInteractive(p.flow)) {
@@ -311,12 +314,22 @@ export class Daemon {
       throw new AuthdError('usage', 'an API key may hold only letters, digits, "-", ".", "_", "~", "+", "/" and "=" padding at its end (RFC 6750)',
         'check that the key file holds the key alone, on one line');
     }
+    const now = Date.now();
+    if (expiresAt !== undefined && expiresAt * 1000 <= now) {
+      throw new AuthdError('usage', `--expires ${new Date(expiresAt * 1000).toISOString().replace(/\.000Z$/, 'Z')} is not in the future (by this daemon's clock); the secret was not stored`,
+        'give the date the secret stops being valid, e.g. --expires 2030-06-30');
+    }
     const key = secretKey(p.name);
     const replaced = (await this.store.get(key)) !== undefined;
-    await this.store.put(key, { v: 1, secret: value, stored_at: Date.now() });
+    // Its date goes with it: max_age counts from here, and --expires is kept beside it (a new one clears both).
+    const record: StoredSession = { v: 1, secret: value, stored_at: now };
+    if (expiresAt !== undefined) record.secret_expires_at = expiresAt;
+    await this.store.put(key, record);
     session.secretChanged();
-    this.log.info({ profile: p.name, replaced }, 'secret stored');
-    return { profile: p.name, replaced };
+    this.log.info({ profile: p.name, replaced, expiresAt }, 'secret stored');
+    const r: SecretSetResult = { profile: p.name, replaced };
+    if (expiresAt !== undefined) r.expiresAt = expiresAt;
+    return r;
   }
 
   private profiles(): Methods['profiles']['result'] {
@@ -407,6 +420,7 @@ export class Daemon {
     const checks: DoctorCheck[] = [];
     const name = `profile ${p.name}`;
     if (p.private_key_file) checks.push(privateKeyCheck(p.name, p.private_key_file));
+    const secret = await this.session(p.name).secretStatus();
     if (p.flow !== 'api_key') {
       try {
         const c = await idp.configurationFor(p);
@@ -414,9 +428,12 @@ export class Daemon {
       } catch (err) {
         const e = idp.classify(err, p, 'discovery');
         checks.push({ name, ok: false, detail: e.message, fix: e.hint ?? 'check the issuer URL' });
+        if (secret) checks.push(secretCheck(p, secret));
         return checks;
       }
     }
+    // The stored secret's age (set when, max_age, --expires), then whether it gets a token.
+    if (secret) checks.push(secretCheck(p, secret));
     checks.push(await this.tokenCheck(p, isDefault));
     return checks;
   }

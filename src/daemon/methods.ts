@@ -62,7 +62,7 @@ export const PARAMS: { [M in MethodName]: Validator<Params<M>> } = {
     caller: caller(p.caller),
   }),
   gitHosts: none,
-  secretSet: (p) => ({ profile: profile(p.profile), value: secret(p.value, 'value') }),
+  secretSet: (p) => ({ profile: profile(p.profile), value: secret(p.value, 'value'), expiresAt: unixSeconds(p.expiresAt, 'expiresAt') }),
   // A usage error, as `authd store migrate --to` says it.
   storeMigrate: (p) => ({ to: oneOf(p.to, STORES, '"to" must be keyring or file', 'usage') }),
 };
@@ -96,6 +96,13 @@ function profile(v: unknown): string | undefined {
 function seconds(v: unknown, field: string): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 86_400) bad(`"${field}" must be a number of seconds between 0 and 86400`);
+  return v;
+}
+
+/** A moment as Unix seconds: a whole number within years 1 to 9999 (what an ISO 8601 date can say). */
+function unixSeconds(v: unknown, field: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -62_135_596_800 || v > 253_402_300_799) bad(`"${field}" must be a time in whole Unix seconds`);
   return v;
 }
 

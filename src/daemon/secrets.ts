@@ -6,17 +6,33 @@ import type { ProfileConfig } from './config/index.js';
 import * as idp from './idp.js';
 import { checkPrivateFile } from '../protocol/perms.js';
 import { UntilRejected } from '../protocol/until-rejected.js';
-import type { Store } from './store/types.js';
+import type { Store, StoredSession } from './store/types.js';
 
 export function secretKey(profile: string): string {
   return `secret:${profile}`;
+}
+
+/** A secret from `authd secret set`, with its dates (Unix ms; absent: unknown, or none). */
+export interface StoredSecret {
+  value: string;
+  setAt?: number;
+  expiresAt?: number;
+}
+
+function storedSecretOf(rec: StoredSession | undefined): StoredSecret | undefined {
+  if (typeof rec?.secret !== 'string') return undefined;
+  const s: StoredSecret = { value: rec.secret };
+  // A store may hold anything: a date that is not a number is as good as none.
+  if (typeof rec.stored_at === 'number' && Number.isFinite(rec.stored_at)) s.setAt = rec.stored_at;
+  if (typeof rec.secret_expires_at === 'number' && Number.isFinite(rec.secret_expires_at)) s.expiresAt = rec.secret_expires_at * 1000;
+  return s;
 }
 
 export class SecretSource {
   /** A client secret from the caller's environment (client_secret_env): memory only. */
   private envSecret: string | undefined;
   /** The client secret, private key or API key kept in the store, read once. */
-  private readonly stored = new UntilRejected<string | undefined>();
+  private readonly stored = new UntilRejected<StoredSecret | undefined>();
   private readonly privateKey = new UntilRejected<idp.ClientCredential>();
 
   constructor(
@@ -56,8 +72,21 @@ export class SecretSource {
   }
 
   storedSecret(): Promise<string | undefined> {
+    return this.storedRecord().then((s) => s?.value);
+  }
+
+  /** The stored secret and its dates, read once. */
+  storedRecord(): Promise<StoredSecret | undefined> {
     const name = this.profile().name;
-    return this.stored.get(() => this.store.get(secretKey(name)).then((rec) => rec?.secret));
+    return this.stored.get(() => this.store.get(secretKey(name)).then(storedSecretOf));
+  }
+
+  /** The next token request presents the stored secret (not the caller's variable, not a key file). */
+  usesStored(): boolean {
+    const p = this.profile();
+    if (p.flow === 'api_key') return true;
+    if (p.flow !== 'client_credentials') return false;
+    return p.client_auth === 'private_key_jwt' ? !p.private_key_file : !this.envSecret;
   }
 
   async apiKey(): Promise<string> {

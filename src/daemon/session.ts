@@ -3,7 +3,7 @@
 // (device-login.ts) or in a browser (browser-login.ts).
 import {
   AuthdError, type BrowserHint, type CallerInfo, type EnvSecrets, type IdTokenResult, type LoginStartResult, type LoginWaitResult,
-  loginHint, type Narrowing, type ProfileStatus, type TokenResult,
+  loginHint, type Narrowing, type ProfileStatus, type SecretAge, type TokenResult,
 } from '../protocol/index.js';
 import type { Audit } from './audit.js';
 import { BROWSER_LOGIN_MS, browserLogin } from './browser-login.js';
@@ -15,7 +15,8 @@ import { type Begin, LoginSlot, type Waiter } from './login-slot.js';
 import type { Logger } from './log.js';
 import type { AccessToken } from './access-token.js';
 import { TokenLifecycle } from './refresh.js';
-import { SecretSource, secretKey, secretRequired } from './secrets.js';
+import { ageWarning, expiredError, secretAge, WARN_EVERY_MS } from './secret-age.js';
+import { SecretSource, type StoredSecret, secretKey, secretRequired } from './secrets.js';
 import { SubjectTokens } from './subject-token.js';
 import type { Store, StoredSession } from './store/types.js';
 
@@ -53,6 +54,9 @@ export class Session {
   private readonly log: Logger;
   private readonly audit: Audit;
   private readonly provider: idp.Provider;
+  private readonly clock: Clock;
+  /** When get-token last warned that the stored secret is older than max_age (Unix ms, this daemon's memory). */
+  private secretWarnedAt: number | undefined;
 
   constructor(public profile: ProfileConfig, deps: SessionDeps) {
     this.store = deps.store;
@@ -60,6 +64,7 @@ export class Session {
     this.audit = deps.audit;
     this.provider = deps.provider ?? idp;
     const clock = deps.clock ?? systemClock;
+    this.clock = clock;
     const current = () => this.profile;
     this.secrets = new SecretSource(current, this.store);
     this.subjectTokens = new SubjectTokens(current);
@@ -76,6 +81,8 @@ export class Session {
   async getToken(minTtlSeconds: number | undefined, env: EnvSecrets | undefined, caller?: CallerInfo, narrowing?: Narrowing): Promise<TokenResult> {
     this.secrets.takeEnv(env);
     this.subjectTokens.takeEnv(env);
+    // Interactive profiles have no stored secret: their hot path stays a field read and a comparison.
+    const secret = this.secrets.usesStored() ? await this.secretInUse() : undefined;
     const t = narrowing
       ? this.tokens.cachedNarrowed(minTtlSeconds, narrowing) ?? (await this.tokens.getNarrowed(minTtlSeconds, narrowing))
       : this.tokens.cached(minTtlSeconds) ?? (await this.tokens.get(minTtlSeconds));
@@ -84,7 +91,29 @@ export class Session {
     this.audit.record(this.profile.name, t.fp, caller);
     const r = this.result(t);
     if (narrowing?.scopes) r.scopes = narrowing.scopes;
+    const warning = secret && this.warningDue(secret);
+    if (warning) r.warning = warning;
     return r;
+  }
+
+  /** The stored secret the next token comes from, if that is where it comes from; refused past its expiry. */
+  private async secretInUse(): Promise<StoredSecret | undefined> {
+    const s = await this.secrets.storedRecord();
+    const expired = s && expiredError(this.profile, s, this.clock.now());
+    if (expired) throw expired;
+    return s;
+  }
+
+  /** Past max_age: the warning, if get-token has not given it in the last day. */
+  private warningDue(s: StoredSecret): string | undefined {
+    const now = this.clock.now();
+    const warning = ageWarning(this.profile, s, now);
+    const last = this.secretWarnedAt;
+    // A clock set back is no reason to stay quiet for as long.
+    if (!warning || (last !== undefined && now - last < WARN_EVERY_MS && now >= last)) return undefined;
+    this.secretWarnedAt = now;
+    this.log.warn({ profile: this.profile.name }, 'the stored secret is older than max_age');
+    return warning;
   }
 
   /** get-token --id-token: the session's ID token, refreshed with the session. */
@@ -128,6 +157,7 @@ export class Session {
   secretChanged(): void {
     this.secrets.changed();
     this.tokens.forget();
+    this.secretWarnedAt = undefined;
   }
 
   async loginStart(env: EnvSecrets | undefined, waiter?: Waiter, choice: LoginChoice = {}): Promise<LoginStartResult> {
@@ -147,6 +177,8 @@ export class Session {
         this.secrets.forgetEnv();
         this.subjectTokens.reset();
       }
+      // An expired stored secret is not "verified" however the provider would take it.
+      if (this.secrets.usesStored()) await this.secretInUse();
       this.tokens.forget();
       const t = await this.tokens.get(undefined).catch((err: unknown) => {
         throw idp.loginAgain(err, p);
@@ -181,6 +213,7 @@ export class Session {
    * to nobody; throws what get-token would. Resolves with its expiry (Unix seconds), if it has one.
    */
   async check(): Promise<{ expires_at?: number }> {
+    if (this.secrets.usesStored()) await this.secretInUse();
     const t = this.tokens.cached(undefined) ?? (await this.tokens.get(undefined));
     if (!t.servable) throw unservable(this.profile);
     return t.expires_at === undefined ? {} : { expires_at: Math.floor(t.expires_at / 1000) };
@@ -308,7 +341,16 @@ export class Session {
     if (narrowed.length) {
       s.narrowed = narrowed.map(({ narrowing, expires_at }) => (expires_at === undefined ? { ...narrowing } : { ...narrowing, expires_at: Math.floor(expires_at / 1000) }));
     }
+    const secret = await this.secretStatus();
+    if (secret) s.secret = secret;
     return s;
+  }
+
+  /** The stored secret's dates and what is wrong with them (status, doctor); undefined: none stored, or none to store. */
+  async secretStatus(): Promise<SecretAge | undefined> {
+    if (isInteractive(this.profile.flow)) return undefined;
+    const stored = await this.secrets.storedRecord().catch(() => undefined);
+    return stored && secretAge(this.profile, stored, this.clock.now());
   }
 
   close(): void {

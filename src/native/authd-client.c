@@ -15,7 +15,9 @@
  * error answer is therefore handed to Node in AUTHD_NATIVE_ANSWER (the error object's JSON text, as
  * received; error answers carry no secrets), and Node prints it without asking the daemon again.
  * Only secret_required is handed over bare: nothing happened yet, and Node must ask again with the
- * secret from the caller's environment.
+ * secret from the caller's environment. Nor is a token's warning a reason to hand over (a stored
+ * secret past max_age, given once a day): it is printed here, as Node prints it, since Node would
+ * ask again and the daemon would not repeat it.
  *
  * Like the Node client it sends no environment value (client_secret_env is answered by Node after a
  * secret_required answer), and it refuses a socket whose directory someone else owns or can enter,
@@ -431,11 +433,13 @@ static int json_member(struct json *j, int *first, struct buf *key) {
 static int key_is(const struct buf *k, const char *name) { return k->len == strlen(name) && memcmp(k->p, name, k->len) == 0; }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* The answer: {"id":1,"result":{"access_token","token_type","expires_at","profile"}}, "v":1 allowed */
+/* The answer: {"id":1,"result":{"access_token","token_type","expires_at","profile","warning"}}, "v":1
+   allowed. "warning" (a stored secret past max_age, once a day) is printed on stderr, as the Node
+   client prints it; never a reason to hand over, which would ask again and lose it. */
 
 struct token {
-  char access_token[MAX_FRAME], token_type[MAX_FRAME], profile[MAX_FRAME];
-  size_t access_len, type_len, profile_len;
+  char access_token[MAX_FRAME], token_type[MAX_FRAME], profile[MAX_FRAME], warning[MAX_FRAME];
+  size_t access_len, type_len, profile_len, warning_len; /* warning_len 0: none (absent, null, "", not a string) */
   int has_expiry, expiry_null;
   uint64_t expires_at;
   /* "scopes" (a narrower token's, as asked): each string followed by a NUL; nscopes -1 when absent. */
@@ -493,7 +497,7 @@ static int parse_result(struct json *j, struct token *t) {
   j->p++;
   while ((r = json_member(j, &first, &key)) == 1) {
     int bit = key_is(&key, "access_token") ? 1 : key_is(&key, "token_type") ? 2 : key_is(&key, "expires_at") ? 4
-      : key_is(&key, "profile") ? 8 : key_is(&key, "scopes") ? 16 : 0;
+      : key_is(&key, "profile") ? 8 : key_is(&key, "scopes") ? 16 : key_is(&key, "warning") ? 32 : 0;
     if (key.overflow) bit = 0;
     if (bit & seen) return 0; /* a repeated member: JSON.parse takes the last, this reader doubts */
     seen |= bit;
@@ -501,6 +505,14 @@ static int parse_result(struct json *j, struct token *t) {
     if (bit == 2 && !string_into(j, t->token_type, &t->type_len)) return 0;
     if (bit == 8 && !string_into(j, t->profile, &t->profile_len)) return 0;
     if (bit == 16 && !parse_scopes(j, t)) return 0;
+    if (bit == 32) {
+      /* warningLine (token-requests.ts) prints a string only: anything else is passed over, as there. */
+      if (j->p < j->end && *j->p == '"') {
+        if (!string_into(j, t->warning, &t->warning_len)) return 0;
+      } else if (!json_skip(j, 1)) {
+        return 0;
+      }
+    }
     if (bit == 4) {
       t->has_expiry = 1;
       if (j->p < j->end && *j->p == 'n') {
@@ -590,7 +602,7 @@ static int parse_envelope(const char *frame, size_t n, struct envelope *e) {
 /* A result's JSON text (an envelope's) as a token, in t: 1, or 0 for doubt. */
 static int read_token(const char *result, size_t n, struct token *t) {
   struct json j = {result, result + n};
-  t->access_len = t->type_len = t->profile_len = 0;
+  t->access_len = t->type_len = t->profile_len = t->warning_len = 0;
   t->has_expiry = t->expiry_null = 0;
   t->expires_at = 0;
   t->nscopes = -1;
@@ -774,6 +786,16 @@ static void put_printable(struct buf *b, const char *s, size_t n) {
     in_run = control;
     i += k;
   }
+}
+
+/* warningLine (token-requests.ts): "authd: warning: " and the warning made printable, one line; no
+   bytes when there is none. 0: it does not fit (not reached: printable text is never longer). */
+static int warning_line(const struct token *t, struct buf *out) {
+  if (t->warning_len == 0) return 1;
+  puts_(out, "authd: warning: ");
+  put_printable(out, t->warning, t->warning_len);
+  puts_(out, "\n");
+  return !out->overflow;
 }
 
 /* answerGit's check of a key: /^[a-z_]+(\[\])?$/ */
@@ -1333,6 +1355,7 @@ static struct envelope result_of(size_t flen) {
 
 static struct token answer;
 static char output[4 * MAX_FRAME + 512];
+static char warning_text[MAX_FRAME + 64];
 
 static int same_scopes(const struct token *t, const struct request *rq) {
   if (rq->nscopes == 0) return t->nscopes == -1;
@@ -1381,6 +1404,10 @@ static int get_token(int argc, char **argv) {
 
   struct buf out = {output, 0, sizeof output, 0};
   if (!format_token(&answer, rq.format, rq.exec_version, &out)) fallback("token");
+  struct buf warning = {warning_text, 0, sizeof warning_text, 0};
+  if (!warning_line(&answer, &warning)) fallback("warning");
+  /* As get-token.ts: the warning on stderr first, then the token on stdout. */
+  if (warning.len) (void)write_all(2, warning.p, warning.len);
   if (!write_all(1, out.p, out.len)) return 1;
   return 0;
 }

@@ -51,6 +51,11 @@ export interface TokenResult {
   profile: string;
   /** The scopes of a narrower token (get-token --scope), as asked: a client checks it was served one. */
   scopes?: string[];
+  /**
+   * Something the user should hear about, once a day at most (a stored secret older than the
+   * profile's max_age): the client prints it on stderr as `authd: warning: …`, made printable.
+   */
+  warning?: string;
 }
 
 export interface LoginParams {
@@ -133,6 +138,29 @@ export interface ProfileStatus {
   narrowed?: (Narrowing & { expires_at?: number })[];
   /** token_exchange, jwt_bearer: where the subject token comes from, e.g. "file /var/run/…" (never the token). */
   subjectTokenSource?: string;
+  /** The secret stored with `authd secret set` (client_credentials and api_key profiles), if any. */
+  secret?: SecretAge;
+}
+
+/**
+ * A stored secret's dates as the daemon sees them (its clock, which may not be the client's): when
+ * it was set, when it expires, and what is wrong with that.
+ */
+export interface SecretAge {
+  /** Unix seconds; absent: set at an unknown time (stored before authd kept the date). */
+  setAt?: number;
+  /** Seconds since it was set, by the daemon's clock. */
+  ageSeconds?: number;
+  /** Unix seconds (`authd secret set --expires`). */
+  expiresAt?: number;
+  /** Seconds until it expires (negative: it has), by the daemon's clock. */
+  expiresInSeconds?: number;
+  /** The profile's max_age as written, e.g. "90d". */
+  maxAge?: string;
+  /** Older than max_age (or of unknown age under one), or expired: one sentence naming the command that rotates it. */
+  warning?: string;
+  /** Past its expiry: get-token refuses it. */
+  expired?: boolean;
 }
 
 export interface AuditEntry {
@@ -144,9 +172,18 @@ export interface AuditEntry {
   fingerprint: string;
 }
 
+export interface SecretSetParams {
+  profile?: string;
+  value: string;
+  /** Unix seconds (`--expires`): after it, the secret is refused rather than used. */
+  expiresAt?: number;
+}
+
 export interface SecretSetResult {
   profile: string;
   replaced: boolean;
+  /** Unix seconds, as stored. */
+  expiresAt?: number;
 }
 
 export interface StoreMigrateResult {
@@ -287,7 +324,7 @@ export interface Methods {
   shutdown: { params: Record<string, never>; result: { pid: number; socketActivated?: boolean } };
   gitCredential: { params: GitCredentialParams; result: GitCredentialResult };
   gitHosts: { params: Record<string, never>; result: GitHostsResult };
-  secretSet: { params: { profile?: string; value: string }; result: SecretSetResult };
+  secretSet: { params: SecretSetParams; result: SecretSetResult };
   storeMigrate: { params: { to: 'keyring' | 'file' }; result: StoreMigrateResult };
 }
 

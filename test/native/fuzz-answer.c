@@ -39,6 +39,8 @@ static const char *const SEEDS[] = {
   "{\"v\":1,\"id\":1,\"result\":{\"attrs\":[ ],\"message\":null}}",
   "{\"id\":1,\"result\":{\"message\":\"\\ufeff\\u200b\",\"attrs\":[[\"capability[]\",\"authtype\"],[\"password_expiry_utc\",\"1900000000\"]]}}",
   "{\"id\":1,\"result\":{\"attrs\":[[\"pass\\nword\",\"x\"],[\"quit\",\"1\\r\\n\"],[\"a[]\",\"\\u0000\"]]}}",
+  "{\"id\":1,\"result\":{\"access_token\":\"t\",\"token_type\":\"Bearer\",\"profile\":\"p\",\"warning\":\"old\\u001b]52;c;eA==\\u0007\\n\\u2028key\"}}",
+  "{\"id\":1,\"result\":{\"warning\":{\"x\":[null]},\"access_token\":\"t\",\"token_type\":\"Bearer\",\"profile\":\"p\"}}",
 };
 static const char *const GIT_INPUTS[] = {
   "protocol=https\nhost=github.com\npath=a/b.git\nusername=x\n\n",
@@ -49,13 +51,14 @@ static const char *const GIT_INPUTS[] = {
 };
 static const char *const TOKENS[] = {"{", "}", "[", "]", ",", ":", "\"", "\\", "\\u", "\\ud800", "\\udc00", "null", "1", "-0",
   "1e999", "9007199254740993", "\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x00", "\n", " ", "\"access_token\"", "\"id\"", "\"v\"",
-  "\"attrs\"", "\"message\"", "[\"k\",\"v\"]", "\\u0085", "\\u2029", "=", "\r\n", "\n\n", "[]"};
+  "\"attrs\"", "\"message\"", "\"warning\"", "[\"k\",\"v\"]", "\\u0085", "\\u2029", "=", "\r\n", "\n\n", "[]"};
 
 static char in[MAX_FRAME + 64];
 static char text[MAX_FRAME + 64];
 static struct token tok;
 static char out[4 * MAX_FRAME + 512];
 static char msg[MAX_FRAME + 2];
+static char wline[MAX_FRAME + 64];
 
 /* git's answer as printed: key=value lines with keys answerGit writes, no NUL or CR; a message
    without control characters. Only for an answer not marked broken. */
@@ -192,6 +195,23 @@ int main(int argc, char **argv) {
           fprintf(stderr, "a token that is not a bearer token was printed\n");
           return 1;
         }
+      }
+      /* The warning: one line of printable text, or nothing. */
+      struct buf w = {wline, 0, sizeof wline, 0};
+      if (!warning_line(&tok, &w)) {
+        fprintf(stderr, "a warning did not fit its line\n");
+        return 1;
+      }
+      for (size_t i = 0; i < w.len; i++) {
+        unsigned char c = (unsigned char)w.p[i];
+        if ((c < 0x20 && !(c == '\n' && i == w.len - 1)) || c == 0x7f) {
+          fprintf(stderr, "the warning printed a control character\n");
+          return 1;
+        }
+      }
+      if (!valid_utf8(w.p, w.len) || (w.len && w.p[w.len - 1] != '\n')) {
+        fprintf(stderr, "the warning is not one line of UTF-8\n");
+        return 1;
       }
     }
     if (parse_envelope(frame_copy, n, &e) && e.error) {

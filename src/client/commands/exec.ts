@@ -5,7 +5,7 @@ import { printable } from '../../protocol/index.js';
 import { str, usage } from '../args.js';
 import { chosenProfile, type Command, HELP_FLAG, PROFILE_FLAG } from '../command.js';
 import { userEnv } from '../io.js';
-import { bearerOnly, requestWithEnvSecret } from '../token-requests.js';
+import { bearerOnly, requestWithEnvSecret, warningLine } from '../token-requests.js';
 
 export interface ExecOptions {
   profile?: string;
@@ -39,6 +39,8 @@ is not found, 126 when it cannot be run, as shells do.
     if (opts.profile) params.profile = opts.profile;
     const token = bearerOnly(await requestWithEnvSecret(conn, 'getToken', params, io.env));
     conn.close();
+    const warning = warningLine(token);
+    if (warning) io.stderr.write(warning);
     const env = { ...userEnv(io.env), [opts.envName]: token.access_token };
     const child = spawn(opts.command[0]!, opts.command.slice(1), { stdio: 'inherit', env });
     const forward = (sig: NodeJS.Signals) => child.kill(sig);

@@ -6,7 +6,7 @@ import { str, usage } from '../args.js';
 import { chosenProfile, type Command, HELP_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 import { callerInfo } from '../io.js';
 import { nativeAnswer } from '../native-answer.js';
-import { bearerOnly, idTokenOnly, narrowedAsAsked, requestWithEnvSecret } from '../token-requests.js';
+import { bearerOnly, idTokenOnly, narrowedAsAsked, requestWithEnvSecret, warningLine } from '../token-requests.js';
 
 export type TokenFormat = 'token' | 'json' | 'header' | 'exec-credential';
 export const TOKEN_FORMATS: TokenFormat[] = ['token', 'json', 'header', 'exec-credential'];
@@ -89,6 +89,8 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
     if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
     Object.assign(params, opts.narrowing);
     const token = narrowedAsAsked(bearerOnly(await requestWithEnvSecret(await connect(), 'getToken', params, io.env)), opts.narrowing?.scopes);
+    const warning = warningLine(token);
+    if (warning) io.stderr.write(warning);
     io.stdout.write(formatToken(token, opts.format, opts.execCredentialVersion));
     return 0;
   },

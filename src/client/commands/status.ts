@@ -12,7 +12,9 @@ export const command: Command<{ json: boolean }> = {
 Shows the daemon (pid, uptime, version, socket, store, config) and each profile: logged in or not,
 subject, expiry, the token masked (first 4 … last 4), refreshes and the last error; whether it holds
 an ID token and until when (never the token); where a token_exchange or jwt_bearer profile's subject
-token comes from; then the last tokens served, to whom (as the caller says) and their fingerprints.
+token comes from; the age of each secret stored with \`authd secret set\` (a warning on stderr when
+it is older than the profile's max_age, or expired); then the last tokens served, to whom (as the
+caller says) and their fingerprints.
   --json   the same as one JSON object (snake_case keys)
 `,
   flags: { ...JSON_FLAG, ...HELP_FLAG },
@@ -24,6 +26,7 @@ token comes from; then the last tokens served, to whom (as the caller says) and 
     const s = await (await connect()).request('status', {});
     if (opts.json) writeJson(io, statusJson(s));
     else io.stdout.write(render(s));
+    for (const p of s.profiles) if (p.secret?.warning) io.stderr.write(`authd: warning: ${printable(p.secret.warning)}\n`);
     return 0;
   },
 };
@@ -60,6 +63,16 @@ export function statusJson(s: StatusResult): unknown {
       id_token: p.idToken ? { expires_at: p.idToken.expires_at ?? null } : null,
       narrowed: (p.narrowed ?? []).map((n) => ({ scopes: n.scopes ?? null, expires_at: n.expires_at ?? null })),
       subject_token_source: p.subjectTokenSource ?? null,
+      secret: p.secret
+        ? {
+          set_at: p.secret.setAt ?? null,
+          age_seconds: p.secret.ageSeconds ?? null,
+          expires_at: p.secret.expiresAt ?? null,
+          max_age: p.secret.maxAge ?? null,
+          expired: p.secret.expired === true,
+          warning: p.secret.warning ?? null,
+        }
+        : null,
     })),
     recent: s.recent.map((a) => ({
       time: a.time,
@@ -114,6 +127,17 @@ export function render(s: StatusResult): string {
   const sources = [['SUBJECT TOKEN', 'PROFILE', 'FROM']];
   for (const p of s.profiles) if (p.subjectTokenSource) sources.push(['', p.profile, printable(p.subjectTokenSource)]);
   if (sources.length > 1) out += `\n${table(sources)}`;
+  // Ages and expiries by the daemon's clock: it is the one that decides.
+  const secrets = [['STORED SECRET', 'PROFILE', 'SET', 'EXPIRES', 'MAX AGE']];
+  for (const p of s.profiles) {
+    const a = p.secret;
+    if (!a) continue;
+    const set = a.ageSeconds === undefined ? 'at an unknown time' : a.ageSeconds < 1 ? 'just now' : `${formatDuration(a.ageSeconds)} ago`;
+    secrets.push(['', p.profile, set,
+      a.expiresInSeconds === undefined ? '-' : a.expiresInSeconds > 0 ? `in ${formatDuration(a.expiresInSeconds)}` : 'expired',
+      a.maxAge ?? '-']);
+  }
+  if (secrets.length > 1) out += `\n${table(secrets)}`;
   if (s.recent.length) {
     const served = [['SERVED', 'PROFILE', 'TO (self-reported)', 'FINGERPRINT']];
     for (const a of s.recent) {

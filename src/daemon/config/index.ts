@@ -13,6 +13,7 @@ export {
   loadConfig,
   loginName,
   type LoopbackRedirect,
+  type MaxAge,
   loopbackRedirect,
   parseConfig,
   type ProfileConfig,

@@ -91,6 +91,11 @@ export interface ProfileConfig {
   subject_token_type?: string;
   /** token_exchange and jwt_bearer: RFC 8707 resource sent with the request. */
   resource?: string;
+  /**
+   * How old the secret stored with `authd secret set` may get before get-token (once a day), status
+   * and doctor warn: in seconds, and as written ("90d"). client_credentials and api_key only.
+   */
+  max_age?: MaxAge;
 }
 
 /** CI platforms whose ID token endpoint authd asks, with variables from the caller's environment. */
@@ -102,6 +107,24 @@ export const GITHUB_ACTIONS_ENV = ['ACTIONS_ID_TOKEN_REQUEST_URL', 'ACTIONS_ID_T
 /** A workload's own token is traded for an access token (token_exchange, jwt_bearer). */
 export function isWorkload(flow: Flow): flow is 'token_exchange' | 'jwt_bearer' {
   return flow === 'token_exchange' || flow === 'jwt_bearer';
+}
+
+export interface MaxAge {
+  seconds: number;
+  text: string;
+}
+
+/** max_age: a whole number of hours, days or weeks, as "12h", "90d", "2w"; at most ten years. */
+const MAX_AGE = /^([1-9][0-9]{0,5})([hdw])$/;
+const MAX_AGE_UNIT = { h: 3600, d: 86_400, w: 7 * 86_400 } as const;
+const MAX_AGE_LIMIT = 3650 * 86_400;
+
+/** Seconds, or undefined when `text` is not a max_age. */
+export function parseMaxAge(text: string): number | undefined {
+  const m = MAX_AGE.exec(text);
+  if (!m) return undefined;
+  const seconds = Number(m[1]) * MAX_AGE_UNIT[m[2] as keyof typeof MAX_AGE_UNIT];
+  return seconds <= MAX_AGE_LIMIT ? seconds : undefined;
 }
 
 /** What makes a session: change any of these and a stored session no longer belongs to the profile. */
@@ -198,6 +221,7 @@ const PROFILE_KEYS = [
   'subject_token_command',
   'subject_token_type',
   'resource',
+  'max_age',
 ] as const;
 type ProfileKey = (typeof PROFILE_KEYS)[number];
 const URL_KEYS = ['issuer', 'device_authorization_endpoint', 'authorization_endpoint', 'token_endpoint', 'revocation_endpoint'] as const;
@@ -454,6 +478,24 @@ class Validator {
         this.fail(f, `${dotted(f)} is only used by the browser login`, 'Set flow = "browser" or "auto", or remove redirect_uri.');
       }
       p.redirect_uri = v;
+    }
+    if (has('max_age')) {
+      const f = at('max_age');
+      const v = get('max_age');
+      const seconds = typeof v === 'string' ? parseMaxAge(v) : undefined;
+      if (typeof v !== 'string' || seconds === undefined) {
+        this.fail(f, `${dotted(f)} must be an age such as "90d", "12h" or "2w": a whole number of hours (h), days (d) or weeks (w), at most 3650d (got ${typeof v === 'string' ? show(v) : typeName(v)})`,
+          `Write it as a quoted string, e.g. max_age = "90d".`);
+      }
+      if (isInteractive(flow)) {
+        this.fail(f, `${dotted(f)} is the age of a secret stored with \`authd secret set\`; the ${flowName(flow)} has none`,
+          'Set it on a client_credentials or api_key profile, or remove it.');
+      }
+      if (has('private_key_file')) {
+        this.fail(f, `${dotted(f)} is the age of a secret stored with \`authd secret set\`; this profile reads its key from private_key_file`,
+          'Remove max_age, or store the key with `authd secret set` and remove private_key_file.');
+      }
+      p.max_age = { seconds, text: v };
     }
     if (p.private_key_file && p.client_auth !== 'private_key_jwt') {
       this.fail(at('private_key_file'), `${dotted(at('private_key_file'))} is only used with client_auth = "private_key_jwt"`,

@@ -19,9 +19,14 @@ export interface StoredSession {
   id_token_expires_at?: number;
   /** A client secret, PEM private key or API key (key `secret:<profile>`), from `authd secret set`. */
   secret?: string;
+  /** Unix seconds: `authd secret set --expires`; after it the secret is refused, not used. */
+  secret_expires_at?: number;
   /** A credential kept for git as a storage helper (key `git:…`). */
   git?: GitEntry;
-  /** Unix ms; the newest of several matching git credentials is answered first, as git's store does. */
+  /**
+   * Unix ms: when it was stored. The newest of several matching git credentials is answered first, as
+   * git's store does; a secret's age (max_age) counts from it. Absent: stored at an unknown time.
+   */
   stored_at?: number;
 }
 
