@@ -132,6 +132,17 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, idTokenTtl = 60, 
         ],
         scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
         features: {
+          // RFC 8707: a login may ask for resources under ${issuer}/api/ (scopes api:read, api:write); a
+          // refresh may then name one. A refresh naming none gets no resource, however many were granted.
+          resourceIndicators: {
+            enabled: true,
+            defaultResource: () => undefined,
+            useGrantedResource: () => false,
+            getResourceServerInfo: (_ctx, resource) => {
+              if (!resource.startsWith(`${issuer}/api/`)) throw new errors.InvalidTarget();
+              return { scope: 'api:read api:write', accessTokenFormat: 'opaque', audience: resource };
+            },
+          },
           devInteractions: { enabled: false }, // the middleware below plays the user
           deviceFlow: { enabled: true, ...devicePages(account) },
           clientCredentials: { enabled: true },

@@ -103,10 +103,36 @@ test('bad narrowings are usage errors before the daemon is asked', async () => {
     [['--scope', ''], '--scope must name'],
     [['--scope', 'a"b'], 'is not a scope'],
     [['--scope', 'a\\b'], 'is not a scope'],
-    [['--resource', 'https://api.test/'], 'unknown option'],
+    [['--resource', 'not a uri'], '--resource must be an absolute URI'],
+    [['--resource', 'https://api.test/#x'], 'must not have a fragment'],
   ] as const) {
     const r = await home.run(['get-token', ...args]);
     expect({ args, code: r.code }).toEqual({ args, code: 2 });
     expect(r.stderr).toContain(said);
+  }
+});
+
+test('--resource: a token for one of the resources the login asked for (RFC 8707), with its scopes; another resource is refused before the provider is asked', async () => {
+  const api = `${idp.issuer}/api/registry`;
+  const h = new Home('authd-nr.');
+  try {
+    h.writeConfig({ acme: devProfile(idp, { scopes: SCOPES, resources: [api, `${idp.issuer}/api/deploy`], refresh_ahead: false }) }, { default_profile: 'acme' });
+    await h.login();
+    const r = await h.run(['get-token', '--resource', api, '--scope', 'api:read', '--min-ttl', '0']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const info = (await idp.introspect(r.stdout.trim())) as { active: boolean; scope?: string; aud?: string | string[] };
+    expect(info).toMatchObject({ active: true, scope: 'api:read' });
+    expect([info.aud].flat()).toContain(api);
+    const before = { ...idp.stats };
+    const other = await h.run(['get-token', '--resource', `${idp.issuer}/api/other`]);
+    expect(other).toMatchObject({ code: 2, stdout: '' });
+    expect(other.stderr).toContain(`the login of profile acme did not ask for resource ${idp.issuer}/api/other`);
+    expect(idp.stats.refreshes).toBe(before.refreshes);
+    // The session lives on, with its own token and the narrower one.
+    expect((await h.run(['get-token', '--min-ttl', '0'])).code).toBe(0);
+    expect((await h.run(['get-token', '--resource', api, '--scope', 'api:read'])).stdout).toBe(r.stdout);
+    expect(idp.stats.reuseDetected).toBe(0);
+  } finally {
+    await h.dispose();
   }
 });

@@ -196,7 +196,7 @@ describe('against a real daemon, the native client and the Node client print the
     ['an empty --scope', ['get-token', '--scope', '']],
     ['a --scope with a quote', ['get-token', '--scope', 'a"b']],
     ['a --scope with a tab', ['get-token', '--scope', 'a\tb']],
-    ['--resource (not a flag of authd)', ['get-token', '--resource', 'https://api.example.com/']],
+    ['--resource (the Node client asks for it)', ['get-token', '--resource', 'https://api.example.com/']],
     ['--id-token (the session\'s ID token)', ['get-token', '--id-token']],
     ['--id-token as json', ['get-token', '-f', 'json', '--id-token']],
     ['a version of ExecCredential authd does not speak', ['get-token', '-f', 'exec-credential'],

@@ -83,7 +83,7 @@ async function runSchedule(seed: number): Promise<{ trace: string[]; violations:
     w.sessions.reconfigure(config);
   };
 
-  const NARROWINGS: Narrowing[] = [{ scopes: ['read'] }, { scopes: ['read', 'write'] }, { scopes: ['write'] }];
+  const NARROWINGS: Narrowing[] = [{ scopes: ['read'] }, { scopes: ['read', 'write'] }, { resource: 'https://api.test/', scopes: ['read'] }, { resource: 'https://api.test/' }];
   const ops: [number, string, () => void][] = [
     [6, 'get-token acme --scope', () => {
       const p = config.get('acme');

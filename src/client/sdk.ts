@@ -10,8 +10,10 @@ export interface GetTokenOptions {
   profile?: string;
   /** Seconds the token must still be valid for; default 60 s (or a quarter of its lifetime). */
   minTtl?: number;
-  /** A narrower token from the same session: only these scopes (within what the login was granted). */
+  /** A narrower token from the same session: only these scopes (within what the login was granted)… */
   scopes?: string[];
+  /** …and/or for this API (RFC 8707), one of the profile's resources. */
+  resource?: string;
 }
 
 /** getIdToken's options: the ID token has no scopes of its own (it is the session's). */
@@ -50,8 +52,9 @@ export class AuthdClient {
     const profile = opts.profile ?? this.env.AUTHD_PROFILE;
     if (profile) params.profile = profile;
     if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
-    Object.assign(params, normalNarrowing(opts));
-    return narrowedAsAsked(bearerOnly(await this.retrying((conn) => requestWithEnvSecret(conn, 'getToken', params, this.env))), params.scopes);
+    const narrowing = normalNarrowing(opts);
+    Object.assign(params, narrowing);
+    return narrowedAsAsked(bearerOnly(await this.retrying((conn) => requestWithEnvSecret(conn, 'getToken', params, this.env))), narrowing);
   }
 
   /**

@@ -1,5 +1,5 @@
 // The requests for a token that the CLI and the SDK both make, and the check of what comes back.
-import { AuthdError, BEARER_TOKEN, COMPACT_JWS, type IdTokenResult, type Methods, printable, type TokenResult } from '../protocol/index.js';
+import { AuthdError, BEARER_TOKEN, COMPACT_JWS, type IdTokenResult, type Methods, type Narrowing, printable, type TokenResult } from '../protocol/index.js';
 import type { Requester } from './command.js';
 import { secretsFromEnv } from './trust.js';
 
@@ -26,11 +26,12 @@ export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' |
 }
 
 /**
- * A narrower token (--scope) was asked for: the answer must say it is one, of those scopes. A daemon
- * started before --scope existed ignores the request and answers with the session's own token.
+ * A narrower token (--scope, --resource) was asked for: the answer must say it is one, of those scopes
+ * and that resource. A daemon started before --scope existed ignores the request and answers with the
+ * session's own token.
  */
-export function narrowedAsAsked(t: TokenResult, scopes: string[] | undefined): TokenResult {
-  if (!scopes || (t.scopes && t.scopes.join(' ') === scopes.join(' '))) return t;
+export function narrowedAsAsked(t: TokenResult, n: Narrowing | undefined): TokenResult {
+  if (!n || (JSON.stringify(t.scopes ?? null) === JSON.stringify(n.scopes ?? null) && (t.resource ?? null) === (n.resource ?? null))) return t;
   throw new AuthdError('not_supported', 'the running daemon answered with the session\'s own token, not one for those scopes: it predates --scope',
     'restart it (`authd daemon stop`; the next command starts the new one)');
 }

@@ -519,7 +519,11 @@ function configStamp(path: string): string {
 
 /** The narrower token a get-token asks for (normalised in methods.ts), if any. */
 function narrowingOf(p: Params<'getToken'>): Narrowing | undefined {
-  return p.scopes ? { scopes: p.scopes } : undefined;
+  if (!p.scopes && !p.resource) return undefined;
+  const n: Narrowing = {};
+  if (p.scopes) n.scopes = p.scopes;
+  if (p.resource) n.resource = p.resource;
+  return n;
 }
 
 /** The profile asked for (checked in methods.ts), else the config's default or only one. */

@@ -139,6 +139,13 @@ function tokenParams(p: ProfileConfig): Record<string, string> {
   return params;
 }
 
+/** A login's request: tokenParams and one `resource` per entry of the profile's resources (RFC 8707 §2). */
+function loginParams(p: ProfileConfig, more: Record<string, string> = {}): URLSearchParams {
+  const params = new URLSearchParams({ ...tokenParams(p), ...more });
+  for (const r of p.resources ?? []) params.append('resource', r);
+  return params;
+}
+
 /**
  * `sentAt`: the provider counts expires_in from when it got the request, not from when the answer
  * arrived, and usually from the start of that second (exp is in whole seconds): allow for both.
@@ -174,7 +181,7 @@ export async function startDeviceAuthorization(p: ProfileConfig): Promise<oidc.D
       throw new AuthdError('config_error', `the provider of profile ${p.name} offers no device authorization endpoint`,
         'set device_authorization_endpoint in the profile, or use a provider that supports the device flow');
     }
-    return await ask(p, 'device authorization', undefined, () => oidc.initiateDeviceAuthorization(cfg, tokenParams(p)));
+    return await ask(p, 'device authorization', undefined, () => oidc.initiateDeviceAuthorization(cfg, loginParams(p)));
   } catch (err) {
     throw loginAgain(err, p);
   }
@@ -247,7 +254,6 @@ export async function authorizationRequest(p: ProfileConfig, redirectUri: string
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const params: Record<string, string> = {
-    ...tokenParams(p),
     redirect_uri: redirectUri,
     state,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
@@ -257,7 +263,7 @@ export async function authorizationRequest(p: ProfileConfig, redirectUri: string
   if (p.scopes.includes('openid')) req.nonce = params.nonce = oidc.randomNonce();
   // OpenID Connect Core §11: a refresh token for offline_access needs the user's consent.
   if (p.scopes.includes('offline_access')) params.prompt = 'consent';
-  req.url = oidc.buildAuthorizationUrl(cfg, params);
+  req.url = oidc.buildAuthorizationUrl(cfg, loginParams(p, params));
   return req;
 }
 
@@ -332,10 +338,11 @@ function refreshParams(p: ProfileConfig): Record<string, string> | undefined {
   return Object.keys(params).length ? params : undefined;
 }
 
-/** A narrowed refresh: its own scopes (else the profile's, where it sends them), the profile's audience. */
+/** A narrowed refresh: its own scopes (else the profile's, where it sends them), its resource (one the login asked for), the profile's audience. */
 function narrowedParams(p: ProfileConfig, n: Narrowing): Record<string, string> | undefined {
   const params = refreshParams(p) ?? {};
   if (n.scopes) params.scope = n.scopes.join(' ');
+  if (n.resource) params.resource = n.resource;
   return Object.keys(params).length ? params : undefined;
 }
 

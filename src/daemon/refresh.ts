@@ -130,8 +130,13 @@ export class TokenLifecycle {
   async getNarrowed(minTtlSeconds: number | undefined, n: Narrowing): Promise<AccessToken> {
     const p = this.profile();
     if (!isInteractive(p.flow)) {
-      throw new AuthdError('not_supported', `--scope needs a login with a refresh token; profile ${p.name} uses the ${p.flow} flow`,
+      throw new AuthdError('not_supported', `--scope and --resource need a login with a refresh token; profile ${p.name} uses the ${p.flow} flow`,
         `set scopes in profile ${p.name} instead`);
+    }
+    // Only a resource the login asked for: asked for another, a provider may use the refresh token up before it refuses.
+    if (n.resource && !p.resources?.includes(n.resource)) {
+      throw new AuthdError('usage', `the login of profile ${p.name} did not ask for resource ${n.resource}`,
+        `add it to resources in [profiles.${p.name}] and log in again (authd login -p ${p.name})`);
     }
     const key = narrowingKey(n);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

@@ -91,6 +91,7 @@ export class Session {
     this.audit.record(this.profile.name, t.fp, caller);
     const r = this.result(t);
     if (narrowing?.scopes) r.scopes = narrowing.scopes;
+    if (narrowing?.resource) r.resource = narrowing.resource;
     const warning = secret && this.warningDue(secret);
     if (warning) r.warning = warning;
     return r;

@@ -1,10 +1,9 @@
-// What a narrower token may be asked for (get-token --scope): checked the same way by the client,
-// before it asks, and by the daemon, where the request enters.
+// What a narrower token may be asked for (get-token --scope, --resource): checked the same way by the
+// client, before it asks, and by the daemon, where the request enters.
 //
-// Only scopes, for now. A resource (RFC 8707) or audience must be one the login was granted, and a
-// provider may use up the refresh token before it refuses one that was not (oidc-provider 9 rotates
-// it, then answers invalid_target): the session would be lost. That needs the login to ask for the
-// resources first (a later step).
+// A resource (RFC 8707) must be one the login asked for (the profile's `resources`: the daemon checks
+// that before it asks the provider): a provider may use up the refresh token before it refuses one
+// the grant lacks (oidc-provider 9 rotates it, then answers invalid_target), losing the session.
 import { AuthdError } from './errors.js';
 import type { Narrowing } from './types.js';
 
@@ -20,7 +19,7 @@ function usage(message: string, hint?: string): never {
  * The narrowing in its one normal form (scopes sorted, without repeats; nothing empty), or a usage
  * error naming what is wrong. Undefined when it asks for nothing: the session's own token.
  */
-export function normalNarrowing(n: { scopes?: unknown }): Narrowing | undefined {
+export function normalNarrowing(n: { scopes?: unknown; resource?: unknown }): Narrowing | undefined {
   const out: Narrowing = {};
   if (n.scopes !== undefined && n.scopes !== null) {
     if (!Array.isArray(n.scopes) || n.scopes.length === 0 || n.scopes.length > MAX_SCOPES) {
@@ -33,10 +32,18 @@ export function normalNarrowing(n: { scopes?: unknown }): Narrowing | undefined 
     }
     out.scopes = [...new Set(n.scopes as string[])].sort();
   }
-  return out.scopes ? out : undefined;
+  if (n.resource !== undefined && n.resource !== null) {
+    const r = n.resource;
+    if (typeof r !== 'string' || r.length > 2048 || /[\x00-\x20\x7f]/.test(r) || !URL.canParse(r)) {
+      usage('--resource must be an absolute URI (RFC 8707), e.g. https://api.example.com/');
+    }
+    if (new URL(r).hash || r.includes('#')) usage('--resource must not have a fragment (#…) (RFC 8707 §2)');
+    out.resource = r;
+  }
+  return out.scopes || out.resource ? out : undefined;
 }
 
 /** The name one narrowing is cached under: the same scopes in any order are one. */
 export function narrowingKey(n: Narrowing): string {
-  return JSON.stringify([n.scopes ?? null]);
+  return JSON.stringify([n.scopes ?? null, n.resource ?? null]);
 }

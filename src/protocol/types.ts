@@ -23,10 +23,12 @@ export interface GetTokenParams extends Narrowing {
 
 /**
  * A token narrower than the session's own, obtained with the session's refresh token: other scopes,
- * within what the login was granted; sorted and without repeats, so one set has one name.
+ * within what the login was granted (sorted and without repeats, so one set has one name), and/or
+ * one RFC 8707 resource among those the login asked for (the profile's `resources`).
  */
 export interface Narrowing {
   scopes?: string[];
+  resource?: string;
 }
 
 /** get-token --id-token: the session's OpenID Connect ID token. */
@@ -49,8 +51,9 @@ export interface TokenResult {
   /** Unix seconds; absent when the provider did not say. */
   expires_at?: number;
   profile: string;
-  /** The scopes of a narrower token (get-token --scope), as asked: a client checks it was served one. */
+  /** A narrower token's scopes and resource (get-token --scope/--resource), as asked: a client checks it was served one. */
   scopes?: string[];
+  resource?: string;
   /**
    * Something the user should hear about, once a day at most (a stored secret older than the
    * profile's max_age): the client prints it on stderr as `authd: warning: …`, made printable.
@@ -134,7 +137,7 @@ export interface ProfileStatus {
   loginPending: boolean;
   /** The session holds an ID token (get-token --id-token), expiring then (Unix seconds, if it says). */
   idToken?: { expires_at?: number };
-  /** The narrower tokens held (get-token --scope), with their expiry (Unix seconds). */
+  /** The narrower tokens held (get-token --scope/--resource), with their expiry (Unix seconds). */
   narrowed?: (Narrowing & { expires_at?: number })[];
   /** token_exchange, jwt_bearer: where the subject token comes from, e.g. "file /var/run/…" (never the token). */
   subjectTokenSource?: string;

@@ -260,7 +260,7 @@ export class Connection implements Waiter {
 export function profiles(): { acme: ProfileConfig; ci: ProfileConfig } {
   const base = { scopes: [], git_hosts: [], git_username: 'oauth2', git_auth: 'basic' as const, client_auth: 'client_secret_basic' as const, timeout: 10, refresh_ahead: true };
   return {
-    acme: { ...base, name: 'acme', issuer: 'https://idp.test', client_id: 'authd-cli', flow: 'device', scopes: ['openid', 'offline_access'] },
+    acme: { ...base, name: 'acme', issuer: 'https://idp.test', client_id: 'authd-cli', flow: 'device', scopes: ['openid', 'offline_access'], resources: ['https://api.test/'] },
     ci: { ...base, name: 'ci', issuer: 'https://idp.test', client_id: 'build-bot', flow: 'client_credentials', client_secret_env: 'CI_SECRET' },
   };
 }

@@ -18,7 +18,7 @@ export type ExecCredentialVersion = (typeof EXEC_CREDENTIAL_VERSIONS)[number];
 export interface GetTokenOptions {
   profile?: string;
   minTtl?: number;
-  /** A narrower token from the session (--scope). */
+  /** A narrower token from the session (--scope, --resource). */
   narrowing?: Narrowing;
   format: TokenFormat;
   /** The session's OpenID Connect ID token instead of an access token (--id-token): formats token and json. */
@@ -29,7 +29,7 @@ export interface GetTokenOptions {
 
 export const command: Command<GetTokenOptions> = {
   name: 'get-token',
-  synopsis: 'get-token [--min-ttl S] [--format F] [--scope S] [--id-token]',
+  synopsis: 'get-token [--min-ttl S] [--format F] [--scope S] [--resource URI] [--id-token]',
   summary: 'print a valid access token',
   help: `Usage: authd get-token [-p PROFILE] [--min-ttl SECONDS] [--format FORMAT]
 
@@ -41,6 +41,8 @@ lifetime means half its lifetime, since no fresh token could give more. Never st
   --scope "A B"  a token with only these scopes, within what the login was granted: from the same
            login, kept and refreshed on its own, never served for other scopes; a scope outside
            the grant is an error (exit 2), not a login
+  --resource URI  a token for this API (RFC 8707): one of the profile's resources, which its login
+           asked for (another is exit 2, before the provider is asked)
   --id-token  the session's OpenID Connect ID token instead (formats token and json: id_token,
            expires_at, profile), refreshed with the session when it has less than --min-ttl left;
            a profile without one (no "openid" in its scopes, a service flow) is an error (exit 2),
@@ -50,7 +52,7 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
 `,
   flags: {
     ...PROFILE_FLAG, 'min-ttl': { value: true }, format: { short: 'f', value: true, values: TOKEN_FORMATS },
-    scope: { value: true }, 'id-token': {}, ...HELP_FLAG,
+    scope: { value: true }, resource: { value: true }, 'id-token': {}, ...HELP_FLAG,
   },
   parse(args, io) {
     noPositionals(args, 'get-token');
@@ -59,11 +61,11 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
     const opts: GetTokenOptions = { profile: chosenProfile(args, io, 'get-token'), format: format as TokenFormat };
     if (format === 'exec-credential') opts.execCredentialVersion = execCredentialVersion(io.env);
     const scope = str(args.flags.scope);
-    const narrowing = normalNarrowing({ scopes: scope?.split(' ').filter(Boolean) });
+    const narrowing = normalNarrowing({ scopes: scope?.split(' ').filter(Boolean), resource: str(args.flags.resource) });
     if (narrowing) opts.narrowing = narrowing;
     if (args.flags['id-token'] === true) {
       if (format !== 'token' && format !== 'json') throw usage('--id-token prints in format token or json only', 'get-token');
-      if (narrowing) throw usage('--id-token and --scope do not go together: the ID token is the session\'s own', 'get-token');
+      if (narrowing) throw usage('--id-token does not go with --scope or --resource: the ID token is the session\'s own', 'get-token');
       opts.idToken = true;
     }
     const minTtl = str(args.flags['min-ttl']);
@@ -88,7 +90,7 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
     if (opts.profile) params.profile = opts.profile;
     if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
     Object.assign(params, opts.narrowing);
-    const token = narrowedAsAsked(bearerOnly(await requestWithEnvSecret(await connect(), 'getToken', params, io.env)), opts.narrowing?.scopes);
+    const token = narrowedAsAsked(bearerOnly(await requestWithEnvSecret(await connect(), 'getToken', params, io.env)), opts.narrowing);
     const warning = warningLine(token);
     if (warning) io.stderr.write(warning);
     io.stdout.write(formatToken(token, opts.format, opts.execCredentialVersion));

@@ -74,6 +74,12 @@ export interface ProfileConfig {
    * Send the profile's scopes with every refresh (Entra's refresh request carries them). Default
    * false: RFC 6749 §6 lets a refresh leave them out, and some providers refuse a scope there.
    */
+  /**
+   * RFC 8707 resources the login asks for (device or browser): a narrower token may then name one
+   * (get-token --resource). Only these: a provider may use up the refresh token before it refuses
+   * a resource the grant lacks.
+   */
+  resources?: string[];
   refresh_with_scopes?: boolean;
   /**
    * Served on the restricted socket too (the one forwarded to SSH hosts and containers): get-token,
@@ -221,6 +227,7 @@ const PROFILE_KEYS = [
   'subject_token_command',
   'subject_token_type',
   'resource',
+  'resources',
   'max_age',
 ] as const;
 type ProfileKey = (typeof PROFILE_KEYS)[number];
@@ -400,6 +407,15 @@ class Validator {
         /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s) ? undefined : 'a scope is one word without spaces or quotes');
     }
     if (has('audience')) p.audience = this.string(at('audience'), get('audience'));
+    if (has('resources')) {
+      const f = at('resources');
+      if (!isInteractive(flow)) {
+        this.fail(f, `${dotted(f)} is what a person's login asks for (device or browser), not the ${flowName(flow)}`,
+          'Remove it (token_exchange and jwt_bearer take one resource).');
+      }
+      p.resources = this.stringArray(f, get('resources'), (s) =>
+        (URL.canParse(s) && !new URL(s).hash && !/[\x00-\x20\x7f]/.test(s) ? undefined : 'a resource is an absolute URI without a fragment (RFC 8707), e.g. "https://api.example.com/"'));
+    }
     if (has('git_hosts')) {
       // host, host:port, or either with a path prefix (host/team) for repositories under it
       p.git_hosts = this.stringArray(at('git_hosts'), get('git_hosts'), (s) =>
