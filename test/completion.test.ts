@@ -208,7 +208,7 @@ describe.each(SHELLS)('%s', (shell) => {
     const { matches, screen } = await complete(home, shell, LINES);
     const [commands, flags, formats, formatsEq, json, daemon, afterProfile, stores, help, shells] = matches.map((m) => sorted(m));
     expect(commands).toEqual(sorted([...names, 'help']));
-    expect(flags).toEqual(['--format', '--help', '--id-token', '--min-ttl', '--profile', '--resource', '--scope']);
+    expect(flags).toEqual(['--audience', '--format', '--help', '--id-token', '--min-ttl', '--profile', '--resource', '--scope']);
     const fmt = ['exec-credential', 'header', 'json', 'token'];
     expect(formats).toEqual(fmt);
     // fish offers the whole word; bash and zsh the value after the =.

@@ -136,3 +136,21 @@ test('--resource: a token for one of the resources the login asked for (RFC 8707
     await h.dispose();
   }
 });
+
+test('--audience: only one of the profile\'s audiences (the provider\'s multi-resource policy), else exit 2 before the provider is asked', async () => {
+  const h = new Home('authd-na.');
+  try {
+    h.writeConfig({ acme: devProfile(idp, { scopes: SCOPES, audiences: ['https://api.acme.test'], refresh_ahead: false }) }, { default_profile: 'acme' });
+    await h.login();
+    const own = (await h.run(['get-token', '--min-ttl', '0'])).stdout;
+    const r = await h.run(['get-token', '--audience', 'https://api.acme.test', '--min-ttl', '0']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).not.toBe(own);
+    const before = { ...idp.stats };
+    const other = await h.run(['get-token', '--audience', 'https://other.test']);
+    expect(other).toMatchObject({ code: 2, stdout: '', stderr: expect.stringContaining('profile acme does not list audience https://other.test') });
+    expect(idp.stats.refreshes).toBe(before.refreshes);
+  } finally {
+    await h.dispose();
+  }
+});

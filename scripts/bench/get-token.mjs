@@ -29,6 +29,10 @@ export async function benchGetToken({ rounds = 40 } = {}) {
       login.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`login exited ${c}`))));
     });
     execFileSync(authd, ['get-token'], { env: base });
+    await new Promise((resolve, reject) => {
+      spawn(authd, ['get-token', '--scope', 'openid'], { env: { ...base, HOME: home, GIT_CONFIG_NOSYSTEM: '1' }, stdio: 'ignore' })
+        .on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`get-token --scope exited ${c}`))));
+    });
     const rows = [];
     for (const [label, env] of [['NODE_EXTRA_CA_CERTS unset', { ...base, AUTHD_NATIVE: '0' }],
       ['NODE_EXTRA_CA_CERTS set', { ...base, AUTHD_NATIVE: '0', NODE_EXTRA_CA_CERTS: caBundle }]]) {
@@ -61,8 +65,8 @@ function nativeRows(authd, base, home, rounds) {
       { cmd: authd, args: ['get-token'], env },
       { cmd: 'git', args: ['credential-cache', `--socket=${cacheSocket}`, 'get'], env, input },
     ], rounds);
-    // A narrower token (issue 15): cached, it costs what the session's own token costs.
-    execFileSync(authd, ['get-token', '--scope', 'openid'], { env });
+    // A narrower token (issue 15): cached, it costs what the session's own token costs (fetched before:
+    // benchGetToken, as the provider runs in this process and a synchronous call would stall it).
     const [narrowed, own] = alternate([
       { cmd: authd, args: ['get-token', '--scope', 'openid'], env },
       { cmd: authd, args: ['get-token'], env },

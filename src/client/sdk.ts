@@ -12,8 +12,10 @@ export interface GetTokenOptions {
   minTtl?: number;
   /** A narrower token from the same session: only these scopes (within what the login was granted)… */
   scopes?: string[];
-  /** …and/or for this API (RFC 8707), one of the profile's resources. */
+  /** …and/or for this API (RFC 8707), one of the profile's resources… */
   resource?: string;
+  /** …or audience, one of the profile's audiences. */
+  audience?: string;
 }
 
 /** getIdToken's options: the ID token has no scopes of its own (it is the session's). */

@@ -31,7 +31,8 @@ export async function requestWithEnvSecret<M extends 'getToken' | 'loginStart' |
  * session's own token.
  */
 export function narrowedAsAsked(t: TokenResult, n: Narrowing | undefined): TokenResult {
-  if (!n || (JSON.stringify(t.scopes ?? null) === JSON.stringify(n.scopes ?? null) && (t.resource ?? null) === (n.resource ?? null))) return t;
+  const same = JSON.stringify([t.scopes ?? null, t.resource ?? null, t.audience ?? null]) === JSON.stringify([n?.scopes ?? null, n?.resource ?? null, n?.audience ?? null]);
+  if (!n || same) return t;
   throw new AuthdError('not_supported', 'the running daemon answered with the session\'s own token, not one for those scopes: it predates --scope',
     'restart it (`authd daemon stop`; the next command starts the new one)');
 }

@@ -519,10 +519,11 @@ function configStamp(path: string): string {
 
 /** The narrower token a get-token asks for (normalised in methods.ts), if any. */
 function narrowingOf(p: Params<'getToken'>): Narrowing | undefined {
-  if (!p.scopes && !p.resource) return undefined;
+  if (!p.scopes && !p.resource && !p.audience) return undefined;
   const n: Narrowing = {};
   if (p.scopes) n.scopes = p.scopes;
   if (p.resource) n.resource = p.resource;
+  if (p.audience) n.audience = p.audience;
   return n;
 }
 

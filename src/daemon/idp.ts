@@ -343,6 +343,7 @@ function narrowedParams(p: ProfileConfig, n: Narrowing): Record<string, string> 
   const params = refreshParams(p) ?? {};
   if (n.scopes) params.scope = n.scopes.join(' ');
   if (n.resource) params.resource = n.resource;
+  if (n.audience) params.audience = n.audience;
   return Object.keys(params).length ? params : undefined;
 }
 

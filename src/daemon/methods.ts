@@ -32,7 +32,7 @@ export const PARAMS: { [M in MethodName]: Validator<Params<M>> } = {
   getToken: (p) => {
     const n = normalNarrowing(p);
     return { profile: profile(p.profile), minTtl: seconds(p.minTtl, 'minTtl'), env: env(p.env), caller: caller(p.caller),
-      scopes: n?.scopes, resource: n?.resource };
+      scopes: n?.scopes, resource: n?.resource, audience: n?.audience };
   },
   getIdToken: (p) => ({ profile: profile(p.profile), minTtl: seconds(p.minTtl, 'minTtl'), caller: caller(p.caller) }),
   loginStart: (p) => ({

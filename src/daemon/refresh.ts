@@ -130,13 +130,17 @@ export class TokenLifecycle {
   async getNarrowed(minTtlSeconds: number | undefined, n: Narrowing): Promise<AccessToken> {
     const p = this.profile();
     if (!isInteractive(p.flow)) {
-      throw new AuthdError('not_supported', `--scope and --resource need a login with a refresh token; profile ${p.name} uses the ${p.flow} flow`,
+      throw new AuthdError('not_supported', `--scope, --resource and --audience need a login with a refresh token; profile ${p.name} uses the ${p.flow} flow`,
         `set scopes in profile ${p.name} instead`);
     }
     // Only a resource the login asked for: asked for another, a provider may use the refresh token up before it refuses.
     if (n.resource && !p.resources?.includes(n.resource)) {
       throw new AuthdError('usage', `the login of profile ${p.name} did not ask for resource ${n.resource}`,
         `add it to resources in [profiles.${p.name}] and log in again (authd login -p ${p.name})`);
+    }
+    if (n.audience && !p.audiences?.includes(n.audience)) {
+      throw new AuthdError('usage', `profile ${p.name} does not list audience ${n.audience}`,
+        `add it to audiences in [profiles.${p.name}] if the provider lets this login's refresh token serve it (Auth0: the application's multi-resource refresh token policy)`);
     }
     const key = narrowingKey(n);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

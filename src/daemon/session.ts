@@ -92,6 +92,7 @@ export class Session {
     const r = this.result(t);
     if (narrowing?.scopes) r.scopes = narrowing.scopes;
     if (narrowing?.resource) r.resource = narrowing.resource;
+    if (narrowing?.audience) r.audience = narrowing.audience;
     const warning = secret && this.warningDue(secret);
     if (warning) r.warning = warning;
     return r;

@@ -1,9 +1,10 @@
 // What a narrower token may be asked for (get-token --scope, --resource): checked the same way by the
 // client, before it asks, and by the daemon, where the request enters.
 //
-// A resource (RFC 8707) must be one the login asked for (the profile's `resources`: the daemon checks
-// that before it asks the provider): a provider may use up the refresh token before it refuses one
-// the grant lacks (oidc-provider 9 rotates it, then answers invalid_target), losing the session.
+// A resource (RFC 8707) must be one the login asked for (the profile's `resources`), an audience one
+// of the profile's `audiences` (Auth0's multi-resource refresh token policy): the daemon checks that
+// before it asks the provider, which may use up the refresh token before it refuses one the grant
+// lacks (oidc-provider 9 rotates it, then answers invalid_target), losing the session.
 import { AuthdError } from './errors.js';
 import type { Narrowing } from './types.js';
 
@@ -19,7 +20,7 @@ function usage(message: string, hint?: string): never {
  * The narrowing in its one normal form (scopes sorted, without repeats; nothing empty), or a usage
  * error naming what is wrong. Undefined when it asks for nothing: the session's own token.
  */
-export function normalNarrowing(n: { scopes?: unknown; resource?: unknown }): Narrowing | undefined {
+export function normalNarrowing(n: { scopes?: unknown; resource?: unknown; audience?: unknown }): Narrowing | undefined {
   const out: Narrowing = {};
   if (n.scopes !== undefined && n.scopes !== null) {
     if (!Array.isArray(n.scopes) || n.scopes.length === 0 || n.scopes.length > MAX_SCOPES) {
@@ -40,10 +41,17 @@ export function normalNarrowing(n: { scopes?: unknown; resource?: unknown }): Na
     if (new URL(r).hash || r.includes('#')) usage('--resource must not have a fragment (#…) (RFC 8707 §2)');
     out.resource = r;
   }
-  return out.scopes || out.resource ? out : undefined;
+  if (n.audience !== undefined && n.audience !== null) {
+    const a = n.audience;
+    if (typeof a !== 'string' || a.length === 0 || a.length > 2048 || /[\x00-\x20\x7f]/.test(a)) {
+      usage('--audience must be one value without spaces, e.g. https://api.example.com');
+    }
+    out.audience = a;
+  }
+  return out.scopes || out.resource || out.audience ? out : undefined;
 }
 
 /** The name one narrowing is cached under: the same scopes in any order are one. */
 export function narrowingKey(n: Narrowing): string {
-  return JSON.stringify([n.scopes ?? null, n.resource ?? null]);
+  return JSON.stringify([n.scopes ?? null, n.resource ?? null, n.audience ?? null]);
 }

@@ -29,6 +29,8 @@ export interface GetTokenParams extends Narrowing {
 export interface Narrowing {
   scopes?: string[];
   resource?: string;
+  /** For providers that name the API by audience (Auth0's multi-resource refresh tokens): one of the profile's audiences. */
+  audience?: string;
 }
 
 /** get-token --id-token: the session's OpenID Connect ID token. */
@@ -51,9 +53,10 @@ export interface TokenResult {
   /** Unix seconds; absent when the provider did not say. */
   expires_at?: number;
   profile: string;
-  /** A narrower token's scopes and resource (get-token --scope/--resource), as asked: a client checks it was served one. */
+  /** A narrower token's scopes, resource or audience (get-token --scope/--resource/--audience), as asked: a client checks it was served one. */
   scopes?: string[];
   resource?: string;
+  audience?: string;
   /**
    * Something the user should hear about, once a day at most (a stored secret older than the
    * profile's max_age): the client prints it on stderr as `authd: warning: …`, made printable.

@@ -29,7 +29,7 @@ export interface GetTokenOptions {
 
 export const command: Command<GetTokenOptions> = {
   name: 'get-token',
-  synopsis: 'get-token [--min-ttl S] [--format F] [--scope S] [--resource URI] [--id-token]',
+  synopsis: 'get-token [--min-ttl S] [--format F] [--scope S] [--resource URI] [--audience A] [--id-token]',
   summary: 'print a valid access token',
   help: `Usage: authd get-token [-p PROFILE] [--min-ttl SECONDS] [--format FORMAT]
 
@@ -43,6 +43,7 @@ lifetime means half its lifetime, since no fresh token could give more. Never st
            the grant is an error (exit 2), not a login
   --resource URI  a token for this API (RFC 8707): one of the profile's resources, which its login
            asked for (another is exit 2, before the provider is asked)
+  --audience A  the same for providers that name the API by audience: one of the profile's audiences
   --id-token  the session's OpenID Connect ID token instead (formats token and json: id_token,
            expires_at, profile), refreshed with the session when it has less than --min-ttl left;
            a profile without one (no "openid" in its scopes, a service flow) is an error (exit 2),
@@ -52,7 +53,7 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
 `,
   flags: {
     ...PROFILE_FLAG, 'min-ttl': { value: true }, format: { short: 'f', value: true, values: TOKEN_FORMATS },
-    scope: { value: true }, resource: { value: true }, 'id-token': {}, ...HELP_FLAG,
+    scope: { value: true }, resource: { value: true }, audience: { value: true }, 'id-token': {}, ...HELP_FLAG,
   },
   parse(args, io) {
     noPositionals(args, 'get-token');
@@ -61,11 +62,11 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
     const opts: GetTokenOptions = { profile: chosenProfile(args, io, 'get-token'), format: format as TokenFormat };
     if (format === 'exec-credential') opts.execCredentialVersion = execCredentialVersion(io.env);
     const scope = str(args.flags.scope);
-    const narrowing = normalNarrowing({ scopes: scope?.split(' ').filter(Boolean), resource: str(args.flags.resource) });
+    const narrowing = normalNarrowing({ scopes: scope?.split(' ').filter(Boolean), resource: str(args.flags.resource), audience: str(args.flags.audience) });
     if (narrowing) opts.narrowing = narrowing;
     if (args.flags['id-token'] === true) {
       if (format !== 'token' && format !== 'json') throw usage('--id-token prints in format token or json only', 'get-token');
-      if (narrowing) throw usage('--id-token does not go with --scope or --resource: the ID token is the session\'s own', 'get-token');
+      if (narrowing) throw usage('--id-token does not go with --scope, --resource or --audience: the ID token is the session\'s own', 'get-token');
       opts.idToken = true;
     }
     const minTtl = str(args.flags['min-ttl']);

@@ -61,7 +61,7 @@ export function statusJson(s: StatusResult): unknown {
       refreshes: p.refreshes,
       last_error: p.lastError ?? null,
       id_token: p.idToken ? { expires_at: p.idToken.expires_at ?? null } : null,
-      narrowed: (p.narrowed ?? []).map((n) => ({ scopes: n.scopes ?? null, resource: n.resource ?? null, expires_at: n.expires_at ?? null })),
+      narrowed: (p.narrowed ?? []).map((n) => ({ scopes: n.scopes ?? null, resource: n.resource ?? null, audience: n.audience ?? null, expires_at: n.expires_at ?? null })),
       subject_token_source: p.subjectTokenSource ?? null,
       secret: p.secret
         ? {
@@ -116,10 +116,10 @@ export function render(s: StatusResult): string {
     return `ID token ${p.profile}: yes, ${at === undefined ? 'no expiry stated' : at > now ? `expires in ${formatDuration(at - now)}` : 'expired'}\n`;
   });
   if (ids.length) out += `\n${ids.join('')}`;
-  const narrowed = [['NARROWER TOKEN', 'PROFILE', 'SCOPES', 'RESOURCE', 'EXPIRES']];
+  const narrowed = [['NARROWER TOKEN', 'PROFILE', 'SCOPES', 'RESOURCE / AUDIENCE', 'EXPIRES']];
   for (const p of s.profiles) {
     for (const n of p.narrowed ?? []) {
-      narrowed.push(['', p.profile, printable(n.scopes?.join(' ') ?? '-'), printable(n.resource ?? '-'),
+      narrowed.push(['', p.profile, printable(n.scopes?.join(' ') ?? '-'), printable(n.resource ?? n.audience ?? '-'),
         n.expires_at === undefined ? '-' : n.expires_at > now ? `in ${formatDuration(n.expires_at - now)}` : 'expired']);
     }
   }

@@ -80,6 +80,8 @@ export interface ProfileConfig {
    * a resource the grant lacks.
    */
   resources?: string[];
+  /** Audiences a narrower token may name (get-token --audience): those the provider lets this login's refresh token serve. */
+  audiences?: string[];
   refresh_with_scopes?: boolean;
   /**
    * Served on the restricted socket too (the one forwarded to SSH hosts and containers): get-token,
@@ -228,6 +230,7 @@ const PROFILE_KEYS = [
   'subject_token_type',
   'resource',
   'resources',
+  'audiences',
   'max_age',
 ] as const;
 type ProfileKey = (typeof PROFILE_KEYS)[number];
@@ -415,6 +418,11 @@ class Validator {
       }
       p.resources = this.stringArray(f, get('resources'), (s) =>
         (URL.canParse(s) && !new URL(s).hash && !/[\x00-\x20\x7f]/.test(s) ? undefined : 'a resource is an absolute URI without a fragment (RFC 8707), e.g. "https://api.example.com/"'));
+    }
+    if (has('audiences')) {
+      const f = at('audiences');
+      if (!isInteractive(flow)) this.fail(f, `${dotted(f)} is for a person's login (device or browser), not the ${flowName(flow)}`, 'Remove it.');
+      p.audiences = this.stringArray(f, get('audiences'), (s) => (/^[\x21-\x7e\u0080-\uffff]+$/.test(s) && !/[\u0080-\u009f]/.test(s) ? undefined : 'an audience is one value without spaces'));
     }
     if (has('git_hosts')) {
       // host, host:port, or either with a path prefix (host/team) for repositories under it
