@@ -35,7 +35,8 @@ export async function benchStorm() {
       const child = spawn(home.authd, ['get-token'], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d) => { out += d; });
-      child.on('exit', (code) => { done.push(performance.now()); resolve({ code, out: out.trim() }); });
+      // 'close', not 'exit': a process that exits at once may still have its output in the pipe.
+      child.on('close', (code) => { done.push(performance.now()); resolve({ code, out: out.trim() }); });
     }));
     await new Promise((r) => setTimeout(r, 3500));
     const sdk = clients.flatMap((c) => Array.from({ length: 10 }, () => c.getToken().then((t) => { sdkDone.push(performance.now()); return t; })));
