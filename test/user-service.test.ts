@@ -5,12 +5,12 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterEach, expect, onTestFinished, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import type { IO } from '../src/client/io.js';
 import { install, launchdPlist, systemdUnits } from '../src/client/user-service.js';
-import { listenFd } from '../src/daemon/socket-activation.js';
+import { listenFd, listenFds } from '../src/daemon/socket-activation.js';
 import { AUTHD, devProfile, Home } from './support/harness.js';
 
 const DAEMON = resolve(__dirname, '../dist/daemon.mjs');
@@ -38,23 +38,31 @@ interface Handed {
  * closes its copy, so only the daemon can accept; the file is put aside meanwhile, since closing a
  * server Node bound removes its file.
  */
-async function handSocket(h: Home, opts: { listenAt?: string; listenPid?: string; mode?: number; command?: string[] } = {}): Promise<Handed> {
-  const at = opts.listenAt ?? h.socket;
+async function handSocket(h: Home, opts: { listenAt?: string; listenPid?: string; mode?: number; command?: string[]; restrictedAt?: string } = {}): Promise<Handed> {
+  const listening = async (at: string) => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(at, r));
+    chmodSync(at, opts.mode ?? 0o600);
+    return { at, server, fd: (server as unknown as { _handle: { fd: number } })._handle.fd };
+  };
   mkdirSync(join(h.dir, 'run'), { recursive: true, mode: 0o700 });
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(at, r));
-  chmodSync(at, opts.mode ?? 0o600);
-  const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  const sockets = [await listening(opts.listenAt ?? h.socket)];
+  if (opts.restrictedAt) {
+    mkdirSync(dirname(opts.restrictedAt), { recursive: true, mode: 0o700 });
+    sockets.push(await listening(opts.restrictedAt));
+  }
   const setPid = opts.listenPid === undefined ? 'LISTEN_PID=$$' : `LISTEN_PID=${opts.listenPid}`;
   const command = opts.command ?? [process.execPath, DAEMON, 'run'];
   const child = spawn('/bin/sh', ['-c', `${setPid}; export LISTEN_PID; exec "$0" "$@"`, ...command], {
-    env: { ...h.env, LISTEN_FDS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe', fd],
+    env: { ...h.env, LISTEN_FDS: String(sockets.length) },
+    stdio: ['ignore', 'ignore', 'pipe', ...sockets.map((x) => x.fd)],
   });
   children.push(child);
-  renameSync(at, `${at}.aside`);
-  await new Promise<void>((r) => server.close(() => r()));
-  renameSync(`${at}.aside`, at);
+  for (const { at, server } of sockets) {
+    renameSync(at, `${at}.aside`);
+    await new Promise<void>((r) => server.close(() => r()));
+    renameSync(`${at}.aside`, at);
+  }
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -155,7 +163,30 @@ test('the socket-activation variables are read once and removed, whoever they we
   expect(listenFd(theirs, 4242)).toBeUndefined();
   expect(theirs).toEqual({});
   expect(listenFd({ LISTEN_PID: '4242', LISTEN_FDS: '0' }, 4242)).toBeUndefined();
-  expect(() => listenFd({ LISTEN_PID: '4242', LISTEN_FDS: '2' }, 4242)).toThrow(/handed the daemon 2 sockets/);
+  expect(listenFds({ LISTEN_PID: '4242', LISTEN_FDS: '2' }, 4242)).toEqual({ main: 3, restricted: 4 });
+  expect(() => listenFd({ LISTEN_PID: '4242', LISTEN_FDS: '3' }, 4242)).toThrow(/handed the daemon 3 sockets/);
+});
+
+test('handed the restricted socket too (the unit\'s second ListenStream), the daemon serves it, and a forward works through it before any command started the daemon', async () => {
+  const idp: Idp = await startIdp();
+  onTestFinished(() => idp.close());
+  home = new Home();
+  home.writeConfig({ acme: devProfile(idp, { forward: true }) }, { default_profile: 'acme', store: 'file' });
+  const restricted = home.socket.replace(/\.sock$/, '.restricted/authd.sock');
+  const handed = await handSocket(home, { restrictedAt: restricted });
+  const inode = statSync(restricted).ino;
+  await expect.poll(async () => (await daemonStatus(home!)).json?.socket_activated, { timeout: 10_000 }).toBe(true);
+  await home.login();
+  const far: Record<string, string> = { ...home.env, AUTHD_SOCKET: restricted };
+  delete far.AUTHD_HOME;
+  const token = await home.run(['get-token'], { env: far });
+  expect(token).toMatchObject({ code: 0, stderr: '' });
+  expect((await home.run(['logout'], { env: far })).code).toBe(2);
+  // The daemon served the restricted socket systemd made: it bound none of its own there, and leaves it.
+  expect(statSync(restricted).ino).toBe(inode);
+  expect((await home.run(['daemon', 'stop'])).code).toBe(0);
+  expect(await handed.exited).toBe(0);
+  expect(statSync(restricted).ino).toBe(inode);
 });
 
 /** A PATH holding node (bin/authd runs it) and, if given, a stand-in systemctl. */
@@ -198,6 +229,9 @@ test('install writes a socket unit at the path clients resolve and a service run
   expect(socketUnit.split('\n')).toEqual(expect.arrayContaining([
     `ListenStream=${home.socket}`, 'SocketMode=0600', 'DirectoryMode=0700', 'WantedBy=sockets.target',
   ]));
+  // The restricted socket second, so the daemon finds it on fd 4.
+  const listens = socketUnit.split('\n').filter((l) => l.startsWith('ListenStream='));
+  expect(listens).toEqual([`ListenStream=${home.socket}`, `ListenStream=${home.socket.replace(/\.sock$/, '.restricted/authd.sock')}`]);
   expect(serviceUnit.split('\n')).toEqual(expect.arrayContaining([
     'Requires=authd.socket',
     `ExecStart=${process.execPath} --max-semi-space-size=1 ${DAEMON} run`,

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
-import { AuthdError, checkSocketPath, resolvePaths } from '../protocol/index.js';
+import { AuthdError, checkSocketPath, resolvePaths, restrictedSocketPath } from '../protocol/index.js';
 import { daemonArgs } from './connection.js';
 import { type IO, userEnv } from './io.js';
 
@@ -30,6 +30,8 @@ export interface ServiceSpec {
   /** The daemon's command line: this installation's node and daemon, absolute. */
   program: string[];
   socket: string;
+  /** The restricted socket (forwards), handed to the daemon second; none where there is none. */
+  restrictedSocket?: string;
   env: [string, string][];
 }
 
@@ -44,7 +46,10 @@ export function serviceSpec(env: Record<string, string | undefined>): ServiceSpe
     // Relative paths resolved now: the service does not start where this shell stands.
     if (value) pinned.push([name, name === 'AUTHD_SOCKET' ? paths.socket : resolve(value)]);
   }
-  return { program: [process.execPath, ...daemonArgs(false)], socket: resolve(paths.socket), env: pinned };
+  const restricted = restrictedSocketPath(paths);
+  const spec: ServiceSpec = { program: [process.execPath, ...daemonArgs(false)], socket: resolve(paths.socket), env: pinned };
+  if (restricted) spec.restrictedSocket = resolve(restricted);
+  return spec;
 }
 
 /** A value that reaches a unit file or a plist: one line, nothing that could end or extend it. */
@@ -74,6 +79,8 @@ export function systemdUnits(spec: ServiceSpec): { socket: string; service: stri
     '',
     '[Socket]',
     `ListenStream=${plain(spec.socket, 'the socket path').replaceAll('%', '%%')}`,
+    // Second, so the daemon gets it as fd 4: the restricted socket, there whenever the full one is.
+    ...(spec.restrictedSocket ? [`ListenStream=${plain(spec.restrictedSocket, 'the restricted socket path').replaceAll('%', '%%')}`] : []),
     // The daemon refuses a socket others could connect to, in a directory others can enter.
     'SocketMode=0600',
     'DirectoryMode=0700',

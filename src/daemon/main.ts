@@ -14,7 +14,7 @@ import { peerGate, protectProcess } from './peer.js';
 import { ensurePrivateDir } from '../protocol/perms.js';
 import { ConnectionTable, idleTimeoutMs, partialFrameMs } from './connections.js';
 import { serveConnection } from './server.js';
-import { checkHandedSocket, listenFd, serveHandedSocket } from './socket-activation.js';
+import { checkHandedSocket, listenFds, serveHandedSocket } from './socket-activation.js';
 import { openStore, type StoreChoice } from './store/index.js';
 import { SwitchableStore } from './store/switchable.js';
 
@@ -26,7 +26,8 @@ async function main(): Promise<number> {
   const protection = protectProcess(native);
   const foreground = !process.argv.includes('--autostarted');
   // Read (and removed from the environment) before any child is started: systemd's socket, if any.
-  const handedFd = listenFd();
+  const handed = listenFds();
+  const handedFd = handed?.main;
   const paths = leaveStartingDirectory(resolvePaths());
   checkSocketPath(paths);
   if (process.platform !== 'win32') ensurePrivateDir(paths.socketDir, 'socket directory', paths.socketExplicit ? 'AUTHD_SOCKET' : undefined);
@@ -67,11 +68,18 @@ async function main(): Promise<number> {
   // The restricted socket (restricted.ts), beside the full one: this daemon owns both paths now.
   let acceptRestricted: ((socket: net.Socket) => void) | undefined;
   const restrictedPath = restrictedSocketPath(paths);
-  const restricted = restrictedPath ? await listenRestricted(restrictedPath, (socket) => {
+  const onRestricted = (socket: net.Socket) => {
     if (!admit(socket)) return;
     if (acceptRestricted) acceptRestricted(socket);
     else socket.destroy();
-  }, (msg) => log.warn(msg)) : undefined;
+  };
+  // Handed by systemd too (a second ListenStream): checked as the full one is, then served; else bound here.
+  if (handed?.restricted !== undefined && restrictedPath) ensurePrivateDir(dirname(restrictedPath), 'restricted socket directory');
+  const restrictedWarning = handed?.restricted !== undefined && restrictedPath ? checkHandedSocket(handed.restricted, restrictedPath) : undefined;
+  if (restrictedWarning) log.warn(restrictedWarning);
+  const restricted = !restrictedPath ? undefined
+    : handed?.restricted !== undefined ? await serveHandedSocket(handed.restricted, onRestricted)
+    : await listenRestricted(restrictedPath, onRestricted, (msg) => log.warn(msg));
 
   let closing = false;
   const shutdown = async (why: string) => {

@@ -11,22 +11,29 @@ import { octal } from '../protocol/perms.js';
 const SD_LISTEN_FDS_START = 3;
 
 /**
- * The listening descriptor systemd handed this process, or undefined when none was handed to it
- * (LISTEN_PID names another process: the variables were inherited, not meant for it). The variables
- * are removed either way, as sd_listen_fds(1) does, so no child inherits them.
+ * The listening descriptors systemd handed this process: the full socket (fd 3) and, when the unit
+ * lists it second, the restricted one (fd 4; `authd daemon install` writes both). Undefined when none
+ * was handed to it (LISTEN_PID names another process: the variables were inherited, not meant for
+ * it). The variables are removed either way, as sd_listen_fds(1) does, so no child inherits them.
+ * Which is which is checked against where each is bound (checkHandedSocket).
  */
-export function listenFd(env: Record<string, string | undefined> = process.env, pid = process.pid): number | undefined {
+export function listenFds(env: Record<string, string | undefined> = process.env, pid = process.pid): { main: number; restricted?: number } | undefined {
   const { LISTEN_PID: forPid, LISTEN_FDS: count } = env;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDS;
   delete env.LISTEN_FDNAMES;
   if (forPid === undefined || count === undefined || !/^\d{1,10}$/.test(forPid) || Number(forPid) !== pid) return undefined;
   if (!/^\d{1,4}$/.test(count) || Number(count) === 0) return undefined;
-  if (Number(count) !== 1) {
-    throw new AuthdError('config_error', `the service manager handed the daemon ${Number(count)} sockets (LISTEN_FDS); authd serves exactly one`,
-      'give the socket unit a single ListenStream= (`authd daemon install` writes one)');
+  if (Number(count) > 2) {
+    throw new AuthdError('config_error', `the service manager handed the daemon ${Number(count)} sockets (LISTEN_FDS); authd serves at most two (its socket, then its restricted socket)`,
+      'give the socket unit those two ListenStream= lines only (`authd daemon install` writes them)');
   }
-  return SD_LISTEN_FDS_START;
+  return Number(count) === 2 ? { main: SD_LISTEN_FDS_START, restricted: SD_LISTEN_FDS_START + 1 } : { main: SD_LISTEN_FDS_START };
+}
+
+/** The full socket's descriptor only (listenFds). */
+export function listenFd(env: Record<string, string | undefined> = process.env, pid = process.pid): number | undefined {
+  return listenFds(env, pid)?.main;
 }
 
 interface UnixSocketEntry {

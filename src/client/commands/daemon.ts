@@ -225,12 +225,12 @@ function handsOnSocket(env: IO['env']): boolean {
 }
 
 /**
- * The daemon is this process's child, so the socket is handed on as systemd hands it: on fd 3, with
- * LISTEN_PID the daemon's own pid (set by the shell that becomes the daemon).
+ * The daemon is this process's child, so the sockets are handed on as systemd hands them: on fd 3 (and
+ * the restricted one on fd 4), with LISTEN_PID the daemon's own pid (set by the shell that becomes it).
  */
 function spawnActivated(env: IO['env']): ReturnType<typeof spawn> {
   return spawn('/bin/sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', process.execPath, ...daemonArgs(false)], {
-    stdio: ['inherit', 'inherit', 'inherit', 3],
+    stdio: env.LISTEN_FDS === '2' ? ['inherit', 'inherit', 'inherit', 3, 4] : ['inherit', 'inherit', 'inherit', 3],
     env: { ...daemonEnv(env), LISTEN_FDS: env.LISTEN_FDS ?? '' },
   });
 }
