@@ -121,7 +121,7 @@ export class Daemon {
   }
 
   /** The restricted socket's methods (restricted.ts): get-token and git's get for profiles with forward = true. */
-  restrictedHandlers(socket: string): Handlers {
+  restrictedHandlers(): Handlers {
     return restrictedHandlers(this.handlers(), {
       forwardedProfile: (asked) => {
         try {
@@ -142,7 +142,7 @@ export class Daemon {
           return false;
         }
       },
-    }, socket);
+    });
   }
 
   private async gitCredential({ action, attrs, env, caller }: Params<'gitCredential'>): Promise<GitCredentialResult> {

@@ -102,7 +102,7 @@ async function main(): Promise<number> {
   const frameMs = partialFrameMs(process.env);
   accept = (socket) => serveConnection(socket, handlers, log, connections.add(socket), frameMs);
   if (restricted && restrictedPath) {
-    const limited = daemon.restrictedHandlers(restrictedPath);
+    const limited = daemon.restrictedHandlers();
     acceptRestricted = (socket) => serveConnection(socket, limited, log, connections.add(socket), frameMs);
   }
   for (const socket of early.splice(0)) accept(socket);

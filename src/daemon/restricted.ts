@@ -40,7 +40,7 @@ export function refused(what: string): AuthdError {
 
 const forwarded = (caller: CallerInfo | undefined): CallerInfo => ({ ...caller, forwarded: true });
 
-export function restrictedHandlers(full: Handlers, policy: ForwardPolicy, socket: string): Handlers {
+export function restrictedHandlers(full: Handlers, policy: ForwardPolicy): Handlers {
   const handlers = {} as Record<MethodName, unknown>;
   for (const [method, what] of Object.entries(REFUSED)) {
     handlers[method as MethodName] = () => {
