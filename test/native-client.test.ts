@@ -559,6 +559,25 @@ describe('against a fake daemon', () => {
     expect(served.probe).toEqual(served.node);
   });
 
+  test('a once-a-day warning beside a token the native client leaves to Node to print: printed once, as Node alone prints it', async () => {
+    // The daemon warns on the first ask of the day only; exec-credential with no expiry is Node's to write.
+    const token = { access_token: 'tok', token_type: 'Bearer', profile: 'p', expires_at: null };
+    answer = () => ok(requests.length === 1 ? { ...token, warning: 'the key is 91 days old' } : token);
+    requests.length = 0;
+    const node = await run(AUTHD, ['get-token', '-f', 'exec-credential'], { ...env(), AUTHD_NATIVE: '0' });
+    requests.length = 0;
+    const native = await run(AUTHD, ['get-token', '-f', 'exec-credential'], env());
+    expect(native).toEqual(node);
+    expect(native.stderr).toBe('authd: warning: the key is 91 days old\n');
+  });
+
+  test('an echo of a resource or audience the native client never asks for is left to Node, which judges it', async () => {
+    answer = () => ok({ access_token: 'tok', token_type: 'Bearer', profile: 'p', scopes: ['read'], resource: 'https://r.test/' });
+    const { node, probe: p } = await both(['get-token', '--scope', 'read']);
+    expect(node.code).toBe(1);
+    expect(p.stderr).toContain('fallback: answer');
+  });
+
   test('a daemon that accepts and says nothing: the Node client reports it', async () => {
     answer = () => undefined;
     const { node, probe: p } = await both(['get-token']);

@@ -3,6 +3,7 @@
 // signature, issuer, audience and expiry against a local issuer of subject tokens (playing the CI
 // platform or the cluster). The subject token comes from a file, GitHub Actions' ID token endpoint
 // (with the caller's ACTIONS_ID_TOKEN_REQUEST_* variables) or a command.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
@@ -85,6 +86,22 @@ test('a projected token file: exchanged once for 10 parallel callers, the token 
   const texts = { log: home.stateFilesText(), stderr: home.stderrs.join('\n'), status: status.stdout };
   expectNone(issuer.issued, texts);
   expect(findLeaks(idp, texts)).toEqual([]);
+});
+
+test('a token file another user could have written, or a FIFO in its place, is refused without reading it', async () => {
+  const file = (home: Home) => join(home.dir, 'sa-token');
+  const { issuer, idp, home } = await setup((idp, home) => ({ k8s: workload(idp, 'token_exchange', { subject_token_file: file(home) }) }));
+  swapIn(file(home), issuer.sign({ sub: K8S_SUB, aud: WORKLOAD_AUDIENCE }));
+  chmodSync(file(home), 0o666);
+  const open = await home.run(['get-token', '-p', 'k8s']);
+  expect(open.code).toBe(2);
+  expect(open.stderr).toContain('could have been written by another user (owner uid 0, mode 0666)');
+  rmSync(file(home));
+  execFileSync('mkfifo', [file(home)]);
+  const fifo = await home.run(['get-token', '-p', 'k8s'], { timeoutMs: 10_000 });
+  expect(fifo.code).toBe(2);
+  expect(fifo.stderr).toContain('is not a regular file');
+  expect(idp.stats.tokenExchanges).toBe(0);
 });
 
 test('a missing or empty token file, or one that holds no token, is a clear error naming the file; nothing is sent', async () => {
@@ -174,9 +191,13 @@ test('GitHub Actions: the caller\'s ACTIONS_ID_TOKEN_REQUEST_* variables reach t
   expect(issuer.requests).toEqual([{ audience: WORKLOAD_AUDIENCE, authorized: true }]);
   expect(idp.stats.jwtBearers).toBe(1);
 
-  // The daemon keeps them in memory: a caller without them is served.
+  // Every caller proves its job: one without the variables is not handed the token another job's got.
   const without = await home.run(['get-token', '-p', 'gha']);
-  expect(without.stdout.trim()).toBe(token);
+  expect(without).toMatchObject({ code: 2, stdout: '' });
+  expect(without.stderr).toContain('$ACTIONS_ID_TOKEN_REQUEST_URL and $ACTIONS_ID_TOKEN_REQUEST_TOKEN');
+  // The same job again: the token in hand, no new exchange.
+  expect((await home.run(['get-token', '-p', 'gha'], { env: ciEnv })).stdout.trim()).toBe(token);
+  expect(idp.stats.jwtBearers).toBe(1);
 
   const status = await home.run(['status']);
   expect(status.stdout).toMatch(new RegExp(`gha\\s+github-actions \\(audience ${WORKLOAD_AUDIENCE}\\)`));
@@ -201,6 +222,15 @@ test('GitHub Actions: the caller\'s ACTIONS_ID_TOKEN_REQUEST_* variables reach t
   expect(stale.stderr).not.toContain('expired-request-token');
   const again = await home.run(['login', '-p', 'gha'], { env: ciEnv });
   expect(again.code).toBe(0);
+
+  // Another job on the same runner, with variables of its own (a daemon that outlived the first job):
+  // it gets a token of its own, never the first job's.
+  const before = idp.stats.jwtBearers;
+  const mine = (await home.run(['get-token', '-p', 'gha'], { env: ciEnv })).stdout.trim();
+  const other = await home.run(['get-token', '-p', 'gha'], { env: { ...ciEnv, ACTIONS_ID_TOKEN_REQUEST_URL: `${issuer.requestUrl}&job=2` } });
+  expect(other).toMatchObject({ code: 0, stderr: '' });
+  expect(other.stdout.trim()).not.toBe(mine);
+  expect(idp.stats.jwtBearers).toBeGreaterThan(before);
 });
 
 test('GitHub Actions: a request URL that is plain http to another host is refused before the request token is sent', async () => {
@@ -251,6 +281,18 @@ test('a command: run without a shell, its stdout is the token, its stderr is not
   const failed = await home.run(['login', '-p', 'cmd']);
   expect(failed.code).toBe(1);
   expect(failed.stderr).toContain(`the subject_token_command of profile cmd (${script(home)}) failed (exit status 3)`);
+
+  // A command that hangs, with a child holding its output open: ended at the profile's timeout, with
+  // its child; the profile is not wedged by it.
+  home.writeConfig({ cmd: workload(idp, 'token_exchange', { subject_token_command: [script(home)], timeout: 1 }) });
+  writeFileSync(script(home), '#!/bin/sh\nsleep 30\n');
+  const started = Date.now();
+  const hung = await home.run(['login', '-p', 'cmd']);
+  expect(hung.code).toBe(1);
+  expect(hung.stderr).toContain('did not finish within 1 s');
+  expect(Date.now() - started).toBeLessThan(10_000);
+  writeFileSync(script(home), `#!/bin/sh\nprintf '%s\\n' '${jwt}'\n`);
+  expect((await home.run(['get-token', '-p', 'cmd'])).code).toBe(0);
 
   rmSync(script(home));
   const gone = await home.run(['login', '-p', 'cmd']);

@@ -84,6 +84,11 @@ export class TokenLifecycle {
     this.records.retry = () => this.saveUnsaved().catch(() => undefined);
   }
 
+  /** A request to the provider is in flight or queued. */
+  busy(): boolean {
+    return this.inflight !== undefined;
+  }
+
   /** The hot path: a field read and a comparison. */
   cached(minTtlSeconds: number | undefined): AccessToken | undefined {
     const t = this.token;

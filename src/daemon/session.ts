@@ -80,6 +80,7 @@ export class Session {
   /** The hot path: a cached token is a field read and a comparison. */
   async getToken(minTtlSeconds: number | undefined, env: EnvSecrets | undefined, caller?: CallerInfo, narrowing?: Narrowing): Promise<TokenResult> {
     this.secrets.takeEnv(env);
+    if (this.profile.subject_token_source === 'github-actions') this.sameJob(env);
     this.subjectTokens.takeEnv(env);
     // Interactive profiles have no stored secret: their hot path stays a field read and a comparison.
     const secret = this.secrets.usesStored() ? await this.secretInUse() : undefined;
@@ -96,6 +97,23 @@ export class Session {
     const warning = secret && this.warningDue(secret);
     if (warning) r.warning = warning;
     return r;
+  }
+
+  /**
+   * A github-actions profile serves a caller only with that caller's own job variables, and only the
+   * token obtained with them: a daemon that outlived one job (a self-hosted runner) never hands its
+   * token to the next, which gets one of its own.
+   */
+  private sameJob(env: EnvSecrets | undefined): void {
+    const key = SubjectTokens.callerKey(env);
+    if (!key) throw SubjectTokens.required(this.profile);
+    if (!this.subjectTokens.obtainedForAnother(key)) return;
+    if (this.tokens.busy()) {
+      throw new AuthdError('idp_unreachable', `profile ${this.profile.name} is getting a token for another GitHub Actions job`,
+        'try again in a moment; give each job its own AUTHD_HOME to keep jobs apart');
+    }
+    this.tokens.forget();
+    this.subjectTokens.reset();
   }
 
   /** The stored secret the next token comes from, if that is where it comes from; refused past its expiry. */

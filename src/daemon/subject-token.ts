@@ -3,7 +3,8 @@
 // from the caller's environment, as client_secret_env values are), or a command. Nothing is stored:
 // the token and the variables are held in memory only, never logged and never put in an error.
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { AuthdError, type EnvSecrets } from '../protocol/index.js';
 import { GITHUB_ACTIONS_ENV, type ProfileConfig } from './config/index.js';
 import { endpointOf, stableCode } from './provider-answer.js';
@@ -18,6 +19,26 @@ export class SubjectTokens {
   private ci: { url: string; token: string } | undefined;
   /** The file's token as last read, with what identified the file then (path, device, inode, size, mtime). */
   private read: { key: string; token: string } | undefined;
+  /** github-actions: which caller's variables (a hash) the current access token was obtained with. */
+  private usedFor: string | undefined;
+
+  /** A one-way name for a caller's GitHub Actions variables; undefined when it sent none. */
+  static callerKey(env: EnvSecrets | undefined): string | undefined {
+    const [url, token] = GITHUB_ACTIONS_ENV.map((name) => env?.[name]);
+    return url && token ? createHash('sha256').update(`${url}\0${token}`).digest('hex') : undefined;
+  }
+
+  /** The access token in hand was obtained with another caller's variables than these (another job's). */
+  obtainedForAnother(key: string): boolean {
+    return this.usedFor !== undefined && this.usedFor !== key;
+  }
+
+  /** What a github-actions profile answers a caller that sent no variables: every caller proves its job. */
+  static required(p: ProfileConfig): AuthdError {
+    return new AuthdError('secret_required',
+      `profile ${p.name} takes its subject token from GitHub Actions, and needs $${GITHUB_ACTIONS_ENV[0]} and $${GITHUB_ACTIONS_ENV[1]} from the environment of the command`,
+      'run it in a GitHub Actions job whose workflow has `permissions: id-token: write`', { env: GITHUB_ACTIONS_ENV.join(' ') });
+  }
 
   constructor(private readonly profile: () => ProfileConfig) {}
 
@@ -34,6 +55,7 @@ export class SubjectTokens {
   reset(): void {
     this.ci = undefined;
     this.read = undefined;
+    this.usedFor = undefined;
   }
 
   /** Where the subject token comes from, for `status` and errors; never the token. */
@@ -59,7 +81,8 @@ export class SubjectTokens {
     const what = `the subject token file ${file} of profile ${p.name}`;
     let fd: number;
     try {
-      fd = openSync(file, 'r');
+      // Non-blocking: a FIFO put at the path must not hold up the daemon.
+      fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
@@ -72,6 +95,12 @@ export class SubjectTokens {
     try {
       const st = fstatSync(fd);
       if (!st.isFile()) throw new AuthdError('config_error', `${what} is not a regular file`, 'check subject_token_file');
+      // A token someone else could have put there would make this user act as them.
+      const me = process.getuid?.();
+      if (me !== undefined && ((st.uid !== me && st.uid !== 0) || (st.mode & 0o022) !== 0)) {
+        throw new AuthdError('config_error', `${what} could have been written by another user (owner uid ${st.uid}, mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`,
+          'it must be yours or root\'s, and not writable by group or others');
+      }
       const key = JSON.stringify([file, st.dev, st.ino, st.size, st.mtimeMs]);
       if (this.read?.key === key) return this.read.token;
       if (st.size > MAX_SUBJECT_TOKEN) throw new AuthdError('config_error', `${what} is larger than a token (${st.size} bytes)`, 'check subject_token_file');
@@ -96,11 +125,8 @@ export class SubjectTokens {
    */
   private async fromGitHub(p: ProfileConfig): Promise<string> {
     const ci = this.ci;
-    if (!ci) {
-      throw new AuthdError('secret_required',
-        `profile ${p.name} takes its subject token from GitHub Actions, and needs $${GITHUB_ACTIONS_ENV[0]} and $${GITHUB_ACTIONS_ENV[1]} from the environment of the command`,
-        'run it in a GitHub Actions job whose workflow has `permissions: id-token: write`', { env: GITHUB_ACTIONS_ENV.join(' ') });
-    }
+    if (!ci) throw SubjectTokens.required(p);
+    this.usedFor = SubjectTokens.callerKey({ [GITHUB_ACTIONS_ENV[0]]: ci.url, [GITHUB_ACTIONS_ENV[1]]: ci.token });
     const bad = (why: string) => new AuthdError('usage', `$${GITHUB_ACTIONS_ENV[0]} ${why}, so profile ${p.name} cannot ask it for a token`,
       'run it in a GitHub Actions job, whose runner sets that variable');
     if (!URL.canParse(ci.url)) throw bad('is not a URL');
@@ -152,13 +178,23 @@ function fromCommand(p: ProfileConfig, argv: string[]): Promise<string> {
   const [program, ...args] = argv as [string, ...string[]];
   const what = `the subject_token_command of profile ${p.name} (${program})`;
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'ignore'], shell: false, windowsHide: true });
+    // Its own process group, so a timeout ends the command and whatever it started (a hung curl).
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'ignore'], shell: false, windowsHide: true, detached: process.platform !== 'win32' });
     const chunks: Buffer[] = [];
     let size = 0;
     let failed: AuthdError | undefined;
     const fail = (e: AuthdError) => {
       failed ??= e;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid !== undefined && process.platform !== 'win32') process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // gone already
+      }
+      // Settled now: a grandchild still holding the pipe open would delay 'close' for as long as it lives.
+      clearTimeout(timer);
+      child.stdout.destroy();
+      reject(failed);
     };
     const timer = setTimeout(() => fail(new AuthdError('idp_error', `${what} did not finish within ${p.timeout} s`,
       `make it print the token sooner, or raise \`timeout\` in profile ${p.name}`)), p.timeout * 1000);

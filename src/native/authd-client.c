@@ -523,6 +523,8 @@ static int parse_result(struct json *j, struct token *t) {
         if (!json_number(j, &integer, &t->expires_at) || !integer) return 0;
       }
     }
+    /* An echo of a resource or audience this client never asks for: Node refuses it (narrowedAsAsked). */
+    if (bit == 0 && !key.overflow && (key_is(&key, "resource") || key_is(&key, "audience"))) return 0;
     if (bit == 0 && !json_skip(j, 1)) return 0;
   }
   return r == 0 && (seen & 11) == 11;
@@ -1403,9 +1405,14 @@ static int get_token(int argc, char **argv) {
   if (!same_scopes(&answer, &rq)) fallback("scopes");
 
   struct buf out = {output, 0, sizeof output, 0};
-  if (!format_token(&answer, rq.format, rq.exec_version, &out)) fallback("token");
   struct buf warning = {warning_text, 0, sizeof warning_text, 0};
   if (!warning_line(&answer, &warning)) fallback("warning");
+  if (!format_token(&answer, rq.format, rq.exec_version, &out)) {
+    /* Node prints this token (its format is Node's to write), and the warning before it, as here; asked
+       again, the daemon would not repeat a once-a-day warning. */
+    if (warning.len) (void)write_all(2, warning.p, warning.len);
+    fallback("token");
+  }
   /* As get-token.ts: the warning on stderr first, then the token on stdout. */
   if (warning.len) (void)write_all(2, warning.p, warning.len);
   if (!write_all(1, out.p, out.len)) return 1;

@@ -140,7 +140,8 @@ export function identity(p: ProfileConfig): string {
   // How a person logs in (device, browser, auto) does not change whose session it is.
   const id: unknown[] = [isInteractive(p.flow) ? 'interactive' : p.flow, p.issuer ?? p.token_endpoint, p.client_id];
   // Another subject token is another workload: its token is not served for the new one.
-  if (isWorkload(p.flow)) id.push(p.subject_token_file ?? p.subject_token_command ?? [p.subject_token_source, p.subject_token_audience]);
+  // What the token is for, too: an edited resource or token type must not keep serving the old token.
+  if (isWorkload(p.flow)) id.push(p.subject_token_file ?? p.subject_token_command ?? [p.subject_token_source, p.subject_token_audience], p.resource ?? null, p.subject_token_type ?? null);
   return JSON.stringify(id);
 }
 
