@@ -89,10 +89,14 @@ export class TokenLifecycle {
     return this.inflight !== undefined;
   }
 
+  /** `t` if it has more than min_ttl left: a comparison. */
+  private fresh<T extends AccessToken | IdToken>(t: T | undefined, minTtlSeconds: number | undefined): T | undefined {
+    return t && remainingMs(t, this.deps.clock.now()) > minTtlMs(t, minTtlSeconds ?? this.profile().min_ttl) ? t : undefined;
+  }
+
   /** The hot path: a field read and a comparison. */
   cached(minTtlSeconds: number | undefined): AccessToken | undefined {
-    const t = this.token;
-    return t && remainingMs(t, this.deps.clock.now()) > minTtlMs(t, minTtlSeconds ?? this.profile().min_ttl) ? t : undefined;
+    return this.fresh(this.token, minTtlSeconds);
   }
 
   async get(minTtlSeconds: number | undefined): Promise<AccessToken> {
@@ -124,8 +128,7 @@ export class TokenLifecycle {
 
   /** A narrower token in memory with more than min_ttl left: a map read and a comparison. */
   cachedNarrowed(minTtlSeconds: number | undefined, n: Narrowing): AccessToken | undefined {
-    const t = this.narrowed.get(narrowingKey(n))?.token;
-    return t && remainingMs(t, this.deps.clock.now()) > minTtlMs(t, minTtlSeconds ?? this.profile().min_ttl) ? t : undefined;
+    return this.fresh(this.narrowed.get(narrowingKey(n))?.token, minTtlSeconds);
   }
 
   /**
@@ -201,8 +204,7 @@ export class TokenLifecycle {
 
   /** The ID token in memory with more than min_ttl left: a field read and a comparison. */
   cachedIdToken(minTtlSeconds: number | undefined): IdToken | undefined {
-    const t = this.idToken;
-    return t && remainingMs(t, this.deps.clock.now()) > minTtlMs(t, minTtlSeconds ?? this.profile().min_ttl) ? t : undefined;
+    return this.fresh(this.idToken, minTtlSeconds);
   }
 
   /**
