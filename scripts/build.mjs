@@ -18,8 +18,10 @@ await Promise.all([
   // uqr (QR codes for `login` on a terminal) stays outside the bundle: loaded only when drawn; so does
   // smol-toml, read only when a daemon asks for a client secret from the environment (client/trust.ts).
   // Whitespace and syntax minified (names kept, for readable stacks): less for V8 to parse at each start.
-  // dist/get-token.cjs: the same client with get-token alone, the one bin/authd starts for `authd get-token`.
-  ...[['src/client/main.ts', 'dist/authd.cjs'], ['src/client/get-token-main.ts', 'dist/get-token.cjs']].map(([entry, outfile]) => build({
+  // dist/get-token.cjs: the same client with get-token alone, the one bin/authd starts for `authd get-token`;
+  // dist/git-credential.cjs: with git-credential alone, the one bin/git-credential-authd starts.
+  ...[['src/client/main.ts', 'dist/authd.cjs'], ['src/client/get-token-main.ts', 'dist/get-token.cjs'],
+    ['src/client/git-credential-main.ts', 'dist/git-credential.cjs']].map(([entry, outfile]) => build({
     ...common,
     entryPoints: [entry],
     outfile,

@@ -139,16 +139,18 @@ describe('help from the command table', () => {
     }
   });
 
-  test('`authd get-token` on Node starts a client that holds get-token alone: no other command, no provider presets (issue 13)', () => {
-    // bin/authd starts dist/get-token.cjs for it; each byte there is parsed on every call.
-    const client = readFileSync(new URL('../dist/get-token.cjs', import.meta.url), 'utf8');
-    expect(client).toContain('Usage: authd get-token ');
-    for (const c of COMMANDS) if (c.name !== 'get-token') expect(client, c.name).not.toContain(`Usage: authd ${c.name} `);
-    const presetPages = PRESETS.flatMap((p) => [...p.about, ...p.settings].flatMap((x) => (x.doc ? [x.doc] : [])));
-    expect(presetPages.length).toBeGreaterThan(10);
-    for (const page of presetPages) expect(client).not.toContain(page);
-    expect(client.length).toBeLessThan(40_000);
-  });
+  for (const [name, file] of [['get-token', 'get-token.cjs'], ['git-credential', 'git-credential.cjs']] as const) {
+    test(`\`authd ${name}\` on Node starts a client that holds ${name} alone: no other command, no provider presets (issue 13)`, () => {
+      // The launchers (and the native client, handing over) start dist/${file} for it; each byte there is parsed on every call.
+      const client = readFileSync(new URL(`../dist/${file}`, import.meta.url), 'utf8');
+      expect(client).toContain(`Usage: authd ${name} `);
+      for (const c of COMMANDS) if (c.name !== name) expect(client, c.name).not.toContain(`Usage: authd ${c.name} `);
+      const presetPages = PRESETS.flatMap((p) => [...p.about, ...p.settings].flatMap((x) => (x.doc ? [x.doc] : [])));
+      expect(presetPages.length).toBeGreaterThan(10);
+      for (const page of presetPages) expect(client).not.toContain(page);
+      expect(client.length).toBeLessThan(40_000);
+    });
+  }
 });
 
 /** Every key of a JSON value, at any depth. */

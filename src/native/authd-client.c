@@ -6,7 +6,8 @@
  *
  * It handles only what it fully understands. Everything else -- any other command or argument, no
  * daemon (autostart is the Node client's), an error answer of any kind, an answer it cannot parse,
- * over 64 KiB or late, a socket it does not trust -- goes to the Node client, `node dist/authd.cjs`,
+ * over 64 KiB or late, a socket it does not trust -- goes to the Node client, `node dist/authd.cjs`
+ * (get-token.cjs or git-credential.cjs for those two commands, as the launchers pick),
  * by execv with the same argv, environment and stdin (what it read of git's input is handed on whole,
  * in a memfd), so what the user sees is the Node client's, byte for byte.
  *
@@ -94,8 +95,11 @@ _Noreturn static void fallback(const char *why) {
   }
   self[n] = '\0';
   char *slash = strrchr(self, '/');
-  char script[PATH_CAP + 16];
-  snprintf(script, sizeof script, "%.*s/authd.cjs", (int)(slash ? slash - self : 1), slash ? self : ".");
+  /* As the launchers pick: the Node client with only that command in it (less to load), else all of them. */
+  const char *client = g_argc >= 2 && !strcmp(g_argv[1], "get-token") ? "get-token.cjs"
+                       : g_argc >= 2 && !strcmp(g_argv[1], "git-credential") ? "git-credential.cjs" : "authd.cjs";
+  char script[PATH_CAP + 32];
+  snprintf(script, sizeof script, "%.*s/%s", (int)(slash ? slash - self : 1), slash ? self : ".", client);
   /* The client does no TLS: it starts Node without parsing NODE_EXTRA_CA_CERTS's bundle (~80 ms);
      the daemon and `authd exec` children get it back from AUTHD_NODE_EXTRA_CA_CERTS (io.ts userEnv). */
   const char *ca = getenv("NODE_EXTRA_CA_CERTS");
