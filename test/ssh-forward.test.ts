@@ -191,6 +191,17 @@ describe('authd ssh, through a real sshd', () => {
     expect(ambiguous.stderr).toContain('put -- before the remote command');
     expect((await authdSsh([])).stderr).toContain('authd ssh needs a HOST');
   });
+
+  test('a HOST a script passes after -- is a host, whatever it starts with: never taken for an ssh option', async () => {
+    // As a script would: authd ssh -- "$HOST" -- COMMAND. ssh gets -- before it too, so it is not -o ProxyCommand.
+    const planted = join(remoteHome, 'proxycommand-ran');
+    const hostile = await authdSsh(['--', `-oProxyCommand=touch ${planted}`, '--', 'true']);
+    expect(hostile.code).not.toBe(0);
+    expect(existsSync(planted)).toBe(false);
+    // And a real one the same way works.
+    const r = await authdSsh(['--', 'far', '--', `${AUTHD} get-token`]);
+    expect(r, sshd.log()).toMatchObject({ code: 0, stdout: expect.stringMatching(TOKEN) });
+  }, 180_000);
 });
 
 function firstLine(child: ChildProcess): Promise<string> {

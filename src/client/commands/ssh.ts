@@ -74,7 +74,9 @@ Runs ssh to HOST with this machine's restricted authd socket forwarded to a priv
 when it ends), and AUTHD_SOCKET naming it for COMMAND or your login shell. On HOST, \`authd
 get-token\` and git's credential helper then answer for the profiles with forward = true in your
 config here; nothing else (login, logout, secrets, status) goes through. ssh's own options are
-passed on (-p, -i, -J, -o, …). Put -- before COMMAND when it or ssh has options of its own.
+passed on (-p, -i, -J, -o, …). Put -- before COMMAND when it or ssh has options of its own; a
+script that passes a HOST it did not write puts -- before HOST (authd ssh -- "$HOST" -- COMMAND), so
+a HOST starting with - is never taken for an option.
 Secrets never go into ssh's arguments.
 Example: authd ssh build.example.com -- 'git clone https://git.acme.com/x && make'
 
@@ -123,13 +125,19 @@ with StreamLocalBindUnlink yes in the host's sshd_config, so a socket left behin
       } else if (host === undefined) host = word;
       else words.push(word);
     }
+    // `authd ssh [SSH OPTIONS…] -- HOST [COMMAND…]`: a HOST a script passes on, whatever it starts with, is a host.
+    let rest = args.rest;
+    if (host === undefined && rest.length) {
+      [host, ...rest] = rest as [string, ...string[]];
+      if (rest[0] === '--') rest = rest.slice(1);
+    }
     if (host === undefined) throw usage('authd ssh needs a HOST', 'ssh');
     if (/[\0-\x1f\x7f]/.test(host)) throw usage('HOST has control characters', 'ssh');
     // The parser reads options anywhere: in `authd ssh -p 22 host ls -l /tmp`, -l /tmp would be ssh's login name.
     if (words.length && (anywhere || args.rest.length)) {
       throw usage(`put -- before the remote command (authd ssh [SSH OPTIONS…] ${printable(host.slice(0, 40))} -- ${printable(words.join(' ').slice(0, 40))})`, 'ssh');
     }
-    return { sshArgs, masterArgs, host, command: words.length ? words : args.rest, ttyChosen };
+    return { sshArgs, masterArgs, host, command: words.length ? words : rest, ttyChosen };
   },
   async run(opts, io, connect) {
     const conn = await connect();
@@ -201,7 +209,7 @@ async function forward(opts: SshOptions, localSocket: string, io: IO): Promise<n
     const prepare = `umask 077; d=${REMOTE_DIR}; d=\${d:-${REMOTE_DIR_ELSE}}; mkdir -p "$d" && chmod 700 "$d" && cd "$d" && p=$(pwd -P) && echo "${DIR_MARK}$p" && cat >/dev/null; rm -f "./$1"`;
     master = spawn('ssh', [
       ...shared, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', '-o', 'ExitOnForwardFailure=yes',
-      '-o', 'StreamLocalBindUnlink=yes', ...OWN_COMMAND, ...opts.masterArgs, '-T', opts.host,
+      '-o', 'StreamLocalBindUnlink=yes', ...OWN_COMMAND, ...opts.masterArgs, '-T', '--', opts.host,
       `sh -c ${shellQuote(prepare)} authd-ssh ${name}`,
     ], { stdio: ['pipe', 'pipe', 'inherit'], env });
     master.stdin!.on('error', () => undefined); // it may be gone before its stdin is closed
@@ -217,7 +225,7 @@ async function forward(opts: SshOptions, localSocket: string, io: IO): Promise<n
         'set XDG_RUNTIME_DIR there to a short absolute path, or forward the socket yourself (see `authd ssh --help`)');
     }
     // 2. The forward, through the master (no config file: the master holds the connection).
-    const fwd = await runToEnd(spawn('ssh', ['-F', '/dev/null', ...shared, '-o', 'ExitOnForwardFailure=yes', '-O', 'forward', '-R', `${remoteSocket}:${localSocket}`, opts.host],
+    const fwd = await runToEnd(spawn('ssh', ['-F', '/dev/null', ...shared, '-o', 'ExitOnForwardFailure=yes', '-O', 'forward', '-R', `${remoteSocket}:${localSocket}`, '--', opts.host],
       { stdio: ['ignore', 'ignore', 'pipe'], env }));
     if (fwd.code !== 0) {
       throw new AuthdError('internal', `ssh could not forward the authd socket to ${printable(remoteSocket)} on ${printable(opts.host)}: ${printable(fwd.stderr.trim().split('\n').at(-1) ?? '')}`,
@@ -230,7 +238,7 @@ async function forward(opts: SshOptions, localSocket: string, io: IO): Promise<n
     if (opts.command.length) remote.push(shellQuote(opts.command.join(' ')));
     // ssh gives a terminal to a login shell on one; here there is always a command, so say it.
     const tty = !opts.command.length && !opts.ttyChosen && isatty(0) ? ['-t'] : [];
-    session = spawn('ssh', [...shared, '-o', 'ControlMaster=no', '-o', 'ClearAllForwardings=yes', ...OWN_COMMAND, ...tty, ...opts.sshArgs, opts.host, remote.join(' ')],
+    session = spawn('ssh', [...shared, '-o', 'ControlMaster=no', '-o', 'ClearAllForwardings=yes', ...OWN_COMMAND, ...tty, ...opts.sshArgs, '--', opts.host, remote.join(' ')],
       { stdio: 'inherit', env });
     return (await runToEnd(session)).code;
   } finally {
