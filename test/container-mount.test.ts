@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
-import { AUTHD, devProfile, Home, type Result } from './support/harness.js';
+import { AUTHD, devProfile, exitCode, Home, type Result, testEnv } from './support/harness.js';
 
 let idp: Idp;
 let home: Home;
@@ -30,11 +30,9 @@ afterAll(async () => {
 
 /** `script` run by sh in a new mount namespace, with the container's environment. */
 function inNamespace(script: string, env: Record<string, string>): Promise<Result> {
-  const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (!k.startsWith('AUTHD_') || k === 'AUTHD_NATIVE')) base[k] = v;
   return new Promise((done) => {
-    execFile('unshare', ['--mount', '--fork', '--propagation', 'private', 'sh', '-ec', script], { env: { ...base, ...env }, encoding: 'utf8', timeout: 60_000 },
-      (err, stdout, stderr) => done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr }));
+    execFile('unshare', ['--mount', '--fork', '--propagation', 'private', 'sh', '-ec', script], { env: { ...testEnv(), ...env }, encoding: 'utf8', timeout: 60_000 },
+      (err, stdout, stderr) => done({ code: exitCode(err), stdout, stderr }));
   });
 }
 

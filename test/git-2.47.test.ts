@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { type GitServer, startGitServer } from './support/git-server.js';
-import { devProfile, findLeaks, Home, type ProfileSpec, type Result, sleep } from './support/harness.js';
+import { devProfile, exitCode, findLeaks, Home, type ProfileSpec, type Result, sleep } from './support/harness.js';
 
 const HELPER = resolve(__dirname, '../bin/git-credential-authd');
 const PREFIX = process.env.AUTHD_TEST_GIT_PREFIX ?? '/opt/authd-test-git/2.47.3';
@@ -54,7 +54,7 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env: Record<stri
     const started = Date.now();
     const child = execFile(cmd, args, { cwd: opts.cwd, env: opts.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * MIB },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        const code = exitCode(err);
         done({ code, stdout, stderr, ms: Date.now() - started });
       });
     child.stdin?.on('error', () => undefined); // EPIPE from a command that exits without reading its input

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, onTestFinished, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { type GitServer, startGitServer } from './support/git-server.js';
-import { devProfile, findLeaks, Home, type Result, sleep } from './support/harness.js';
+import { devProfile, exitCode, findLeaks, Home, type Result, sleep } from './support/harness.js';
 
 const HELPER = resolve(__dirname, '../bin/git-credential-authd');
 
@@ -29,7 +29,7 @@ function git(args: string[], cwd = work, h = home): Promise<Result> {
     execFile('git', ['-c', 'credential.helper=', '-c', `credential.helper=${HELPER}`, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 },
       (err, stdout, stderr) => {
         h.stderrs.push(stderr);
-        done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+        done({ code: exitCode(err), stdout, stderr });
       });
   });
 }

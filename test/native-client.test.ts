@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { EXIT_CODES, type ErrorCode } from '../src/protocol/errors.js';
 import { checkSocketPath, resolvePaths } from '../src/protocol/paths.js';
-import { AUTHD, devProfile, Home, type Result } from './support/harness.js';
+import { AUTHD, devProfile, exitCode, Home, type Result } from './support/harness.js';
 
 // This file compares the two clients itself: a run of the suite with AUTHD_NATIVE=0 does not apply here.
 delete process.env.AUTHD_NATIVE;
@@ -29,7 +29,7 @@ let probe: string;
 function run(cmd: string, args: string[], env: Record<string, string>, input: string | Buffer = ''): Promise<Result> {
   return new Promise((done) => {
     const child = execFile(cmd, args, { env, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      const code = exitCode(err);
       done({ code, stdout, stderr });
     });
     child.stdin?.on('error', () => undefined);

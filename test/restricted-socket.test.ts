@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { PARAMS } from '../src/daemon/methods.js';
 import type { MethodName } from '../src/protocol/index.js';
-import { AUTHD, devProfile, Home, type Result } from './support/harness.js';
+import { AUTHD, devProfile, exitCode, Home, type Result, testEnv } from './support/harness.js';
 
 const GIT_HELPER = resolve(__dirname, '../bin/git-credential-authd');
 
@@ -44,15 +44,13 @@ afterAll(async () => {
 
 /** The environment on the far side of a forward: AUTHD_SOCKET names the forwarded socket, nothing else of authd's. */
 function remoteEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(home.env)) if (!k.startsWith('AUTHD_') || k === 'AUTHD_NATIVE') env[k] = v;
-  return { ...env, HOME: remoteHome, XDG_STATE_HOME: join(remoteHome, 'state'), XDG_CONFIG_HOME: join(remoteHome, 'config'), AUTHD_SOCKET: restricted, ...extra };
+  return { ...testEnv(), HOME: remoteHome, XDG_STATE_HOME: join(remoteHome, 'state'), XDG_CONFIG_HOME: join(remoteHome, 'config'), AUTHD_SOCKET: restricted, ...extra };
 }
 
 function remote(cmd: string, args: string[], input = '', extra: Record<string, string> = {}): Promise<Result> {
   return new Promise((done) => {
     const child = execFile(cmd, args, { env: remoteEnv(extra), encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+      done({ code: exitCode(err), stdout, stderr });
     });
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(input);

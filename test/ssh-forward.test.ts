@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
-import { AUTHD, devProfile, Home, type Result } from './support/harness.js';
+import { AUTHD, devProfile, exitCode, Home, type Result, testEnv } from './support/harness.js';
 import { processes } from './support/procs.js';
 import { type Sshd, startSshd } from './support/sshd.js';
 
@@ -48,7 +48,7 @@ afterAll(async () => {
 function authdSsh(args: string[], input = '', h: Home = home, env: Record<string, string> = {}): Promise<Result> {
   return new Promise((done) => {
     const child = execFile(AUTHD, ['ssh', '-F', sshd.config, ...args], { env: { ...h.env, ...env }, encoding: 'utf8', timeout: 90_000 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+      done({ code: exitCode(err), stdout, stderr });
     });
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(input);
@@ -57,12 +57,11 @@ function authdSsh(args: string[], input = '', h: Home = home, env: Record<string
 
 /** A command on the far side itself, with the environment a session there has (and `extra`). */
 function onFarSide(cmd: string, args: string[], extra: Record<string, string>): Promise<Result> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (!k.startsWith('AUTHD_') || k === 'AUTHD_NATIVE')) env[k] = v;
+  const env = testEnv();
   Object.assign(env, { HOME: remoteHome, XDG_RUNTIME_DIR: join(remoteHome, 'run'), XDG_STATE_HOME: join(remoteHome, 'state'), XDG_CONFIG_HOME: join(remoteHome, 'config') }, extra);
   return new Promise((done) => {
     execFile(cmd, args, { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+      done({ code: exitCode(err), stdout, stderr });
     });
   });
 }

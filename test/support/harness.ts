@@ -31,14 +31,7 @@ export class Home {
   }
 
   get env(): Record<string, string> {
-    const env: Record<string, string> = {};
-    // AUTHD_NATIVE passes: the whole suite runs with the native client (the default) and without it (AUTHD_NATIVE=0).
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (!k.startsWith('AUTHD_') || k === 'AUTHD_NATIVE')) env[k] = v;
-    // The providers here are plain http on 127.0.0.1: no CA bundle is needed, and parsing one (a
-    // machine's NODE_EXTRA_CA_CERTS) costs every daemon start ~40 ms. A test about it sets it itself.
-    delete env.NODE_EXTRA_CA_CERTS;
-    env.AUTHD_HOME = this.dir;
-    return env;
+    return { ...testEnv(), AUTHD_HOME: this.dir };
   }
 
   get socket(): string {
@@ -67,7 +60,7 @@ export class Home {
         (err, stdout, stderr) => {
           this.stderrs.push(stderr);
           this.outputs.push(stdout);
-          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+          const code = exitCode(err);
           done({ code, stdout, stderr });
         });
       // A command may exit before it reads its input (a usage error, a kill, the native get-token
@@ -190,6 +183,27 @@ export function devProfile(idp: Idp, extra: ProfileSpec = {}): ProfileSpec {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * This process's environment for a command under test: none of authd's own variables (each test
+ * names its home or socket), but AUTHD_NATIVE, so the whole suite runs with the native client (the
+ * default) and without it (AUTHD_NATIVE=0); and no NODE_EXTRA_CA_CERTS: the providers here are plain
+ * http on 127.0.0.1, and parsing a machine's CA bundle costs every daemon start ~40 ms (a test about
+ * it sets it itself).
+ */
+export function testEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (!k.startsWith('AUTHD_') || k === 'AUTHD_NATIVE')) env[k] = v;
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
+/** The exit code of an execFile callback's error: its number, 1 for a kill or a spawn failure, 0 without one. */
+export function exitCode(err: unknown): number {
+  if (!err) return 0;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' ? code : 1;
+}
 
 function toml(v: string | number | boolean | string[]): string {
   if (Array.isArray(v)) return `[${v.map((s) => JSON.stringify(s)).join(', ')}]`;

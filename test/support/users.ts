@@ -1,7 +1,7 @@
 // Real second (and third) Unix users for the tests of the boundary between users: created with
 // useradd, commands run as them with setpriv, removed afterwards. Needs root (CI runs as root).
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import type { Result } from './harness.js';
+import { exitCode, type Result } from './harness.js';
 
 export interface User {
   name: string;
@@ -41,7 +41,7 @@ export function runAs(user: User, cmd: string, args: string[], opts: { env: Reco
   return new Promise((done) => {
     const child = execFile('setpriv', setprivArgs(user, cmd, args), { env: opts.env, timeout: opts.timeoutMs ?? 30_000, encoding: 'utf8' },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        const code = exitCode(err);
         done({ code, stdout, stderr });
       });
     child.stdin?.on('error', () => undefined); // a command that exits without reading its input
