@@ -300,7 +300,7 @@ describe.skipIf(!present)('git 2.47 over smart HTTP', () => {
       if (probeBug()) {
         // git sends a small probe POST first, without the Authorization header when the credential
         // came as authtype=Bearer; the server answers 401 and git erases the (good) token. Fixed in
-        // git 2.54 ("remote-curl: use auth for probe_rpc() requests too"). Documented in the README.
+        // git 2.54 ("remote-curl: use auth for probe_rpc() requests too"). Documented in docs/git.md.
         const failed = await w.git(['push', '-q', 'origin', 'main'], dir);
         expect(failed.code).not.toBe(0);
         expect(failed.stderr).toMatch(/HTTP 401/);
