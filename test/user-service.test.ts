@@ -10,7 +10,7 @@ import { afterEach, expect, onTestFinished, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import type { IO } from '../src/client/io.js';
 import { install, launchdPlist, systemdUnits } from '../src/client/user-service.js';
-import { listenFd, listenFds } from '../src/daemon/socket-activation.js';
+import { listenFds } from '../src/daemon/socket-activation.js';
 import { AUTHD, devProfile, Home } from './support/harness.js';
 
 const DAEMON = resolve(__dirname, '../dist/daemon.mjs');
@@ -157,14 +157,14 @@ test('a handed socket the daemon would not have made is refused, saying why', as
 
 test('the socket-activation variables are read once and removed, whoever they were for', () => {
   const mine = { LISTEN_PID: '4242', LISTEN_FDS: '1', LISTEN_FDNAMES: 'authd.socket', KEEP: 'x' };
-  expect(listenFd(mine, 4242)).toBe(3);
+  expect(listenFds(mine, 4242)).toEqual({ main: 3 });
   expect(mine).toEqual({ KEEP: 'x' });
   const theirs = { LISTEN_PID: '1', LISTEN_FDS: '1' };
-  expect(listenFd(theirs, 4242)).toBeUndefined();
+  expect(listenFds(theirs, 4242)).toBeUndefined();
   expect(theirs).toEqual({});
-  expect(listenFd({ LISTEN_PID: '4242', LISTEN_FDS: '0' }, 4242)).toBeUndefined();
+  expect(listenFds({ LISTEN_PID: '4242', LISTEN_FDS: '0' }, 4242)).toBeUndefined();
   expect(listenFds({ LISTEN_PID: '4242', LISTEN_FDS: '2' }, 4242)).toEqual({ main: 3, restricted: 4 });
-  expect(() => listenFd({ LISTEN_PID: '4242', LISTEN_FDS: '3' }, 4242)).toThrow(/handed the daemon 3 sockets/);
+  expect(() => listenFds({ LISTEN_PID: '4242', LISTEN_FDS: '3' }, 4242)).toThrow(/handed the daemon 3 sockets/);
 });
 
 test('handed the restricted socket too (the unit\'s second ListenStream), the daemon serves it, and a forward works through it before any command started the daemon', async () => {

@@ -31,11 +31,6 @@ export function listenFds(env: Record<string, string | undefined> = process.env,
   return Number(count) === 2 ? { main: SD_LISTEN_FDS_START, restricted: SD_LISTEN_FDS_START + 1 } : { main: SD_LISTEN_FDS_START };
 }
 
-/** The full socket's descriptor only (listenFds). */
-export function listenFd(env: Record<string, string | undefined> = process.env, pid = process.pid): number | undefined {
-  return listenFds(env, pid)?.main;
-}
-
 interface UnixSocketEntry {
   path: string;
   stream: boolean;
