@@ -328,7 +328,7 @@ export class TokenLifecycle {
     }
     const rt = used.rt;
     if (!rt) throw new AuthdError('login_required', `profile ${p.name} is not logged in`, loginHint(p.name));
-    const set = await (narrowing ? this.deps.provider.refresh(p, rt, narrowing) : this.deps.provider.refresh(p, rt));
+    const set = await this.deps.provider.refresh(p, rt, narrowing);
     this.refreshes++;
     return set;
   }
@@ -377,7 +377,7 @@ export class TokenLifecycle {
       if (identity(p) === identity(this.profile())) this.refreshToken = rt;
       // A narrower token is not the session's: the record keeps the session's own token, scope and ID token.
       if (!slot) this.grantedScope = set.scope ?? this.grantedScope;
-      const record = slot ? sessionRecord(p, this.token, rt, subject, this.grantedScope, idToken) : sessionRecord(p, t, rt, subject, this.grantedScope, idToken);
+      const record = sessionRecord(p, slot ? this.token : t, rt, subject, this.grantedScope, idToken);
       // Refused by the store, the session lives in memory until the store takes it: served, not refreshed again.
       await this.records.save(p, record, before.rt === undefined, () => owner === this.owner);
       // A login or logout came during the write and owns the record now: what this write put there goes
