@@ -125,8 +125,9 @@ export class Daemon {
     return restrictedHandlers(this.handlers(), {
       forwardedProfile: (asked) => {
         try {
-          const name = resolveProfileName(this.currentConfig(), asked);
-          if (this.currentConfig().profiles.get(name)?.forward === true) return name;
+          const cfg = this.currentConfig();
+          const name = resolveProfileName(cfg, asked);
+          if (cfg.profiles.get(name)?.forward === true) return name;
         } catch {
           // The local config's troubles are not the forwarded side's to read: one refusal for all.
         }

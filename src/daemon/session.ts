@@ -91,9 +91,8 @@ export class Session {
     this.tokens.armRefreshAhead(t, narrowing);
     this.audit.record(this.profile.name, t.fp, caller);
     const r = this.result(t);
-    if (narrowing?.scopes) r.scopes = narrowing.scopes;
-    if (narrowing?.resource) r.resource = narrowing.resource;
-    if (narrowing?.audience) r.audience = narrowing.audience;
+    // What a narrower token is for, echoed: a client checks it was served one (narrowedAsAsked).
+    if (narrowing) Object.assign(r, narrowing);
     const warning = secret && this.warningDue(secret);
     if (warning) r.warning = warning;
     return r;
