@@ -529,8 +529,8 @@ export class TokenLifecycle {
 
   /** The narrower tokens held, for `status`: what each is for and until when. */
   narrowings(): { narrowing: Narrowing; expires_at?: number }[] {
-    const now = this.deps.clock.now();
-    return [...this.narrowed.values()].filter((s) => s.token && remainingMs(s.token, now) > 0)
+    // Expired ones too, as status shows the session's own token: "expired" until the next get-token.
+    return [...this.narrowed.values()].filter((s) => s.token)
       .map((s) => (s.token!.expires_at === undefined ? { narrowing: s.narrowing } : { narrowing: s.narrowing, expires_at: s.token!.expires_at }));
   }
 
