@@ -6,6 +6,7 @@
 // wrote. GitHub, Entra and Google presets write the provider's fixed origin: only that origin is
 // changed to the fixture's, every other line stays as the preset wrote it.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'vitest';
 import { Home, type Result } from './support/harness.js';
@@ -20,6 +21,8 @@ interface Case {
   options(f: ProviderFixture): string[];
   /** The provider's fixed origin the preset writes, and the settings that hold it. */
   fixed?: { origin: string; keys: string[] };
+  /** The token endpoint's path, for a preset with explicit endpoints (no discovery): doctor asks it. */
+  tokenPath?: string;
   /** What the device authorization request must carry (from the preset's scopes and audience). */
   deviceForm: Record<string, string>;
   /** The scopes each refresh asks for again (Entra's refresh request carries them); the others send none. */
@@ -38,6 +41,7 @@ const CASES: Case[] = [
   {
     provider: 'github', title: 'GitHub', clientId: 'Iv23liFixtureApp01', options: () => [],
     fixed: { origin: 'https://github.com', keys: ['device_authorization_endpoint', 'token_endpoint', 'authorization_endpoint'] },
+    tokenPath: '/login/oauth/access_token',
     // A GitHub App's user token carries the app's permissions: scopes = [], so no scope is asked for.
     deviceForm: { client_id: 'Iv23liFixtureApp01' },
     rotates: true, revokes: false, git: { host: () => 'github.com', username: 'x-access-token' },
@@ -120,8 +124,8 @@ interface Doctor {
   checks: Map<string, { status: string; detail: string }>;
 }
 
-async function doctor(s: Setup): Promise<Doctor> {
-  const r = await s.home.run(['doctor', '--json']);
+async function doctor(home: Home): Promise<Doctor> {
+  const r = await home.run(['doctor', '--json']);
   const out = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; status: string; detail: string }[] };
   return { code: r.code, ok: out.ok, checks: new Map(out.checks.map((ch) => [ch.name, ch])) };
 }
@@ -137,6 +141,12 @@ function refreshNow(s: Setup): Promise<Result> {
   return s.home.run(['get-token', '-p', s.name, '--min-ttl', String(s.fixture.lifetime - 1), '--format', 'json']);
 }
 
+/** What doctor says of a provider it reached: the issuer it discovered, or how the token endpoint answered a HEAD. */
+function reachable(c: Case, f: ProviderFixture): string {
+  if (c.tokenPath) return `provider reachable (token endpoint ${f.origin}${c.tokenPath} answered HTTP 404)`;
+  return `provider reachable (${f.issuer})`;
+}
+
 function rotationText(c: Case): string {
   return c.rotates ? 'to the new refresh token each time' : 'keeping the one refresh token';
 }
@@ -149,15 +159,16 @@ describe.concurrent('a profile written by `authd profile add --provider P` works
       const { fixture, home, name } = s;
       await addProfile(ctx, c, s);
 
-      // doctor: the config is fine and the provider answers (its discovery document, where it has one).
-      const issuer = fixture.issuer ?? fixture.origin;
-      const d = await doctor(s);
+      // doctor: the config is fine and the provider answers: its discovery document, or (explicit
+      // endpoints, nothing to discover) its token endpoint, asked with a HEAD.
+      const d = await doctor(s.home);
       ctx.expect(d.checks.get('config')).toMatchObject({ status: 'ok', detail: `${s.configFile}: 1 profile(s)` });
-      ctx.expect(d.checks.get(`profile ${name}`)).toMatchObject({ status: 'ok', detail: `provider reachable (${issuer})` });
+      ctx.expect(d.checks.get(`profile ${name}`)).toMatchObject({ status: 'ok', detail: reachable(c, fixture) });
       ctx.expect(d.checks.get(`profile ${name} login`)).toMatchObject({ status: 'warning', detail: 'logged out' });
       ctx.expect(d.ok).toBe(true);
       ctx.expect(d.code).toBe(0);
-      if (fixture.issuer !== undefined) ctx.expect(fixture.requests.filter((r) => r.kind === 'discovery').length).toBeGreaterThan(0);
+      if (c.tokenPath) ctx.expect(fixture.requests.map((r) => [r.kind, r.status])).toEqual([['other', 404]]);
+      else ctx.expect(fixture.requests.filter((r) => r.kind === 'discovery').length).toBeGreaterThan(0);
 
       // Device login, approved at the provider after one "authorization_pending".
       const l = await home.run(['login', '--json', '-p', name]);
@@ -179,7 +190,7 @@ describe.concurrent('a profile written by `authd profile add --provider P` works
       ctx.expect(fixture.refreshes).toHaveLength(0);
       ctx.expect(t.expires_at - Date.now() / 1000).toBeGreaterThan(fixture.lifetime - 10);
       ctx.expect(t.expires_at - Date.now() / 1000).toBeLessThanOrEqual(fixture.lifetime);
-      const loggedIn = await doctor(s);
+      const loggedIn = await doctor(s.home);
       ctx.expect(loggedIn.checks.get(`profile ${name} login`)).toMatchObject({ status: 'ok', detail: ctx.expect.stringMatching(/^logged in/) });
       ctx.expect(loggedIn.code).toBe(0);
 
@@ -237,4 +248,52 @@ describe.concurrent('a profile written by `authd profile add --provider P` works
       ctx.expect(after.stderr).toContain(`authd login -p ${name}`);
     });
   }
+});
+
+/** A port on 127.0.0.1 nobody listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('doctor asks a provider with explicit endpoints too', () => {
+  test('a --provider github profile whose token endpoint is a closed port fails doctor as an unreachable discovery does; pointed at the provider, it passes', async (ctx) => {
+    const c = CASES.find((x) => x.provider === 'github')!;
+    const s = await setup(ctx, c);
+    const closed = `http://127.0.0.1:${await closedPort()}`;
+    const r = await s.home.run(['profile', 'add', s.name, '--provider', 'github', '--client-id', c.clientId]);
+    ctx.expect(r.code, r.stderr).toBe(0);
+    const written = readFileSync(s.configFile, 'utf8');
+    writeFileSync(s.configFile, written.replaceAll(`"${c.fixed!.origin}`, `"${closed}`));
+
+    const down = await doctor(s.home);
+    ctx.expect(down.checks.get(`profile ${s.name}`)).toEqual({
+      name: `profile ${s.name}`, status: 'failed',
+      detail: `cannot reach the provider for the reachability check (a HEAD request) to ${closed}${c.tokenPath}: connection refused`,
+      fix: `check that the provider is running at ${closed}, and the issuer URL of profile ${s.name}`,
+    });
+    ctx.expect(down.checks.has(`profile ${s.name} login`)).toBe(false);
+    ctx.expect(down.ok).toBe(false);
+
+    // The same closed port as a discovery profile's issuer: the same failure, the same exit code.
+    writeFileSync(s.configFile, 'store = "file"\n');
+    const g = await s.home.run(['profile', 'add', 'my-generic', '--provider', 'generic', '--client-id', 'x', '--issuer', closed]);
+    ctx.expect(g.code, g.stderr).toBe(0);
+    const discovery = await doctor(s.home);
+    ctx.expect(discovery.checks.get('profile my-generic')).toMatchObject({
+      status: 'failed', detail: `cannot reach the provider for the discovery request to ${closed}/.well-known/openid-configuration: connection refused`,
+    });
+    ctx.expect(discovery.code).toBe(1);
+    ctx.expect(down.code).toBe(discovery.code);
+
+    // Pointed at the provider: reachable, and the provider was asked.
+    writeFileSync(s.configFile, written.replaceAll(`"${c.fixed!.origin}`, `"${s.fixture.origin}`));
+    const up = await doctor(s.home);
+    ctx.expect(up.checks.get(`profile ${s.name}`)).toMatchObject({ status: 'ok', detail: reachable(c, s.fixture) });
+    ctx.expect(up.code).toBe(0);
+    ctx.expect(s.fixture.requests.map((q) => [q.kind, q.status])).toEqual([['other', 404]]);
+  });
 });

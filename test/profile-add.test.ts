@@ -141,6 +141,8 @@ describe('each preset', () => {
       expect(checks.get('config')).toMatchObject({ status: 'ok', detail: `${configFile}: 2 profile(s)` });
       // The provider's own issuer: the local one writes it without Auth0's trailing slash.
       if (c.local) expect(checks.get('profile work')).toMatchObject({ status: 'ok', detail: `provider reachable (${c.issuer.replace(/\/$/, '')})` });
+      // The provider's own endpoint is asked (a HEAD of GitHub's token endpoint, which has no discovery): reached or not, doctor names it.
+      else expect(checks.get('profile work')!.detail).toContain(c.issuer);
 
       const removed = await home.run(['profile', 'remove', 'work']);
       expect(removed.code, removed.stderr).toBe(0);

@@ -424,10 +424,11 @@ export class Daemon {
     const secret = await this.session(p.name).secretStatus();
     if (p.flow !== 'api_key') {
       try {
-        const c = await idp.configurationFor(p);
-        checks.push({ name, ok: true, detail: `provider reachable (${c.serverMetadata().issuer})` });
+        const r = await idp.reach(p);
+        checks.push({ name, ok: true, detail: 'issuer' in r ? `provider reachable (${r.issuer})`
+          : `provider reachable (token endpoint ${r.endpoint} answered HTTP ${r.status})` });
       } catch (err) {
-        const e = idp.classify(err, p, 'discovery');
+        const e = idp.classify(err, p, p.token_endpoint ? 'reachability check' : 'discovery');
         checks.push({ name, ok: false, detail: e.message, fix: e.hint ?? 'check the issuer URL' });
         if (secret) checks.push(secretCheck(p, secret));
         return checks;

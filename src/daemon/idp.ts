@@ -54,6 +54,31 @@ export function configurationFor(p: ProfileConfig, cred?: ClientCredential): Pro
   return cfg.get(() => buildConfiguration(p, cred));
 }
 
+/** What `doctor` heard from a profile's provider: its discovery document, or its token endpoint's answer to a HEAD. */
+export type Reached = { issuer: string } | { endpoint: string; status: number };
+
+/**
+ * `doctor`: is the provider there? Discovery asks it already; a profile with explicit endpoints has
+ * nothing to discover, so its token endpoint gets a HEAD, and any HTTP answer (a 404, a 405) means
+ * reachable. A network error fails as discovery's would.
+ */
+export async function reach(p: ProfileConfig): Promise<Reached> {
+  const cfg = await configurationFor(p);
+  if (!p.token_endpoint) return { issuer: cfg.serverMetadata().issuer };
+  const url = p.token_endpoint;
+  const ex: Exchange = {};
+  try {
+    const res = await observing(ex, () => providerFetch(url, {
+      method: 'HEAD', headers: {}, body: undefined, redirect: 'manual', signal: AbortSignal.timeout(p.timeout * 1000),
+    }));
+    return { endpoint: endpointOf(url), status: res.status };
+  } catch (err) {
+    // Held off by an earlier Retry-After, or a status Response cannot carry: the provider answered all the same.
+    if (ex.seen && 'answer' in ex.seen) return { endpoint: ex.seen.answer.endpoint, status: ex.seen.answer.status };
+    throw judge('reachability check', ex.seen ?? { unsent: withCode(stableCode(err)) }, asker(p, undefined));
+  }
+}
+
 function clientAuth(p: ProfileConfig, cred: ClientCredential | undefined): oidc.ClientAuth {
   // An installed app's documented non-secret goes in the body, as Google's token requests show it.
   if (cred === undefined) return p.client_secret_public ? oidc.ClientSecretPost(p.client_secret_public) : oidc.None();

@@ -6,7 +6,7 @@ import { AuthdError, CONTROLS, type ErrorCode, loginHint } from '../protocol/ind
 /** The requests authd makes. One answer means different things to different requests. */
 export type ProviderRequest =
   | 'discovery' | 'device authorization' | 'device login' | 'code exchange' | 'refresh' | 'narrowed refresh' | 'client credentials' | 'revocation'
-  | 'token exchange' | 'JWT bearer';
+  | 'token exchange' | 'JWT bearer' | 'reachability check';
 
 /** An HTTP answer as far as authd reads it: its status and headers, and its body's error code only. */
 export interface Answer {
@@ -198,6 +198,7 @@ const PHRASE: Record<ProviderRequest, string> = {
   revocation: 'revocation request',
   'token exchange': 'token exchange request (RFC 8693)',
   'JWT bearer': 'JWT bearer request (RFC 7523)',
+  'reachability check': 'reachability check (a HEAD request)',
 };
 
 /** What a failed request means to the user: one sentence naming the request, the endpoint and the status. */
