@@ -5,11 +5,13 @@
 // rules, and logout, each through the real binary, with nothing in the profile but what the preset
 // wrote. GitHub, Entra and Google presets write the provider's fixed origin: only that origin is
 // changed to the fixture's, every other line stays as the preset wrote it.
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'vitest';
-import { Home, type Result } from './support/harness.js';
+import { approveDeviceCode, startIdp } from '../scripts/dev-idp.mjs';
+import { AUTHD, findLeaks, Home, type Result, readEvents } from './support/harness.js';
 import { ProviderFixture, type ProviderName } from './support/provider-fixtures.js';
 
 interface Case {
@@ -295,5 +297,60 @@ describe('doctor asks a provider with explicit endpoints too', () => {
     ctx.expect(up.checks.get(`profile ${s.name}`)).toMatchObject({ status: 'ok', detail: reachable(c, s.fixture) });
     ctx.expect(up.code).toBe(0);
     ctx.expect(s.fixture.requests.map((q) => [q.kind, q.status])).toEqual([['other', 404]]);
+  });
+});
+
+describe('the generic preset against a standard OpenID provider', () => {
+  test('a profile added with --provider generic --issuer passes doctor, logs in, refreshes (to the new refresh token each time) and logs out revoking, against the dev provider', async (ctx) => {
+    const idp = await startIdp({ accessTokenTtl: 600 });
+    const home = new Home('authd-pl.');
+    const configFile = join(home.dir, 'config.toml');
+    writeFileSync(configFile, 'store = "file"\n', { mode: 0o600 });
+    ctx.onTestFinished(async () => {
+      await home.dispose();
+      await idp.close();
+    });
+    const name = 'my-generic';
+    const added = await home.run(['profile', 'add', name, '--provider', 'generic', '--client-id', 'authd-cli', '--issuer', idp.issuer]);
+    ctx.expect(added.stderr).toContain(`Then log in: authd login -p ${name}`);
+    ctx.expect(added.code).toBe(0);
+
+    const d = await doctor(home);
+    ctx.expect(d.checks.get(`profile ${name}`)).toMatchObject({ status: 'ok', detail: `provider reachable (${idp.issuer})` });
+    ctx.expect(d.checks.get(`profile ${name} login`)).toMatchObject({ status: 'warning', detail: 'logged out' });
+    ctx.expect(d.code).toBe(0);
+
+    // Device login (flow "auto", no browser here), approved on the provider's own pages.
+    const child = spawn(AUTHD, ['login', '--json', '-p', name], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const events = await readEvents(child, async (ev) => {
+      if (ev.event === 'device_code') await approveDeviceCode(String(ev.verification_uri_complete));
+    });
+    ctx.expect(events.map((e) => e.event)).toEqual(['device_code', 'logged_in']);
+    ctx.expect(events[1]).toEqual({ event: 'logged_in', profile: name, subject: 'alice' });
+    const login = idp.rotations.find((r) => r.grantType === 'urn:ietf:params:oauth:grant-type:device_code' && r.issued)!;
+    ctx.expect(login).toBeDefined();
+
+    const t = JSON.parse((await home.run(['get-token', '-p', name, '--format', 'json'])).stdout) as { access_token: string; expires_at: number };
+    ctx.expect(idp.issued.has(t.access_token)).toBe(true);
+    ctx.expect(t.expires_at - Date.now() / 1000).toBeGreaterThan(590);
+
+    // Two forced refreshes: oidc-provider rotates, so each presents the refresh token the last answer carried.
+    for (let i = 0; i < 2; i++) {
+      const r = await home.run(['get-token', '-p', name, '--min-ttl', '599', '--format', 'json']);
+      ctx.expect(r.stderr).toBe('');
+      ctx.expect(r.code).toBe(0);
+    }
+    const refreshes = idp.rotations.filter((r) => r.grantType === 'refresh_token');
+    ctx.expect(refreshes.map((r) => [r.presented, r.error])).toEqual([[login.issued, undefined], [refreshes[0]!.issued, undefined]]);
+    const stored = home.storedSession(name)!.refresh_token;
+    ctx.expect(stored).toBe(refreshes[1]!.issued);
+    ctx.expect(idp.stats.reuseDetected).toBe(0);
+
+    const out = await home.run(['logout', '-p', name]);
+    ctx.expect(out.code).toBe(0);
+    ctx.expect(out.stderr).toContain(`Logged out of ${name} (revoked at the provider)`);
+    ctx.expect((await idp.introspect(String(stored))).active).toBe(false);
+    ctx.expect(home.storedSession(name)).toBeUndefined();
+    ctx.expect(findLeaks(idp, { stderr: home.stderrs.join('\n'), state: home.stateFilesText() })).toEqual([]);
   });
 });
