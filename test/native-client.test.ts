@@ -413,6 +413,23 @@ describe('against a fake daemon', () => {
     });
   }
 
+  test('the Node fast path and the full Node client print the same for every answer, from the same request', async () => {
+    for (const [name, line, native] of answers) {
+      answer = () => line;
+      for (const format of ['token', 'json', 'header', 'exec-credential']) {
+        const args = ['get-token', '-p', 'p', '--min-ttl', '5', '--format', format];
+        requests.length = 0;
+        const full = await run(process.execPath, [FULL_NODE, ...args], env());
+        const fast = await run(AUTHD, args, { ...env(), AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' });
+        const said = /^authd: fast path: (.*)\n/m.exec(fast.stderr)?.[1];
+        expect({ ...fast, stderr: fast.stderr.replace(/^authd: fast path: .*\n/m, '') }, `${name}, ${format}`).toEqual(full);
+        expect(requests[1], name).toBe(requests[0]);
+        // What the native client answers itself, the fast path does too.
+        if (native) expect(said, `${name}, ${format}`).toBe('answered');
+      }
+    }
+  });
+
   test('an error answer is printed as the daemon gave it, without asking the daemon again', async () => {
     // Asked twice, this daemon would answer other words: as one whose refused refresh ended the session.
     const error = (message: string) => `${JSON.stringify({ v: 1, id: 1, error: { code: 'login_required', message, hint: 'run `authd login -p p`' } })}\n`;
