@@ -469,8 +469,7 @@ describe('against a fake daemon', () => {
     expect(native).toEqual(node);
     expect(p.stderr).toContain('fallback: secret_required');
     expect(p.stderr).not.toContain('answer:');
-    // Node 1 + its full client's 1 (the fast path hands it over bare too), native 1 + the Node it hands to 1, probe 1.
-    expect(requests).toHaveLength(5);
+    expect(requests).toHaveLength(4); // Node alone 1 (its fast path answers it as the full client does), native 1 + the Node it hands to 1, probe 1
   });
 
   test('a malformed AUTHD_NATIVE_ANSWER is ignored: the Node client asks the daemon', async () => {

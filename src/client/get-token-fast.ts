@@ -3,11 +3,12 @@
 // src/native/authd-client.c's get_token: the common case only (the arguments it parses, a socket in a
 // private directory, a daemon that runs as the user and answers within half the patience), with the
 // full client's own checks and formats, so what it prints is the full client's, byte for byte.
-// Anything else — other arguments, no daemon (autostart), a secret_required answer, silence, anything
-// it does not fully understand — goes to the full client (dist/get-token.cjs) in this process. An
-// error answer is printed here as the full client prints it (reportError), so the daemon is never
-// asked twice for one. It loads a fraction of the full client's code, which was most of a Node
-// start's cost over `node -e 0`.
+// Anything else — other arguments, no daemon (autostart), silence, anything it does not fully
+// understand — goes to the full client (dist/get-token.cjs) in this process. An error answer is
+// printed here as the full client prints it (reportError), and secret_required is answered as it
+// answers it (requestWithEnvSecret), so the daemon is never asked twice. It loads about half the
+// full client's code, and none of the other commands': loading code was most of a Node start's cost
+// over `node -e 0`.
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -15,10 +16,11 @@ import {
   PROTOCOL_VERSION, resolvePaths, type TokenResult, type WireError,
 } from '../protocol/index.js';
 import { notAnsweringMs } from './answer-watchdog.js';
+import type { Requester } from './command.js';
 import { callerInfo, type IO, processIO } from './io.js';
 import { reportError } from './program.js';
 import { type ExecCredentialVersion, execCredentialVersion, formatToken, TOKEN_FORMATS, type TokenFormat } from './token-format.js';
-import { bearerOnly, narrowedAsAsked, warningLine } from './token-requests.js';
+import { bearerOnly, narrowedAsAsked, requestWithEnvSecret, warningLine } from './token-requests.js';
 import { checkDaemonPeer, checkSocketDir } from './trust.js';
 
 /** What the fast path asks: the same options get-token.ts's parse gives, for the cases it takes. */
@@ -136,6 +138,9 @@ function envelope(frame: string): Answer {
   return result === undefined ? undefined : { result };
 }
 
+/** Thrown where the full client takes over after a request was sent (no answer it can read). */
+const HAND_OVER = Symbol('hand over');
+
 /** The full get-token client's answer, or undefined where it should take over (see the file's head). */
 export async function fastGetToken(argv: readonly string[], io: IO): Promise<number | undefined> {
   const req = fastRequest(argv, io.env);
@@ -146,15 +151,19 @@ export async function fastGetToken(argv: readonly string[], io: IO): Promise<num
   if (req.profile) params.profile = req.profile;
   if (req.minTtl !== undefined) params.minTtl = req.minTtl;
   Object.assign(params, req.narrowing);
-  const answer = await exchange(paths.socket, paths.socketExplicit, encodeFrame({ v: PROTOCOL_VERSION, id: 1, method: 'getToken', params }),
-    notAnsweringMs(io.env));
-  if (!answer) return undefined;
-  if ('error' in answer) {
-    // secret_required: the full client asks again, with the secret (nothing happened yet).
-    if (answer.error.code === 'secret_required') return undefined;
-    throw AuthdError.fromWire(answer.error as unknown as WireError);
-  }
-  const t = answer.result as Partial<TokenResult> | null;
+  const patienceMs = notAnsweringMs(io.env);
+  // One connection per request (the full client keeps one for both of requestWithEnvSecret's), each checked.
+  const daemon: Requester = {
+    async request(method, asked) {
+      const answer = await exchange(paths.socket, paths.socketExplicit, encodeFrame({ v: PROTOCOL_VERSION, id: 1, method, params: asked }), patienceMs);
+      if (!answer) throw HAND_OVER;
+      if ('error' in answer) throw AuthdError.fromWire(answer.error as unknown as WireError);
+      return answer.result as never;
+    },
+    close() {},
+  };
+  // As get-token.ts: a secret_required answer is asked again with the values the user's config names, or printed.
+  const t = (await requestWithEnvSecret(daemon, 'getToken', params, io.env)) as Partial<TokenResult> | null;
   if (typeof t !== 'object' || t === null || typeof t.access_token !== 'string' || typeof t.token_type !== 'string') return undefined;
   const token = narrowedAsAsked(bearerOnly(t as TokenResult), req.narrowing);
   const warning = warningLine(token);
