@@ -20,7 +20,7 @@ await Promise.all([
   // Whitespace and syntax minified (names kept, for readable stacks): less for V8 to parse at each start.
   // dist/get-token.cjs: the same client with get-token alone, the one bin/authd starts for `authd get-token`;
   // dist/git-credential.cjs: with git-credential alone, the one bin/git-credential-authd starts.
-  ...[['src/client/main.ts', 'dist/authd.cjs'], ['src/client/get-token-main.ts', 'dist/get-token.cjs'],
+  ...[['src/client/main.ts', 'dist/authd.cjs'], ['src/client/get-token-main.ts', 'dist/get-token.cjs'], ['src/client/get-token-fast.ts', 'dist/get-token-fast.cjs'],
     ['src/client/git-credential-main.ts', 'dist/git-credential.cjs']].map(([entry, outfile]) => build({
     ...common,
     entryPoints: [entry],

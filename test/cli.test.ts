@@ -151,6 +151,18 @@ describe('help from the command table', () => {
       expect(client.length).toBeLessThan(40_000);
     });
   }
+
+  test('`authd get-token` on Node starts its fast path first: no command\'s help, no presets, well under the full client (issue 13)', () => {
+    // bin/authd starts dist/get-token-fast.cjs, which loads dist/get-token.cjs only for what it does not answer itself.
+    expect(readFileSync(new URL('../bin/authd', import.meta.url), 'utf8')).toMatch(/get-token\) client=get-token-fast\.cjs/);
+    const fast = readFileSync(new URL('../dist/get-token-fast.cjs', import.meta.url), 'utf8');
+    expect(fast).not.toContain('Usage: authd');
+    // Node's own modules only at start; the TOML parser only where a daemon asks for a secret from the environment.
+    expect([...fast.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]).filter((m) => !m!.startsWith('node:'))).toEqual([]);
+    expect([...fast.matchAll(/import\("([^"]+)"\)/g)].map((m) => m[1])).toEqual(['smol-toml']);
+    expect(fast).toContain('get-token.cjs');
+    expect(fast.length).toBeLessThan(24_000);
+  });
 });
 
 /** Every key of a JSON value, at any depth. */

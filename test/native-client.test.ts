@@ -19,6 +19,8 @@ delete process.env.AUTHD_NATIVE;
 
 const NATIVE = resolve(__dirname, '../dist/authd-native');
 const GIT_HELPER = resolve(__dirname, '../bin/git-credential-authd');
+/** The whole Node client of get-token, which the native client and the Node fast path hand over to. */
+const FULL_NODE = resolve(__dirname, '../dist/get-token.cjs');
 const SOURCE = resolve(__dirname, '../src/native/authd-client.c');
 const V1BETA1 = 'client.authentication.k8s.io/v1beta1';
 
@@ -139,16 +141,24 @@ describe('against a real daemon, the native client and the Node client print the
     await idp?.close();
   });
 
-  /** Runs both clients through bin/authd and the probe build; returns the probe's fallback reason (undefined: it answered). */
-  async function same(args: string[], extra: Record<string, string> = {}): Promise<{ result: Result; handedOver?: string }> {
+  /**
+   * Runs both clients through bin/authd (the Node client's fast path, get-token-fast.ts, where it is
+   * get-token), the full Node client (dist/get-token.cjs) and the probe build; returns the probe's
+   * fallback reason (undefined: it answered) and what the Node fast path did (undefined: not started).
+   */
+  async function same(args: string[], extra: Record<string, string> = {}): Promise<{ result: Result; handedOver?: string; fast?: string }> {
     const env = { ...home.env, ...extra };
     const node = await run(AUTHD, args, { ...env, AUTHD_NATIVE: '0' });
     const native = await run(AUTHD, args, env);
     expect(native).toEqual(node);
+    if (args[0] === 'get-token') expect(await run(process.execPath, [FULL_NODE, ...args], env)).toEqual(node);
+    const fast = await run(AUTHD, args, { ...env, AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' });
+    const said = /^authd: fast path: (.*)\n/m.exec(fast.stderr);
+    expect({ ...fast, stderr: fast.stderr.replace(/^authd: fast path: .*\n/m, '') }).toEqual(node);
     const p = await run(probe, args, env);
-    if (p.code === 99) return { result: node, handedOver: /fallback: (.*)/.exec(p.stderr)?.[1] };
+    if (p.code === 99) return { result: node, handedOver: /fallback: (.*)/.exec(p.stderr)?.[1], fast: said?.[1] };
     expect(p).toEqual(node);
-    return { result: node };
+    return { result: node, fast: said?.[1] };
   }
 
   const handled: [string, string[], Record<string, string>?][] = [
@@ -171,41 +181,46 @@ describe('against a real daemon, the native client and the Node client print the
     ['--scope=', ['get-token', '--scope=openid offline_access', '--min-ttl', '0']],
   ];
   for (const [name, args, env] of handled) {
-    test(`${name}: answered by the native client, as Node answers`, async () => {
-      const { result, handedOver } = await same(args, env);
+    test(`${name}: answered by the native client and by the Node fast path, as Node answers`, async () => {
+      const { result, handedOver, fast } = await same(args, env);
       expect(result.code).toBe(0);
       expect(result.stdout).not.toBe('');
       expect(handedOver).toBeUndefined();
+      // Options before the command go to the whole Node client (bin/authd picks by the first word).
+      expect(fast).toBe(args[0] === 'get-token' ? 'answered' : undefined);
     });
   }
 
-  const leftToNode: [string, string[], Record<string, string>?][] = [
-    ['a profile that is not logged in (login required, exit 3)', ['get-token', '-p', 'never']],
-    ['an unknown profile (exit 2)', ['get-token', '-p', 'nosuch']],
-    ['an invalid profile name', ['get-token', '-p', '../x']],
-    ['an unknown format', ['get-token', '--format', 'yaml']],
-    ['--min-ttl out of range', ['get-token', '--min-ttl', '86401']],
-    ['--min-ttl not a number', ['get-token', '--min-ttl', '1e3']],
-    ['--help', ['get-token', '--help']],
-    ['-h before the command', ['-h', 'get-token']],
-    ['a positional argument', ['get-token', 'extra']],
-    ['an unknown option', ['get-token', '--min_ttl', '5']],
-    ['a value missing', ['get-token', '--format']],
-    ['another command', ['help', 'get-token']],
-    ['--version', ['--version']],
-    ['an empty --scope', ['get-token', '--scope', '']],
-    ['a --scope with a quote', ['get-token', '--scope', 'a"b']],
-    ['a --scope with a tab', ['get-token', '--scope', 'a\tb']],
-    ['--resource (the Node client asks for it)', ['get-token', '--resource', 'https://api.example.com/']],
-    ['--id-token (the session\'s ID token)', ['get-token', '--id-token']],
-    ['--id-token as json', ['get-token', '-f', 'json', '--id-token']],
-    ['a version of ExecCredential authd does not speak', ['get-token', '-f', 'exec-credential'],
+  // The third column: what the Node fast path does (it prints an error answer itself; the native
+  // client hands that to Node with the answer).
+  const leftToNode: [string, string[], 'answered' | 'handed to the full client' | undefined, Record<string, string>?][] = [
+    ['a profile that is not logged in (login required, exit 3)', ['get-token', '-p', 'never'], 'answered'],
+    ['an unknown profile (exit 2)', ['get-token', '-p', 'nosuch'], 'answered'],
+    ['an invalid profile name', ['get-token', '-p', '../x'], 'handed to the full client'],
+    ['an unknown format', ['get-token', '--format', 'yaml'], 'handed to the full client'],
+    ['--min-ttl out of range', ['get-token', '--min-ttl', '86401'], 'handed to the full client'],
+    ['--min-ttl not a number', ['get-token', '--min-ttl', '1e3'], 'handed to the full client'],
+    ['--help', ['get-token', '--help'], 'handed to the full client'],
+    ['-h before the command', ['-h', 'get-token'], undefined],
+    ['a positional argument', ['get-token', 'extra'], 'handed to the full client'],
+    ['an unknown option', ['get-token', '--min_ttl', '5'], 'handed to the full client'],
+    ['a value missing', ['get-token', '--format'], 'handed to the full client'],
+    ['another command', ['help', 'get-token'], undefined],
+    ['--version', ['--version'], undefined],
+    ['an empty --scope', ['get-token', '--scope', ''], 'handed to the full client'],
+    ['a --scope with a quote', ['get-token', '--scope', 'a"b'], 'handed to the full client'],
+    ['a --scope with a tab', ['get-token', '--scope', 'a\tb'], 'handed to the full client'],
+    ['--resource (the Node client asks for it)', ['get-token', '--resource', 'https://api.example.com/'], 'answered'],
+    ['--id-token (the session\'s ID token)', ['get-token', '--id-token'], 'handed to the full client'],
+    ['--id-token as json', ['get-token', '-f', 'json', '--id-token'], 'handed to the full client'],
+    ['a version of ExecCredential authd does not speak', ['get-token', '-f', 'exec-credential'], 'handed to the full client',
       { KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1alpha1"}' }],
   ];
-  for (const [name, args, env] of leftToNode) {
-    test(`${name}: left to the Node client, same output`, async () => {
-      const { handedOver } = await same(args, env);
+  for (const [name, args, fastPath, env] of leftToNode) {
+    test(`${name}: left to the Node client, same output (Node fast path: ${fastPath ?? 'not started'})`, async () => {
+      const { handedOver, fast } = await same(args, env);
       expect(handedOver).toBeDefined();
+      expect(fast).toBe(fastPath);
     });
   }
 
@@ -398,6 +413,23 @@ describe('against a fake daemon', () => {
     });
   }
 
+  test('the Node fast path and the full Node client print the same for every answer, from the same request', async () => {
+    for (const [name, line, native] of answers) {
+      answer = () => line;
+      for (const format of ['token', 'json', 'header', 'exec-credential']) {
+        const args = ['get-token', '-p', 'p', '--min-ttl', '5', '--format', format];
+        requests.length = 0;
+        const full = await run(process.execPath, [FULL_NODE, ...args], env());
+        const fast = await run(AUTHD, args, { ...env(), AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' });
+        const said = /^authd: fast path: (.*)\n/m.exec(fast.stderr)?.[1];
+        expect({ ...fast, stderr: fast.stderr.replace(/^authd: fast path: .*\n/m, '') }, `${name}, ${format}`).toEqual(full);
+        expect(requests[1], name).toBe(requests[0]);
+        // What the native client answers itself, the fast path does too.
+        if (native) expect(said, `${name}, ${format}`).toBe('answered');
+      }
+    }
+  });
+
   test('an error answer is printed as the daemon gave it, without asking the daemon again', async () => {
     // Asked twice, this daemon would answer other words: as one whose refused refresh ended the session.
     const error = (message: string) => `${JSON.stringify({ v: 1, id: 1, error: { code: 'login_required', message, hint: 'run `authd login -p p`' } })}\n`;
@@ -437,7 +469,7 @@ describe('against a fake daemon', () => {
     expect(native).toEqual(node);
     expect(p.stderr).toContain('fallback: secret_required');
     expect(p.stderr).not.toContain('answer:');
-    expect(requests).toHaveLength(4); // Node alone 1, native 1 + the Node it hands to 1, probe 1
+    expect(requests).toHaveLength(4); // Node alone 1 (its fast path answers it as the full client does), native 1 + the Node it hands to 1, probe 1
   });
 
   test('a malformed AUTHD_NATIVE_ANSWER is ignored: the Node client asks the daemon', async () => {

@@ -1,7 +1,7 @@
 // The pieces both sides share: framing, the error table, argument parsing, output formats.
 import { describe, expect, test } from 'vitest';
 import { parseArgs } from '../src/client/args.js';
-import { execCredentialVersion, formatToken } from '../src/client/commands/get-token.js';
+import { execCredentialVersion, formatToken } from '../src/client/token-format.js';
 import { AuthdError, EXIT_CODES, encodeFrame, LineDecoder, MAX_FRAME_BYTES, resolvePaths } from '../src/protocol/index.js';
 import { UntilRejected } from '../src/protocol/until-rejected.js';
 

@@ -1,0 +1,200 @@
+// The Node client's fast path for `authd get-token` (dist/get-token-fast.cjs), which bin/authd starts
+// where the native client is not built (no C compiler) or AUTHD_NATIVE=0 — issue 13. The Node twin of
+// src/native/authd-client.c's get_token: the common case only (the arguments it parses, a socket in a
+// private directory, a daemon that runs as the user and answers within half the patience), with the
+// full client's own checks and formats, so what it prints is the full client's, byte for byte.
+// Anything else — other arguments, no daemon (autostart), silence, anything it does not fully
+// understand — goes to the full client (dist/get-token.cjs) in this process. An error answer is
+// printed here as the full client prints it (reportError), and secret_required is answered as it
+// answers it (requestWithEnvSecret), so the daemon is never asked twice. It loads about half the
+// full client's code, and none of the other commands': loading code was most of a Node start's cost
+// over `node -e 0`.
+import { connect as netConnect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import {
+  AuthdError, checkSocketPath, encodeFrame, type GetTokenParams, MAX_FRAME_BYTES, type Narrowing, normalNarrowing, PROFILE_NAME,
+  PROTOCOL_VERSION, resolvePaths, type TokenResult, type WireError,
+} from '../protocol/index.js';
+import { notAnsweringMs } from './answer-watchdog.js';
+import type { Requester } from './command.js';
+import { callerInfo, type IO, processIO } from './io.js';
+import { reportError } from './program.js';
+import { type ExecCredentialVersion, execCredentialVersion, formatToken, TOKEN_FORMATS, type TokenFormat } from './token-format.js';
+import { bearerOnly, narrowedAsAsked, requestWithEnvSecret, warningLine } from './token-requests.js';
+import { checkDaemonPeer, checkSocketDir } from './trust.js';
+
+/** What the fast path asks: the same options get-token.ts's parse gives, for the cases it takes. */
+export interface FastRequest {
+  profile?: string;
+  minTtl?: number;
+  narrowing?: Narrowing;
+  format: TokenFormat;
+  execCredentialVersion?: ExecCredentialVersion;
+}
+
+const VALUED = new Map([['--profile', 'profile'], ['-p', 'profile'], ['--min-ttl', 'min-ttl'], ['--format', 'format'], ['-f', 'format'],
+  ['--scope', 'scope'], ['--resource', 'resource'], ['--audience', 'audience']]);
+
+/**
+ * `get-token` and its value options, as program.ts and get-token.ts read them, when every one is
+ * well-formed; undefined for anything else (help, --id-token, a positional, a bad value: the full
+ * client says what is wrong). Options before the command are left to the full client.
+ */
+export function fastRequest(argv: readonly string[], env: Record<string, string | undefined>): FastRequest | undefined {
+  if (argv[0] !== 'get-token') return undefined;
+  const given: Record<string, string> = {};
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const name = VALUED.get(eq === -1 ? arg : arg.slice(0, eq));
+    if (!name) return undefined;
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined) return undefined;
+    given[name] = value;
+  }
+  const format = (given.format ?? 'token') as TokenFormat;
+  if (!TOKEN_FORMATS.includes(format)) return undefined;
+  const req: FastRequest = { format };
+  const profile = given.profile ?? (env.AUTHD_PROFILE || undefined);
+  if (profile !== undefined) {
+    if (!PROFILE_NAME.test(profile)) return undefined;
+    req.profile = profile;
+  }
+  const minTtl = given['min-ttl'];
+  if (minTtl !== undefined) {
+    req.minTtl = Number(minTtl);
+    if (!/^\d+(\.\d+)?$/.test(minTtl) || req.minTtl > 86_400) return undefined;
+  }
+  if (format === 'exec-credential') {
+    try {
+      req.execCredentialVersion = execCredentialVersion(env);
+    } catch {
+      return undefined;
+    }
+  }
+  let narrowing: Narrowing | undefined;
+  try {
+    narrowing = normalNarrowing({ scopes: given.scope?.split(' ').filter(Boolean), resource: given.resource, audience: given.audience });
+  } catch {
+    return undefined;
+  }
+  if (narrowing) req.narrowing = narrowing;
+  return req;
+}
+
+/** The answer to one getToken request, or undefined where the full client should take over. */
+type Answer = { result: unknown } | { error: Record<string, unknown> } | undefined;
+
+/**
+ * Connects (checks as connection.ts connectOnce makes them), sends the request, and reads its one
+ * answer line; undefined where the full client does something else: no daemon (it starts one), a lost
+ * connection (it asks again), silence for half the patience (it pings), an answer it cannot read.
+ */
+function exchange(socketPath: string, explicit: boolean, request: string, patienceMs: number): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    checkSocketDir(socketPath, explicit);
+    const socket: Socket = netConnect(socketPath);
+    let timer: NodeJS.Timeout | undefined;
+    const done = (answer: Answer, err?: unknown) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(answer);
+    };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    socket.once('connect', () => {
+      try {
+        checkDaemonPeer(socket, socketPath);
+      } catch (err) {
+        done(undefined, err);
+        return;
+      }
+      timer = setTimeout(() => done(undefined), patienceMs / 2);
+      socket.write(request);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const nl = chunk.indexOf(10);
+      chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
+      size += nl === -1 ? chunk.length : nl;
+      if (size > MAX_FRAME_BYTES) done(undefined);
+      else if (nl !== -1) done(envelope(Buffer.concat(chunks).toString('utf8')));
+    });
+    socket.on('error', () => done(undefined));
+    socket.on('close', () => done(undefined));
+  });
+}
+
+function envelope(frame: string): Answer {
+  let res: unknown;
+  try {
+    res = JSON.parse(frame);
+  } catch {
+    return undefined;
+  }
+  if (typeof res !== 'object' || res === null || (res as { id?: unknown }).id !== 1) return undefined;
+  const { result, error } = res as { result?: unknown; error?: unknown };
+  if (error !== undefined) return typeof error === 'object' && error !== null && !Array.isArray(error) ? { error: error as Record<string, unknown> } : undefined;
+  return result === undefined ? undefined : { result };
+}
+
+/** Thrown where the full client takes over after a request was sent (no answer it can read). */
+const HAND_OVER = Symbol('hand over');
+
+/** The full get-token client's answer, or undefined where it should take over (see the file's head). */
+export async function fastGetToken(argv: readonly string[], io: IO): Promise<number | undefined> {
+  const req = fastRequest(argv, io.env);
+  if (!req || io.env.AUTHD_NATIVE_ANSWER !== undefined) return undefined;
+  const paths = resolvePaths(io.env);
+  checkSocketPath(paths);
+  const params: GetTokenParams = { caller: callerInfo('authd get-token') };
+  if (req.profile) params.profile = req.profile;
+  if (req.minTtl !== undefined) params.minTtl = req.minTtl;
+  Object.assign(params, req.narrowing);
+  const patienceMs = notAnsweringMs(io.env);
+  // One connection per request (the full client keeps one for both of requestWithEnvSecret's), each checked.
+  const daemon: Requester = {
+    async request(method, asked) {
+      const answer = await exchange(paths.socket, paths.socketExplicit, encodeFrame({ v: PROTOCOL_VERSION, id: 1, method, params: asked }), patienceMs);
+      if (!answer) throw HAND_OVER;
+      if ('error' in answer) throw AuthdError.fromWire(answer.error as unknown as WireError);
+      return answer.result as never;
+    },
+    close() {},
+  };
+  // As get-token.ts: a secret_required answer is asked again with the values the user's config names, or printed.
+  const t = (await requestWithEnvSecret(daemon, 'getToken', params, io.env)) as Partial<TokenResult> | null;
+  if (typeof t !== 'object' || t === null || typeof t.access_token !== 'string' || typeof t.token_type !== 'string') return undefined;
+  const token = narrowedAsAsked(bearerOnly(t as TokenResult), req.narrowing);
+  const warning = warningLine(token);
+  if (warning) io.stderr.write(warning);
+  io.stdout.write(formatToken(token, req.format, req.execCredentialVersion));
+  return 0;
+}
+
+/**
+ * Runs the fast path on this process, or the full client where it does not answer. AUTHD_TEST_FAST_PATH=1
+ * (tests) says on stderr which it was, as the native client's test build does.
+ */
+export function start(): void {
+  const io = processIO();
+  const say = io.env.AUTHD_TEST_FAST_PATH === '1' ? (what: string) => io.stderr.write(`authd: fast path: ${what}\n`) : () => undefined;
+  const full = () => {
+    say('handed to the full client');
+    (require(join(__dirname, 'get-token.cjs')) as { main(): void }).main();
+  };
+  fastGetToken(process.argv.slice(2), io).then(
+    (code) => {
+      if (code === undefined) return full();
+      say('answered');
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      if (!(err instanceof AuthdError)) return full();
+      say('answered');
+      process.exitCode = reportError(err, io);
+    },
+  );
+}
+
+if (require.main === module) start();
