@@ -1,61 +1,16 @@
 // The command line in-process: each command's parsing, output and exit code, with an injected IO and
-// a stand-in daemon that records what it was asked. What the daemon does is tested elsewhere, with the
+// a stand-in daemon that records what it was asked (test/support/in-process.ts). Each command's
+// success path: commands-in-process.test.ts. What the daemon does is tested elsewhere, with the
 // real binary against a real provider.
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
-import type { Requester } from '../src/client/command.js';
 import { COMMANDS } from '../src/client/commands/index.js';
-import type { IO } from '../src/client/io.js';
-import { main, reportError, topLevelHelp } from '../src/client/main.js';
-import { AuthdError, type MethodName, type Methods } from '../src/protocol/index.js';
+import { topLevelHelp } from '../src/client/main.js';
+import type { Methods } from '../src/protocol/index.js';
 import { PRESET_FLAGS, PRESETS } from '../src/protocol/presets.js';
-
-type Answers = { [M in MethodName]?: (params: Methods[M]['params']) => Methods[M]['result'] };
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-  requests: { method: string; params: unknown }[];
-  connected: boolean;
-}
-
-async function cli(argv: string[], answers: Answers = {}, env: Record<string, string> = {}, input = ''): Promise<Ran> {
-  let stdout = '';
-  let stderr = '';
-  const requests: Ran['requests'] = [];
-  let connected = false;
-  const io: IO = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    stdin: Readable.from([input]),
-    env: { AUTHD_HOME: join(tmpdir(), 'authd-cli-none'), ...env },
-  };
-  const daemon: Requester = {
-    request: async (method, params) => {
-      requests.push({ method, params });
-      const answer = answers[method] as ((p: unknown) => unknown) | undefined;
-      if (!answer) throw new AuthdError('unknown_method', `the stand-in daemon has no answer for ${method}`);
-      return answer(params) as never;
-    },
-    close: () => undefined,
-  };
-  let code: number;
-  try {
-    code = await main(argv, io, {
-      connect: async () => {
-        connected = true;
-        return daemon;
-      },
-    });
-  } catch (err) {
-    code = reportError(err, io);
-  }
-  return { code, stdout, stderr, requests, connected };
-}
+import { type Answers, cli } from './support/in-process.js';
 
 const TOKEN = { access_token: 'tok.abc', token_type: 'Bearer', expires_at: 2_000_000_000, profile: 'acme' };
 

@@ -9,9 +9,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import type { Command } from '../src/client/command.js';
-// The table first: it imports completion.ts, which reads it back (see there).
-import { COMMANDS } from '../src/client/commands/index.js';
 import { completionScript, SHELLS, type Shell } from '../src/client/commands/completion.js';
+import { COMMANDS } from '../src/client/commands/index.js';
 import { AUTHD, devProfile, Home } from './support/harness.js';
 
 const has = (program: string) => spawnSync('sh', ['-c', `command -v ${program}`]).status === 0;

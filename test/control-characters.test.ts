@@ -120,7 +120,7 @@ test('git\'s helper never passes on a value holding a line break or NUL, whateve
   const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: () => true }, stdin: process.stdin, env: {} } as unknown as IO;
   for (const value of ['tok\nquit=1', 'tok\u0000x', 'tok\rusername=mallory']) {
     const conn = { request: async () => ({ attrs: [['username', 'oauth2'], ['password', value]] }) } as unknown as Requester;
-    await expect(gitCredential.run({ action: 'get', attrs: [['host', 'git.example.com']] }, io, async () => conn)).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(gitCredential.run({ action: 'get', attrs: [['host', 'git.example.com']] }, io, async () => conn, [gitCredential])).rejects.toMatchObject({ code: 'bad_request' });
   }
   expect(stdout).toBe('');
 });

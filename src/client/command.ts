@@ -28,8 +28,13 @@ export interface Command<O> {
   parse(args: Parsed, io: IO): O | Promise<O>;
   /** A read that may be asked once more, of a new daemon, when the daemon died before answering. */
   retryable?(opts: O): boolean;
-  run(opts: O, io: IO, connect: Connect): Promise<number>;
+  /** `commands`: the table the program runs, for a command about the commands (completion). */
+  run(opts: O, io: IO, connect: Connect, commands: Commands): Promise<number>;
 }
+
+/** A table of commands (commands/index.ts has them all). */
+// biome-ignore lint/suspicious/noExplicitAny: each command has its own options type
+export type Commands = readonly Command<any>[];
 
 /** The flags every command takes. */
 export const HELP_FLAG: FlagSpec = { help: { short: 'h' } };

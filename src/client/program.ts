@@ -5,7 +5,7 @@ import { closest } from '../protocol/closest.js';
 import { AuthdError, printable } from '../protocol/index.js';
 import { VERSION } from '../protocol/version.js';
 import { parseArgs, usage } from './args.js';
-import type { Command, Connect, Requester } from './command.js';
+import type { Command, Commands, Connect, Requester } from './command.js';
 import { connect as connectDaemon } from './connection.js';
 import { type IO, processIO } from './io.js';
 
@@ -13,10 +13,6 @@ import { type IO, processIO } from './io.js';
 export interface Deps {
   connect(io: IO): Promise<Requester>;
 }
-
-/** A table of commands (commands/index.ts has them all). */
-// biome-ignore lint/suspicious/noExplicitAny: each command has its own options type
-export type Commands = readonly Command<any>[];
 
 const processDeps: Deps = { connect: (io) => connectDaemon({ env: io.env }) };
 
@@ -104,7 +100,7 @@ export async function runProgram(commands: Commands, argv: string[], io: IO, dep
       return conn;
     };
     try {
-      return await command.run(opts, io, connect);
+      return await command.run(opts, io, connect, commands);
     } catch (err) {
       if (attempt > 0 || !conn?.lostMidRequest || !command.retryable?.(opts)) throw err;
     } finally {

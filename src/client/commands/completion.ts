@@ -1,10 +1,7 @@
 // `authd completion bash|zsh|fish`: a completion script made from the command table, so a new
 // command, flag or flag value completes without anyone touching this file.
 import { type FlagSpec, usage } from '../args.js';
-import { type Command, HELP_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
-// The table holds this command: a cycle, read only when the command runs. (An import() here would
-// make the bundle load every module lazily: ~0.6 ms more on each start.) Import the table first.
-import { COMMANDS } from './index.js';
+import { type Command, type Commands, HELP_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -35,9 +32,9 @@ names after -p (asked of the running daemon; a TAB never starts one, and shows n
     noPositionals({ ...args, positionals: extra }, 'completion');
     return { shell: shell as Shell };
   },
-  // It prints; it never contacts the daemon.
-  async run(opts, io) {
-    io.stdout.write(completionScript(opts.shell, COMMANDS));
+  // It prints the table the program runs; it never contacts the daemon.
+  async run(opts, io, _connect, commands) {
+    io.stdout.write(completionScript(opts.shell, commands));
     return 0;
   },
 };
@@ -61,8 +58,7 @@ const PROFILES_ENV = 'AUTHD_NO_AUTOSTART=1 AUTHD_NOT_ANSWERING_MS=2000';
 /** A profile's line in `authd profiles --json` (names are letters, digits, ".", "_" and "-"). */
 const PROFILE_LINE = '^ +"name": "([A-Za-z0-9._-]+)"';
 
-// biome-ignore lint/suspicious/noExplicitAny: each command has its own options type
-export function completionScript(shell: Shell, commands: readonly Command<any>[]): string {
+export function completionScript(shell: Shell, commands: Commands): string {
   const all: Completable[] = [
     { name: '', summary: '', flags: GLOBAL_FLAGS, subcommands: [] },
     ...commands.map((c) => ({ name: c.name, summary: c.summary, flags: c.flags, subcommands: c.subcommands ?? [] })),

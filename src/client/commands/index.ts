@@ -1,6 +1,6 @@
-// The table of commands: adding a command is writing its file and one line here. Help, did-you-mean
-// and completions are made from this table.
-import type { Command } from '../command.js';
+// The table of commands: adding a command is writing its file, then its import and one entry in the
+// table here. Help, did-you-mean and completions are made from this table.
+import type { Commands } from '../command.js';
 import { command as completion } from './completion.js';
 import { command as daemon } from './daemon.js';
 import { command as doctor } from './doctor.js';
@@ -18,7 +18,6 @@ import { command as status } from './status.js';
 import { command as store } from './store.js';
 import { command as use } from './use.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: each command has its own options type
-export const COMMANDS: readonly Command<any>[] = [
+export const COMMANDS: Commands = [
   login, getToken, exec, status, logout, profiles, profile, use, secret, store, daemon, doctor, git, gitCredential, ssh, completion,
 ];
