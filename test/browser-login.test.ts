@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { approveDeviceCode, type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, findLeaks, Home, type ProfileSpec } from './support/harness.js';
-import { Hold, ProviderBehaviour } from './support/provider-behaviour.js';
+import { type Behaviour, Hold, ProviderBehaviour } from './support/provider-behaviour.js';
 
 let idp: Idp;
 let home: Home;
@@ -349,6 +349,75 @@ test('an ID token whose signature does not match the provider\'s keys ends the l
     expect(stderr).toContain("the provider's answer to the browser login of profile forgedid failed authd's checks");
     expect((await getToken(home, 'forgedid')).code).toBe(3);
     expect(home.storedSession('forgedid')).toBeUndefined();
+  } finally {
+    idp.intercept(undefined);
+  }
+});
+
+/**
+ * The provider's own token answer with its ID token's claims changed by `change`, then signed again
+ * with the provider's own key: the signature is good, only the claims are not.
+ */
+function idTokenClaimsChanged(change: (claims: Record<string, unknown>) => void): Behaviour {
+  return (_req, res, pass) => {
+    const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
+    res.end = ((chunk: unknown, ...rest: unknown[]) => {
+      const body = JSON.parse(String(chunk)) as { id_token?: string };
+      if (body.id_token) {
+        const [h, p] = body.id_token.split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>);
+        change(p!);
+        body.id_token = idp.signJwt(p!, h);
+      }
+      const text = JSON.stringify(body);
+      if (!res.headersSent) res.setHeader('content-length', Buffer.byteLength(text));
+      return end(text, ...rest);
+    }) as typeof res.end;
+    pass();
+    return true;
+  };
+}
+
+test('an ID token signed again with the provider\'s own key, its claims unchanged, logs in: the checks below fail on the claim alone', async () => {
+  home.writeConfig({ resigned: browserProfile() });
+  const provider = new ProviderBehaviour(idp);
+  try {
+    let original: Record<string, unknown> | undefined;
+    provider.set('token', idTokenClaimsChanged((claims) => {
+      original = { ...claims };
+    }), 1);
+    const login = new Login(home, ['--json', '-p', 'resigned']);
+    const { url } = await login.authorizationUrl();
+    expect((await browse(url)).status).toBe(200);
+    expect((await login.ended()).code).toBe(0);
+    expect(original).toMatchObject({ iss: idp.issuer, aud: 'authd-native', nonce: new URL(url).searchParams.get('nonce') });
+    expect((await getToken(home, 'resigned')).code).toBe(0);
+  } finally {
+    idp.intercept(undefined);
+  }
+});
+
+test.each([
+  ['nonce', 'another login\'s nonce', (c: Record<string, unknown>) => { c.nonce = 'the-nonce-of-another-login'; }],
+  ['aud', 'another client', (c: Record<string, unknown>) => { c.aud = 'another-client'; }],
+  ['iss', 'another issuer', (c: Record<string, unknown>) => { c.iss = `${idp.issuer}/other`; }],
+] as const)('an ID token with %s of %s, signed with the provider\'s own key, ends the login: exit 1, nothing stored', async (claim, _what, change) => {
+  const profile = `wrong${claim}`;
+  home.writeConfig({ [profile]: browserProfile() });
+  const provider = new ProviderBehaviour(idp);
+  try {
+    provider.set('token', idTokenClaimsChanged(change), 1);
+    const login = new Login(home, ['--json', '-p', profile]);
+    const { url } = await login.authorizationUrl();
+    const page = await browse(url);
+    expect(page.status).toBe(400);
+    expect(page.body).toContain('Login failed');
+    const { code, stderr } = await login.ended();
+    expect(code).toBe(1);
+    // openid-client's code for a claim that is not the expected one (a bad signature has another).
+    expect(stderr).toContain(`the provider's answer to the browser login of profile ${profile} failed authd's checks (OAUTH_JWT_CLAIM_COMPARISON_FAILED)`);
+    expect(login.events.map((e) => e.event)).toEqual(['authorization_url']);
+    expect((await getToken(home, profile)).code).toBe(3);
+    expect(home.storedSession(profile)).toBeUndefined();
   } finally {
     idp.intercept(undefined);
   }
