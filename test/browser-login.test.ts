@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { approveDeviceCode, type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, findLeaks, Home, type ProfileSpec } from './support/harness.js';
 import { type Behaviour, Hold, ProviderBehaviour } from './support/provider-behaviour.js';
+import { onTerminal } from './support/terminal.js';
 
 let idp: Idp;
 let home: Home;
@@ -445,12 +446,18 @@ test('a browser login nobody finishes ends when its time is up: exit 3, the port
   expect((await getToken(h, 'slow')).code).toBe(3);
 });
 
-test('Ctrl-C on the last waiting login ends the browser login: the port closes, finishing at the provider stores nothing', async () => {
+test('Ctrl-C on the last waiting login ends the browser login: the user sees ^C and exit 130, the port closes, finishing at the provider stores nothing', async () => {
   home.writeConfig({ quit: browserProfile() });
-  const login = new Login(home, ['--json', '-p', 'quit']);
-  const { url, redirectUri } = await login.authorizationUrl();
-  login.child.kill('SIGINT');
-  await login.ended();
+  // As at a terminal: the countdown runs until the user types Ctrl-C.
+  const login = onTerminal(`${AUTHD} login -p quit`, { env: plainEnv(home) });
+  await login.printed('Waiting for approval… ');
+  const url = /\n {2}(http\S+)\r\n/.exec(login.output)![1]!;
+  const redirectUri = new URL(url).searchParams.get('redirect_uri')!;
+  expect(await login.interrupt()).toBe(130); // killed by SIGINT, as the shell reports it (128 + 2)
+  // After the URL: the countdown, then the ^C the terminal echoes; no error, no stack trace.
+  const after = login.output.slice(login.output.indexOf(url) + url.length);
+  expect(after.replace(/\r\x1b\[2KWaiting for approval… \d+m\d\ds left/g, '')).toBe('\r\n^C');
+  home.stderrs.push(login.output);
   expect(await closed(redirectUri)).toBe(true);
   await expect(browse(url)).rejects.toThrow();
   expect((await getToken(home, 'quit')).code).toBe(3);
