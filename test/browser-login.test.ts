@@ -536,6 +536,34 @@ test('flow = "auto" logs in in the browser where one can be opened: it opens the
   }
 });
 
+test('--no-browser on a desktop: flow = "auto" logs in with a one-time code, says why, and opens no browser', async () => {
+  // The provider has an authorization endpoint and there is a display and an opener: without the
+  // flag this login would be in the browser (the test above); on a terminal the device flow would open its URL.
+  home.writeConfig({ nobrowser: { issuer: idp.issuer, client_id: 'authd-cli', device_poll_interval: 0.05 } });
+  const opener = fakeOpener();
+  try {
+    const env = plainEnv(home, { DISPLAY: ':0', PATH: `${opener.dir}:${process.env.PATH}` });
+    const login = onTerminal(`${AUTHD} login -p nobrowser --no-browser`, { env });
+    await login.printed('Waiting for approval… ');
+    expect(login.output.split('\r\n')[0]).toBe('Logging in to nobrowser with a one-time code (--no-browser)…');
+    expect(login.output).not.toContain('opening it in your browser');
+    await approveDeviceCode(/open (http\S+user_code=\S+)/.exec(login.output)![1]!);
+    expect(await login.exited).toBe(0);
+    expect(login.output).toContain('✓ Logged in to nobrowser as alice');
+    home.stderrs.push(login.output);
+    expect(existsSync(join(opener.dir, 'opened'))).toBe(false);
+    expect((await getToken(home, 'nobrowser')).code).toBe(0);
+
+    // The same terminal and environment without --no-browser: the opener is there and is used.
+    const shown = onTerminal(`${AUTHD} login -p nobrowser --device`, { env });
+    await shown.printed('(opening it in your browser)');
+    expect(await opener.opened()).toBe(/open (http\S+user_code=\S+)/.exec(shown.output)![1]);
+    await shown.interrupt();
+  } finally {
+    rmSync(opener.dir, { recursive: true, force: true });
+  }
+});
+
 test('flow = "auto" without a display, or over SSH without one, logs in with a one-time code and says why', async () => {
   home.writeConfig({ headless: { issuer: idp.issuer, client_id: 'authd-cli', device_poll_interval: 0.05 } });
   for (const [env, why] of [[{}, 'no display'], [{ SSH_CONNECTION: '10.0.0.1 50000 10.0.0.2 22' }, 'no display: SSH session']] as const) {
