@@ -536,6 +536,77 @@ test('flow = "auto" logs in in the browser where one can be opened: it opens the
   }
 });
 
+/** Debian's headless Chromium: chromium-headless-shell, or chromium itself (its --headless); undefined if neither is installed. */
+const CHROMIUM = ['chromium-headless-shell', 'chromium']
+  .flatMap((name) => (process.env.PATH ?? '').split(':').filter(Boolean).map((dir) => join(dir, name)))
+  .find((file) => existsSync(file));
+
+/**
+ * An `xdg-open` that is a real browser: headless Chromium loads the URL, follows the provider's pages
+ * (which sign alice in by themselves) back to authd's listener, and prints the page it ends on. Its
+ * profile and home are the directory's own. `finished` waits for Chromium to exit: the URL it was
+ * given, its exit status, the page (its DOM) and what it printed on stderr.
+ */
+function chromiumOpener(chromium: string): { dir: string; finished: () => Promise<{ url: string; status: number; page: string; log: string }> } {
+  const dir = mkdtempSync(join(tmpdir(), 'authd-chromium.'));
+  // Chromium's sandbox refuses to start as root (the tests run as root), so it runs without it there.
+  const sandbox = process.getuid?.() === 0 ? ' --no-sandbox' : '';
+  writeFileSync(join(dir, 'xdg-open'), `#!/bin/sh
+printf '%s' "$1" > "${dir}/url"
+HOME="${dir}" "${chromium}" --headless${sandbox} --user-data-dir="${dir}/profile" --dump-dom "$1" > "${dir}/page.tmp" 2> "${dir}/chromium.log"
+echo $? > "${dir}/status.tmp" && mv "${dir}/page.tmp" "${dir}/page" && mv "${dir}/status.tmp" "${dir}/status"
+`);
+  chmodSync(join(dir, 'xdg-open'), 0o755);
+  return {
+    dir,
+    finished: async () => {
+      const watcher = watch(dir);
+      try {
+        while (!existsSync(join(dir, 'status'))) await once(watcher, 'change');
+      } finally {
+        watcher.close();
+      }
+      const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+      return { url: read('url'), status: Number(read('status')), page: read('page'), log: read('chromium.log') };
+    },
+  };
+}
+
+test.skipIf(!CHROMIUM)(`a real browser: flow = "auto" on a desktop opens headless Chromium, which logs in at the provider and ends on authd's page${
+  CHROMIUM ? '' : ' (skipped: neither chromium-headless-shell nor chromium is installed; .ci/run installs chromium-headless-shell)'}`, async () => {
+  home.writeConfig({ chromium: { issuer: idp.issuer, client_id: 'authd-native' } });
+  const browser = chromiumOpener(CHROMIUM!);
+  try {
+    const login = new Login(home, ['--json', '-p', 'chromium'], plainEnv(home, { DISPLAY: ':0', PATH: `${browser.dir}:${process.env.PATH}` }));
+    // Chromium first: a page it stopped on short of authd's shows here, not as a login waiting 10 minutes.
+    const chromium = await Promise.race([
+      browser.finished(),
+      login.exit.then((code) => (code === 0 ? browser.finished() : Promise.reject(new Error(`login exited ${code}: ${login.stderr}`)))),
+    ]);
+    expect(chromium.status, chromium.log).toBe(0);
+    // The page Chromium ended on is authd's own plain success page (what the redirect to the listener got).
+    expect(chromium.page).toContain('<title>authd: Logged in</title>');
+    expect(chromium.page).toContain('Logged in to chromium as alice. You can close this tab.');
+    expect(chromium.page).not.toMatch(/<script|src=|href=|url\(/i);
+
+    const { code, stderr } = await login.ended();
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const { url, redirect_uri } = login.events[0] as { url: string; redirect_uri: string };
+    expect(chromium.url).toBe(url);
+    expect(login.events).toEqual([
+      { event: 'authorization_url', profile: 'chromium', url, redirect_uri, expires_in: expect.any(Number), joined: false, replaces: null },
+      { event: 'logged_in', profile: 'chromium', subject: 'alice' },
+    ]);
+    expect(await closed(redirect_uri)).toBe(true);
+
+    const token = await getToken(home, 'chromium');
+    expect(token.code).toBe(0);
+    expect(await idp.introspect(token.token)).toMatchObject({ active: true, sub: 'alice', client_id: 'authd-native' });
+  } finally {
+    rmSync(browser.dir, { recursive: true, force: true });
+  }
+});
+
 test('--no-browser on a desktop: flow = "auto" logs in with a one-time code, says why, and opens no browser', async () => {
   // The provider has an authorization endpoint and there is a display and an opener: without the
   // flag this login would be in the browser (the test above); on a terminal the device flow would open its URL.
