@@ -75,6 +75,8 @@ export interface Idp {
    * to the provider later by calling `pass`. undefined removes it.
    */
   intercept(handler: ((req: IncomingMessage, res: ServerResponse, pass: () => void) => boolean) | undefined): void;
+  /** a JWT signed (RS256) with the provider's own ID token key; `header` adds to {alg, kid} */
+  signJwt(payload: Record<string, unknown>, header?: Record<string, unknown>): string;
   close(): Promise<void>;
 }
 

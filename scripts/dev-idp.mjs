@@ -4,7 +4,7 @@
 //   node scripts/dev-idp.mjs [--port N] [--ttl SECONDS]   (prints what to paste and how to log in)
 // Derived from the verified idp-demo.mjs in shared/research.
 import { execFile } from 'node:child_process';
-import { createPublicKey, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -40,6 +40,10 @@ async function withoutNoise(fn) {
 
 // The runtime warning is printed while the module is evaluated, so import it lazily.
 const { default: Provider, errors } = await withoutNoise(() => import('oidc-provider'));
+// The signing key oidc-provider uses when given none (one RS256 key), given explicitly so that a test
+// can sign an ID token with the provider's own key (Idp.signJwt): one whose claims are wrong, not its signature.
+const { default: DEV_KEYS } = await import('oidc-provider/lib/consts/dev_keystore.js');
+const SIGNING_KEY = DEV_KEYS.keys[0];
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -131,6 +135,7 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, idTokenTtl = 60, 
             : []),
         ],
         scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
+        jwks: { keys: [structuredClone(SIGNING_KEY)] },
         features: {
           // RFC 8707: a login may ask for resources under ${issuer}/api/ (scopes api:read, api:write); a
           // refresh may then name one. A refresh naming none gets no resource, however many were granted.
@@ -368,6 +373,14 @@ export async function startIdp({ port = 0, accessTokenTtl = 2, idTokenTtl = 60, 
     /** `handler(req, res, pass)` sees every request first; true means it answers (or calls pass() later). undefined removes it. */
     intercept(handler) {
       intercept = handler;
+    },
+
+    /** A JWT signed (RS256) with the key the provider signs its ID tokens with; `header` adds to {alg, kid}. */
+    signJwt(payload, header = {}) {
+      const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const signed = `${part({ ...header, alg: 'RS256', kid: SIGNING_KEY.kid })}.${part(payload)}`;
+      const key = createPrivateKey({ key: SIGNING_KEY, format: 'jwk' });
+      return `${signed}.${sign('sha256', Buffer.from(signed), key).toString('base64url')}`;
     },
 
     close: stop, // nothing else to release: the provider holds no timers or files

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { approveDeviceCode, type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, findLeaks, Home, type ProfileSpec } from './support/harness.js';
-import { Hold, ProviderBehaviour } from './support/provider-behaviour.js';
+import { type Behaviour, Hold, ProviderBehaviour } from './support/provider-behaviour.js';
+import { onTerminal } from './support/terminal.js';
 
 let idp: Idp;
 let home: Home;
@@ -354,6 +355,75 @@ test('an ID token whose signature does not match the provider\'s keys ends the l
   }
 });
 
+/**
+ * The provider's own token answer with its ID token's claims changed by `change`, then signed again
+ * with the provider's own key: the signature is good, only the claims are not.
+ */
+function idTokenClaimsChanged(change: (claims: Record<string, unknown>) => void): Behaviour {
+  return (_req, res, pass) => {
+    const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
+    res.end = ((chunk: unknown, ...rest: unknown[]) => {
+      const body = JSON.parse(String(chunk)) as { id_token?: string };
+      if (body.id_token) {
+        const [h, p] = body.id_token.split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>);
+        change(p!);
+        body.id_token = idp.signJwt(p!, h);
+      }
+      const text = JSON.stringify(body);
+      if (!res.headersSent) res.setHeader('content-length', Buffer.byteLength(text));
+      return end(text, ...rest);
+    }) as typeof res.end;
+    pass();
+    return true;
+  };
+}
+
+test('an ID token signed again with the provider\'s own key, its claims unchanged, logs in: the checks below fail on the claim alone', async () => {
+  home.writeConfig({ resigned: browserProfile() });
+  const provider = new ProviderBehaviour(idp);
+  try {
+    let original: Record<string, unknown> | undefined;
+    provider.set('token', idTokenClaimsChanged((claims) => {
+      original = { ...claims };
+    }), 1);
+    const login = new Login(home, ['--json', '-p', 'resigned']);
+    const { url } = await login.authorizationUrl();
+    expect((await browse(url)).status).toBe(200);
+    expect((await login.ended()).code).toBe(0);
+    expect(original).toMatchObject({ iss: idp.issuer, aud: 'authd-native', nonce: new URL(url).searchParams.get('nonce') });
+    expect((await getToken(home, 'resigned')).code).toBe(0);
+  } finally {
+    idp.intercept(undefined);
+  }
+});
+
+test.each([
+  ['nonce', 'another login\'s nonce', (c: Record<string, unknown>) => { c.nonce = 'the-nonce-of-another-login'; }],
+  ['aud', 'another client', (c: Record<string, unknown>) => { c.aud = 'another-client'; }],
+  ['iss', 'another issuer', (c: Record<string, unknown>) => { c.iss = `${idp.issuer}/other`; }],
+] as const)('an ID token with %s of %s, signed with the provider\'s own key, ends the login: exit 1, nothing stored', async (claim, _what, change) => {
+  const profile = `wrong${claim}`;
+  home.writeConfig({ [profile]: browserProfile() });
+  const provider = new ProviderBehaviour(idp);
+  try {
+    provider.set('token', idTokenClaimsChanged(change), 1);
+    const login = new Login(home, ['--json', '-p', profile]);
+    const { url } = await login.authorizationUrl();
+    const page = await browse(url);
+    expect(page.status).toBe(400);
+    expect(page.body).toContain('Login failed');
+    const { code, stderr } = await login.ended();
+    expect(code).toBe(1);
+    // openid-client's code for a claim that is not the expected one (a bad signature has another).
+    expect(stderr).toContain(`the provider's answer to the browser login of profile ${profile} failed authd's checks (OAUTH_JWT_CLAIM_COMPARISON_FAILED)`);
+    expect(login.events.map((e) => e.event)).toEqual(['authorization_url']);
+    expect((await getToken(home, profile)).code).toBe(3);
+    expect(home.storedSession(profile)).toBeUndefined();
+  } finally {
+    idp.intercept(undefined);
+  }
+});
+
 test('a request to another path gets 404 and the login goes on', async () => {
   home.writeConfig({ paths: browserProfile() });
   const login = new Login(home, ['--json', '-p', 'paths']);
@@ -376,12 +446,18 @@ test('a browser login nobody finishes ends when its time is up: exit 3, the port
   expect((await getToken(h, 'slow')).code).toBe(3);
 });
 
-test('Ctrl-C on the last waiting login ends the browser login: the port closes, finishing at the provider stores nothing', async () => {
+test('Ctrl-C on the last waiting login ends the browser login: the user sees ^C and exit 130, the port closes, finishing at the provider stores nothing', async () => {
   home.writeConfig({ quit: browserProfile() });
-  const login = new Login(home, ['--json', '-p', 'quit']);
-  const { url, redirectUri } = await login.authorizationUrl();
-  login.child.kill('SIGINT');
-  await login.ended();
+  // As at a terminal: the countdown runs until the user types Ctrl-C.
+  const login = onTerminal(`${AUTHD} login -p quit`, { env: plainEnv(home) });
+  await login.printed('Waiting for approval… ');
+  const url = /\n {2}(http\S+)\r\n/.exec(login.output)![1]!;
+  const redirectUri = new URL(url).searchParams.get('redirect_uri')!;
+  expect(await login.interrupt()).toBe(130); // killed by SIGINT, as the shell reports it (128 + 2)
+  // After the URL: the countdown, then the ^C the terminal echoes; no error, no stack trace.
+  const after = login.output.slice(login.output.indexOf(url) + url.length);
+  expect(after.replace(/\r\x1b\[2KWaiting for approval… \d+m\d\ds left/g, '')).toBe('\r\n^C');
+  home.stderrs.push(login.output);
   expect(await closed(redirectUri)).toBe(true);
   await expect(browse(url)).rejects.toThrow();
   expect((await getToken(home, 'quit')).code).toBe(3);
@@ -455,6 +531,105 @@ test('flow = "auto" logs in in the browser where one can be opened: it opens the
     const { code, stderr } = await login.ended();
     expect(code).toBe(0);
     expect(stderr).toContain('✓ Logged in to desk as alice');
+  } finally {
+    rmSync(opener.dir, { recursive: true, force: true });
+  }
+});
+
+/** Debian's headless Chromium: chromium-headless-shell, or chromium itself (its --headless); undefined if neither is installed. */
+const CHROMIUM = ['chromium-headless-shell', 'chromium']
+  .flatMap((name) => (process.env.PATH ?? '').split(':').filter(Boolean).map((dir) => join(dir, name)))
+  .find((file) => existsSync(file));
+
+/**
+ * An `xdg-open` that is a real browser: headless Chromium loads the URL, follows the provider's pages
+ * (which sign alice in by themselves) back to authd's listener, and prints the page it ends on. Its
+ * profile and home are the directory's own. `finished` waits for Chromium to exit: the URL it was
+ * given, its exit status, the page (its DOM) and what it printed on stderr.
+ */
+function chromiumOpener(chromium: string): { dir: string; finished: () => Promise<{ url: string; status: number; page: string; log: string }> } {
+  const dir = mkdtempSync(join(tmpdir(), 'authd-chromium.'));
+  // Chromium's sandbox refuses to start as root (the tests run as root), so it runs without it there.
+  const sandbox = process.getuid?.() === 0 ? ' --no-sandbox' : '';
+  writeFileSync(join(dir, 'xdg-open'), `#!/bin/sh
+printf '%s' "$1" > "${dir}/url"
+HOME="${dir}" "${chromium}" --headless${sandbox} --user-data-dir="${dir}/profile" --dump-dom "$1" > "${dir}/page.tmp" 2> "${dir}/chromium.log"
+echo $? > "${dir}/status.tmp" && mv "${dir}/page.tmp" "${dir}/page" && mv "${dir}/status.tmp" "${dir}/status"
+`);
+  chmodSync(join(dir, 'xdg-open'), 0o755);
+  return {
+    dir,
+    finished: async () => {
+      const watcher = watch(dir);
+      try {
+        while (!existsSync(join(dir, 'status'))) await once(watcher, 'change');
+      } finally {
+        watcher.close();
+      }
+      const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+      return { url: read('url'), status: Number(read('status')), page: read('page'), log: read('chromium.log') };
+    },
+  };
+}
+
+test.skipIf(!CHROMIUM)(`a real browser: flow = "auto" on a desktop opens headless Chromium, which logs in at the provider and ends on authd's page${
+  CHROMIUM ? '' : ' (skipped: neither chromium-headless-shell nor chromium is installed; .ci/run installs chromium-headless-shell)'}`, async () => {
+  home.writeConfig({ chromium: { issuer: idp.issuer, client_id: 'authd-native' } });
+  const browser = chromiumOpener(CHROMIUM!);
+  try {
+    const login = new Login(home, ['--json', '-p', 'chromium'], plainEnv(home, { DISPLAY: ':0', PATH: `${browser.dir}:${process.env.PATH}` }));
+    // Chromium first: a page it stopped on short of authd's shows here, not as a login waiting 10 minutes.
+    const chromium = await Promise.race([
+      browser.finished(),
+      login.exit.then((code) => (code === 0 ? browser.finished() : Promise.reject(new Error(`login exited ${code}: ${login.stderr}`)))),
+    ]);
+    expect(chromium.status, chromium.log).toBe(0);
+    // The page Chromium ended on is authd's own plain success page (what the redirect to the listener got).
+    expect(chromium.page).toContain('<title>authd: Logged in</title>');
+    expect(chromium.page).toContain('Logged in to chromium as alice. You can close this tab.');
+    expect(chromium.page).not.toMatch(/<script|src=|href=|url\(/i);
+
+    const { code, stderr } = await login.ended();
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const { url, redirect_uri } = login.events[0] as { url: string; redirect_uri: string };
+    expect(chromium.url).toBe(url);
+    expect(login.events).toEqual([
+      { event: 'authorization_url', profile: 'chromium', url, redirect_uri, expires_in: expect.any(Number), joined: false, replaces: null },
+      { event: 'logged_in', profile: 'chromium', subject: 'alice' },
+    ]);
+    expect(await closed(redirect_uri)).toBe(true);
+
+    const token = await getToken(home, 'chromium');
+    expect(token.code).toBe(0);
+    expect(await idp.introspect(token.token)).toMatchObject({ active: true, sub: 'alice', client_id: 'authd-native' });
+  } finally {
+    rmSync(browser.dir, { recursive: true, force: true });
+  }
+});
+
+test('--no-browser on a desktop: flow = "auto" logs in with a one-time code, says why, and opens no browser', async () => {
+  // The provider has an authorization endpoint and there is a display and an opener: without the
+  // flag this login would be in the browser (the test above); on a terminal the device flow would open its URL.
+  home.writeConfig({ nobrowser: { issuer: idp.issuer, client_id: 'authd-cli', device_poll_interval: 0.05 } });
+  const opener = fakeOpener();
+  try {
+    const env = plainEnv(home, { DISPLAY: ':0', PATH: `${opener.dir}:${process.env.PATH}` });
+    const login = onTerminal(`${AUTHD} login -p nobrowser --no-browser`, { env });
+    await login.printed('Waiting for approval… ');
+    expect(login.output.split('\r\n')[0]).toBe('Logging in to nobrowser with a one-time code (--no-browser)…');
+    expect(login.output).not.toContain('opening it in your browser');
+    await approveDeviceCode(/open (http\S+user_code=\S+)/.exec(login.output)![1]!);
+    expect(await login.exited).toBe(0);
+    expect(login.output).toContain('✓ Logged in to nobrowser as alice');
+    home.stderrs.push(login.output);
+    expect(existsSync(join(opener.dir, 'opened'))).toBe(false);
+    expect((await getToken(home, 'nobrowser')).code).toBe(0);
+
+    // The same terminal and environment without --no-browser: the opener is there and is used.
+    const shown = onTerminal(`${AUTHD} login -p nobrowser --device`, { env });
+    await shown.printed('(opening it in your browser)');
+    expect(await opener.opened()).toBe(/open (http\S+user_code=\S+)/.exec(shown.output)![1]);
+    await shown.interrupt();
   } finally {
     rmSync(opener.dir, { recursive: true, force: true });
   }
