@@ -398,10 +398,13 @@ test('an ID token signed again with the provider\'s own key, its claims unchange
 });
 
 test.each([
-  ['nonce', 'another login\'s nonce', (c: Record<string, unknown>) => { c.nonce = 'the-nonce-of-another-login'; }],
-  ['aud', 'another client', (c: Record<string, unknown>) => { c.aud = 'another-client'; }],
-  ['iss', 'another issuer', (c: Record<string, unknown>) => { c.iss = `${idp.issuer}/other`; }],
-] as const)('an ID token with %s of %s, signed with the provider\'s own key, ends the login: exit 1, nothing stored', async (claim, _what, change) => {
+  ['nonce', 'another login\'s nonce', (c: Record<string, unknown>) => { c.nonce = 'the-nonce-of-another-login'; },
+    'is not this login\'s', 'log in again; if it happens again, something between you and the provider mixes up logins'],
+  ['aud', 'another client', (c: Record<string, unknown>) => { c.aud = 'another-client'; }, 'names another client',
+    'check the issuer and client_id of profile wrongaud'],
+  ['iss', 'another issuer', (c: Record<string, unknown>) => { c.iss = `${idp.issuer}/other`; }, 'names another issuer',
+    'check the issuer of profile wrongiss'],
+] as const)('an ID token with %s of %s, signed with the provider\'s own key, ends the login naming the claim: exit 1, nothing stored', async (claim, _what, change, says, hint) => {
   const profile = `wrong${claim}`;
   home.writeConfig({ [profile]: browserProfile() });
   const provider = new ProviderBehaviour(idp);
@@ -414,8 +417,8 @@ test.each([
     expect(page.body).toContain('Login failed');
     const { code, stderr } = await login.ended();
     expect(code).toBe(1);
-    // openid-client's code for a claim that is not the expected one (a bad signature has another).
-    expect(stderr).toContain(`the provider's answer to the browser login of profile ${profile} failed authd's checks (OAUTH_JWT_CLAIM_COMPARISON_FAILED)`);
+    // The claim openid-client names, and its code for a claim that is not the expected one (a bad signature has another).
+    expect(stderr).toContain(`authd: the provider's answer to the browser login of profile ${profile} failed authd's checks: the ID token's "${claim}" claim ${says} (OAUTH_JWT_CLAIM_COMPARISON_FAILED)\n  ${hint}\n`);
     expect(login.events.map((e) => e.event)).toEqual(['authorization_url']);
     expect((await getToken(home, profile)).code).toBe(3);
     expect(home.storedSession(profile)).toBeUndefined();
@@ -446,7 +449,7 @@ test('a browser login nobody finishes ends when its time is up: exit 3, the port
   expect((await getToken(h, 'slow')).code).toBe(3);
 });
 
-test('Ctrl-C on the last waiting login ends the browser login: the user sees ^C and exit 130, the port closes, finishing at the provider stores nothing', async () => {
+test('Ctrl-C on the last waiting login ends the browser login: the user sees that nothing was stored and exit 130, the port closes, finishing at the provider stores nothing', async () => {
   home.writeConfig({ quit: browserProfile() });
   // As at a terminal: the countdown runs until the user types Ctrl-C.
   const login = onTerminal(`${AUTHD} login -p quit`, { env: plainEnv(home) });
@@ -454,9 +457,10 @@ test('Ctrl-C on the last waiting login ends the browser login: the user sees ^C 
   const url = /\n {2}(http\S+)\r\n/.exec(login.output)![1]!;
   const redirectUri = new URL(url).searchParams.get('redirect_uri')!;
   expect(await login.interrupt()).toBe(130); // killed by SIGINT, as the shell reports it (128 + 2)
-  // After the URL: the countdown, then the ^C the terminal echoes; no error, no stack trace.
+  // After the URL: the countdown, the ^C the terminal echoes, the countdown cleared and one line; no stack trace.
   const after = login.output.slice(login.output.indexOf(url) + url.length);
-  expect(after.replace(/\r\x1b\[2KWaiting for approval… \d+m\d\ds left/g, '')).toBe('\r\n^C');
+  expect(after.replace(/\r\x1b\[2KWaiting for approval… \d+m\d\ds left/g, ''))
+    .toBe('\r\n^C\r\x1b[2Kauthd: login to quit interrupted; nothing was stored\r\n');
   home.stderrs.push(login.output);
   expect(await closed(redirectUri)).toBe(true);
   await expect(browse(url)).rejects.toThrow();

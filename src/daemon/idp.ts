@@ -292,6 +292,24 @@ export async function authorizationRequest(p: ProfileConfig, redirectUri: string
   return req;
 }
 
+/** What a failed ID token claim check means, by the claim openid-client names. */
+const CLAIM_WORDS: Record<string, string> = {
+  nonce: "is not this login's",
+  aud: 'names another client',
+  azp: 'names another client',
+  iss: 'names another issuer',
+};
+
+/** The claim a failed claim check names (oauth4webapi puts it in the error's cause), if it is a plain name. */
+function claimOf(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const claim = (e as { claim?: unknown }).claim;
+    if (typeof claim === 'string' && /^[a-z_]{1,20}$/.test(claim)) return claim;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /**
  * Trades the code in the redirect (`callback`: its query as the browser sent it) for tokens, with the
  * PKCE verifier; openid-client checks state, iss, and the ID token (issuer, audience, nonce, and its
@@ -311,8 +329,11 @@ export async function exchangeCode(p: ProfileConfig, req: CodeRequest, callback:
       // Checks of what came back rather than failures of a request: said as such, by their stable code.
       const code = stableCode(err);
       if (err instanceof oidc.ClientError && (!ex.seen || ('answer' in ex.seen && ex.seen.answer.status < 300))) {
-        throw new ProviderError('protocol', `the provider's answer to the browser login of profile ${p.name} failed authd's checks${code ? ` (${code})` : ''}`,
-          `check the issuer and client_id of profile ${p.name}`);
+        const claim = claimOf(err);
+        const which = claim ? `: the ID token's "${claim}" claim ${CLAIM_WORDS[claim] ?? 'is not what authd expected'}` : '';
+        throw new ProviderError('protocol', `the provider's answer to the browser login of profile ${p.name} failed authd's checks${which}${code ? ` (${code})` : ''}`,
+          claim === 'nonce' ? 'log in again; if it happens again, something between you and the provider mixes up logins'
+            : claim === 'iss' ? `check the issuer of profile ${p.name}` : `check the issuer and client_id of profile ${p.name}`);
       }
       throw err;
     }

@@ -159,6 +159,15 @@ async function browserLogin(
 /** Either flow's end: waits for the daemon to say the login completed (a countdown on a terminal), and says who logged in. */
 async function awaitLogin(profile: string, expiresIn: number, opts: LoginOptions, io: IO, conn: Requester): Promise<number> {
   const stopCountdown = opts.json ? () => undefined : countdown(expiresIn, io);
+  // Ctrl-C: the daemon ends the login once the last `authd login` waiting for it has gone; say so in
+  // place of the countdown, then die of the signal as the shell expects (exit 130).
+  const interrupted = () => {
+    stopCountdown(false);
+    io.stderr.write(`authd: login to ${profile} interrupted; nothing was stored\n`);
+    conn.close();
+    process.kill(process.pid, 'SIGINT');
+  };
+  process.once('SIGINT', interrupted);
   try {
     const done = await conn.request('loginWait', { profile });
     stopCountdown(true);
@@ -166,6 +175,7 @@ async function awaitLogin(profile: string, expiresIn: number, opts: LoginOptions
     else io.stderr.write(`✓ Logged in to ${profile}${done.subject ? ` as ${printable(done.subject)}` : ''}\n`);
     return 0;
   } finally {
+    process.removeListener('SIGINT', interrupted);
     stopCountdown(false);
   }
 }
