@@ -93,11 +93,13 @@ type Answer = { result: unknown } | { error: Record<string, unknown> } | undefin
 function exchange(socketPath: string, explicit: boolean, request: string, patienceMs: number): Promise<Answer> {
   return new Promise((resolve, reject) => {
     checkSocketDir(socketPath, explicit);
-    const socket: Socket = netConnect(socketPath);
-    let timer: NodeJS.Timeout | undefined;
+    // The socket's own idle timeout, set as it is made (cheaper to start than a timer of our own): the
+    // daemon silent for half the patience. Nothing is sent before the peer is checked.
+    const socket: Socket = netConnect({ path: socketPath, timeout: patienceMs / 2 });
+    connections.push(socket);
+    // Answered, the socket is left for the process's exit to close (closeAll where it does not exit at once).
     const done = (answer: Answer, err?: unknown) => {
-      clearTimeout(timer);
-      socket.destroy();
+      if (!answer) socket.destroy();
       if (err) reject(err);
       else resolve(answer);
     };
@@ -110,7 +112,6 @@ function exchange(socketPath: string, explicit: boolean, request: string, patien
         done(undefined, err);
         return;
       }
-      timer = setTimeout(() => done(undefined), patienceMs / 2);
       socket.write(request);
     });
     socket.on('data', (chunk: Buffer) => {
@@ -118,11 +119,22 @@ function exchange(socketPath: string, explicit: boolean, request: string, patien
       chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
       size += nl === -1 ? chunk.length : nl;
       if (size > MAX_FRAME_BYTES) done(undefined);
-      else if (nl !== -1) done(envelope(Buffer.concat(chunks).toString('utf8')));
+      else if (nl !== -1) {
+        socket.setTimeout(0);
+        done(envelope(Buffer.concat(chunks).toString('utf8')));
+      }
     });
+    socket.on('timeout', () => done(undefined));
     socket.on('error', () => done(undefined));
     socket.on('close', () => done(undefined));
   });
+}
+
+/** Every connection the fast path opened (one per request). */
+const connections: Socket[] = [];
+
+function closeAll(): void {
+  for (const socket of connections) socket.destroy();
 }
 
 function envelope(frame: string): Answer {
@@ -180,19 +192,28 @@ export function start(): void {
   const io = processIO();
   const say = io.env.AUTHD_TEST_FAST_PATH === '1' ? (what: string) => io.stderr.write(`authd: fast path: ${what}\n`) : () => undefined;
   const full = () => {
+    closeAll();
     say('handed to the full client');
     (require(join(__dirname, 'get-token.cjs')) as { main(): void }).main();
+  };
+  // What it printed went out with writeSync: the process exits at once, rather than closing its
+  // connection and waiting for its event loop to empty (~0.5 ms); the daemon sees the end either way.
+  const end = (code: number) => {
+    if (io.stdout.queued || io.stderr.queued) {
+      closeAll();
+      process.exitCode = code;
+    } else process.exit(code);
   };
   fastGetToken(process.argv.slice(2), io).then(
     (code) => {
       if (code === undefined) return full();
       say('answered');
-      process.exitCode = code;
+      end(code);
     },
     (err: unknown) => {
       if (!(err instanceof AuthdError)) return full();
       say('answered');
-      process.exitCode = reportError(err, io);
+      end(reportError(err, io));
     },
   );
 }

@@ -4,6 +4,8 @@ import { readFileSync, writeSync } from 'node:fs';
 export interface Writable {
   write(s: string): unknown;
   isTTY?: boolean;
+  /** Something written is still queued in Node's stream (the descriptor did not take it at once): the process must not exit yet. */
+  readonly queued?: boolean;
 }
 
 export interface IO {
@@ -50,6 +52,9 @@ function direct(fd: number, stream: () => NodeJS.WriteStream): Writable {
     },
     get isTTY() {
       return stream().isTTY;
+    },
+    get queued() {
+      return viaStream;
     },
   };
 }

@@ -38,12 +38,13 @@ export function loadPeerCred(file: string): Loaded {
 
 function load(file: string): Loaded {
   if (process.platform === 'win32') return { why: 'Windows named pipes carry no Unix credentials' };
-  if (!existsSync(file)) return { why: `${file} was not built (no C compiler or Node headers at build time)` };
   const m = { exports: {} as Partial<PeerCredAddon> };
   try {
     // process.dlopen, not require: the same code runs in the CommonJS client and the ESM daemon.
     process.dlopen(m, file);
   } catch (err) {
+    // Asked only now: on every get-token the file is there (a stat first costs each start ~0.1 ms).
+    if (!existsSync(file)) return { why: `${file} was not built (no C compiler or Node headers at build time)` };
     return { why: `${file} does not load (${String((err as Error).message).split('\n')[0]})` };
   }
   const addon = m.exports;
