@@ -3,6 +3,7 @@
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 import { buildClient, buildNative } from './build-native.mjs';
+import { makeCodeCache } from './code-cache.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = {
@@ -18,9 +19,11 @@ await Promise.all([
   // uqr (QR codes for `login` on a terminal) stays outside the bundle: loaded only when drawn; so does
   // smol-toml, read only when a daemon asks for a client secret from the environment (client/trust.ts).
   // Whitespace and syntax minified (names kept, for readable stacks): less for V8 to parse at each start.
-  // dist/get-token.cjs: the same client with get-token alone, the one bin/authd starts for `authd get-token`;
+  // dist/get-token.cjs: the same client with get-token alone; dist/get-token-fast.cjs: its fast path, which
+  // bin/authd starts for `authd get-token` through dist/get-token-start.cjs (with the code cache, below);
   // dist/git-credential.cjs: with git-credential alone, the one bin/git-credential-authd starts.
   ...[['src/client/main.ts', 'dist/authd.cjs'], ['src/client/get-token-main.ts', 'dist/get-token.cjs'], ['src/client/get-token-fast.ts', 'dist/get-token-fast.cjs'],
+    ['src/client/get-token-start.ts', 'dist/get-token-start.cjs'],
     ['src/client/git-credential-main.ts', 'dist/git-credential.cjs']].map(([entry, outfile]) => build({
     ...common,
     entryPoints: [entry],
@@ -48,3 +51,7 @@ if (why) process.stderr.write(`authd: built without peer-credential checks: ${wh
 // The native fast path of `authd get-token` (dist/authd-native); without it bin/authd starts Node.
 const slow = buildClient();
 if (slow && process.platform === 'linux') process.stderr.write(`authd: built without the native get-token client: ${slow}; authd works, starting Node for every command\n`);
+
+// The V8 code cache of get-token's Node fast path (dist/get-token-fast.cache), made by running it once.
+const uncached = await makeCodeCache(new URL('../dist/', import.meta.url).pathname);
+if (uncached) process.stderr.write(`authd: built without a code cache for get-token on Node: ${uncached}; authd works, compiling it at each start\n`);

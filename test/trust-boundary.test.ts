@@ -281,7 +281,7 @@ function withoutAddon(): string {
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   chmodSync(dir, 0o755);
   for (const sub of ['bin', 'dist']) mkdirSync(join(dir, sub), { mode: 0o755 });
-  for (const f of ['bin/authd', 'bin/git-credential-authd', 'dist/authd.cjs', 'dist/get-token.cjs', 'dist/get-token-fast.cjs', 'dist/git-credential.cjs', 'dist/daemon.mjs', 'dist/sdk.cjs']) copyFileSync(join(REPO, f), join(dir, f));
+  for (const f of ['bin/authd', 'bin/git-credential-authd', 'dist/authd.cjs', 'dist/get-token.cjs', 'dist/get-token-fast.cjs', 'dist/get-token-start.cjs', 'dist/git-credential.cjs', 'dist/daemon.mjs', 'dist/sdk.cjs']) copyFileSync(join(REPO, f), join(dir, f));
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   return join(dir, 'bin', 'authd');
 }

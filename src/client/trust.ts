@@ -78,8 +78,9 @@ export async function secretsFromEnv(names: string[], env: Record<string, string
     throw notNamed(names[0]!);
   }
   if (text === undefined) throw notNamed(names[0]!);
-  // Only on this rare path: the TOML parser is not part of the client's start-up.
-  const { parse } = await import('smol-toml');
+  // Only on this rare path: the TOML parser is not part of the client's start-up. (require, not import():
+  // the fast path of get-token runs in a vm.Script, where a dynamic import would need a loader of its own.)
+  const { parse } = require('smol-toml') as typeof import('smol-toml');
   let profiles: unknown;
   try {
     profiles = parse(text).profiles;

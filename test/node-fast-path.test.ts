@@ -1,0 +1,85 @@
+// `authd get-token` on Node (no C compiler, or AUTHD_NATIVE=0) starts dist/get-token-start.cjs, which
+// runs the fast path (dist/get-token-fast.cjs) with the V8 code cache the build made for it (issue 13).
+// The cache only saves compiling: a cache this Node cannot use (another Node's, a damaged file, none)
+// leaves every answer the same. What the fast path prints is compared with the full client in
+// native-client.test.ts; here, how it starts.
+import { execFile } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
+import { devProfile, exitCode, Home, type Result } from './support/harness.js';
+
+const REPO = resolve(__dirname, '..');
+const DIST = join(REPO, 'dist');
+
+let idp: Idp;
+let home: Home;
+const cleanup: (() => void)[] = [];
+
+beforeAll(async () => {
+  idp = await startIdp({ accessTokenTtl: 3600 });
+  home = new Home('authd-nf.');
+  home.writeConfig({ acme: devProfile(idp) }, { default_profile: 'acme' });
+  await home.login('acme');
+});
+
+afterAll(async () => {
+  for (const f of cleanup) f();
+  await home?.dispose();
+  await idp?.close();
+});
+
+function run(bin: string, args: string[], env: Record<string, string>): Promise<Result> {
+  return new Promise((done) => {
+    execFile(bin, args, { env, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => done({ code: exitCode(err), stdout, stderr }));
+  });
+}
+
+/** A copy of bin/ and dist/ whose code cache is `cache` (undefined: none), as another install would be. */
+function installWithCache(cache: Buffer | undefined): string {
+  const dir = mkdtempSync(join(tmpdir(), 'authd-nf-copy.'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  for (const sub of ['bin', 'dist']) mkdirSync(join(dir, sub), { mode: 0o755 });
+  for (const f of ['bin/authd', 'dist/authd.cjs', 'dist/get-token.cjs', 'dist/get-token-fast.cjs', 'dist/get-token-start.cjs', 'dist/daemon.mjs', 'dist/peercred.node']) {
+    copyFileSync(join(REPO, f), join(dir, f));
+  }
+  chmodSync(join(dir, 'bin/authd'), 0o755);
+  if (cache) writeFileSync(join(dir, 'dist/get-token-fast.cache'), cache);
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  return join(dir, 'bin', 'authd');
+}
+
+test('the build leaves a code cache for the fast path that this Node takes, and bin/authd starts the fast path through it', () => {
+  expect(readFileSync(join(REPO, 'bin/authd'), 'utf8')).toMatch(/get-token\) client=get-token-start\.cjs/);
+  expect(existsSync(join(DIST, 'get-token-fast.cache'))).toBe(true);
+  const { compile } = require(join(DIST, 'get-token-start.cjs')) as typeof import('../src/client/get-token-start.js');
+  const file = join(DIST, 'get-token-fast.cjs');
+  expect(compile(file, readFileSync(join(DIST, 'get-token-fast.cache'))).cachedDataRejected).toBe(false);
+  // A cache for other code (or damaged) is refused by V8, not run.
+  expect(compile(file, Buffer.from('not V8 code'.repeat(100))).cachedDataRejected).toBe(true);
+});
+
+test('with the code cache, without it, and with one this Node refuses, get-token answers the same, from the fast path', async () => {
+  const env = { ...home.env, AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' };
+  const results: Result[] = [];
+  for (const bin of [join(REPO, 'bin/authd'), installWithCache(undefined), installWithCache(Buffer.alloc(4096, 7)),
+    installWithCache(readFileSync(join(DIST, 'get-token-fast.cache')).subarray(0, 100))]) {
+    results.push(await run(bin, ['get-token', '--format', 'json'], env));
+  }
+  expect(results[0]!.code).toBe(0);
+  expect(results[0]!.stderr).toBe('authd: fast path: answered\n');
+  expect(JSON.parse(results[0]!.stdout).profile).toBe('acme');
+  for (const r of results.slice(1)) expect(r).toEqual(results[0]);
+});
+
+test('an error answer through the code-cached fast path: printed once, exit code as the full client gives it', async () => {
+  const env = { ...home.env, AUTHD_NATIVE: '0' };
+  const fast = await run(join(REPO, 'bin/authd'), ['get-token', '-p', 'nosuch'], env);
+  const full = await run(process.execPath, [join(DIST, 'get-token.cjs'), 'get-token', '-p', 'nosuch'], env);
+  expect(fast.code).toBe(2);
+  expect(fast).toEqual(full);
+  expect(fast.stderr.match(/no profile named nosuch/g)).toHaveLength(1);
+});
