@@ -119,10 +119,8 @@ function exchange(socketPath: string, explicit: boolean, request: string, patien
       chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
       size += nl === -1 ? chunk.length : nl;
       if (size > MAX_FRAME_BYTES) done(undefined);
-      else if (nl !== -1) {
-        socket.setTimeout(0);
-        done(envelope(Buffer.concat(chunks).toString('utf8')));
-      }
+      // (Its idle timeout may fire later, when the answer was read: done then does nothing.)
+      else if (nl !== -1) done(envelope(Buffer.concat(chunks).toString('utf8')));
     });
     socket.on('timeout', () => done(undefined));
     socket.on('error', () => done(undefined));
