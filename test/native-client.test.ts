@@ -148,14 +148,18 @@ describe('against a real daemon, the native client and the Node client print the
    */
   async function same(args: string[], extra: Record<string, string> = {}): Promise<{ result: Result; handedOver?: string; fast?: string }> {
     const env = { ...home.env, ...extra };
-    const node = await run(AUTHD, args, { ...env, AUTHD_NATIVE: '0' });
-    const native = await run(AUTHD, args, env);
+    // Side by side: each asks the daemon for what it already holds (a cached token, or the same error).
+    const [node, native, full, fast, p] = await Promise.all([
+      run(AUTHD, args, { ...env, AUTHD_NATIVE: '0' }),
+      run(AUTHD, args, env),
+      args[0] === 'get-token' ? run(process.execPath, [FULL_NODE, ...args], env) : undefined,
+      run(AUTHD, args, { ...env, AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' }),
+      run(probe, args, env),
+    ]);
     expect(native).toEqual(node);
-    if (args[0] === 'get-token') expect(await run(process.execPath, [FULL_NODE, ...args], env)).toEqual(node);
-    const fast = await run(AUTHD, args, { ...env, AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' });
+    if (full) expect(full).toEqual(node);
     const said = /^authd: fast path: (.*)\n/m.exec(fast.stderr);
     expect({ ...fast, stderr: fast.stderr.replace(/^authd: fast path: .*\n/m, '') }).toEqual(node);
-    const p = await run(probe, args, env);
     if (p.code === 99) return { result: node, handedOver: /fallback: (.*)/.exec(p.stderr)?.[1], fast: said?.[1] };
     expect(p).toEqual(node);
     return { result: node, fast: said?.[1] };
@@ -416,17 +420,19 @@ describe('against a fake daemon', () => {
   test('the Node fast path and the full Node client print the same for every answer, from the same request', async () => {
     for (const [name, line, native] of answers) {
       answer = () => line;
-      for (const format of ['token', 'json', 'header', 'exec-credential']) {
+      requests.length = 0;
+      // The four formats side by side (the format is the client's: every request is the same).
+      await Promise.all(['token', 'json', 'header', 'exec-credential'].map(async (format) => {
         const args = ['get-token', '-p', 'p', '--min-ttl', '5', '--format', format];
-        requests.length = 0;
-        const full = await run(process.execPath, [FULL_NODE, ...args], env());
-        const fast = await run(AUTHD, args, { ...env(), AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' });
+        const [full, fast] = await Promise.all([run(process.execPath, [FULL_NODE, ...args], env()),
+          run(AUTHD, args, { ...env(), AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' })]);
         const said = /^authd: fast path: (.*)\n/m.exec(fast.stderr)?.[1];
         expect({ ...fast, stderr: fast.stderr.replace(/^authd: fast path: .*\n/m, '') }, `${name}, ${format}`).toEqual(full);
-        expect(requests[1], name).toBe(requests[0]);
         // What the native client answers itself, the fast path does too.
         if (native) expect(said, `${name}, ${format}`).toBe('answered');
-      }
+      }));
+      expect(requests.length, name).toBeGreaterThanOrEqual(8);
+      expect(new Set(requests).size, name).toBe(1);
     }
   });
 
