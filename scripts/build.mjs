@@ -1,7 +1,7 @@
 // Builds the client as one CommonJS file (fast start: no module resolution, no ESM loader)
 // and the daemon as its own ESM entry that loads its dependencies from node_modules.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { buildClient, buildNative } from './build-native.mjs';
 import { makeCodeCache } from './code-cache.mjs';
 
@@ -14,6 +14,10 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
 };
+
+// A code cache left from an earlier build goes first: V8 checks a cache against its source's length
+// only, so one must never sit beside a bundle it was not made from (made again below).
+rmSync(new URL('../dist/get-token-fast.cache', import.meta.url), { force: true });
 
 await Promise.all([
   // uqr (QR codes for `login` on a terminal) stays outside the bundle: loaded only when drawn; so does
