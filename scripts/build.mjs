@@ -2,6 +2,7 @@
 // and the daemon as its own ESM entry that loads its dependencies from node_modules.
 import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { buildClient, buildNative } from './build-native.mjs';
 import { makeCodeCache } from './code-cache.mjs';
 
@@ -57,5 +58,5 @@ const slow = buildClient();
 if (slow && process.platform === 'linux') process.stderr.write(`authd: built without the native get-token client: ${slow}; authd works, starting Node for every command\n`);
 
 // The V8 code cache of get-token's Node fast path (dist/get-token-fast.cache), made by running it once.
-const uncached = await makeCodeCache(new URL('../dist/', import.meta.url).pathname);
+const uncached = await makeCodeCache(fileURLToPath(new URL('../dist/', import.meta.url)));
 if (uncached) process.stderr.write(`authd: built without a code cache for get-token on Node: ${uncached}; authd works, compiling it at each start\n`);

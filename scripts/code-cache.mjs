@@ -12,9 +12,10 @@ import { join } from 'node:path';
 
 const CHILD = `
 const { writeFileSync } = require('node:fs');
+const { join } = require('node:path');
 const [dist, out] = process.argv.slice(1);
-const { compile, load } = require(dist + '/get-token-start.cjs');
-const file = dist + '/get-token-fast.cjs';
+const { compile, load } = require(join(dist, 'get-token-start.cjs'));
+const file = join(dist, 'get-token-fast.cjs');
 const script = compile(file, undefined);
 process.on('exit', (code) => { if (code === 0) writeFileSync(out, script.createCachedData(), { mode: 0o644 }); });
 const { start } = load(script, file);
@@ -30,7 +31,10 @@ export async function makeCodeCache(dist) {
     conn.on('data', () => conn.write(`${JSON.stringify({ v: 1, id: 1, result: { access_token: 'build', token_type: 'Bearer', expires_at: 2000000000, profile: 'build' } })}\n`));
     conn.on('error', () => undefined);
   });
-  const tmp = join(dir, 'cache');
+  // Beside its final name (a rename across file systems, a tmpfs /tmp, would fail); none is left if this fails.
+  const target = join(dist, 'get-token-fast.cache');
+  const tmp = join(dist, `.get-token-fast.cache.${process.pid}`);
+  rmSync(target, { force: true });
   try {
     await new Promise((resolve, reject) => server.listen(socket, resolve).once('error', reject));
     // The child's environment is this one's but for what would change its flags (the cache must match the V8 that reads it).
@@ -39,12 +43,13 @@ export async function makeCodeCache(dist) {
       execFile(process.execPath, ['-e', CHILD, dist, tmp], { env, timeout: 20_000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message} ${errOut}`.trim())) : resolve(out)));
     });
     if (stdout !== 'build\n') return `the fast path did not answer the stand-in daemon (${JSON.stringify(stdout)})`;
-    renameSync(tmp, join(dist, 'get-token-fast.cache'));
+    renameSync(tmp, target);
     return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   } finally {
     server.close();
+    rmSync(tmp, { force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 }

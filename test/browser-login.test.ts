@@ -449,7 +449,7 @@ test('a browser login nobody finishes ends when its time is up: exit 3, the port
   expect((await getToken(h, 'slow')).code).toBe(3);
 });
 
-test('Ctrl-C on the last waiting login ends the browser login: the user sees that nothing was stored and exit 130, the port closes, finishing at the provider stores nothing', async () => {
+test('Ctrl-C on the last waiting login ends the browser login: the user is told it is cancelled, and exit 130, the port closes, finishing at the provider stores nothing', async () => {
   home.writeConfig({ quit: browserProfile() });
   // As at a terminal: the countdown runs until the user types Ctrl-C.
   const login = onTerminal(`${AUTHD} login -p quit`, { env: plainEnv(home) });
@@ -460,7 +460,7 @@ test('Ctrl-C on the last waiting login ends the browser login: the user sees tha
   // After the URL: the countdown, the ^C the terminal echoes, the countdown cleared and one line; no stack trace.
   const after = login.output.slice(login.output.indexOf(url) + url.length);
   expect(after.replace(/\r\x1b\[2KWaiting for approval… \d+m\d\ds left/g, ''))
-    .toBe('\r\n^C\r\x1b[2Kauthd: login to quit interrupted; nothing was stored\r\n');
+    .toBe('\r\n^C\r\x1b[2Kauthd: login to quit interrupted: unless another `authd login` waits for it, it is cancelled and nothing is stored\r\n');
   home.stderrs.push(login.output);
   expect(await closed(redirectUri)).toBe(true);
   await expect(browse(url)).rejects.toThrow();

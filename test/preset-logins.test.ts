@@ -298,6 +298,31 @@ describe('doctor asks a provider with explicit endpoints too', () => {
     ctx.expect(up.code).toBe(0);
     ctx.expect(s.fixture.requests.map((q) => [q.kind, q.status])).toEqual([['other', 404]]);
   });
+
+  test('a token endpoint answered by a redirect or a 502 fails doctor, saying it may not be the provider', async (ctx) => {
+    const c = CASES.find((x) => x.provider === 'github')!;
+    const s = await setup(ctx, c);
+    let status = 302;
+    const odd = createServer((req, res) => {
+      res.writeHead(status, status === 302 ? { location: 'http://portal.example/' } : {});
+      res.end();
+    });
+    await new Promise<void>((resolve) => odd.listen(0, '127.0.0.1', resolve));
+    ctx.onTestFinished(() => new Promise<void>((resolve) => odd.close(() => resolve())));
+    const origin = `http://127.0.0.1:${(odd.address() as { port: number }).port}`;
+    const r = await s.home.run(['profile', 'add', s.name, '--provider', 'github', '--client-id', c.clientId]);
+    ctx.expect(r.code, r.stderr).toBe(0);
+    writeFileSync(s.configFile, readFileSync(s.configFile, 'utf8').replaceAll(`"${c.fixed!.origin}`, `"${origin}`));
+    for (const [code, why] of [[302, 'a redirect: a captive portal or proxy may be in the way'], [502, 'the provider, or a proxy in front of it, is failing']] as const) {
+      status = code;
+      const d = await doctor(s.home);
+      ctx.expect(d.checks.get(`profile ${s.name}`)).toEqual({
+        name: `profile ${s.name}`, status: 'failed', detail: `the token endpoint ${origin}${c.tokenPath} answered HTTP ${code}: ${why}`,
+        fix: 'check the network (proxy, captive portal), or try again later',
+      });
+      ctx.expect(d.code).toBe(1);
+    }
+  });
 });
 
 describe('the generic preset against a standard OpenID provider', () => {

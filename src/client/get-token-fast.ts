@@ -6,7 +6,9 @@
 // Anything else — other arguments, no daemon (autostart), silence, anything it does not fully
 // understand — goes to the full client (dist/get-token.cjs) in this process. An error answer is
 // printed here as the full client prints it (reportError), and secret_required is answered as it
-// answers it (requestWithEnvSecret), so the daemon is never asked twice. It loads about half the
+// answers it (requestWithEnvSecret), so the daemon is never asked twice for an answer it gave. (A
+// daemon silent for half the patience, or gone mid-request, is asked again by the full client, as
+// after the native client: a refresh still in flight is joined, not repeated.) It loads about half the
 // full client's code, and none of the other commands': loading code was most of a Node start's cost
 // over `node -e 0`.
 import { connect as netConnect, type Socket } from 'node:net';

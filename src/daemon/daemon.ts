@@ -425,6 +425,15 @@ export class Daemon {
     if (p.flow !== 'api_key') {
       try {
         const r = await idp.reach(p);
+        // A redirect or a 5xx may not be the provider answering (a captive portal, a proxy). (A 407 is a
+        // network error to fetch: it fails as unreachable.)
+        const odd = 'issuer' in r ? undefined : r.status >= 500 ? 'the provider, or a proxy in front of it, is failing'
+          : r.status >= 300 && r.status < 400 ? 'a redirect: a captive portal or proxy may be in the way' : undefined;
+        if (odd && !('issuer' in r)) {
+          checks.push({ name, ok: false, detail: `the token endpoint ${r.endpoint} answered HTTP ${r.status}: ${odd}`, fix: 'check the network (proxy, captive portal), or try again later' });
+          if (secret) checks.push(secretCheck(p, secret));
+          return checks;
+        }
         checks.push({ name, ok: true, detail: 'issuer' in r ? `provider reachable (${r.issuer})`
           : `provider reachable (token endpoint ${r.endpoint} answered HTTP ${r.status})` });
       } catch (err) {

@@ -292,13 +292,14 @@ export async function authorizationRequest(p: ProfileConfig, redirectUri: string
   return req;
 }
 
-/** What a failed ID token claim check means, by the claim openid-client names. */
-const CLAIM_WORDS: Record<string, string> = {
-  nonce: "is not this login's",
-  aud: 'names another client',
-  azp: 'names another client',
-  iss: 'names another issuer',
-};
+/** What a failed ID token claim check means, by the claim openid-client names, and what to do. */
+const CLAIMS = new Map<string, { says: string; hint: (p: ProfileConfig) => string }>([
+  ['nonce', { says: "is not this login's", hint: () => 'log in again; if it happens again, something between you and the provider mixes up logins' }],
+  ['aud', { says: 'names another client', hint: (p) => `check the issuer and client_id of profile ${p.name}` }],
+  ['azp', { says: 'names another client', hint: (p) => `check the issuer and client_id of profile ${p.name}` }],
+  ['iss', { says: 'names another issuer', hint: (p) => `check the issuer of profile ${p.name}` }],
+  ...['exp', 'iat', 'nbf', 'auth_time'].map((c) => [c, { says: 'is outside the time it allows', hint: () => "check this machine's clock (NTP), then log in again" }] as const),
+]);
 
 /** The claim a failed claim check names (oauth4webapi puts it in the error's cause), if it is a plain name. */
 function claimOf(err: unknown): string | undefined {
@@ -330,10 +331,10 @@ export async function exchangeCode(p: ProfileConfig, req: CodeRequest, callback:
       const code = stableCode(err);
       if (err instanceof oidc.ClientError && (!ex.seen || ('answer' in ex.seen && ex.seen.answer.status < 300))) {
         const claim = claimOf(err);
-        const which = claim ? `: the ID token's "${claim}" claim ${CLAIM_WORDS[claim] ?? 'is not what authd expected'}` : '';
+        const known = claim === undefined ? undefined : CLAIMS.get(claim);
+        const which = claim ? `: the ID token's "${claim}" claim ${known?.says ?? 'is not what authd expected'}` : '';
         throw new ProviderError('protocol', `the provider's answer to the browser login of profile ${p.name} failed authd's checks${which}${code ? ` (${code})` : ''}`,
-          claim === 'nonce' ? 'log in again; if it happens again, something between you and the provider mixes up logins'
-            : claim === 'iss' ? `check the issuer of profile ${p.name}` : `check the issuer and client_id of profile ${p.name}`);
+          known?.hint(p) ?? `check the issuer and client_id of profile ${p.name}`);
       }
       throw err;
     }

@@ -163,7 +163,7 @@ async function awaitLogin(profile: string, expiresIn: number, opts: LoginOptions
   // place of the countdown, then die of the signal as the shell expects (exit 130).
   const interrupted = () => {
     stopCountdown(false);
-    io.stderr.write(`authd: login to ${profile} interrupted; nothing was stored\n`);
+    io.stderr.write(`authd: login to ${profile} interrupted: unless another \`authd login\` waits for it, it is cancelled and nothing is stored\n`);
     conn.close();
     process.kill(process.pid, 'SIGINT');
   };
