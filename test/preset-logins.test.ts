@@ -303,7 +303,7 @@ describe('doctor asks a provider with explicit endpoints too', () => {
     const c = CASES.find((x) => x.provider === 'github')!;
     const s = await setup(ctx, c);
     let status = 302;
-    const odd = createServer((req, res) => {
+    const odd = createServer((_req, res) => {
       res.writeHead(status, status === 302 ? { location: 'http://portal.example/' } : {});
       res.end();
     });
