@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { approveDeviceCode, type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, findLeaks, Home, type ProfileSpec } from './support/harness.js';
+import { freePort } from './support/ports.js';
 import { type Behaviour, Hold, ProviderBehaviour } from './support/provider-behaviour.js';
 import { onTerminal } from './support/terminal.js';
 
@@ -164,15 +165,6 @@ async function getToken(h: Home, profile: string, args: string[] = []): Promise<
   return { code: r.code, token: r.stdout.trim(), stderr: r.stderr };
 }
 
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as net.AddressInfo;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 test('a browser login: the provider\'s page, back to authd\'s own page, then get-token serves a token and refreshes it', async () => {
   home.writeConfig({ web: browserProfile() });

@@ -3,7 +3,6 @@
 // is opened only when one can be.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,15 +13,8 @@ import { main, reportError } from '../src/client/main.js';
 import { AuthdError, type MethodName, type Methods } from '../src/protocol/index.js';
 import { approveDeviceCode, startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, devProfile, Home } from './support/harness.js';
+import { freePort } from './support/ports.js';
 
-/** A port on 127.0.0.1 nobody listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function homeWith(profiles: Parameters<Home['writeConfig']>[0]): Home {
   const home = new Home();
@@ -33,7 +25,7 @@ function homeWith(profiles: Parameters<Home['writeConfig']>[0]): Home {
 
 describe('a provider that cannot be reached', () => {
   test('login to an issuer nobody listens on names the discovery URL and "connection refused", and says to run login again', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const home = homeWith({ acme: { issuer: `http://127.0.0.1:${port}/realms/dev`, client_id: 'authd-cli', flow: 'device' } });
     const r = await home.run(['login', '-p', 'acme']);
     expect(r.code).toBe(4);
@@ -63,7 +55,7 @@ describe('a provider that cannot be reached', () => {
   });
 
   test('a token request to a closed port names the endpoint without its query, and the cause; get-token does not claim a retry', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const home = homeWith({
       ci: { token_endpoint: `http://127.0.0.1:${port}/oauth/token?tenant=s3cr3t-tenant`, client_id: 'svc', flow: 'client_credentials' },
     });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, type TestContext, test } from 'vitest';
 import { approveDeviceCode, startIdp } from '../scripts/dev-idp.mjs';
 import { AUTHD, findLeaks, Home, type Result, readEvents } from './support/harness.js';
+import { freePort } from './support/ports.js';
 import { ProviderFixture, type ProviderName } from './support/provider-fixtures.js';
 
 interface Case {
@@ -252,20 +253,12 @@ describe.concurrent('a profile written by `authd profile add --provider P` works
   }
 });
 
-/** A port on 127.0.0.1 nobody listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('doctor asks a provider with explicit endpoints too', () => {
   test('a --provider github profile whose token endpoint is a closed port fails doctor as an unreachable discovery does; pointed at the provider, it passes', async (ctx) => {
     const c = CASES.find((x) => x.provider === 'github')!;
     const s = await setup(ctx, c);
-    const closed = `http://127.0.0.1:${await closedPort()}`;
+    const closed = `http://127.0.0.1:${await freePort()}`;
     const r = await s.home.run(['profile', 'add', s.name, '--provider', 'github', '--client-id', c.clientId]);
     ctx.expect(r.code, r.stderr).toBe(0);
     const written = readFileSync(s.configFile, 'utf8');
