@@ -1,8 +1,8 @@
 // The Node client's fast path for `authd get-token` (dist/get-token-fast.cjs), which bin/authd starts
 // where the native client is not built (no C compiler) or AUTHD_NATIVE=0 — issue 13. The Node twin of
-// src/native/authd-client.c's get_token: the common case only (the arguments it parses, a socket in a
-// private directory, a daemon that runs as the user and answers within half the patience), with the
-// full client's own checks and formats, so what it prints is the full client's, byte for byte.
+// src/native/authd-client.c's get_token: the common case only (an access token, a socket in a private
+// directory, a daemon that runs as the user and answers within half the patience), with the full
+// client's own argument parser, checks and formats, so what it prints is the full client's, byte for byte.
 // Anything else — other arguments, no daemon (autostart), silence, anything it does not fully
 // understand — goes to the full client (dist/get-token.cjs) in this process. An error answer is
 // printed here as the full client prints it (reportError), and secret_required is answered as it
@@ -14,74 +14,34 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
-  AuthdError, checkSocketPath, encodeFrame, type GetTokenParams, MAX_FRAME_BYTES, type Narrowing, normalNarrowing, PROFILE_NAME,
-  PROTOCOL_VERSION, resolvePaths, type TokenResult, type WireError,
+  AuthdError, checkSocketPath, encodeFrame, type GetTokenParams, MAX_FRAME_BYTES, PROTOCOL_VERSION, resolvePaths, type TokenResult, type WireError,
 } from '../protocol/index.js';
 import { notAnsweringMs } from './answer-watchdog.js';
+import { parseArgs } from './args.js';
 import type { Requester } from './command.js';
+import { type GetTokenOptions, command as getToken } from './commands/get-token.js';
 import { callerInfo, type IO, processIO } from './io.js';
 import { reportError } from './program.js';
-import { type ExecCredentialVersion, execCredentialVersion, formatToken, TOKEN_FORMATS, type TokenFormat } from './token-format.js';
+import { formatToken } from './token-format.js';
 import { bearerOnly, narrowedAsAsked, requestWithEnvSecret, warningLine } from './token-requests.js';
 import { checkDaemonPeer, checkSocketDir } from './trust.js';
 
-/** What the fast path asks: the same options get-token.ts's parse gives, for the cases it takes. */
-export interface FastRequest {
-  profile?: string;
-  minTtl?: number;
-  narrowing?: Narrowing;
-  format: TokenFormat;
-  execCredentialVersion?: ExecCredentialVersion;
-}
-
-const VALUED = new Map([['--profile', 'profile'], ['-p', 'profile'], ['--min-ttl', 'min-ttl'], ['--format', 'format'], ['-f', 'format'],
-  ['--scope', 'scope'], ['--resource', 'resource'], ['--audience', 'audience']]);
-
 /**
- * `get-token` and its value options, as program.ts and get-token.ts read them, when every one is
- * well-formed; undefined for anything else (help, --id-token, a positional, a bad value: the full
- * client says what is wrong). Options before the command are left to the full client.
+ * `get-token` and its options, read by the full client's own parser and checks (args.ts, get-token.ts),
+ * when they are all well-formed and ask for an access token; undefined for anything else (help,
+ * --id-token, a bad value: the full client says what is wrong). Options before the command
+ * are left to the full client.
  */
-export function fastRequest(argv: readonly string[], env: Record<string, string | undefined>): FastRequest | undefined {
+export function fastRequest(argv: readonly string[], io: IO): GetTokenOptions | undefined {
   if (argv[0] !== 'get-token') return undefined;
-  const given: Record<string, string> = {};
-  for (let i = 1; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = VALUED.get(eq === -1 ? arg : arg.slice(0, eq));
-    if (!name) return undefined;
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined) return undefined;
-    given[name] = value;
-  }
-  const format = (given.format ?? 'token') as TokenFormat;
-  if (!TOKEN_FORMATS.includes(format)) return undefined;
-  const req: FastRequest = { format };
-  const profile = given.profile ?? (env.AUTHD_PROFILE || undefined);
-  if (profile !== undefined) {
-    if (!PROFILE_NAME.test(profile)) return undefined;
-    req.profile = profile;
-  }
-  const minTtl = given['min-ttl'];
-  if (minTtl !== undefined) {
-    req.minTtl = Number(minTtl);
-    if (!/^\d+(\.\d+)?$/.test(minTtl) || req.minTtl > 86_400) return undefined;
-  }
-  if (format === 'exec-credential') {
-    try {
-      req.execCredentialVersion = execCredentialVersion(env);
-    } catch {
-      return undefined;
-    }
-  }
-  let narrowing: Narrowing | undefined;
   try {
-    narrowing = normalNarrowing({ scopes: given.scope?.split(' ').filter(Boolean), resource: given.resource, audience: given.audience });
+    const args = parseArgs(argv.slice(1), getToken.flags, getToken.name);
+    if (args.flags.help || args.rest.length) return undefined;
+    const opts = getToken.parse(args, io) as GetTokenOptions;
+    return opts.idToken ? undefined : opts;
   } catch {
     return undefined;
   }
-  if (narrowing) req.narrowing = narrowing;
-  return req;
 }
 
 /** The answer to one getToken request, or undefined where the full client should take over. */
@@ -155,7 +115,7 @@ const HAND_OVER = Symbol('hand over');
 
 /** The full get-token client's answer, or undefined where it should take over (see the file's head). */
 export async function fastGetToken(argv: readonly string[], io: IO): Promise<number | undefined> {
-  const req = fastRequest(argv, io.env);
+  const req = fastRequest(argv, io);
   if (!req || io.env.AUTHD_NATIVE_ANSWER !== undefined) return undefined;
   const paths = resolvePaths(io.env);
   checkSocketPath(paths);
