@@ -268,7 +268,7 @@ describe('doctor asks a provider with explicit endpoints too', () => {
     ctx.expect(down.checks.get(`profile ${s.name}`)).toEqual({
       name: `profile ${s.name}`, status: 'failed',
       detail: `cannot reach the provider for the reachability check (a HEAD request) to ${closed}${c.tokenPath}: connection refused`,
-      fix: `check that the provider is running at ${closed}, and the issuer URL of profile ${s.name}`,
+      fix: `check that the provider is running at ${closed}, and the endpoint URLs of profile ${s.name}`,
     });
     ctx.expect(down.checks.has(`profile ${s.name} login`)).toBe(false);
     ctx.expect(down.ok).toBe(false);

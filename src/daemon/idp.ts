@@ -478,6 +478,7 @@ function asker(p: ProfileConfig, cred: ClientCredential | undefined, subjectSour
   };
   if (p.client_secret_env) who.secretEnv = p.client_secret_env;
   if (subjectSource) who.subjectSource = subjectSource;
+  if (p.token_endpoint) who.explicitEndpoints = true;
   return who;
 }
 
@@ -515,7 +516,7 @@ export function classify(err: unknown, p: ProfileConfig, what: string): AuthdErr
   const t = transportFailure(endpoint, err);
   if (t.failure !== 'other' || (err instanceof TypeError && code)) {
     return new ProviderError('transient', `cannot reach the provider for the ${what} request to ${endpoint}${code ? ` (${code})` : ''}`,
-      `check your network, and the issuer URL of profile ${p.name}`);
+      `check your network, and the ${p.token_endpoint ? 'endpoint URLs' : 'issuer URL'} of profile ${p.name}`);
   }
   return new ProviderError('protocol', `the ${what} request of profile ${p.name} failed${code ? ` (${code})` : ''}`);
 }

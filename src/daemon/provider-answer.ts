@@ -185,6 +185,8 @@ export interface Asker {
   timeout?: number;
   /** where a workload's subject token came from (token exchange, JWT bearer), e.g. "file /var/run/…" */
   subjectSource?: string;
+  /** The profile names its provider's endpoints itself (no discovery): a hint points at those, not at an issuer. */
+  explicitEndpoints?: boolean;
 }
 
 const PHRASE: Record<ProviderRequest, string> = {
@@ -289,7 +291,8 @@ function unheard(req: string, t: TransportFailure, who: Asker): ProviderError {
   const cannot = `cannot reach the provider for the ${req} to ${t.endpoint}`;
   const host = hostOf(t.endpoint);
   let message: string;
-  let hint = `check your network, and the issuer URL of profile ${who.profile}`;
+  const where = who.explicitEndpoints ? 'endpoint URLs' : 'issuer URL';
+  let hint = `check your network, and the ${where} of profile ${who.profile}`;
   switch (t.failure) {
     case 'timeout':
       message = `the provider did not answer the ${req} to ${t.endpoint}${who.timeout ? ` within ${who.timeout} s` : ' in time'}`;
@@ -297,7 +300,7 @@ function unheard(req: string, t: TransportFailure, who: Asker): ProviderError {
       break;
     case 'refused':
       message = `${cannot}: connection refused`;
-      hint = `check that the provider is running at ${originOf(t.endpoint)}, and the issuer URL of profile ${who.profile}`;
+      hint = `check that the provider is running at ${originOf(t.endpoint)}, and the ${where} of profile ${who.profile}`;
       break;
     case 'reset':
       message = `the connection to the provider broke during the ${req} to ${t.endpoint}${code}`;
