@@ -1,7 +1,7 @@
 // Tests drive the real built binary: build once before any test file runs. And the tests' temp
 // directories (every test's AUTHD_HOME, git's work trees) go on a tmpfs where there is one.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** statfs's f_type of a tmpfs. */
@@ -33,6 +33,7 @@ function tmpdirOnTmpfs(): () => void {
   const before = process.env.TMPDIR;
   process.env.TMPDIR = dir;
   return () => {
+    strayDaemons(dir);
     if (before === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = before;
     // A daemon still on its way out may write into its home meanwhile: retry, and never fail the run for it.
@@ -42,4 +43,37 @@ function tmpdirOnTmpfs(): () => void {
       process.stderr.write(`authd tests: could not remove ${dir}: ${(err as Error).message}\n`);
     }
   };
+}
+
+/**
+ * A test should leave nothing running. A daemon whose AUTHD_HOME is under this run's TMPDIR outlived
+ * its test (one of a git-storage.test.ts home has, now and then, under a full run's load): say which
+ * home and what its log says it served, and stop it, so that the run ends clean and the next one can
+ * find where it came from.
+ */
+function strayDaemons(root: string): void {
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmdline: string;
+    let home: string | undefined;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmdline.includes('daemon.mjs')) continue;
+      home = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((v) => v.startsWith('AUTHD_HOME='))?.slice('AUTHD_HOME='.length);
+    } catch {
+      continue;
+    }
+    if (!home?.startsWith(`${root}/`)) continue;
+    let log = '';
+    try {
+      log = readFileSync(join(home, 'state', 'authd.log'), 'utf8').trim().split('\n').slice(-5).join('\n    ');
+    } catch {
+      // its home is gone, or it wrote nothing yet
+    }
+    process.stderr.write(`authd tests: a daemon (pid ${pid}) outlived its test, AUTHD_HOME=${home}; stopping it${log ? `. Its log ends:\n    ${log}` : ''}\n`);
+    try {
+      process.kill(Number(pid), 'SIGTERM');
+    } catch {
+      // gone meanwhile
+    }
+  }
 }
