@@ -52,7 +52,13 @@ function tmpdirOnTmpfs(): () => void {
  * find where it came from.
  */
 function strayDaemons(root: string): void {
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return; // no /proc here
+  }
+  for (const pid of pids) {
     let cmdline: string;
     let home: string | undefined;
     try {
