@@ -2,6 +2,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, expect, onTestFinished, test } from 'vitest';
 import { startIdp } from '../scripts/dev-idp.mjs';
@@ -157,4 +158,51 @@ test('`authd daemon start` is a request: it starts the daemon even with AUTHD_NO
   expect(started.stderr).toMatch(/^authd daemon running, pid \d+/);
   expect(started.code).toBe(0);
   expect((await home.run(['status'], { env })).code).toBe(0);
+});
+
+test('a daemon whose socket file is removed stops within seconds, and the next command starts a new one', async () => {
+  home = new Home();
+  home.writeConfig({});
+  expect((await home.run(['daemon', 'start'])).code).toBe(0);
+  const [pid] = daemonsFor(home.dir);
+  expect(pid).toBeDefined();
+  rmSync(home.socket);
+  // Unreachable, it would serve nobody: it checks its socket every 2 s.
+  await expect.poll(() => daemonsFor(home.dir), { timeout: 8000, interval: 100 }).toEqual([]);
+  expect(home.logText()).toContain('this daemon\'s socket file was removed or another one is in its place');
+  const r = await home.run(['status', '--json']);
+  expect(r.code).toBe(0);
+  expect((JSON.parse(r.stdout) as { daemon: { pid: number } }).daemon.pid).not.toBe(pid);
+});
+
+test('a daemon whose socket file another one has taken stops, and leaves that file and its listener alone', async () => {
+  home = new Home();
+  home.writeConfig({});
+  expect((await home.run(['daemon', 'start'])).code).toBe(0);
+  const [pid] = daemonsFor(home.dir);
+  expect(pid).toBeDefined();
+  // What a second daemon that took the start-up lock over does: the old file goes, a new one is bound in its place.
+  rmSync(home.socket);
+  const conns = new Set<net.Socket>();
+  const other = net.createServer((s) => {
+    conns.add(s);
+    s.on('error', () => undefined);
+    s.end('other\n');
+  });
+  await new Promise<void>((resolve) => other.listen(home.socket, resolve));
+  onTestFinished(() => {
+    for (const c of conns) c.destroy();
+    other.close();
+  });
+  await expect.poll(() => daemonsFor(home.dir), { timeout: 8000, interval: 100 }).toEqual([]);
+  // Stopping, it did not close its server (which would have removed the path): the other one still answers there.
+  expect(existsSync(home.socket)).toBe(true);
+  const said = await new Promise<string>((resolve, reject) => {
+    const c = net.connect(home.socket);
+    let got = '';
+    c.on('data', (d) => { got += d; });
+    c.on('end', () => resolve(got));
+    c.on('error', reject);
+  });
+  expect(said).toBe('other\n');
 });

@@ -1,5 +1,5 @@
 // `authd daemon run`: checks its directories, becomes the one daemon for this home, and serves.
-import { rmSync, unlinkSync } from 'node:fs';
+import { lstatSync, rmSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,9 +82,28 @@ async function main(): Promise<number> {
     : await listenRestricted(restrictedPath, onRestricted, (msg) => log.warn(msg));
 
   let closing = false;
+  // A socket file that is no longer this daemon's (removed, or another daemon's in its place): this one
+  // is unreachable, and two daemons must not share a store. It answers what is in flight and exits,
+  // leaving the file and the pid file beside it alone (closing the server would remove that file).
+  const own = handedFd === undefined ? socketIdentity(paths.socket) : undefined;
+  const watch = own === undefined ? undefined : setInterval(() => {
+    if (socketIdentity(paths.socket) !== own) void superseded();
+  }, SOCKET_WATCH_MS);
+  watch?.unref();
+  const superseded = async () => {
+    if (closing) return;
+    closing = true;
+    clearInterval(watch);
+    log.warn({ socket: paths.socket }, 'this daemon\'s socket file was removed or another one is in its place: stopping, and leaving that file alone');
+    await daemon.close();
+    await store.close?.().catch(() => undefined);
+    flush();
+    process.exit(0);
+  };
   const shutdown = async (why: string) => {
     if (closing) return;
     closing = true;
+    clearInterval(watch);
     log.info({ why }, 'daemon stopping');
     // Refreshes in flight are answered and stored first; the socket serves on meanwhile.
     await daemon.close();
@@ -151,6 +170,9 @@ function storeChoice(configFile: string): StoreChoice {
  */
 const LOCK_STALE_MS = 2_000;
 
+/** How often a daemon checks that its socket file is still its own. */
+const SOCKET_WATCH_MS = 2_000;
+
 /**
  * Exactly one daemon per socket, however many start at once: under a lock, connect to see whether
  * one is alive; if not, replace the stale socket and listen. The lock covers probe-and-bind only.
@@ -168,12 +190,26 @@ async function bindExclusively(
     onCompromised: () => warn('start-up lock was taken over by another process'),
   });
   try {
-    if (await isAlive(socketPath)) return undefined;
-    try {
-      unlinkSync(socketPath);
-    } catch {
-      // no stale socket
+    // Only the very file found dead is removed: a daemon stalled here past the lock's 2 s may find
+    // another one bound in its place by then (it took the lock over), and that one serves. Removing
+    // its file would leave it running, unreachable, beside this one.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const probed = socketIdentity(socketPath);
+      if (await isAlive(socketPath)) return undefined;
+      if (socketIdentity(socketPath) !== probed) continue; // replaced meanwhile: probe the new one
+      try {
+        unlinkSync(socketPath);
+      } catch {
+        // no stale socket
+      }
+      try {
+        return await listenPrivately(socketPath, onConnection);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err; // bound meanwhile: probe it
+      }
     }
+    if (await isAlive(socketPath)) return undefined;
+    rmSync(socketPath, { force: true });
     return await listenPrivately(socketPath, onConnection);
   } finally {
     // A lock taken over while this daemon stalled (> 2 s) cannot be released; that is no reason to stop serving.
@@ -224,6 +260,16 @@ async function listenPrivately(path: string, onConnection: (socket: net.Socket) 
     return server;
   } finally {
     process.umask(oldMask);
+  }
+}
+
+/** Which file is at `path` (device and inode), to tell it from one put in its place; undefined if none. */
+export function socketIdentity(path: string): string | undefined {
+  try {
+    const st = lstatSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
   }
 }
 
