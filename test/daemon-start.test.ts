@@ -192,7 +192,7 @@ test('a daemon whose socket file another one has taken stops, and leaves that fi
   await new Promise<void>((resolve) => other.listen(home.socket, resolve));
   onTestFinished(() => {
     for (const c of conns) c.destroy();
-    other.close();
+    if (other.listening) other.close();
   });
   await expect.poll(() => daemonsFor(home.dir), { timeout: 8000, interval: 100 }).toEqual([]);
   // Stopping, it did not close its server (which would have removed the path): the other one still answers there.
@@ -205,4 +205,8 @@ test('a daemon whose socket file another one has taken stops, and leaves that fi
     c.on('error', reject);
   });
   expect(said).toBe('other\n');
+  // Gone before the home is disposed (its `daemon stop` would find this stand-in).
+  for (const c of conns) c.destroy();
+  await new Promise<void>((resolve) => other.close(() => resolve()));
+  rmSync(home.socket, { force: true });
 });

@@ -89,8 +89,9 @@ export class ConnectionTable {
     return true;
   }
 
-  private closeIdle(): void {
-    const before = Date.now() - this.idleMs;
+  /** Closes the connections idle for `idleMs` (default: the table's idle timeout); 0 closes every idle one. */
+  closeIdle(idleMs = this.idleMs): void {
+    const before = Date.now() - idleMs;
     for (const e of this.open) if (e.busy === 0 && e.lastActive <= before) this.drop(e);
   }
 

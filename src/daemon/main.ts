@@ -51,9 +51,10 @@ async function main(): Promise<number> {
   if (handedWarning) log.warn(handedWarning);
   // A handed socket is systemd's: no lock, no probe (systemd starts one service per socket), and
   // closing it never removes its file.
-  const server = handedFd === undefined
+  const bound = handedFd === undefined
     ? await bindExclusively(paths.socket, onConnection, (msg) => log.warn(msg))
-    : await serveHandedSocket(handedFd, onConnection);
+    : { server: await serveHandedSocket(handedFd, onConnection), id: undefined };
+  const server = bound?.server;
   // The start a client announced with this marker is over, whether this daemon serves or another
   // one already did: a marker left behind would make the next start after a crash wait 10 s.
   rmSync(join(paths.socketDir, SPAWN_MARKER), { recursive: true, force: true });
@@ -85,9 +86,15 @@ async function main(): Promise<number> {
   // A socket file that is no longer this daemon's (removed, or another daemon's in its place): this one
   // is unreachable, and two daemons must not share a store. It answers what is in flight and exits,
   // leaving the file and the pid file beside it alone (closing the server would remove that file).
-  const own = handedFd === undefined ? socketIdentity(paths.socket) : undefined;
+  // (Its identity taken as it bound, under the start-up lock. Not a socket systemd handed over, which is
+  // systemd's; not a named pipe, which cannot be replaced.)
+  const own = handedFd === undefined && process.platform !== 'win32' ? bound?.id ?? 'none' : undefined;
+  const notOwn = () => {
+    const now = socketIdentity(paths.socket);
+    return own !== undefined && now !== 'unknown' && now !== own;
+  };
   const watch = own === undefined ? undefined : setInterval(() => {
-    if (socketIdentity(paths.socket) !== own) void superseded();
+    if (notOwn()) void superseded();
   }, SOCKET_WATCH_MS);
   watch?.unref();
   const superseded = async () => {
@@ -95,6 +102,11 @@ async function main(): Promise<number> {
     closing = true;
     clearInterval(watch);
     log.warn({ socket: paths.socket }, 'this daemon\'s socket file was removed or another one is in its place: stopping, and leaving that file alone');
+    // Nothing new: connections still arriving on its sockets, and idle ones, are closed (their clients
+    // reconnect to whoever serves the path now); what is in flight is answered and stored.
+    accept = (socket) => socket.destroy();
+    acceptRestricted = (socket) => socket.destroy();
+    connections.closeIdle(0);
     await daemon.close();
     await store.close?.().catch(() => undefined);
     flush();
@@ -107,6 +119,12 @@ async function main(): Promise<number> {
     log.info({ why }, 'daemon stopping');
     // Refreshes in flight are answered and stored first; the socket serves on meanwhile.
     await daemon.close();
+    if (notOwn()) {
+      // Taken over since the last check: closing would remove the other daemon's files.
+      await store.close?.().catch(() => undefined);
+      flush();
+      process.exit(0);
+    }
     restricted?.close();
     server.close();
     removePidFile(paths);
@@ -181,7 +199,7 @@ async function bindExclusively(
   socketPath: string,
   onConnection: (socket: net.Socket) => void,
   warn: (msg: string) => void,
-): Promise<net.Server | undefined> {
+): Promise<{ server: net.Server; id: string } | undefined> {
   const release = await lockfile.lock(socketPath, {
     realpath: false,
     lockfilePath: `${socketPath}.lock`,
@@ -203,14 +221,13 @@ async function bindExclusively(
         // no stale socket
       }
       try {
-        return await listenPrivately(socketPath, onConnection);
+        return withIdentity(await listenPrivately(socketPath, onConnection), socketPath);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err; // bound meanwhile: probe it
       }
     }
-    if (await isAlive(socketPath)) return undefined;
-    rmSync(socketPath, { force: true });
-    return await listenPrivately(socketPath, onConnection);
+    // Three times another file in its place: whoever keeps binding there serves.
+    return undefined;
   } finally {
     // A lock taken over while this daemon stalled (> 2 s) cannot be released; that is no reason to stop serving.
     await release().catch(() => warn('start-up lock was taken over by another process'));
@@ -263,14 +280,23 @@ async function listenPrivately(path: string, onConnection: (socket: net.Socket) 
   }
 }
 
-/** Which file is at `path` (device and inode), to tell it from one put in its place; undefined if none. */
+/**
+ * Which file is at `path` (device and inode, whole: an NFS file id may pass 2^53), to tell it from one
+ * put in its place; undefined if there is none, 'unknown' if it cannot be told now (a transient error).
+ */
 export function socketIdentity(path: string): string | undefined {
   try {
-    const st = lstatSync(path);
+    const st = lstatSync(path, { bigint: true });
     return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? undefined : 'unknown';
   }
+}
+
+/** The server with the identity of the file it bound, taken at once (still under the start-up lock). */
+function withIdentity(server: net.Server, path: string): { server: net.Server; id: string } {
+  return { server, id: socketIdentity(path) ?? 'none' };
 }
 
 function isAlive(socketPath: string): Promise<boolean> {
