@@ -11,7 +11,7 @@
 // after the native client: a refresh still in flight is joined, not repeated.) It loads about half the
 // full client's code, and none of the other commands': loading code was most of a Node start's cost
 // over `node -e 0`.
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import {
   AuthdError, checkSocketPath, encodeFrame, type GetTokenParams, MAX_FRAME_BYTES, PROTOCOL_VERSION, resolvePaths, type TokenResult, type WireError,
@@ -19,12 +19,12 @@ import {
 import { notAnsweringMs } from './answer-watchdog.js';
 import { parseArgs } from './args.js';
 import type { Requester } from './command.js';
+import { connectOnce } from './connection.js';
 import { type GetTokenOptions, command as getToken } from './commands/get-token.js';
 import { callerInfo, type IO, processIO } from './io.js';
 import { reportError } from './program.js';
 import { formatToken } from './token-format.js';
 import { bearerOnly, narrowedAsAsked, requestWithEnvSecret, warningLine } from './token-requests.js';
-import { checkDaemonPeer, checkSocketDir } from './trust.js';
 
 /**
  * `get-token` and its options, read by the full client's own parser and checks (args.ts, get-token.ts),
@@ -48,34 +48,28 @@ export function fastRequest(argv: readonly string[], io: IO): GetTokenOptions | 
 type Answer = { result: unknown } | { error: Record<string, unknown> } | undefined;
 
 /**
- * Connects (checks as connection.ts connectOnce makes them), sends the request, and reads its one
- * answer line; undefined where the full client does something else: no daemon (it starts one), a lost
- * connection (it asks again), silence for half the patience (it pings), an answer it cannot read.
+ * Connects (connection.ts connectOnce: the socket directory, then the peer, checked before anything
+ * is sent), sends the request, and reads its one answer line; undefined where the full client does
+ * something else: no daemon (it starts one), a lost connection (it asks again), silence for half the
+ * patience (it pings), an answer it cannot read. A refusal by the checks is thrown, as it is there.
  */
-function exchange(socketPath: string, explicit: boolean, request: string, patienceMs: number): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    checkSocketDir(socketPath, explicit);
-    // The socket's own idle timeout, set as it is made (cheaper to start than a timer of our own): the
-    // daemon silent for half the patience. Nothing is sent before the peer is checked.
-    const socket: Socket = netConnect({ path: socketPath, timeout: patienceMs / 2 });
-    connections.push(socket);
+async function exchange(socketPath: string, explicit: boolean, request: string, patienceMs: number): Promise<Answer> {
+  let socket: Socket;
+  try {
+    socket = await connectOnce(socketPath, explicit);
+  } catch (err) {
+    if (err instanceof AuthdError) throw err;
+    return undefined;
+  }
+  connections.push(socket);
+  return new Promise((resolve) => {
     // Answered, the socket is left for the process's exit to close (closeAll where it does not exit at once).
-    const done = (answer: Answer, err?: unknown) => {
+    const done = (answer: Answer) => {
       if (!answer) socket.destroy();
-      if (err) reject(err);
-      else resolve(answer);
+      resolve(answer);
     };
     const chunks: Buffer[] = [];
     let size = 0;
-    socket.once('connect', () => {
-      try {
-        checkDaemonPeer(socket, socketPath);
-      } catch (err) {
-        done(undefined, err);
-        return;
-      }
-      socket.write(request);
-    });
     socket.on('data', (chunk: Buffer) => {
       const nl = chunk.indexOf(10);
       chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
@@ -84,9 +78,11 @@ function exchange(socketPath: string, explicit: boolean, request: string, patien
       // (Its idle timeout may fire later, when the answer was read: done then does nothing.)
       else if (nl !== -1) done(envelope(Buffer.concat(chunks).toString('utf8')));
     });
-    socket.on('timeout', () => done(undefined));
+    // Silence for half the patience: the socket's own idle timeout (cheaper than a timer of our own).
+    socket.setTimeout(patienceMs / 2, () => done(undefined));
     socket.on('error', () => done(undefined));
     socket.on('close', () => done(undefined));
+    socket.write(request);
   });
 }
 
