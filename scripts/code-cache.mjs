@@ -31,10 +31,10 @@ export async function makeCodeCache(dist) {
     conn.on('data', () => conn.write(`${JSON.stringify({ v: 1, id: 1, result: { access_token: 'build', token_type: 'Bearer', expires_at: 2000000000, profile: 'build' } })}\n`));
     conn.on('error', () => undefined);
   });
-  // Beside its final name (a rename across file systems, a tmpfs /tmp, would fail); none is left if this fails.
+  // Beside its final name (a rename across file systems, a tmpfs /tmp, would fail). The build removed
+  // the old cache before bundling: none is left if this fails.
   const target = join(dist, 'get-token-fast.cache');
   const tmp = join(dist, `.get-token-fast.cache.${process.pid}`);
-  rmSync(target, { force: true });
   try {
     await new Promise((resolve, reject) => server.listen(socket, resolve).once('error', reject));
     // The child's environment is this one's but for what would change its flags (the cache must match the V8 that reads it).

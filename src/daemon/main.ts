@@ -97,6 +97,12 @@ async function main(): Promise<number> {
     if (notOwn()) void superseded();
   }, SOCKET_WATCH_MS);
   watch?.unref();
+  // Exits without closing its servers or removing the pid file: they are the other daemon's now.
+  const leaveTheirFiles = async () => {
+    await store.close?.().catch(() => undefined);
+    flush();
+    process.exit(0);
+  };
   const superseded = async () => {
     if (closing) return;
     closing = true;
@@ -108,9 +114,7 @@ async function main(): Promise<number> {
     acceptRestricted = (socket) => socket.destroy();
     connections.closeIdle(0);
     await daemon.close();
-    await store.close?.().catch(() => undefined);
-    flush();
-    process.exit(0);
+    await leaveTheirFiles();
   };
   const shutdown = async (why: string) => {
     if (closing) return;
@@ -119,12 +123,8 @@ async function main(): Promise<number> {
     log.info({ why }, 'daemon stopping');
     // Refreshes in flight are answered and stored first; the socket serves on meanwhile.
     await daemon.close();
-    if (notOwn()) {
-      // Taken over since the last check: closing would remove the other daemon's files.
-      await store.close?.().catch(() => undefined);
-      flush();
-      process.exit(0);
-    }
+    // Taken over since the last check: closing would remove the other daemon's files.
+    if (notOwn()) await leaveTheirFiles();
     restricted?.close();
     server.close();
     removePidFile(paths);
