@@ -160,12 +160,18 @@ test('`authd daemon start` is a request: it starts the daemon even with AUTHD_NO
   expect((await home.run(['status'], { env })).code).toBe(0);
 });
 
-test('a daemon whose socket file is removed stops within seconds, and the next command starts a new one', async () => {
+/** A home with a daemon started in it: its pid. */
+async function aDaemon(): Promise<number> {
   home = new Home();
   home.writeConfig({});
   expect((await home.run(['daemon', 'start'])).code).toBe(0);
   const [pid] = daemonsFor(home.dir);
   expect(pid).toBeDefined();
+  return pid!;
+}
+
+test('a daemon whose socket file is removed stops within seconds, and the next command starts a new one', async () => {
+  const pid = await aDaemon();
   rmSync(home.socket);
   // Unreachable, it would serve nobody: it checks its socket every 2 s.
   await expect.poll(() => daemonsFor(home.dir), { timeout: 8000, interval: 100 }).toEqual([]);
@@ -176,11 +182,7 @@ test('a daemon whose socket file is removed stops within seconds, and the next c
 });
 
 test('a daemon whose socket file another one has taken stops, and leaves that file and its listener alone', async () => {
-  home = new Home();
-  home.writeConfig({});
-  expect((await home.run(['daemon', 'start'])).code).toBe(0);
-  const [pid] = daemonsFor(home.dir);
-  expect(pid).toBeDefined();
+  await aDaemon();
   // What a second daemon that took the start-up lock over does: the old file goes, a new one is bound in its place.
   rmSync(home.socket);
   const conns = new Set<net.Socket>();
