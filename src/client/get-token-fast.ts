@@ -14,17 +14,16 @@
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import {
-  AuthdError, checkSocketPath, encodeFrame, type GetTokenParams, MAX_FRAME_BYTES, PROTOCOL_VERSION, resolvePaths, type TokenResult, type WireError,
+  AuthdError, checkSocketPath, encodeFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION, resolvePaths, type TokenResult, type WireError,
 } from '../protocol/index.js';
 import { notAnsweringMs } from './answer-watchdog.js';
 import { parseArgs } from './args.js';
 import type { Requester } from './command.js';
 import { connectOnce } from './connection.js';
-import { type GetTokenOptions, command as getToken } from './commands/get-token.js';
-import { callerInfo, type IO, processIO } from './io.js';
+import { type GetTokenOptions, command as getToken, printToken, tokenParams } from './commands/get-token.js';
+import { type IO, processIO } from './io.js';
 import { reportError } from './program.js';
-import { formatToken } from './token-format.js';
-import { bearerOnly, narrowedAsAsked, requestWithEnvSecret, warningLine } from './token-requests.js';
+import { requestWithEnvSecret } from './token-requests.js';
 
 /**
  * `get-token` and its options, read by the full client's own parser and checks (args.ts, get-token.ts),
@@ -115,10 +114,6 @@ export async function fastGetToken(argv: readonly string[], io: IO): Promise<num
   if (!req || io.env.AUTHD_NATIVE_ANSWER !== undefined) return undefined;
   const paths = resolvePaths(io.env);
   checkSocketPath(paths);
-  const params: GetTokenParams = { caller: callerInfo('authd get-token') };
-  if (req.profile) params.profile = req.profile;
-  if (req.minTtl !== undefined) params.minTtl = req.minTtl;
-  Object.assign(params, req.narrowing);
   const patienceMs = notAnsweringMs(io.env);
   // One connection per request (the full client keeps one for both of requestWithEnvSecret's), each checked.
   const daemon: Requester = {
@@ -131,12 +126,9 @@ export async function fastGetToken(argv: readonly string[], io: IO): Promise<num
     close() {},
   };
   // As get-token.ts: a secret_required answer is asked again with the values the user's config names, or printed.
-  const t = (await requestWithEnvSecret(daemon, 'getToken', params, io.env)) as Partial<TokenResult> | null;
+  const t = (await requestWithEnvSecret(daemon, 'getToken', tokenParams(req), io.env)) as Partial<TokenResult> | null;
   if (typeof t !== 'object' || t === null || typeof t.access_token !== 'string' || typeof t.token_type !== 'string') return undefined;
-  const token = narrowedAsAsked(bearerOnly(t as TokenResult), req.narrowing);
-  const warning = warningLine(token);
-  if (warning) io.stderr.write(warning);
-  io.stdout.write(formatToken(token, req.format, req.execCredentialVersion));
+  printToken(t as TokenResult, req, io);
   return 0;
 }
 

@@ -1,8 +1,8 @@
 // `authd get-token`: the hot path. Prints a valid access token, in the format the caller reads.
-import { type GetTokenParams, type IdTokenParams, type Narrowing, normalNarrowing } from '../../protocol/index.js';
+import { type GetTokenParams, type IdTokenParams, type Narrowing, normalNarrowing, type TokenResult } from '../../protocol/index.js';
 import { str, usage } from '../args.js';
 import { chosenProfile, type Command, HELP_FLAG, noPositionals, PROFILE_FLAG } from '../command.js';
-import { callerInfo } from '../io.js';
+import { callerInfo, type IO } from '../io.js';
 import { nativeAnswer } from '../native-answer.js';
 import {
   type ExecCredentialVersion, execCredentialVersion, formatIdToken, formatToken, TOKEN_FORMATS, type TokenFormat,
@@ -81,15 +81,24 @@ Example: curl -H "$(authd get-token --format header)" https://api.example.com/
       io.stdout.write(formatIdToken(idTokenOnly(await (await connect()).request('getIdToken', asked)), opts.format));
       return 0;
     }
-    const params: GetTokenParams = { caller: callerInfo('authd get-token') };
-    if (opts.profile) params.profile = opts.profile;
-    if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
-    Object.assign(params, opts.narrowing);
-    const token = narrowedAsAsked(bearerOnly(await requestWithEnvSecret(await connect(), 'getToken', params, io.env)), opts.narrowing);
-    const warning = warningLine(token);
-    if (warning) io.stderr.write(warning);
-    io.stdout.write(formatToken(token, opts.format, opts.execCredentialVersion));
+    printToken(await requestWithEnvSecret(await connect(), 'getToken', tokenParams(opts), io.env), opts, io);
     return 0;
   },
 };
+
+/** The request get-token sends for these options (the Node fast path sends the same bytes). */
+export function tokenParams(opts: GetTokenOptions): GetTokenParams {
+  const params: GetTokenParams = { caller: callerInfo('authd get-token') };
+  if (opts.profile) params.profile = opts.profile;
+  if (opts.minTtl !== undefined) params.minTtl = opts.minTtl;
+  return Object.assign(params, opts.narrowing);
+}
+
+/** The daemon's answer, checked and printed as get-token prints it: its warning on stderr, then the token. */
+export function printToken(answer: TokenResult, opts: GetTokenOptions, io: IO): void {
+  const token = narrowedAsAsked(bearerOnly(answer), opts.narrowing);
+  const warning = warningLine(token);
+  if (warning) io.stderr.write(warning);
+  io.stdout.write(formatToken(token, opts.format, opts.execCredentialVersion));
+}
 
