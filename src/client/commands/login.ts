@@ -158,16 +158,21 @@ async function browserLogin(
 
 /** Either flow's end: waits for the daemon to say the login completed (a countdown on a terminal), and says who logged in. */
 async function awaitLogin(profile: string, expiresIn: number, opts: LoginOptions, io: IO, conn: Requester): Promise<number> {
-  const stopCountdown = opts.json ? () => undefined : countdown(expiresIn, io);
   // Ctrl-C: the daemon ends the login once the last `authd login` waiting for it has gone; say so in
-  // place of the countdown, then die of the signal as the shell expects (exit 130).
+  // place of the countdown, then die of the signal as the shell expects (exit 130). Listened for before
+  // the countdown shows: a user may type Ctrl-C as soon as it does.
+  let stopCountdown: (done: boolean) => void = () => undefined;
   const interrupted = () => {
     stopCountdown(false);
     io.stderr.write(`authd: login to ${profile} interrupted: unless another \`authd login\` waits for it, it is cancelled and nothing is stored\n`);
     conn.close();
-    process.kill(process.pid, 'SIGINT');
+    const die = () => process.kill(process.pid, 'SIGINT');
+    // What the terminal did not take at once is queued in Node's stream: the signal waits for it.
+    if (io.stderr.queued) process.stderr.write('', die);
+    else die();
   };
   process.once('SIGINT', interrupted);
+  if (!opts.json) stopCountdown = countdown(expiresIn, io);
   try {
     const done = await conn.request('loginWait', { profile });
     stopCountdown(true);
