@@ -83,3 +83,44 @@ test('an error answer through the code-cached fast path: printed once, exit code
   expect(fast).toEqual(full);
   expect(fast.stderr.match(/no profile named nosuch/g)).toHaveLength(1);
 });
+
+/** A preload (NODE_OPTIONS=--require) that first runs `setup`, and at exit says on stderr whether node:net was loaded. */
+function preload(name: string, setup: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'authd-nf-preload.'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, `${name}.cjs`);
+  writeFileSync(file, `${setup}
+process.on('exit', () => require('node:fs').writeSync(2, 'node:net ' + (process.moduleLoadList.includes('NativeModule net') ? 'loaded' : 'not loaded') + '\\n'));
+`);
+  return file;
+}
+
+test('get-token on Node answers on its pipe handle without loading node:net, and prints what the full client prints', async () => {
+  const env = { ...home.env, AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1', NODE_OPTIONS: `--require ${preload('record', '')}` };
+  const [fast, full] = await Promise.all([run(join(REPO, 'bin/authd'), ['get-token', '-f', 'json'], env),
+    run(process.execPath, [join(DIST, 'get-token.cjs'), 'get-token', '-f', 'json'], env)]);
+  expect(fast.stderr).toBe('authd: fast path: answered\nnode:net not loaded\n');
+  expect(full.stderr).toBe('node:net loaded\n');
+  expect(JSON.parse(fast.stdout)).toEqual(JSON.parse(full.stdout));
+});
+
+test.each([
+  ['without process.binding (as a later Node may be)', 'delete process.binding;'],
+  ['whose pipe binding is not in the shape known', "process.binding = () => ({ Pipe: function () {} });"],
+  ['whose process.binding throws', "process.binding = () => { throw new Error('no'); };"],
+])('on a Node %s, the fast path answers through node:net, the same', async (_, setup) => {
+  const env = { ...home.env, AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' };
+  const usual = await run(join(REPO, 'bin/authd'), ['get-token', '-f', 'json'], env);
+  const other = await run(join(REPO, 'bin/authd'), ['get-token', '-f', 'json'], { ...env, NODE_OPTIONS: `--require ${preload('other', setup)}` });
+  expect(other).toEqual({ ...usual, stderr: `${usual.stderr}node:net loaded\n` });
+  expect(usual.stderr).toBe('authd: fast path: answered\n');
+});
+
+test('Node run with --pending-deprecation or --throw-deprecation: the pipe handle is taken without a deprecation warning or a throw', async () => {
+  const env = { ...home.env, AUTHD_NATIVE: '0', AUTHD_TEST_FAST_PATH: '1' };
+  const usual = await run(join(REPO, 'bin/authd'), ['get-token'], env);
+  for (const flags of ['--pending-deprecation', '--pending-deprecation --throw-deprecation', '--pending-deprecation --trace-deprecation']) {
+    const r = await run(join(REPO, 'bin/authd'), ['get-token'], { ...env, NODE_OPTIONS: `${flags} --require ${preload('dep', '')}` });
+    expect(r, flags).toEqual({ ...usual, stderr: `${usual.stderr}node:net not loaded\n` });
+  }
+});

@@ -1,7 +1,6 @@
 // Talks to the daemon: connect (starting it when it is not running), send requests, match answers.
 import { mkdirSync, rmSync } from 'node:fs';
-// Named imports: a default import of a builtin copies all its exports at start-up (esbuild's __toESM).
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -9,9 +8,9 @@ import {
   resolvePaths, type Response, SPAWN_MARKER,
 } from '../protocol/index.js';
 import { AnswerWatchdog, notAnsweringMs } from './answer-watchdog.js';
+import { connectOnce } from './connect-once.js';
 import { daemonEnv } from './daemon-env.js';
 import { claimMarker, markerState } from './start-marker.js';
-import { checkDaemonPeer, checkSocketDir } from './trust.js';
 
 const START_TIMEOUT_MS = 10_000;
 /**
@@ -127,26 +126,6 @@ export class Connection {
   close(): void {
     this.socket.destroy();
   }
-}
-
-/** `explicit`: the user chose the path (AUTHD_SOCKET), which changes what a refusal advises. */
-export function connectOnce(path: string, explicit = false): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    checkSocketDir(path, explicit);
-    const s = netConnect(path);
-    s.once('connect', () => {
-      s.removeListener('error', reject);
-      try {
-        checkDaemonPeer(s, path);
-      } catch (err) {
-        s.destroy();
-        reject(err);
-        return;
-      }
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
 }
 
 export interface ConnectOptions {

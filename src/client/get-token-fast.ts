@@ -9,8 +9,9 @@
 // answers it (requestWithEnvSecret), so the daemon is never asked twice for an answer it gave. (A
 // daemon silent for half the patience, or gone mid-request, is asked again by the full client, as
 // after the native client: a refresh still in flight is joined, not repeated.) It loads about half the
-// full client's code, and none of the other commands': loading code was most of a Node start's cost
-// over `node -e 0`.
+// full client's code, none of the other commands', and not node:net: it talks on Node's own pipe
+// handle (pipe-exchange.ts), where this Node lends one; node:net and its streams were the largest
+// part of a Node client's cost over `node -e 0`.
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -18,11 +19,12 @@ import {
 } from '../protocol/index.js';
 import { notAnsweringMs } from './answer-watchdog.js';
 import { parseArgs } from './args.js';
+import { connectOnce } from './connect-once.js';
 import type { Requester } from './command.js';
-import { connectOnce } from './connection.js';
+import { pipeBinding, pipeExchange } from './pipe-exchange.js';
+import { checkDaemonPeer, checkSocketDir } from './trust.js';
 import { type GetTokenOptions, command as getToken, printToken, tokenParams } from './commands/get-token.js';
-import { type IO, processIO } from './io.js';
-import { reportError } from './program.js';
+import { type IO, processIO, reportError } from './io.js';
 import { requestWithEnvSecret } from './token-requests.js';
 
 /**
@@ -47,12 +49,26 @@ export function fastRequest(argv: readonly string[], io: IO): GetTokenOptions | 
 type Answer = { result: unknown } | { error: Record<string, unknown> } | undefined;
 
 /**
- * Connects (connection.ts connectOnce: the socket directory, then the peer, checked before anything
- * is sent), sends the request, and reads its one answer line; undefined where the full client does
+ * Connects (the socket directory, then the peer, checked before anything is sent, as connection.ts
+ * does), sends the request, and reads its one answer line; undefined where the full client does
  * something else: no daemon (it starts one), a lost connection (it asks again), silence for half the
  * patience (it pings), an answer it cannot read. A refusal by the checks is thrown, as it is there.
+ * On Node's pipe handle where this Node has it (pipe-exchange.ts: no node:net to load), else node:net.
  */
 async function exchange(socketPath: string, explicit: boolean, request: string, patienceMs: number): Promise<Answer> {
+  const pipe = pipeBinding();
+  if (!pipe) return netExchange(socketPath, explicit, request, patienceMs);
+  checkSocketDir(socketPath, explicit);
+  const line = await pipeExchange(pipe, socketPath, request, {
+    connected: (fd) => checkDaemonPeer(fd, socketPath),
+    timeoutMs: patienceMs / 2,
+    maxBytes: MAX_FRAME_BYTES,
+  });
+  return line === undefined ? undefined : envelope(line);
+}
+
+/** exchange() on a net.Socket (connection.ts connectOnce), where Node has no pipe handle to lend. */
+async function netExchange(socketPath: string, explicit: boolean, request: string, patienceMs: number): Promise<Answer> {
   let socket: Socket;
   try {
     socket = await connectOnce(socketPath, explicit);
@@ -85,7 +101,7 @@ async function exchange(socketPath: string, explicit: boolean, request: string, 
   });
 }
 
-/** Every connection the fast path opened (one per request). */
+/** Every net connection the fast path opened (one per request). */
 const connections: Socket[] = [];
 
 function closeAll(): void {

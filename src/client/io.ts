@@ -1,4 +1,5 @@
 import { readFileSync, writeSync } from 'node:fs';
+import { AuthdError, printable } from '../protocol/index.js';
 
 // What a command may touch: its streams and its environment. Tests pass their own.
 export interface Writable {
@@ -83,4 +84,12 @@ export function callerInfo(fallback: string): { pid: number; cmd: string } {
     }
   }
   return { pid: process.ppid, cmd };
+}
+
+/** Prints an error as every command does (its message, then its hint); its exit code. */
+export function reportError(err: unknown, io: IO): number {
+  const e = err instanceof AuthdError ? err : new AuthdError('internal', err instanceof Error ? err.message : String(err));
+  // The message may carry text from elsewhere (the provider, a daemon): nothing in it may drive the terminal.
+  io.stderr.write(`authd: ${printable(e.message)}${e.hint ? `\n  ${printable(e.hint)}` : ''}\n`);
+  return e.exitCode;
 }

@@ -1,8 +1,8 @@
 // The `authd` client (dist/authd.cjs): the program with every command. bin/authd starts
 // get-token-main.ts instead for `authd get-token`.
 import { COMMANDS } from './commands/index.js';
-import type { IO } from './io.js';
-import { type Deps, reportError, runProgram, start, topLevelHelp as helpFor } from './program.js';
+import { type IO, reportError } from './io.js';
+import { type Deps, runProgram, start, topLevelHelp as helpFor } from './program.js';
 
 export { reportError };
 

@@ -7,7 +7,7 @@ import { VERSION } from '../protocol/version.js';
 import { parseArgs, usage } from './args.js';
 import type { Command, Commands, Connect, Requester } from './command.js';
 import { connect as connectDaemon } from './connection.js';
-import { type IO, processIO } from './io.js';
+import { type IO, processIO, reportError } from './io.js';
 
 /** What main reaches outside the process through; tests pass their own daemon. */
 export interface Deps {
@@ -109,13 +109,6 @@ export async function runProgram(commands: Commands, argv: string[], io: IO, dep
     // A dying daemon's socket can still accept for a few ms: give it time to go.
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-export function reportError(err: unknown, io: IO): number {
-  const e = err instanceof AuthdError ? err : new AuthdError('internal', err instanceof Error ? err.message : String(err));
-  // The message may carry text from elsewhere (the provider, a daemon): nothing in it may drive the terminal.
-  io.stderr.write(`authd: ${printable(e.message)}${e.hint ? `\n  ${printable(e.hint)}` : ''}\n`);
-  return e.exitCode;
 }
 
 /** Runs the program on this process's argv and streams; the exit code becomes the process's. */

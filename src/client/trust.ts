@@ -4,8 +4,7 @@
 // user (or root, who can read the user's memory anyway). A value from the environment goes to the
 // daemon only for a variable the user's own config names (client_secret_env, or a CI platform's).
 import { dirname, join } from 'node:path';
-import type net from 'node:net';
-import { loadPeerCred, peerOf } from '../native/peercred.js';
+import { loadPeerCred, peerOfFd } from '../native/peercred.js';
 import { AuthdError } from '../protocol/errors.js';
 import { resolvePaths } from '../protocol/paths.js';
 import { checkPrivateDir, readTrustedFile, shellQuote } from '../protocol/perms.js';
@@ -29,8 +28,8 @@ export function checkSocketDir(socket: string, explicit: boolean): void {
   }
 }
 
-/** Refuses a connected socket whose other end runs as another user. Without the addon: nothing to check. */
-export function checkDaemonPeer(socket: net.Socket, path: string): void {
+/** Refuses a connected socket (by its descriptor) whose other end runs as another user. Without the addon: nothing to check. */
+export function checkDaemonPeer(fd: number | undefined, path: string): void {
   const me = process.getuid?.();
   if (me === undefined) return;
   // Built beside the bundle (dist/); loaded on the first connection only.
@@ -38,7 +37,7 @@ export function checkDaemonPeer(socket: net.Socket, path: string): void {
   if (!addon) return;
   let uid: number;
   try {
-    uid = peerOf(addon, socket).uid;
+    uid = peerOfFd(addon, fd).uid;
   } catch (err) {
     throw new AuthdError('daemon_unreachable', `cannot tell which user runs the process at ${path} (${(err as Error).message}): refusing to talk to it`,
       'run `authd doctor`');

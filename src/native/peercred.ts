@@ -60,7 +60,11 @@ export function socketFd(socket: net.Socket): number | undefined {
 
 /** Who is at the other end of `socket`. Call it in the connect/connection handler: Node drops the handle once the peer hangs up. */
 export function peerOf(addon: PeerCredAddon, socket: net.Socket): PeerCred {
-  const fd = socketFd(socket);
+  return peerOfFd(addon, socketFd(socket));
+}
+
+/** Who is at the other end of the connected Unix socket `fd`. */
+export function peerOfFd(addon: PeerCredAddon, fd: number | undefined): PeerCred {
   if (fd === undefined) throw new Error('the socket has no descriptor');
   return addon.peerCred(fd);
 }

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Commands, Requester } from '../../src/client/command.js';
 import { COMMANDS } from '../../src/client/commands/index.js';
-import type { IO } from '../../src/client/io.js';
-import { reportError, runProgram } from '../../src/client/program.js';
+import { type IO, reportError } from '../../src/client/io.js';
+import { runProgram } from '../../src/client/program.js';
 import { AuthdError, type MethodName, type Methods } from '../../src/protocol/index.js';
 
 /** What the stand-in daemon answers, method by method; a method not here is refused as unknown. */
