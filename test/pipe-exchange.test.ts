@@ -2,7 +2,7 @@
 // real Unix-socket servers that answer as daemons do, and as broken or hostile ones do. Whatever the
 // far end does, the exchange ends with a line or with nothing (the full client then takes over), and
 // nothing is sent before the caller's check of the peer.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +53,7 @@ async function promptly(path: string, over: Partial<ExchangeOptions> = {}): Prom
   return line;
 }
 
-test('this Node lends its pipe handle (Node 20–24): the fast path does not load node:net', () => {
+test('this Node lends its pipe handle (Node 20, 22 and 24): the fast path does not load node:net', () => {
   expect(binding).toBeDefined();
 });
 
@@ -70,9 +70,14 @@ test('the answer line comes back whole, however the daemon splits it, and what f
 
 test('nothing listening (no socket file, or a file nobody listens on): no answer, at once', async () => {
   expect(await promptly(join(dir, 'none.sock'))).toBeUndefined();
-  const { path } = await server(() => undefined);
-  await new Promise((r) => servers.pop()!.close(r));
-  expect(await promptly(path)).toBeUndefined();
+  const plain = join(dir, 'plain.sock');
+  writeFileSync(plain, ''); // connect(2) answers ECONNREFUSED
+  expect(await promptly(plain)).toBeUndefined();
+});
+
+test('a patience beyond what a timer can hold (AUTHD_NOT_ANSWERING_MS=1e10) is not taken for none at all', async () => {
+  const { path } = await server((c) => c.once('data', () => setTimeout(() => c.write('{"id":1}\n'), 30)));
+  expect(await promptly(path, { timeoutMs: 1e10 })).toBe('{"id":1}');
 });
 
 test('a daemon that hangs up before the newline, or says nothing: no answer (the full client asks again)', async () => {

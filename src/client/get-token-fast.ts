@@ -49,7 +49,7 @@ export function fastRequest(argv: readonly string[], io: IO): GetTokenOptions | 
 type Answer = { result: unknown } | { error: Record<string, unknown> } | undefined;
 
 /**
- * Connects (the socket directory, then the peer, checked before anything is sent, as connection.ts
+ * Connects (the socket directory, then the peer, checked before anything is sent, as connect-once.ts
  * does), sends the request, and reads its one answer line; undefined where the full client does
  * something else: no daemon (it starts one), a lost connection (it asks again), silence for half the
  * patience (it pings), an answer it cannot read. A refusal by the checks is thrown, as it is there.
@@ -67,7 +67,7 @@ async function exchange(socketPath: string, explicit: boolean, request: string, 
   return line === undefined ? undefined : envelope(line);
 }
 
-/** exchange() on a net.Socket (connection.ts connectOnce), where Node has no pipe handle to lend. */
+/** exchange() on a net.Socket (connect-once.ts), where Node has no pipe handle to lend. */
 async function netExchange(socketPath: string, explicit: boolean, request: string, patienceMs: number): Promise<Answer> {
   let socket: Socket;
   try {

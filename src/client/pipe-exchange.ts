@@ -9,7 +9,7 @@
 // node:net, as before. What is trusted does not change: the caller checks the socket's directory
 // before connecting and the peer (by the descriptor) before anything is sent.
 
-/** The parts of Node's pipe_wrap and stream_wrap bindings used here, as Node 20–24 have them. */
+/** The parts of Node's pipe_wrap and stream_wrap bindings used here, as Node 20, 22 and 24 have them. */
 interface PipeHandle {
   fd: number;
   /** Must always be a function: Node aborts the process on anything else. */
@@ -33,10 +33,10 @@ export interface PipeBinding {
 type Bindings = Record<string, unknown>;
 
 /**
- * The Node majors whose handles are known to have this shape (Node's own net.js drives them so from
- * 20 to 24; misused, Node aborts rather than throws). A later Node uses node:net until it is checked.
+ * The Node majors whose handles are known to have this shape (Node's own net.js drives them so in
+ * 20, 22 and 24; misused, Node aborts rather than throws). Any other uses node:net until it is checked.
  */
-const KNOWN_NODE = /^(20|21|22|23|24)\./;
+const KNOWN_NODE = /^(20|22|24)\./;
 
 /** Node's pipe binding, where this Node has it in the shape used here; else undefined (use node:net). */
 export function pipeBinding(): PipeBinding | undefined {
@@ -76,7 +76,7 @@ export function pipeBinding(): PipeBinding | undefined {
 export interface ExchangeOptions {
   /** Called once connected, before anything is sent, with the socket's descriptor; what it throws ends the exchange with that error. */
   connected(fd: number | undefined): void;
-  /** No answer this long after connecting began: no answer. */
+  /** No answer this long after connecting began (the connect, the peer check and the answer): no answer. */
   timeoutMs: number;
   /** An answer line longer than this: no answer. */
   maxBytes: number;
@@ -132,10 +132,19 @@ export function pipeExchange(b: PipeBinding, path: string, request: string, opts
       write.oncomplete = (st) => {
         if (st !== 0) end(undefined);
       };
-      if (handle.readStart() !== 0 || handle.writeUtf8String(write, request) !== 0) end(undefined);
+      // (A binding that throws where Node's returns an error code: no answer, not an uncaught exception.)
+      try {
+        if (handle.readStart() !== 0 || handle.writeUtf8String(write, request) !== 0) end(undefined);
+      } catch {
+        end(undefined);
+      }
     };
-    // From the start: a daemon that does not accept (its backlog full) is as silent as one that does not answer.
-    timer = setTimeout(() => end(undefined), opts.timeoutMs);
-    if (handle.connect(connect, path) !== 0) end(undefined);
+    // From the start, connecting included: the whole exchange gets the time (setTimeout's own limit: 2^31 - 1 ms).
+    timer = setTimeout(() => end(undefined), Math.min(opts.timeoutMs, 2 ** 31 - 1));
+    try {
+      if (handle.connect(connect, path) !== 0) end(undefined);
+    } catch {
+      end(undefined);
+    }
   });
 }
