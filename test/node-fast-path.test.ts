@@ -2,12 +2,13 @@
 // runs the fast path (dist/get-token-fast.cjs) with the V8 code cache the build made for it (issue 13).
 // The cache only saves compiling: a cache this Node cannot use (another Node's, a damaged file, none)
 // leaves every answer the same. What the fast path prints is compared with the full client in
-// native-client.test.ts; here, how it starts.
-import { execFile } from 'node:child_process';
+// native-client.test.ts; here, how it starts, and that neither it nor git's helper on Node loads
+// node:net where Node lends its pipe handle (and what happens where it does not).
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { devProfile, exitCode, Home, type Result } from './support/harness.js';
 
@@ -21,7 +22,7 @@ const cleanup: (() => void)[] = [];
 beforeAll(async () => {
   idp = await startIdp({ accessTokenTtl: 3600 });
   home = new Home('authd-nf.');
-  home.writeConfig({ acme: devProfile(idp) }, { default_profile: 'acme' });
+  home.writeConfig({ acme: devProfile(idp, { git_hosts: ['git.acme.test'] }) }, { default_profile: 'acme' });
   await home.login('acme');
 });
 
@@ -123,4 +124,78 @@ test('Node run with --pending-deprecation or --throw-deprecation: the pipe handl
     const r = await run(join(REPO, 'bin/authd'), ['get-token'], { ...env, NODE_OPTIONS: `${flags} --require ${preload('dep', '')}` });
     expect(r, flags).toEqual({ ...usual, stderr: `${usual.stderr}node:net not loaded\n` });
   }
+});
+
+describe("git's helper on Node", () => {
+  const HELPER = join(REPO, 'bin/git-credential-authd');
+  const INPUT = 'protocol=https\nhost=git.acme.test\n\n';
+
+  /**
+   * The helper (or `argv`) with `env`, its input written in `pieces` `gapMs` apart, stdin left open
+   * unless `eof`; through `wrapper` (argv before the helper) if given.
+   */
+  function helper(env: Record<string, string>, pieces: string[], { gapMs = 0, eof = true, wrapper = [] as string[], argv = [HELPER, 'get'] } = {}): Promise<Result> {
+    return new Promise((done) => {
+      const [cmd, ...args] = [...wrapper, ...argv];
+      const child = spawn(cmd!, args, { env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const timer = setTimeout(() => child.kill(), 20_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        child.stdin.destroy();
+        done({ code: code ?? -1, stdout, stderr });
+      });
+      child.stdin.on('error', () => undefined);
+      pieces.forEach((p, i) => setTimeout(() => {
+        child.stdin.write(p);
+        if (eof && i === pieces.length - 1) child.stdin.end();
+      }, gapMs * (i + 1)));
+    });
+  }
+
+  test('git get on Node answers without loading node:net (stdin read from its descriptor, the daemon asked on the pipe handle), as the full client answers', async () => {
+    const env = { ...home.env, AUTHD_NATIVE: '0', NODE_OPTIONS: `--require ${preload('record', '')}` };
+    const fast = await helper(env, [INPUT]);
+    const full = await helper(env, [INPUT], { argv: [process.execPath, join(DIST, 'authd.cjs'), 'git-credential', 'get'] });
+    expect(fast.code).toBe(0);
+    expect(fast.stdout).toMatch(/^username=.*\npassword=[\w.~+/=-]+\n/);
+    expect(fast).toEqual({ ...full, stderr: 'node:net not loaded\n' });
+    expect(full.stderr).toBe('node:net loaded\n');
+  });
+
+  test('input in pieces, and stdin git keeps open after the blank line: answered at the blank line', async () => {
+    const env = { ...home.env, AUTHD_NATIVE: '0' };
+    const whole = await helper(env, [INPUT]);
+    const pieces = await helper(env, ['protocol=ht', 'tps\nhost=git.acme', '.test\n', '\n'], { gapMs: 40, eof: false });
+    expect(pieces).toEqual(whole);
+    expect(whole.stdout).toMatch(/^username=/);
+  });
+
+  test('a stdin set non-blocking (as some parents leave it) is read on as a stream: the same answer', async () => {
+    const env = { ...home.env, AUTHD_NATIVE: '0' };
+    const whole = await helper(env, [INPUT]);
+    const nonBlocking = ['python3', '-c', 'import fcntl, os, sys; fcntl.fcntl(0, fcntl.F_SETFL, fcntl.fcntl(0, fcntl.F_GETFL) | os.O_NONBLOCK); os.execv(sys.argv[1], sys.argv[1:])'];
+    const r = await helper({ ...env, NODE_OPTIONS: `--require ${preload('record', '')}` }, ['protocol=https\n', 'host=git.acme.test\n\n'], { gapMs: 150, wrapper: nonBlocking });
+    // The stream that took over is a net.Socket on a pipe: node:net was loaded for it.
+    expect(r).toEqual({ ...whole, stderr: 'node:net loaded\n' });
+  });
+
+  test('no daemon running: the helper on Node starts one, as the full client does, and answers', async () => {
+    const h = new Home('authd-nf-git.');
+    cleanup.push(() => void h.dispose());
+    h.writeConfig({ acme: devProfile(idp, { git_hosts: ['git.acme.test'] }) }, { default_profile: 'acme' });
+    await h.login('acme');
+    await h.run(['daemon', 'stop']);
+    const r = await helper({ ...h.env, AUTHD_NATIVE: '0' }, [INPUT]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^username=.*\npassword=/);
+    expect((await h.run(['daemon', 'status'])).stdout).toMatch(/running/);
+  });
 });

@@ -9,22 +9,17 @@
 // answers it (requestWithEnvSecret), so the daemon is never asked twice for an answer it gave. (A
 // daemon silent for half the patience, or gone mid-request, is asked again by the full client, as
 // after the native client: a refresh still in flight is joined, not repeated.) It loads about half the
-// full client's code, none of the other commands', and not node:net: it talks on Node's own pipe
-// handle (pipe-exchange.ts), where this Node lends one; node:net and its streams were the largest
-// part of a Node client's cost over `node -e 0`.
-import type { Socket } from 'node:net';
+// full client's code, none of the other commands', and not node:net: it asks the daemon as
+// one-request.ts does, on Node's own pipe handle where this Node lends one; node:net and its streams
+// were the largest part of a Node client's cost over `node -e 0`.
 import { join } from 'node:path';
-import {
-  AuthdError, checkSocketPath, encodeFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION, resolvePaths, type TokenResult, type WireError,
-} from '../protocol/index.js';
+import { AuthdError, checkSocketPath, resolvePaths, type TokenResult } from '../protocol/index.js';
 import { notAnsweringMs } from './answer-watchdog.js';
 import { parseArgs } from './args.js';
-import { connectOnce } from './connect-once.js';
 import type { Requester } from './command.js';
-import { pipeBinding, pipeExchange } from './pipe-exchange.js';
-import { checkDaemonPeer, checkSocketDir } from './trust.js';
 import { type GetTokenOptions, command as getToken, printToken, tokenParams } from './commands/get-token.js';
 import { type IO, processIO, reportError } from './io.js';
+import { answered, askOnce, closeAll } from './one-request.js';
 import { requestWithEnvSecret } from './token-requests.js';
 
 /**
@@ -45,82 +40,6 @@ export function fastRequest(argv: readonly string[], io: IO): GetTokenOptions | 
   }
 }
 
-/** The answer to one getToken request, or undefined where the full client should take over. */
-type Answer = { result: unknown } | { error: Record<string, unknown> } | undefined;
-
-/**
- * Connects (the socket directory, then the peer, checked before anything is sent, as connect-once.ts
- * does), sends the request, and reads its one answer line; undefined where the full client does
- * something else: no daemon (it starts one), a lost connection (it asks again), silence for half the
- * patience (it pings), an answer it cannot read. A refusal by the checks is thrown, as it is there.
- * On Node's pipe handle where this Node has it (pipe-exchange.ts: no node:net to load), else node:net.
- */
-async function exchange(socketPath: string, explicit: boolean, request: string, patienceMs: number): Promise<Answer> {
-  const pipe = pipeBinding();
-  if (!pipe) return netExchange(socketPath, explicit, request, patienceMs);
-  checkSocketDir(socketPath, explicit);
-  const line = await pipeExchange(pipe, socketPath, request, {
-    connected: (fd) => checkDaemonPeer(fd, socketPath),
-    timeoutMs: patienceMs / 2,
-    maxBytes: MAX_FRAME_BYTES,
-  });
-  return line === undefined ? undefined : envelope(line);
-}
-
-/** exchange() on a net.Socket (connect-once.ts), where Node has no pipe handle to lend. */
-async function netExchange(socketPath: string, explicit: boolean, request: string, patienceMs: number): Promise<Answer> {
-  let socket: Socket;
-  try {
-    socket = await connectOnce(socketPath, explicit);
-  } catch (err) {
-    if (err instanceof AuthdError) throw err;
-    return undefined;
-  }
-  connections.push(socket);
-  return new Promise((resolve) => {
-    // Answered, the socket is left for the process's exit to close (closeAll where it does not exit at once).
-    const done = (answer: Answer) => {
-      if (!answer) socket.destroy();
-      resolve(answer);
-    };
-    const chunks: Buffer[] = [];
-    let size = 0;
-    socket.on('data', (chunk: Buffer) => {
-      const nl = chunk.indexOf(10);
-      chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
-      size += nl === -1 ? chunk.length : nl;
-      if (size > MAX_FRAME_BYTES) done(undefined);
-      // (Its idle timeout may fire later, when the answer was read: done then does nothing.)
-      else if (nl !== -1) done(envelope(Buffer.concat(chunks).toString('utf8')));
-    });
-    // Silence for half the patience: the socket's own idle timeout (cheaper than a timer of our own).
-    socket.setTimeout(patienceMs / 2, () => done(undefined));
-    socket.on('error', () => done(undefined));
-    socket.on('close', () => done(undefined));
-    socket.write(request);
-  });
-}
-
-/** Every net connection the fast path opened (one per request). */
-const connections: Socket[] = [];
-
-function closeAll(): void {
-  for (const socket of connections) socket.destroy();
-}
-
-function envelope(frame: string): Answer {
-  let res: unknown;
-  try {
-    res = JSON.parse(frame);
-  } catch {
-    return undefined;
-  }
-  if (typeof res !== 'object' || res === null || (res as { id?: unknown }).id !== 1) return undefined;
-  const { result, error } = res as { result?: unknown; error?: unknown };
-  if (error !== undefined) return typeof error === 'object' && error !== null && !Array.isArray(error) ? { error: error as Record<string, unknown> } : undefined;
-  return result === undefined ? undefined : { result };
-}
-
 /** Thrown where the full client takes over after a request was sent (no answer it can read). */
 const HAND_OVER = Symbol('hand over');
 
@@ -134,10 +53,9 @@ export async function fastGetToken(argv: readonly string[], io: IO): Promise<num
   // One connection per request (the full client keeps one for both of requestWithEnvSecret's), each checked.
   const daemon: Requester = {
     async request(method, asked) {
-      const answer = await exchange(paths.socket, paths.socketExplicit, encodeFrame({ v: PROTOCOL_VERSION, id: 1, method, params: asked }), patienceMs);
+      const answer = await askOnce(paths, method, asked, patienceMs);
       if (!answer) throw HAND_OVER;
-      if ('error' in answer) throw AuthdError.fromWire(answer.error as unknown as WireError);
-      return answer.result as never;
+      return answered(answer) as never;
     },
     close() {},
   };

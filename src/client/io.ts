@@ -13,6 +13,8 @@ export interface IO {
   stdout: Writable;
   stderr: Writable;
   stdin: NodeJS.ReadableStream;
+  /** The descriptor under stdin, where a command may read it directly (the process's own: 0; tests: none). */
+  stdinFd?: number;
   env: Record<string, string | undefined>;
 }
 
@@ -26,6 +28,7 @@ export function processIO(): IO {
     get stdin() {
       return process.stdin;
     },
+    stdinFd: 0,
     env: process.env,
   };
 }

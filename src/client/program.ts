@@ -112,9 +112,9 @@ export async function runProgram(commands: Commands, argv: string[], io: IO, dep
 }
 
 /** Runs the program on this process's argv and streams; the exit code becomes the process's. */
-export function start(commands: Commands): void {
+export function start(commands: Commands, deps: Deps = processDeps): void {
   const io = processIO();
-  runProgram(commands, process.argv.slice(2), io).then(
+  runProgram(commands, process.argv.slice(2), io, deps).then(
     (code) => {
       process.exitCode = code;
     },

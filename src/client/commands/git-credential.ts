@@ -1,5 +1,6 @@
 // git's credential helper protocol: key=value lines on stdin (ended by a blank line or EOF),
 // the answer as key=value lines on stdout. Never prompts; nothing on stderr unless something is wrong.
+import { readSync } from 'node:fs';
 import { AuthdError, type GitAction, MAX_FRAME_BYTES, printable } from '../../protocol/index.js';
 import { usage } from '../args.js';
 import { type Command, HELP_FLAG, type Requester } from '../command.js';
@@ -35,7 +36,7 @@ For every other host: a secure storage helper with the semantics of git's own st
     if (args.positionals.length !== 1) throw usage('git-credential needs one of get, store, erase', 'git-credential');
     const action = args.positionals[0];
     if (action !== 'get' && action !== 'store' && action !== 'erase') return { attrs: [] };
-    return { action, attrs: parseCredential(await readCredential(io.stdin)) };
+    return { action, attrs: parseCredential(await readCredential(io)) };
   },
   retryable: (opts) => opts.action === 'get',
   async run(opts, io, connect) {
@@ -63,12 +64,49 @@ async function answerGit(opts: { action: GitAction; attrs: [string, string][] },
 /**
  * Reads up to the first blank line, or EOF (git may close without one). More than MAX_INPUT bytes
  * before it is refused, however the bytes arrive (the native client, src/native/authd-client.c, reads
- * by the same rule).
+ * by the same rule). The process's own stdin is read straight from its descriptor, as git writes and
+ * then waits: process.stdin, for a pipe a net.Socket, would load node:net for it (~2 ms a fetch on
+ * Node, issue 13). A descriptor that cannot be read so (non-blocking, or an error) is read on as a stream.
  */
-function readCredential(stdin: NodeJS.ReadableStream): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+async function readCredential(io: IO): Promise<string> {
+  const chunks: Buffer[] = [];
+  if (io.stdinFd !== undefined) {
+    // Room for a blank line (up to 3 bytes: \n\r\n) that starts at MAX_INPUT, as a stream could bring it.
+    const buf = Buffer.allocUnsafe(MAX_INPUT + 3);
     let size = 0;
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(io.stdinFd, buf, size, buf.length - size, null);
+      } catch {
+        break; // EAGAIN and the like: the stream takes over from here
+      }
+      if (n === 0) return buf.toString('utf8', 0, size);
+      size += n;
+      const end = credentialEnd(buf.subarray(0, size));
+      if (end !== undefined) return buf.toString('utf8', 0, end);
+      if (size > MAX_INPUT) throw tooLong();
+    }
+    chunks.push(Buffer.from(buf.subarray(0, size)));
+  }
+  return readCredentialStream(io.stdin, chunks);
+}
+
+/** Where the credential ends (the blank line's start) in what was read; over MAX_INPUT is an error. */
+function credentialEnd(read: Buffer): number | undefined {
+  const end = read.toString('latin1').search(/(^|\n)\r?\n/);
+  if (end > MAX_INPUT) throw tooLong();
+  return end === -1 ? undefined : end;
+}
+
+function tooLong(): AuthdError {
+  return new AuthdError('bad_request', `the credential from git is over ${MAX_INPUT} bytes; refusing it`);
+}
+
+/** readCredential on a stream, after `chunks` already read. */
+function readCredentialStream(stdin: NodeJS.ReadableStream, chunks: Buffer[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = chunks.reduce((n, c) => n + c.length, 0);
     const done = (err?: AuthdError) => {
       stdin.removeListener('data', onData);
       stdin.removeListener('end', onEnd);
@@ -82,17 +120,19 @@ function readCredential(stdin: NodeJS.ReadableStream): Promise<string> {
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
-      const text = Buffer.concat(chunks).toString('latin1');
-      const end = text.search(/(^|\n)\r?\n/);
-      if (end > MAX_INPUT) {
-        done(new AuthdError('bad_request', `the credential from git is over ${MAX_INPUT} bytes; refusing it`));
-      } else if (end !== -1) {
-        const all = Buffer.concat(chunks);
+      const all = Buffer.concat(chunks);
+      let end: number | undefined;
+      try {
+        end = credentialEnd(all);
+      } catch (err) {
+        return done(err as AuthdError);
+      }
+      if (end !== undefined) {
         chunks.length = 0;
         chunks.push(all.subarray(0, end));
         done();
       } else if (size > MAX_INPUT) {
-        done(new AuthdError('bad_request', `the credential from git is over ${MAX_INPUT} bytes; refusing it`));
+        done(tooLong());
       }
     };
     const onEnd = () => done();
