@@ -569,6 +569,19 @@ describe('against a fake daemon', () => {
     expect(requests[2]).toBe(requests[1]);
   });
 
+  test("git's get from a daemon that accepts and says nothing: the native client asks, then the full Node connection, and nobody a third time", async () => {
+    answer = () => undefined;
+    requests.length = 0;
+    const node = await run(GIT_HELPER, ['get'], { ...env(), AUTHD_NATIVE: '0' }, GIT_INPUT);
+    expect(node.code).toBe(5);
+    expect(node.stderr).toMatch(/is not answering/);
+    expect(requests).toHaveLength(2); // Node alone: its own ask, then the full connection's
+    requests.length = 0;
+    const native = await run(GIT_HELPER, ['get'], env(), GIT_INPUT);
+    expect(native).toEqual(node);
+    expect(requests).toHaveLength(2); // the native client's, then the Node it hands to goes straight to the full connection
+  });
+
   test("git's answer refusing a long key names it, as Node does", async () => {
     const key = 'k'.repeat(70);
     answer = () => ok({ attrs: [[key, 'a\nb']] });

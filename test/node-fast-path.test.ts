@@ -178,13 +178,32 @@ describe("git's helper on Node", () => {
     expect(whole.stdout).toMatch(/^username=/);
   });
 
-  test('a stdin set non-blocking (as some parents leave it) is read on as a stream: the same answer', async () => {
+  test('a stdin set non-blocking (as some parents leave it), empty or after part of the input: read on as a stream, the same answer', async () => {
     const env = { ...home.env, AUTHD_NATIVE: '0' };
     const whole = await helper(env, [INPUT]);
+    // The real descriptor, set non-blocking by a wrapper; the preload says when a read found nothing
+    // there yet (EAGAIN), and only then is the rest written: no race with the helper's start.
     const nonBlocking = ['python3', '-c', 'import fcntl, os, sys; fcntl.fcntl(0, fcntl.F_SETFL, fcntl.fcntl(0, fcntl.F_GETFL) | os.O_NONBLOCK); os.execv(sys.argv[1], sys.argv[1:])'];
-    const r = await helper({ ...env, NODE_OPTIONS: `--require ${preload('record', '')}` }, ['protocol=https\n', 'host=git.acme.test\n\n'], { gapMs: 150, wrapper: nonBlocking });
-    // The stream that took over is a net.Socket on a pipe: node:net was loaded for it.
-    expect(r).toEqual({ ...whole, stderr: 'node:net loaded\n' });
+    const saysEagain = preload('eagain', `const fs = require('node:fs'); const readSync = fs.readSync;
+fs.readSync = function (...args) { try { return readSync.apply(this, args); } catch (err) { if (err.code === 'EAGAIN') fs.writeSync(2, 'EAGAIN\\n'); throw err; } };`);
+    for (const first of ['', 'protocol=https\n']) {
+      const r = await new Promise<Result>((done) => {
+        const child = spawn(nonBlocking[0]!, [...nonBlocking.slice(1), HELPER, 'get'], { env: { ...env, NODE_OPTIONS: `--require ${saysEagain}` } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => {
+          stdout += d;
+        });
+        child.stderr.on('data', (d) => {
+          stderr += d;
+          if (stderr.startsWith('EAGAIN\n') && !child.stdin.writableEnded) child.stdin.end(INPUT.slice(first.length));
+        });
+        child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
+        if (first) child.stdin.write(first);
+      });
+      // The stream that took over is a net.Socket on a pipe: node:net was loaded for it.
+      expect(r, JSON.stringify(first)).toEqual({ ...whole, stderr: 'EAGAIN\nnode:net loaded\n' });
+    }
   });
 
   test('no daemon running: the helper on Node starts one, as the full client does, and answers', async () => {

@@ -6,8 +6,8 @@ import { checkDaemonPeer, checkSocketDir } from './trust.js';
 
 /** `explicit`: the user chose the path (AUTHD_SOCKET), which changes what a refusal advises. */
 export function connectOnce(path: string, explicit = false): Promise<Socket> {
-  // Loaded here, not imported: get-token's fast path, which imports this file, loads node:net (~2 ms
-  // with its streams) only where Node has no pipe handle to lend it (pipe-exchange.ts).
+  // Loaded here, not imported: get-token's fast path and git's helper, which import this file, load
+  // node:net (~2 ms with its streams) only where Node has no pipe handle to lend (one-request.ts).
   const net = process.getBuiltinModule('node:net');
   return new Promise((resolve, reject) => {
     checkSocketDir(path, explicit);

@@ -24,3 +24,14 @@ export function nativeAnswer(env: Record<string, string | undefined>): AuthdErro
   const err = AuthdError.fromWire(wire as WireError);
   return err.code === 'secret_required' ? undefined : err;
 }
+
+/**
+ * AUTHD_NATIVE_ASKED=1 (internal, likewise): the native client asked the daemon for git and handed
+ * over without an answer it could use (silence, a lost connection, an answer it does not print):
+ * the full connection is asked next, not one more ask of one-request.ts's. Removed as it is read.
+ */
+export function nativeAsked(env: Record<string, string | undefined>): boolean {
+  const asked = env.AUTHD_NATIVE_ASKED !== undefined;
+  delete env.AUTHD_NATIVE_ASKED;
+  return asked;
+}

@@ -4,7 +4,10 @@
 // full client's: the socket's directory before connecting, the peer before anything is sent. Where
 // no answer comes — no daemon, a lost connection, silence for half the patience, an answer it cannot
 // read — the caller asks the full client's connection (connection.ts), which starts a daemon, pings a
-// silent one and says what went wrong; a refresh still in flight is joined there, not repeated.
+// silent one and says what went wrong; a refresh still in flight is joined there, not repeated. A
+// request the daemon got and did not answer within half the patience is so asked twice: harmless for
+// what is asked this way (a token; git's get, and store and erase, which the daemon applies once
+// each, in order, and which leave the same state when applied again).
 import type { Socket } from 'node:net';
 import {
   AuthdError, type AuthdPaths, checkSocketPath, encodeFrame, MAX_FRAME_BYTES, type MethodName, type Methods, PROTOCOL_VERSION,

@@ -1,8 +1,8 @@
 // One request and its one answer line over a Unix socket, on Node's own pipe handle (the binding
-// node:net is built on) rather than a net.Socket: get-token's Node fast path (issue 13). Loading
-// node:net, with the whole streams stack under it, and making a net.Socket cost each start ~2.7 ms,
-// more than everything else the fast path does (`performance` marks in one process; 20.78 ms for
-// `node -e 0` on the machine measured). The handle is reached through process.binding, deprecated in
+// node:net is built on) rather than a net.Socket: get-token's Node fast path and git's helper on Node
+// (one-request.ts, issue 13). Loading node:net, with the whole streams stack under it, and making a
+// net.Socket cost each start ~2.7 ms, more than everything else the fast path does (marks in one
+// process; 20.78 ms for `node -e 0` on the machine measured). The handle is reached through process.binding, deprecated in
 // documentation only (DEP0111; a warning only under --pending-deprecation, held back here so that
 // nothing is added to the output); every piece is checked before use, and where a Node does not
 // have them (one that drops process.binding), pipeBinding() answers undefined and the caller uses

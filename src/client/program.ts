@@ -1,6 +1,6 @@
 // The `authd` program over a table of commands: find the command, check its arguments, connect, run
 // it, and map errors to exit codes. Its entries pass the table: main.ts every command, get-token-main.ts
-// get-token alone.
+// get-token alone, git-credential-main.ts git's helper (with a connect of its own: one-request.ts).
 import { closest } from '../protocol/closest.js';
 import { AuthdError, printable } from '../protocol/index.js';
 import { VERSION } from '../protocol/version.js';

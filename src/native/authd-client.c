@@ -67,6 +67,9 @@ static int write_all(int fd, const char *p, size_t n) {
 }
 /* The daemon's error answer (the error object's JSON text) for the Node client, or NULL. */
 static const char *g_answer;
+/* The daemon was connected to, checked and asked: a git helper handed over after this (silence, an
+   answer it cannot use) goes straight to the full connection, not one more ask of its own (one-request.ts). */
+static int g_asked;
 /* What was read of stdin (git's input) before handing over, or NULL: the Node client reads it again. */
 static const char *g_input;
 static size_t g_input_len;
@@ -134,7 +137,8 @@ _Noreturn static void fallback(const char *why) {
     if (fd != 0) close(fd);
   }
   /* The Node client reads it (and removes it) instead of asking the daemon again (native-answer.ts). */
-  if (g_answer && setenv("AUTHD_NATIVE_ANSWER", g_answer, 1) != 0) {
+  if ((g_answer && setenv("AUTHD_NATIVE_ANSWER", g_answer, 1) != 0)
+      || (g_asked && !strcmp(client, "git-credential.cjs") && setenv("AUTHD_NATIVE_ASKED", "1", 1) != 0)) {
     fputs("authd: cannot set up the environment for the Node client\n", stderr);
     exit(1);
   }
@@ -1313,6 +1317,7 @@ static size_t exchange(const char *sock, const struct buf *req, long long patien
 
   const char *w = req->p;
   size_t left = req->len;
+  g_asked = 1;
   while (left > 0) {
     ssize_t k = send(fd, w, left, MSG_NOSIGNAL);
     if (k < 0 && errno == EINTR) continue;
