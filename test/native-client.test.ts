@@ -580,6 +580,9 @@ describe('against a fake daemon', () => {
     const native = await run(GIT_HELPER, ['get'], env(), GIT_INPUT);
     expect(native).toEqual(node);
     expect(requests).toHaveLength(2); // the native client's, then the Node it hands to goes straight to the full connection
+    const p = await run(probe, ['git-credential', 'get'], env(), GIT_INPUT);
+    expect(p.stderr).toContain('fallback: no answer');
+    expect(p.stderr).toContain('authd-native: asked');
   });
 
   test("git's answer refusing a long key names it, as Node does", async () => {
@@ -652,6 +655,7 @@ describe('against a fake daemon', () => {
       expect(node.code).not.toBe(0);
       expect(node.stderr).toMatch(/refusing to connect/);
       expect(p.stderr).toContain('fallback: socket directory not private');
+      expect(p.stderr).not.toContain('asked');
       expect(requests).toHaveLength(0);
     } finally {
       chmodSync(dir, 0o700);

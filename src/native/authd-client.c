@@ -80,6 +80,7 @@ _Noreturn static void fallback(const char *why) {
   fprintf(stderr, "authd-native: fallback: %s\n", why);
   if (g_answer) fprintf(stderr, "authd-native: answer: %s\n", g_answer);
   if (g_input) fprintf(stderr, "authd-native: input: %zu bytes\n", g_input_len);
+  if (g_asked) fputs("authd-native: asked\n", stderr);
   exit(99);
 }
 #else
