@@ -130,11 +130,13 @@ describe("git's helper on Node", () => {
   const HELPER = join(REPO, 'bin/git-credential-authd');
   const INPUT = 'protocol=https\nhost=git.acme.test\n\n';
 
+  type Stdin = import('node:stream').Writable;
   /**
    * The helper (or `argv`) with `env`, its input written in `pieces` `gapMs` apart, stdin left open
-   * unless `eof`; through `wrapper` (argv before the helper) if given.
+   * unless `eof`; through `wrapper` (argv before the helper) if given; `onStderr` sees its stderr so far.
    */
-  function helper(env: Record<string, string>, pieces: string[], { gapMs = 0, eof = true, wrapper = [] as string[], argv = [HELPER, 'get'] } = {}): Promise<Result> {
+  function helper(env: Record<string, string>, pieces: string[],
+    { gapMs = 0, eof = true, wrapper = [] as string[], argv = [HELPER, 'get'], onStderr = (_: string, __: Stdin) => undefined as void } = {}): Promise<Result> {
     return new Promise((done) => {
       const [cmd, ...args] = [...wrapper, ...argv];
       const child = spawn(cmd!, args, { env });
@@ -145,6 +147,7 @@ describe("git's helper on Node", () => {
       });
       child.stderr.on('data', (d) => {
         stderr += d;
+        onStderr(stderr, child.stdin);
       });
       const timer = setTimeout(() => child.kill(), 20_000);
       child.on('close', (code) => {
@@ -187,19 +190,12 @@ describe("git's helper on Node", () => {
     const saysEagain = preload('eagain', `const fs = require('node:fs'); const readSync = fs.readSync;
 fs.readSync = function (...args) { try { return readSync.apply(this, args); } catch (err) { if (err.code === 'EAGAIN') fs.writeSync(2, 'EAGAIN\\n'); throw err; } };`);
     for (const first of ['', 'protocol=https\n']) {
-      const r = await new Promise<Result>((done) => {
-        const child = spawn(nonBlocking[0]!, [...nonBlocking.slice(1), HELPER, 'get'], { env: { ...env, NODE_OPTIONS: `--require ${saysEagain}` } });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d) => {
-          stdout += d;
-        });
-        child.stderr.on('data', (d) => {
-          stderr += d;
-          if (stderr.startsWith('EAGAIN\n') && !child.stdin.writableEnded) child.stdin.end(INPUT.slice(first.length));
-        });
-        child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
-        if (first) child.stdin.write(first);
+      const r = await helper({ ...env, NODE_OPTIONS: `--require ${saysEagain}` }, first ? [first] : [], {
+        wrapper: nonBlocking,
+        eof: false,
+        onStderr: (said, stdin) => {
+          if (said.startsWith('EAGAIN\n') && !stdin.writableEnded) stdin.end(INPUT.slice(first.length));
+        },
       });
       // The stream that took over is a net.Socket on a pipe: node:net was loaded for it.
       expect(r, JSON.stringify(first)).toEqual({ ...whole, stderr: 'EAGAIN\nnode:net loaded\n' });
