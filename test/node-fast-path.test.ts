@@ -130,13 +130,18 @@ describe("git's helper on Node", () => {
   const HELPER = join(REPO, 'bin/git-credential-authd');
   const INPUT = 'protocol=https\nhost=git.acme.test\n\n';
 
-  type Stdin = import('node:stream').Writable;
+  interface HelperRun {
+    gapMs?: number;
+    eof?: boolean;
+    wrapper?: string[];
+    argv?: string[];
+    onStderr?: (said: string, stdin: import('node:stream').Writable) => void;
+  }
   /**
    * The helper (or `argv`) with `env`, its input written in `pieces` `gapMs` apart, stdin left open
    * unless `eof`; through `wrapper` (argv before the helper) if given; `onStderr` sees its stderr so far.
    */
-  function helper(env: Record<string, string>, pieces: string[],
-    { gapMs = 0, eof = true, wrapper = [] as string[], argv = [HELPER, 'get'], onStderr = (_: string, __: Stdin) => undefined as void } = {}): Promise<Result> {
+  function helper(env: Record<string, string>, pieces: string[], { gapMs = 0, eof = true, wrapper = [], argv = [HELPER, 'get'], onStderr }: HelperRun = {}): Promise<Result> {
     return new Promise((done) => {
       const [cmd, ...args] = [...wrapper, ...argv];
       const child = spawn(cmd!, args, { env });
@@ -147,7 +152,7 @@ describe("git's helper on Node", () => {
       });
       child.stderr.on('data', (d) => {
         stderr += d;
-        onStderr(stderr, child.stdin);
+        onStderr?.(stderr, child.stdin);
       });
       const timer = setTimeout(() => child.kill(), 20_000);
       child.on('close', (code) => {
@@ -156,10 +161,12 @@ describe("git's helper on Node", () => {
         done({ code: code ?? -1, stdout, stderr });
       });
       child.stdin.on('error', () => undefined);
-      pieces.forEach((p, i) => setTimeout(() => {
-        child.stdin.write(p);
-        if (eof && i === pieces.length - 1) child.stdin.end();
-      }, gapMs * (i + 1)));
+      for (const [i, p] of pieces.entries()) {
+        setTimeout(() => {
+          child.stdin.write(p);
+          if (eof && i === pieces.length - 1) child.stdin.end();
+        }, gapMs * (i + 1));
+      }
     });
   }
 
