@@ -122,3 +122,14 @@ test.concurrent('a daemon that is slow because the provider is slow is not mista
   expect(Date.now() - started).toBeGreaterThan(3000);
   expect((await idp.introspect(done.stdout.trim())).active).toBe(true);
 });
+
+test.concurrent('a patience beyond what a timer can hold (AUTHD_NOT_ANSWERING_MS=1e10) is patience, not a Node warning and no patience at all', async ({ onTestFinished }) => {
+  const { home } = await loggedIn(onTestFinished);
+  for (const args of [['status'], ['get-token']]) {
+    for (const native of ['0', '']) {
+      const r = await home.run(args, { env: { AUTHD_NOT_ANSWERING_MS: '1e10', AUTHD_NATIVE: native } });
+      expect(r.code, `${args} ${native}`).toBe(0);
+      expect(r.stderr, `${args} ${native}`).toBe('');
+    }
+  }
+});

@@ -8,9 +8,12 @@
 /** How long a client waits without a word from the daemon (AUTHD_NOT_ANSWERING_MS: for tests, and a TAB's `authd profiles`). */
 export const NOT_ANSWERING_MS = 10_000;
 
+/** The longest a timer can wait (setTimeout takes anything longer for 1 ms, with a warning). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
 export function notAnsweringMs(env: Record<string, string | undefined>): number {
   const ms = Number(env.AUTHD_NOT_ANSWERING_MS);
-  return Number.isFinite(ms) && ms > 0 ? ms : NOT_ANSWERING_MS;
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, LONGEST_TIMER_MS) : NOT_ANSWERING_MS;
 }
 
 export class AnswerWatchdog {
