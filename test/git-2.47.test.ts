@@ -250,7 +250,7 @@ describe.skipIf(!present)('git 2.47 over smart HTTP', () => {
         const refused = await w30.git(['fetch', '-q'], repo);
         expect(refused.code).not.toBe(0);
         expect(refused.stderr).toMatch(/Authentication failed/);
-        expect(w30.home.logText()).toContain('access token dropped: a server rejected it');
+        expect(await w30.home.logWith('access token dropped: a server rejected it')).toContain('access token dropped: a server rejected it');
         expect(w30.idp.stats.refreshes).toBe(0);
         const again = await w30.git(['fetch', '-q'], repo);
         expect(again.stderr).toBe('');

@@ -105,7 +105,7 @@ test('a token the server rejects is erased by git; the next fetch refreshes and 
     const refused = await git(['fetch', '-q'], repo, home30);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/Authentication failed/);
-    expect(home30.logText()).toContain('access token dropped: a server rejected it');
+    expect(await home30.logWith('access token dropped: a server rejected it')).toContain('access token dropped: a server rejected it');
     expect(idp30.stats.refreshes).toBe(0);
     const again = await git(['fetch', '-q'], repo, home30);
     expect(again.code).toBe(0);

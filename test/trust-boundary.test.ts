@@ -554,7 +554,8 @@ describe.skipIf(unavailable)('a config someone else could have written is not ac
     // A dotfiles-style link to a file of your own.
     rmSync(configOf(home));
     const mine = join(home.dir, 'dotfiles-config.toml');
-    copyFileSync(target, mine);
+    // Written, not copied: Node 24's copyFileSync gives the copy its source's owner when run as root.
+    writeFileSync(mine, readFileSync(target));
     symlinkSync(mine, configOf(home));
     const ok = await home.run(['profiles']);
     expect(ok.stderr).toBe('');

@@ -1,6 +1,6 @@
 // Drives the real `authd` binary as child processes against a real provider, in an isolated AUTHD_HOME.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
@@ -92,6 +92,28 @@ export class Home {
   logText(): string {
     const file = join(this.stateDir, 'authd.log');
     return existsSync(file) ? readFileSync(file, 'utf8') : '';
+  }
+
+  /**
+   * The log once it holds `text`: the daemon writes its log after it has answered, so a line about
+   * a request may land a moment after the client has exited. Woken by the state directory's changes;
+   * the log as it is after `timeoutMs` if the line never comes.
+   */
+  async logWith(text: string, timeoutMs = 5000): Promise<string> {
+    if (this.logText().includes(text)) return this.logText();
+    return new Promise((done) => {
+      const watcher = watch(this.stateDir, () => {
+        if (this.logText().includes(text)) finish();
+      });
+      const timer = setTimeout(() => finish(), timeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        watcher.close();
+        done(this.logText());
+      };
+      // A write between the first look and the watch.
+      if (this.logText().includes(text)) finish();
+    });
   }
 
   /** The stored session, read the way an attacker with file access would. */
