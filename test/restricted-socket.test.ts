@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { PARAMS } from '../src/daemon/methods.js';
+import { FORWARD_NARROWINGS, NARROWING_WINDOW_MS, NarrowingBudget } from '../src/daemon/restricted.js';
 import type { MethodName } from '../src/protocol/index.js';
 import { AUTHD, devProfile, exitCode, Home, type Result, testEnv } from './support/harness.js';
 
@@ -24,12 +25,10 @@ let remoteHome: string;
 beforeAll(async () => {
   idp = await startIdp({ accessTokenTtl: 3600 });
   home = new Home('authd-rs.');
-  home.writeConfig({
-    fwd: devProfile(idp, { forward: true, git_hosts: ['git.fwd.test'] }),
-    local: devProfile(idp, { git_hosts: ['git.local.test'] }),
-  }, { default_profile: 'fwd', store: 'file' });
+  home.writeConfig(profiles(), { default_profile: 'fwd', store: 'file' });
   await home.login('fwd');
   await home.login('local');
+  await home.login('wide');
   const st = await home.run(['daemon', 'status', '--restricted-socket']);
   expect(st.code).toBe(0);
   restricted = st.stdout.trim();
@@ -41,6 +40,15 @@ afterAll(async () => {
   await idp?.close();
   if (remoteHome) rmSync(remoteHome, { recursive: true, force: true });
 });
+
+/** The daemon's profiles: two forwarded (one with scopes to narrow), one not. */
+function profiles() {
+  return {
+    fwd: devProfile(idp, { forward: true, git_hosts: ['git.fwd.test'] }),
+    local: devProfile(idp, { git_hosts: ['git.local.test'] }),
+    wide: devProfile(idp, { forward: true, scopes: ['openid', 'offline_access', 'api:read', 'api:write'] }),
+  };
+}
 
 /** The environment on the far side of a forward: AUTHD_SOCKET names the forwarded socket, nothing else of authd's. */
 function remoteEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -109,7 +117,7 @@ describe('the restricted socket', () => {
     }
     // Nothing happened: still logged in to both, the default unchanged, the daemon up.
     const status = JSON.parse((await home.run(['status', '--json'])).stdout) as { profiles: { profile: string; logged_in: boolean; is_default: boolean }[] };
-    expect(status.profiles.map((p) => [p.profile, p.logged_in, p.is_default])).toEqual([['fwd', true, true], ['local', true, false]]);
+    expect(status.profiles.map((p) => [p.profile, p.logged_in, p.is_default])).toEqual([['fwd', true, true], ['local', true, false], ['wide', true, false]]);
   });
 
   for (const native of ['1', '0']) {
@@ -168,13 +176,11 @@ describe('the restricted socket', () => {
     const raw = await ask(restricted, 'ping', {});
     expect(raw.result).toEqual({ pid: 0, version: expect.any(String), socket: '', restricted: true });
     // Nor the name of its default profile, when that one is not forwarded.
-    home.writeConfig({ fwd: devProfile(idp, { forward: true, git_hosts: ['git.fwd.test'] }), local: devProfile(idp, { git_hosts: ['git.local.test'] }) },
-      { default_profile: 'local', store: 'file' });
+    home.writeConfig(profiles(), { default_profile: 'local', store: 'file' });
     const refused = await remote(AUTHD, ['get-token']);
     expect(refused.stderr).toBe('authd: the default profile is not served through a forwarded authd socket\n'
       + '  on the machine where authd runs, set forward = true in its [profiles.NAME] table, or name a forwarded profile with -p\n');
-    home.writeConfig({ fwd: devProfile(idp, { forward: true, git_hosts: ['git.fwd.test'] }), local: devProfile(idp, { git_hosts: ['git.local.test'] }) },
-      { default_profile: 'fwd', store: 'file' });
+    home.writeConfig(profiles(), { default_profile: 'fwd', store: 'file' });
   });
 
   test('the audit log marks what was served through it as forwarded', async () => {
@@ -195,5 +201,40 @@ describe('the restricted socket', () => {
     // The local side starts its daemon again as usual, with both sockets.
     expect((await home.run(['get-token'])).code).toBe(0);
     expect(existsSync(restricted)).toBe(true);
+  });
+});
+
+describe('narrower tokens through the restricted socket', () => {
+  test(`through it, at most ${FORWARD_NARROWINGS} different narrower tokens within ten minutes; the same one again, and the local side, are not limited`, async () => {
+    const scopes = ['openid', 'offline_access', 'api:read', 'api:write'];
+    // Every non-empty subset of the grant, in a fixed order: 15 different narrowings.
+    const sets = Array.from({ length: 15 }, (_, i) => scopes.filter((__, b) => (i + 1) & (1 << b)).join(' '));
+    for (const set of sets.slice(0, FORWARD_NARROWINGS)) {
+      const r = await remote(AUTHD, ['get-token', '-p', 'wide', '--scope', set]);
+      expect(r, set).toMatchObject({ code: 0, stderr: '' });
+    }
+    const over = await remote(AUTHD, ['get-token', '-p', 'wide', '--scope', sets[FORWARD_NARROWINGS]!]);
+    expect(over.code).toBe(2);
+    expect(over.stdout).toBe('');
+    expect(over.stderr).toContain(`authd: more than ${FORWARD_NARROWINGS} different narrower tokens (--scope, --resource, --audience) asked through a forwarded authd socket within 10 minutes`);
+    expect((await remote(AUTHD, ['get-token', '-p', 'wide', '--scope', sets[0]!])).code).toBe(0);
+    expect((await remote(AUTHD, ['get-token', '-p', 'wide'])).code).toBe(0);
+    expect((await home.run(['get-token', '-p', 'wide', '--scope', sets[FORWARD_NARROWINGS]!])).code).toBe(0);
+  });
+
+  test('the limit counts different narrowings in the last ten minutes: one not asked for that long makes room', () => {
+    let now = 0;
+    const budget = new NarrowingBudget(() => now);
+    for (let i = 0; i < FORWARD_NARROWINGS; i++) {
+      now = i * 1000;
+      expect(budget.admit(`n${i}`)).toBe(true);
+    }
+    expect(budget.admit('new')).toBe(false);
+    now = NARROWING_WINDOW_MS - 1;
+    expect(budget.admit('n0')).toBe(true); // asked again: its ten minutes start over
+    expect(budget.admit('new')).toBe(false);
+    now = NARROWING_WINDOW_MS + 1000; // n1 was last asked for at 1 s
+    expect(budget.admit('new')).toBe(true);
+    expect(budget.admit('newer')).toBe(false);
   });
 });

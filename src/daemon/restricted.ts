@@ -2,7 +2,7 @@
 // container the socket is forwarded to may ask. get-token, and git's get (and erase) for a mapped
 // host, for profiles with forward = true; ping, so a client can tell a slow daemon from a dead one.
 // Nothing else: no login or logout, no secrets in or out, no git storage, no status of any profile.
-import { AuthdError, type CallerInfo, type MethodName } from '../protocol/index.js';
+import { AuthdError, type CallerInfo, type MethodName, narrowingKey } from '../protocol/index.js';
 import type { Handlers } from './methods.js';
 
 /** The daemon's answers to "may this be served through the restricted socket?" */
@@ -40,7 +40,35 @@ export function refused(what: string): AuthdError {
 
 const forwarded = (caller: CallerInfo | undefined): CallerInfo => ({ ...caller, forwarded: true });
 
-export function restrictedHandlers(full: Handlers, policy: ForwardPolicy): Handlers {
+/** Different narrower tokens (--scope, --resource, --audience) the forwarded side may ask for within NARROWING_WINDOW_MS. */
+export const FORWARD_NARROWINGS = 8;
+export const NARROWING_WINDOW_MS = 10 * 60_000;
+
+/**
+ * What the forwarded side may ask of the provider with the user's session. Each narrower token it has
+ * not asked for before is a request at the provider, made with the user's refresh token (and the
+ * session keeps at most 32: one asked past that makes another go, to be asked again): a host or
+ * container cycling through scope sets could have the user's client rate-limited or locked out at the
+ * provider. So it may ask for FORWARD_NARROWINGS different ones (the same one again always passes)
+ * within NARROWING_WINDOW_MS; the machine's own user has no such limit.
+ */
+export class NarrowingBudget {
+  /** When each narrowing (by profile and narrowingKey) was last asked for. */
+  private readonly asked = new Map<string, number>();
+
+  constructor(private readonly now: () => number) {}
+
+  admit(key: string): boolean {
+    const now = this.now();
+    for (const [k, at] of this.asked) if (now - at >= NARROWING_WINDOW_MS) this.asked.delete(k);
+    if (!this.asked.has(key) && this.asked.size >= FORWARD_NARROWINGS) return false;
+    this.asked.set(key, now);
+    return true;
+  }
+}
+
+export function restrictedHandlers(full: Handlers, policy: ForwardPolicy, now: () => number = () => performance.now()): Handlers {
+  const budget = new NarrowingBudget(now);
   const handlers = {} as Record<MethodName, unknown>;
   for (const [method, what] of Object.entries(REFUSED)) {
     handlers[method as MethodName] = () => {
@@ -52,7 +80,12 @@ export function restrictedHandlers(full: Handlers, policy: ForwardPolicy): Handl
     ping: async (p, conn) => ({ pid: 0, version: (await full.ping(p, conn)).version, socket: '', restricted: true }),
     getToken: (p, conn) => {
       if (p.env) throw refused('a client secret from the environment');
-      return full.getToken({ ...p, profile: policy.forwardedProfile(p.profile), caller: forwarded(p.caller) }, conn);
+      const profile = policy.forwardedProfile(p.profile);
+      if ((p.scopes || p.resource || p.audience) && !budget.admit(`${profile}\0${narrowingKey(p)}`)) {
+        throw new AuthdError('restricted', `more than ${FORWARD_NARROWINGS} different narrower tokens (--scope, --resource, --audience) asked through a forwarded authd socket within ${NARROWING_WINDOW_MS / 60_000} minutes`,
+          'ask again for one already in use, or for the session\'s own token (no --scope), or wait: each new one is a request at the provider with your session, so a forward may ask for only so many');
+      }
+      return full.getToken({ ...p, profile, caller: forwarded(p.caller) }, conn);
     },
     gitCredential: (p, conn) => {
       // Storage is never offered: for any other host, and for store, the empty answer git gets for a host
