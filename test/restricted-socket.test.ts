@@ -10,7 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import { PARAMS } from '../src/daemon/methods.js';
-import { FORWARD_NARROWINGS, NARROWING_WINDOW_MS, NarrowingBudget } from '../src/daemon/restricted.js';
+import type { Handlers } from '../src/daemon/methods.js';
+import { FORWARD_ERASES, FORWARD_NARROWINGS, FORWARD_WINDOW_MS, ForwardBudget, restrictedHandlers } from '../src/daemon/restricted.js';
 import type { MethodName } from '../src/protocol/index.js';
 import { AUTHD, devProfile, exitCode, Home, type Result, testEnv } from './support/harness.js';
 
@@ -204,8 +205,8 @@ describe('the restricted socket', () => {
   });
 });
 
-describe('narrower tokens through the restricted socket', () => {
-  test(`through it, at most ${FORWARD_NARROWINGS} different narrower tokens within ten minutes; the same one again, and the local side, are not limited`, async () => {
+describe('what forwards may make the daemon ask the provider', () => {
+  test(`through it, at most ${FORWARD_NARROWINGS} different narrower tokens within ten minutes, refused before the provider is asked; the same one again (in any spelling), and the local side, are not limited`, async () => {
     const scopes = ['openid', 'offline_access', 'api:read', 'api:write'];
     // Every non-empty subset of the grant, in a fixed order: 15 different narrowings.
     const sets = Array.from({ length: 15 }, (_, i) => scopes.filter((__, b) => (i + 1) & (1 << b)).join(' '));
@@ -213,28 +214,55 @@ describe('narrower tokens through the restricted socket', () => {
       const r = await remote(AUTHD, ['get-token', '-p', 'wide', '--scope', set]);
       expect(r, set).toMatchObject({ code: 0, stderr: '' });
     }
+    // The same narrowing spelt otherwise (order, repeats) is the same one.
+    const last = sets[FORWARD_NARROWINGS - 1]!;
+    expect((await remote(AUTHD, ['get-token', '-p', 'wide', '--scope', `${last.split(' ').reverse().join('  ')} ${last}`])).code).toBe(0);
+    const asked = idp.stats.tokenRequests;
     const over = await remote(AUTHD, ['get-token', '-p', 'wide', '--scope', sets[FORWARD_NARROWINGS]!]);
     expect(over.code).toBe(2);
     expect(over.stdout).toBe('');
-    expect(over.stderr).toContain(`authd: more than ${FORWARD_NARROWINGS} different narrower tokens (--scope, --resource, --audience) asked through a forwarded authd socket within 10 minutes`);
+    expect(over.stderr).toMatch(new RegExp(`^authd: more than ${FORWARD_NARROWINGS} different narrower tokens \\(--scope, --resource, --audience\\) asked through forwarded authd sockets within 10 minutes\n  ask again for one asked for lately, or for the session's own token \\(no --scope\\), or wait (10 minutes|[1-9] minutes?): `));
+    expect(idp.stats.tokenRequests).toBe(asked);
     expect((await remote(AUTHD, ['get-token', '-p', 'wide', '--scope', sets[0]!])).code).toBe(0);
     expect((await remote(AUTHD, ['get-token', '-p', 'wide'])).code).toBe(0);
     expect((await home.run(['get-token', '-p', 'wide', '--scope', sets[FORWARD_NARROWINGS]!])).code).toBe(0);
   });
 
-  test('the limit counts different narrowings in the last ten minutes: one not asked for that long makes room', () => {
+  test('the limit counts what was admitted in the last ten minutes: one not asked for that long makes room, and the refusal says when', () => {
     let now = 0;
-    const budget = new NarrowingBudget(() => now);
+    const budget = new ForwardBudget(FORWARD_NARROWINGS, () => now);
     for (let i = 0; i < FORWARD_NARROWINGS; i++) {
       now = i * 1000;
       expect(budget.admit(`n${i}`)).toBe(true);
     }
-    expect(budget.admit('new')).toBe(false);
-    now = NARROWING_WINDOW_MS - 1;
+    expect(budget.admit('new')).toBe(FORWARD_WINDOW_MS - (FORWARD_NARROWINGS - 1) * 1000);
+    now = FORWARD_WINDOW_MS - 1;
     expect(budget.admit('n0')).toBe(true); // asked again: its ten minutes start over
-    expect(budget.admit('new')).toBe(false);
-    now = NARROWING_WINDOW_MS + 1000; // n1 was last asked for at 1 s
+    expect(budget.admit('new')).toBe(1000 + 1); // n1, admitted at 1 s, is now the oldest
+    now = FORWARD_WINDOW_MS + 1000;
     expect(budget.admit('new')).toBe(true);
-    expect(budget.admit('newer')).toBe(false);
+    expect(budget.admit('newer')).not.toBe(true);
+  });
+
+  test(`git's erase through it: ${FORWARD_ERASES} within ten minutes, then refused without the session being touched; get and store are not limited`, async () => {
+    let now = 0;
+    const calls: string[] = [];
+    const full = {
+      gitCredential: async (p: { action: string }) => {
+        calls.push(p.action);
+        return { attrs: [] };
+      },
+    } as unknown as Handlers;
+    const handlers = restrictedHandlers(full, { forwardedProfile: (n) => n ?? 'fwd', forwardsGit: () => true }, () => now);
+    const conn = {} as Parameters<Handlers['gitCredential']>[1];
+    const git = async (action: 'get' | 'store' | 'erase') => handlers.gitCredential({ action, attrs: [['host', 'git.fwd.test']] }, conn);
+    for (let i = 0; i < FORWARD_ERASES; i++) await git('erase');
+    await expect(git('erase')).rejects.toMatchObject({ code: 'restricted', message: expect.stringMatching(/^more than 8 erases of a rejected token by git through forwarded authd sockets/) });
+    await git('get');
+    await git('store');
+    expect(calls).toEqual([...Array(FORWARD_ERASES).fill('erase'), 'get']); // store is never passed on
+    now = FORWARD_WINDOW_MS;
+    await git('erase');
+    expect(calls.at(-1)).toBe('erase');
   });
 });

@@ -40,35 +40,51 @@ export function refused(what: string): AuthdError {
 
 const forwarded = (caller: CallerInfo | undefined): CallerInfo => ({ ...caller, forwarded: true });
 
-/** Different narrower tokens (--scope, --resource, --audience) the forwarded side may ask for within NARROWING_WINDOW_MS. */
+/** What the forwarded side may do within FORWARD_WINDOW_MS that makes the daemon ask the provider. */
 export const FORWARD_NARROWINGS = 8;
-export const NARROWING_WINDOW_MS = 10 * 60_000;
+export const FORWARD_ERASES = 8;
+export const FORWARD_WINDOW_MS = 10 * 60_000;
 
 /**
- * What the forwarded side may ask of the provider with the user's session. Each narrower token it has
- * not asked for before is a request at the provider, made with the user's refresh token (and the
- * session keeps at most 32: one asked past that makes another go, to be asked again): a host or
- * container cycling through scope sets could have the user's client rate-limited or locked out at the
- * provider. So it may ask for FORWARD_NARROWINGS different ones (the same one again always passes)
- * within NARROWING_WINDOW_MS; the machine's own user has no such limit.
+ * What the forwarded side may ask of the provider with the user's session. A narrower token
+ * (--scope, --resource, --audience) not asked for before is a request at the provider made with the
+ * user's refresh token, and so is the get after git's erase (the rejected token is dropped): a host or
+ * container cycling through scope sets, or erasing the token it was given over and over, could have
+ * the user's client rate-limited or locked out at the provider. So, through the restricted socket
+ * and for every forward together, within FORWARD_WINDOW_MS: FORWARD_NARROWINGS different narrowings
+ * (one asked within that time passes again; a refused one counts too), FORWARD_ERASES erases. The
+ * machine's own user has no such limit.
  */
-export class NarrowingBudget {
-  /** When each narrowing (by profile and narrowingKey) was last asked for. */
-  private readonly asked = new Map<string, number>();
+export class ForwardBudget {
+  /** When each key was last admitted. */
+  private readonly admitted = new Map<string, number>();
 
-  constructor(private readonly now: () => number) {}
+  constructor(private readonly size: number, private readonly now: () => number) {}
 
-  admit(key: string): boolean {
+  /** Whether `key` may go ahead (a key admitted within the window always may); else ms until room. */
+  admit(key: string): true | number {
     const now = this.now();
-    for (const [k, at] of this.asked) if (now - at >= NARROWING_WINDOW_MS) this.asked.delete(k);
-    if (!this.asked.has(key) && this.asked.size >= FORWARD_NARROWINGS) return false;
-    this.asked.set(key, now);
+    let oldest = now;
+    for (const [k, at] of this.admitted) {
+      if (now - at >= FORWARD_WINDOW_MS) this.admitted.delete(k);
+      else oldest = Math.min(oldest, at);
+    }
+    if (!this.admitted.has(key) && this.admitted.size >= this.size) return oldest + FORWARD_WINDOW_MS - now;
+    this.admitted.set(key, now);
     return true;
   }
 }
 
+function overBudget(what: string, limit: number, waitMs: number, hint: string): AuthdError {
+  const minutes = Math.max(1, Math.ceil(waitMs / 60_000));
+  return new AuthdError('restricted', `more than ${limit} ${what} through forwarded authd sockets within ${FORWARD_WINDOW_MS / 60_000} minutes`,
+    `${hint}, or wait ${minutes} minute${minutes === 1 ? '' : 's'}: each new one is a request at the provider with your session, so forwards may make only so many`);
+}
+
 export function restrictedHandlers(full: Handlers, policy: ForwardPolicy, now: () => number = () => performance.now()): Handlers {
-  const budget = new NarrowingBudget(now);
+  const narrowings = new ForwardBudget(FORWARD_NARROWINGS, now);
+  const erases = new ForwardBudget(FORWARD_ERASES, now);
+  let erased = 0;
   const handlers = {} as Record<MethodName, unknown>;
   for (const [method, what] of Object.entries(REFUSED)) {
     handlers[method as MethodName] = () => {
@@ -81,9 +97,10 @@ export function restrictedHandlers(full: Handlers, policy: ForwardPolicy, now: (
     getToken: (p, conn) => {
       if (p.env) throw refused('a client secret from the environment');
       const profile = policy.forwardedProfile(p.profile);
-      if ((p.scopes || p.resource || p.audience) && !budget.admit(`${profile}\0${narrowingKey(p)}`)) {
-        throw new AuthdError('restricted', `more than ${FORWARD_NARROWINGS} different narrower tokens (--scope, --resource, --audience) asked through a forwarded authd socket within ${NARROWING_WINDOW_MS / 60_000} minutes`,
-          'ask again for one already in use, or for the session\'s own token (no --scope), or wait: each new one is a request at the provider with your session, so a forward may ask for only so many');
+      const admitted = p.scopes || p.resource || p.audience ? narrowings.admit(`${profile}\0${narrowingKey(p)}`) : true;
+      if (admitted !== true) {
+        throw overBudget('different narrower tokens (--scope, --resource, --audience) asked', FORWARD_NARROWINGS, admitted,
+          "ask again for one asked for lately, or for the session's own token (no --scope)");
       }
       return full.getToken({ ...p, profile, caller: forwarded(p.caller) }, conn);
     },
@@ -93,6 +110,10 @@ export function restrictedHandlers(full: Handlers, policy: ForwardPolicy, now: (
       // drops the access token its server rejected (only that exact one), so the next get refreshes.
       if (p.action === 'store' || !policy.forwardsGit(p.attrs)) return { attrs: [] };
       if (p.env) throw refused('a client secret from the environment');
+      if (p.action === 'erase') {
+        const admitted = erases.admit(String(erased++));
+        if (admitted !== true) throw overBudget('erases of a rejected token by git', FORWARD_ERASES, admitted, 'check why the server rejects the token');
+      }
       return full.gitCredential({ ...p, caller: forwarded(p.caller) }, conn);
     },
   };
