@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Idp, startIdp } from '../scripts/dev-idp.mjs';
 import type { AuthdClient as SdkClient } from '../src/client/sdk.js';
+import type { ProfileConfig } from '../src/daemon/config/index.js';
+import { ageWarning } from '../src/daemon/secret-age.js';
 import { Home, type Result } from './support/harness.js';
 
 const { AuthdClient } = createRequire(import.meta.url)('../dist/sdk.cjs') as { AuthdClient: typeof SdkClient };
@@ -54,6 +56,7 @@ describe('against a daemon whose clock moves ahead', () => {
       key: { flow: 'api_key', max_age: '90d', git_hosts: ['api.example.com'] },
       ci: { issuer: idp.issuer, client_id: 'svc', flow: 'client_credentials', scopes: ['api:read'], max_age: '2w' },
       exp: { flow: 'api_key' },
+      soon: { flow: 'api_key' },
     });
     clock('+0');
     // Started directly: `authd daemon run` gives the daemon only the environment it needs (no LD_PRELOAD).
@@ -196,6 +199,25 @@ describe('against a daemon whose clock moves ahead', () => {
     expect((await home.run(['status'])).stdout).toMatch(/^ +exp +just now +- +-\n/m);
   });
 
+  test('a key within a week of its --expires date warns on get-token once a day, and status and doctor say when it expires', async () => {
+    clock('+0');
+    const until = dateIn(30);
+    expect((await home.run(['secret', 'set', 'soon', '--expires', until], { input: KEY })).code).toBe(0);
+    clock('+22d'); // 7 to 8 days left: not yet
+    expect(await getToken('soon')).toEqual({ code: 0, stdout: `${KEY}\n`, stderr: '' });
+    clock('+24d'); // 5 to 6 days left
+    const soon = new RegExp(`^authd: warning: the API key of profile soon expires in [56] days \\(${until}T00:00:00Z\\): rotate it with \`authd secret set soon\`\n$`);
+    const first = await getToken('soon');
+    expect(first.stdout).toBe(`${KEY}\n`);
+    expect(first.stderr).toMatch(soon);
+    expect(await getToken('soon', [], { AUTHD_NATIVE: '0' })).toEqual({ code: 0, stdout: `${KEY}\n`, stderr: '' }); // once a day
+    clock('+25d');
+    const nextDay = await getToken('soon', [], { AUTHD_NATIVE: '0' });
+    expect(nextDay.stderr).toMatch(/^authd: warning: the API key of profile soon expires in [45] days /);
+    expect((await home.run(['status'])).stderr).toMatch(/^authd: warning: the API key of profile soon expires in [45] days /m);
+    expect((await home.run(['doctor'])).stdout).toMatch(/^! profile soon secret: the API key of profile soon expires in [45] days .*\n {4}fix: run `authd secret set soon` with the new one on stdin\n/m);
+  });
+
   test('a malformed or past --expires is a usage error, and the secret is not stored', async () => {
     clock('+0');
     for (const bad of ['2030-02-30', '2030-13-01', 'tomorrow', '2030-06-30T10:00', '2030-06-30 10:00Z', '30-06-2030', '2030-06-30T24:00Z']) {
@@ -271,4 +293,31 @@ describe('a daemon at the real time', () => {
       expect(r.stderr).toMatch(message);
     });
   }
+});
+
+describe('how far ahead an expiry is warned about', () => {
+  const p = { name: 'k', flow: 'api_key' } as ProfileConfig;
+  const HOUR = 3600_000;
+
+  test('a week ahead, or a quarter of the validity where that is shorter; with no date it was set, a week', () => {
+    // Thirty days' validity: from seven days before.
+    expect(ageWarning(p, { value: 'x', setAt: 0, expiresAt: 30 * DAY }, 23 * DAY - HOUR)).toBeUndefined();
+    expect(ageWarning(p, { value: 'x', setAt: 0, expiresAt: 30 * DAY }, 23 * DAY + HOUR)).toBe(
+      `the API key of profile k expires in 6 days (1970-01-31T00:00:00Z): rotate it with \`authd secret set k\``);
+    // A day's validity: from six hours before, not from its first hour.
+    expect(ageWarning(p, { value: 'x', setAt: 0, expiresAt: DAY }, HOUR)).toBeUndefined();
+    expect(ageWarning(p, { value: 'x', setAt: 0, expiresAt: DAY }, 17 * HOUR)).toBeUndefined();
+    expect(ageWarning(p, { value: 'x', setAt: 0, expiresAt: DAY }, 19 * HOUR)).toMatch(/ expires in 5 hours /);
+    // Set before authd kept the date: a week.
+    expect(ageWarning(p, { value: 'x', expiresAt: 30 * DAY }, 22 * DAY)).toBeUndefined();
+    expect(ageWarning(p, { value: 'x', expiresAt: 30 * DAY }, 24 * DAY)).toMatch(/ expires in 6 days /);
+    // Past it, the refusal speaks (expiredError), not this.
+    expect(ageWarning(p, { value: 'x', setAt: 0, expiresAt: DAY }, DAY)).toBeUndefined();
+  });
+
+  test('close to its expiry and older than max_age at once: the expiry is said', () => {
+    const aged = { ...p, max_age: { text: '2d', seconds: 2 * 86400 } } as ProfileConfig;
+    expect(ageWarning(aged, { value: 'x', setAt: 0, expiresAt: 30 * DAY }, 29 * DAY)).toMatch(/ expires in 24 hours /);
+    expect(ageWarning(aged, { value: 'x', setAt: 0, expiresAt: 30 * DAY }, 3 * DAY)).toMatch(/ longer than its max_age of 2d/);
+  });
 });

@@ -1,6 +1,6 @@
 // How old a stored secret (`authd secret set`) is, and what to say about it: past the profile's
-// max_age get-token warns (once a day: session.ts) and status and doctor say so each time; past its
-// --expires date it is refused. Long-lived keys nobody rotates are how a leaked key stays valid for years.
+// max_age, or close to its --expires date, get-token warns (once a day: session.ts) and status and
+// doctor say so each time; past its --expires date it is refused. Long-lived keys nobody rotates are how a leaked key stays valid for years.
 import { AuthdError, type DoctorCheck, type SecretAge } from '../protocol/index.js';
 import type { ProfileConfig } from './config/index.js';
 import type { StoredSecret } from './secrets.js';
@@ -29,8 +29,29 @@ export function expiredError(p: ProfileConfig, s: StoredSecret, now: number): Au
     `${rotate(p)} (it reads the new one from stdin)`);
 }
 
-/** Older than max_age, or of unknown age under one: one sentence, naming the command that rotates it. */
+/**
+ * How long before its --expires date a secret is warned about: a week, or a quarter of its whole
+ * validity where that is shorter (a key set for a day is not warned about from its first hour).
+ */
+export const EXPIRY_WARNING_MS = 7 * 24 * 3600_000;
+
+/**
+ * Close to its --expires date, older than max_age, or of unknown age under one: one sentence, naming
+ * the command that rotates it (the nearer expiry first: a job that stops working is worse than an old key).
+ */
 export function ageWarning(p: ProfileConfig, s: StoredSecret, now: number): string | undefined {
+  return expiresSoon(p, s, now) ?? olderThanMaxAge(p, s, now);
+}
+
+function expiresSoon(p: ProfileConfig, s: StoredSecret, now: number): string | undefined {
+  if (s.expiresAt === undefined || now >= s.expiresAt) return undefined;
+  const left = s.expiresAt - now;
+  const lead = s.setAt === undefined ? EXPIRY_WARNING_MS : Math.min(EXPIRY_WARNING_MS, (s.expiresAt - s.setAt) / 4);
+  if (left > lead) return undefined;
+  return `the ${kind(p)} of profile ${p.name} expires in ${span(left)} (${iso(s.expiresAt)}): ${rotate(p)}`;
+}
+
+function olderThanMaxAge(p: ProfileConfig, s: StoredSecret, now: number): string | undefined {
   const max = p.max_age;
   if (!max) return undefined;
   if (s.setAt === undefined) {
@@ -60,7 +81,7 @@ export function secretAge(p: ProfileConfig, s: StoredSecret, now: number): Secre
   return a;
 }
 
-/** For `doctor`: the secret's age, a warning past max_age, a failure past its expiry. */
+/** For `doctor`: the secret's age, a warning past max_age or close to its expiry, a failure past it. */
 export function secretCheck(p: ProfileConfig, a: SecretAge): DoctorCheck {
   const name = `profile ${p.name} secret`;
   const fix = `run \`authd secret set ${p.name}\` with the new one on stdin`;

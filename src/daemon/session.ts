@@ -123,7 +123,7 @@ export class Session {
     return s;
   }
 
-  /** Past max_age: the warning, if get-token has not given it in the last day. */
+  /** Past max_age or close to its expiry: the warning, if get-token has not given it in the last day. */
   private warningDue(s: StoredSecret): string | undefined {
     const now = this.clock.now();
     const warning = ageWarning(this.profile, s, now);
@@ -131,7 +131,7 @@ export class Session {
     // A clock set back is no reason to stay quiet for as long.
     if (!warning || (last !== undefined && now - last < WARN_EVERY_MS && now >= last)) return undefined;
     this.secretWarnedAt = now;
-    this.log.warn({ profile: this.profile.name }, 'the stored secret is older than max_age');
+    this.log.warn({ profile: this.profile.name }, 'the stored secret is older than max_age or expires soon');
     return warning;
   }
 
