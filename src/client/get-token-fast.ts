@@ -13,13 +13,11 @@
 // one-request.ts does, on Node's own pipe handle where this Node lends one; node:net and its streams
 // were the largest part of a Node client's cost over `node -e 0`.
 import { join } from 'node:path';
-import { AuthdError, checkSocketPath, resolvePaths, type TokenResult } from '../protocol/index.js';
-import { notAnsweringMs } from './answer-watchdog.js';
+import { AuthdError, type TokenResult } from '../protocol/index.js';
 import { parseArgs } from './args.js';
-import type { Requester } from './command.js';
 import { type GetTokenOptions, command as getToken, printToken, tokenParams } from './commands/get-token.js';
 import { type IO, processIO, reportError } from './io.js';
-import { answered, askOnce, closeAll } from './one-request.js';
+import { closeAll, oneRequestEach } from './one-request.js';
 import { requestWithEnvSecret } from './token-requests.js';
 
 /**
@@ -47,18 +45,9 @@ const HAND_OVER = Symbol('hand over');
 export async function fastGetToken(argv: readonly string[], io: IO): Promise<number | undefined> {
   const req = fastRequest(argv, io);
   if (!req || io.env.AUTHD_NATIVE_ANSWER !== undefined) return undefined;
-  const paths = resolvePaths(io.env);
-  checkSocketPath(paths);
-  const patienceMs = notAnsweringMs(io.env);
-  // One connection per request (the full client keeps one for both of requestWithEnvSecret's), each checked.
-  const daemon: Requester = {
-    async request(method, asked) {
-      const answer = await askOnce(paths, method, asked, patienceMs);
-      if (!answer) throw HAND_OVER;
-      return answered(answer) as never;
-    },
-    close() {},
-  };
+  // One connection per request (the full client keeps one for both of requestWithEnvSecret's), each
+  // checked; where one gets no answer, the full client takes over.
+  const daemon = oneRequestEach(io.env, () => Promise.reject(HAND_OVER));
   // As get-token.ts: a secret_required answer is asked again with the values the user's config names, or printed.
   const t = (await requestWithEnvSecret(daemon, 'getToken', tokenParams(req), io.env)) as Partial<TokenResult> | null;
   if (typeof t !== 'object' || t === null || typeof t.access_token !== 'string' || typeof t.token_type !== 'string') return undefined;

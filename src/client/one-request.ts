@@ -16,18 +16,18 @@ import {
 import { notAnsweringMs } from './answer-watchdog.js';
 import type { Requester } from './command.js';
 import { connectOnce } from './connect-once.js';
-import { pipeBinding, pipeExchange } from './pipe-exchange.js';
+import { firstLine, pipeBinding, pipeExchange } from './pipe-exchange.js';
 import { checkDaemonPeer, checkSocketDir } from './trust.js';
 
 /** The daemon's answer to one request, or undefined where there is none to use. */
-export type Answer = { result: unknown } | { error: Record<string, unknown> } | undefined;
+type Answer = { result: unknown } | { error: Record<string, unknown> } | undefined;
 
 /**
  * Connects (the socket directory, then the peer, checked before anything is sent, as connect-once.ts
  * does), sends the request, and reads its one answer line; undefined where there is no answer (see
  * the file's head). A refusal by the checks is thrown, as the full client throws it.
  */
-export async function askOnce<M extends MethodName>(paths: AuthdPaths, method: M, params: Methods[M]['params'], patienceMs: number): Promise<Answer> {
+async function askOnce<M extends MethodName>(paths: AuthdPaths, method: M, params: Methods[M]['params'], patienceMs: number): Promise<Answer> {
   const request = encodeFrame({ v: PROTOCOL_VERSION, id: 1, method, params });
   const pipe = pipeBinding();
   if (!pipe) return netExchange(paths.socket, paths.socketExplicit, request, patienceMs);
@@ -41,7 +41,7 @@ export async function askOnce<M extends MethodName>(paths: AuthdPaths, method: M
 }
 
 /** The answer's result, or its error thrown as the full client's connection throws it. */
-export function answered(answer: NonNullable<Answer>): unknown {
+function answered(answer: NonNullable<Answer>): unknown {
   if ('error' in answer) throw AuthdError.fromWire(answer.error as unknown as WireError);
   return answer.result;
 }
@@ -91,15 +91,11 @@ async function netExchange(socketPath: string, explicit: boolean, request: strin
       if (!answer) socket.destroy();
       resolve(answer);
     };
-    const chunks: Buffer[] = [];
-    let size = 0;
+    const read = firstLine(MAX_FRAME_BYTES);
     socket.on('data', (chunk: Buffer) => {
-      const nl = chunk.indexOf(10);
-      chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
-      size += nl === -1 ? chunk.length : nl;
-      if (size > MAX_FRAME_BYTES) done(undefined);
       // (Its idle timeout may fire later, when the answer was read: done then does nothing.)
-      else if (nl !== -1) done(envelope(Buffer.concat(chunks).toString('utf8')));
+      const line = read(chunk);
+      if (line !== undefined) done(line === false ? undefined : envelope(line));
     });
     // Silence for half the patience: the socket's own idle timeout (cheaper than a timer of our own).
     socket.setTimeout(patienceMs / 2, () => done(undefined));

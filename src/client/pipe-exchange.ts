@@ -73,6 +73,23 @@ export function pipeBinding(): PipeBinding | undefined {
   };
 }
 
+/**
+ * Reads the first line of what arrives, chunk by chunk: the line (without its newline) once it is
+ * whole, false once more than `maxBytes` came without one, undefined while it is neither. (The
+ * protocol's LineDecoder reads every line; one is all these exchanges want.)
+ */
+export function firstLine(maxBytes: number): (chunk: Buffer) => string | false | undefined {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return (chunk) => {
+    const nl = chunk.indexOf(10);
+    chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
+    size += nl === -1 ? chunk.length : nl;
+    if (size > maxBytes) return false;
+    return nl === -1 ? undefined : Buffer.concat(chunks).toString('utf8');
+  };
+}
+
 export interface ExchangeOptions {
   /** Called once connected, before anything is sent, with the socket's descriptor; what it throws ends the exchange with that error. */
   connected(fd: number | undefined): void;
@@ -91,8 +108,7 @@ export interface ExchangeOptions {
 export function pipeExchange(b: PipeBinding, path: string, request: string, opts: ExchangeOptions): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     const handle = new b.Pipe(b.socketType);
-    const chunks: Buffer[] = [];
-    let size = 0;
+    const read = firstLine(opts.maxBytes);
     let timer: ReturnType<typeof setTimeout> | undefined;
     let over = false;
     const end = (line: string | undefined, err?: unknown) => {
@@ -119,12 +135,8 @@ export function pipeExchange(b: PipeBinding, path: string, request: string, opts
         const offset = b.state[b.kArrayBufferOffset]!;
         // EOF or an error (negative), or a read not in the shape expected: no answer.
         if (n < 0 || !(arrayBuffer instanceof ArrayBuffer) || offset < 0 || offset + n > arrayBuffer.byteLength) return end(undefined);
-        const chunk = Buffer.from(arrayBuffer, offset, n);
-        const nl = chunk.indexOf(10);
-        chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
-        size += nl === -1 ? n : nl;
-        if (size > opts.maxBytes) end(undefined);
-        else if (nl !== -1) end(Buffer.concat(chunks).toString('utf8'));
+        const line = read(Buffer.from(arrayBuffer, offset, n));
+        if (line !== undefined) end(line === false ? undefined : line);
       };
       const write = new b.WriteWrap();
       write.handle = handle;
